@@ -1,0 +1,375 @@
+#include "agent/act/disposal.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "agent/util/fs.hpp"
+#include "agent/util/sha256.hpp"
+
+namespace lethe::act {
+
+namespace {
+
+constexpr size_t kBlock = size_t{1} << 20;  // 1 MiB, a multiple of every direct-I/O alignment
+
+struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<char, FreeDeleter>;
+
+AlignedBuffer aligned_block() {
+    void* p = nullptr;
+    if (::posix_memalign(&p, 4096, kBlock) != 0) return AlignedBuffer(nullptr);
+    return AlignedBuffer(static_cast<char*>(p));
+}
+
+struct Target {
+    UniqueFd dir;
+    std::string name;
+    UniqueFd file;
+    struct stat st {};
+};
+
+}  // namespace
+
+struct PreparedFile::Impl {
+    Target target;
+};
+
+PreparedFile::PreparedFile(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+PreparedFile::PreparedFile(PreparedFile&&) noexcept = default;
+PreparedFile& PreparedFile::operator=(PreparedFile&&) noexcept = default;
+PreparedFile::~PreparedFile() = default;
+
+namespace {
+
+// Opens the planned file for `flags` and checks that it is still the file that was planned.
+Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, int flags,
+                            bool refuse_hard_links, bool resuming) {
+    Target t;
+    auto dir = util::open_beneath(root_fd, util::parent_of(planned.path), O_RDONLY | O_DIRECTORY);
+    if (!dir) return fail(Error(ErrorKind::Refused, dir.error().message()));
+    t.dir = std::move(*dir);
+    t.name = std::string(util::name_of(planned.path));
+    auto now = scan::stat_at(t.dir.get(), t.name, planned.path);
+    if (!now) return fail(Error(ErrorKind::Refused, now.error().message()));
+    if (!S_ISREG(now->mode)) {
+        return fail(ErrorKind::Refused, fmt::format("{}: no longer a regular file", planned.path));
+    }
+    bool same = resuming ? (now->device == planned.device && now->inode == planned.inode)
+                         : now->same_identity(planned);
+    if (!same) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: changed since it was planned (device, inode, size or mtime)",
+                                planned.path));
+    }
+    if (refuse_hard_links && now->nlink > 1) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: has {} hard links; overwriting would destroy the other "
+                                "names' data", planned.path, now->nlink));
+    }
+    // O_NOATIME keeps lethe's own reads from refreshing the access time it may judge by;
+    // the kernel allows it only to the owner or CAP_FOWNER, so fall back without it.
+    int fd = ::openat(t.dir.get(), t.name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) {
+        fd = ::openat(t.dir.get(), t.name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) return fail(errno_error(fmt::format("open {}", planned.path), errno));
+    t.file.reset(fd);
+    if (::fstat(t.file.get(), &t.st) != 0) {
+        return fail(errno_error(fmt::format("stat {}", planned.path), errno));
+    }
+    // The name could have been swapped between the statx and the open.
+    if (t.st.st_ino != planned.inode || t.st.st_dev != planned.device ||
+        (!resuming && static_cast<uint64_t>(t.st.st_size) != planned.size)) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: replaced while being opened; left alone", planned.path));
+    }
+    return t;
+}
+
+std::string filesystem_name(int64_t type) {
+    switch (static_cast<unsigned long>(type)) {
+        case EXT4_SUPER_MAGIC: return "ext4";
+        case XFS_SUPER_MAGIC: return "xfs";
+        case BTRFS_SUPER_MAGIC: return "btrfs";
+        case TMPFS_MAGIC: return "tmpfs";
+        case OVERLAYFS_SUPER_MAGIC: return "overlayfs";
+        case NFS_SUPER_MAGIC: return "nfs";
+        case SMB_SUPER_MAGIC: return "smb";
+        case 0xFE534D42UL: return "smb2";
+        case 0xFF534D42UL: return "cifs";
+        case 0xF2F52010UL: return "f2fs";
+        case NILFS_SUPER_MAGIC: return "nilfs";
+        case 0x2FC12FC1UL: return "zfs";
+        case CEPH_SUPER_MAGIC: return "ceph";
+        case 0x65735546UL: return "fuse";
+        default: return fmt::format("0x{:x}", static_cast<unsigned long>(type));
+    }
+}
+
+// Whether the block device behind `dev` is rotational: 1, 0, or -1 when unknown.
+int rotational(dev_t dev) {
+    for (const char* rel : {"queue/rotational", "../queue/rotational"}) {
+        std::ifstream in(fmt::format("/sys/dev/block/{}:{}/{}", major(dev), minor(dev), rel));
+        int value = -1;
+        if (in >> value) return value;
+    }
+    return -1;
+}
+
+// The ways old data of this file may survive a file-level overwrite, found for this file.
+void describe_limits(int fd, dev_t dev, DisposalRecord& rec) {
+    struct statfs fs {};
+    if (::fstatfs(fd, &fs) != 0) {
+        rec.filesystem = "unknown";
+        rec.residual_risks.emplace_back("filesystem type unknown: overwrite in place not assured");
+        return;
+    }
+    rec.filesystem = filesystem_name(fs.f_type);
+    const std::string& name = rec.filesystem;
+    if (name == "btrfs" || name == "zfs" || name == "f2fs" || name == "nilfs") {
+        rec.residual_risks.push_back(fmt::format(
+            "copy-on-write or log-structured filesystem ({}): the overwrite goes to new blocks "
+            "and the old ones may survive until reused", name));
+    } else if (name == "xfs") {
+        rec.residual_risks.emplace_back(
+            "xfs: reflinked copies of this file's extents would keep the old data");
+    } else if (name == "overlayfs") {
+        rec.residual_risks.emplace_back(
+            "overlayfs: a copy in a lower layer is not overwritten");
+    } else if (name == "tmpfs") {
+        rec.residual_risks.emplace_back("tmpfs: pages may have been swapped out");
+    } else if (name == "nfs" || name == "smb" || name == "smb2" || name == "cifs" ||
+               name == "ceph" || name == "fuse") {
+        rec.residual_risks.push_back(fmt::format(
+            "network or user-space filesystem ({}): the server decides where data is written, "
+            "and its snapshots are not visible here", name));
+    }
+    int rot = rotational(dev);
+    if (rot == 0) {
+        rec.residual_risks.emplace_back(
+            "non-rotational device (SSD): wear levelling may keep old blocks");
+    } else if (rot < 0 && name != "tmpfs") {
+        rec.residual_risks.emplace_back("backing device type unknown (virtual or network)");
+    }
+}
+
+Status write_pass(int fd, uint64_t size, bool zeros, char* block, util::Sha256* hash,
+                  const std::string& path) {
+    uint64_t offset = 0;
+    while (offset < size) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, size - offset));
+        if (zeros) {
+            std::memset(block, 0, n);
+        } else if (RAND_bytes(reinterpret_cast<unsigned char*>(block), static_cast<int>(n)) != 1) {
+            return fail(ErrorKind::Internal, "OpenSSL RAND_bytes failed");
+        }
+        size_t done = 0;
+        while (done < n) {
+            ssize_t w = ::pwrite(fd, block + done, n - done, static_cast<off_t>(offset + done));
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return fail(errno_error(fmt::format("overwrite {}", path), errno));
+            }
+            done += static_cast<size_t>(w);
+        }
+        if (hash != nullptr) hash->update(block, n);
+        offset += n;
+    }
+    if (::fdatasync(fd) != 0) {
+        return fail(errno_error(fmt::format("fdatasync {}", path), errno));
+    }
+    return {};
+}
+
+// Reads the file back from the device, not from the page cache, and hashes it.
+Result<std::string> read_back(Target& t, uint64_t size, char* block, std::string& how,
+                              const std::string& path) {
+    int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+    UniqueFd direct_fd(direct);
+    int fd = t.file.get();
+    if (direct_fd) {
+        struct stat st {};
+        if (::fstat(direct_fd.get(), &st) == 0 && st.st_ino == t.st.st_ino &&
+            st.st_dev == t.st.st_dev) {
+            fd = direct_fd.get();
+            how = "direct I/O (O_DIRECT)";
+        }
+    }
+    if (fd == t.file.get()) {
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        how = "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable";
+    }
+    util::Sha256 hash;
+    uint64_t offset = 0;
+    while (offset < size) {
+        ssize_t r = ::pread(fd, block, kBlock, static_cast<off_t>(offset));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return fail(errno_error(fmt::format("read back {}", path), errno));
+        }
+        if (r == 0) break;
+        size_t n = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(r), size - offset));
+        hash.update(block, n);
+        offset += n;
+    }
+    if (offset != size) {
+        return fail(ErrorKind::Verification,
+                    fmt::format("{}: read back {} of {} bytes", path, offset, size));
+    }
+    return hash.finish_hex();
+}
+
+#ifdef LETHE_TEST_HOOKS
+// Test-only fault: corrupt the first block after the last pass, to prove that a failed
+// read-back keeps the file and writes no certificate.
+void maybe_inject_corruption(int fd, uint64_t size) {
+    const char* hook = std::getenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
+    if (hook == nullptr || size == 0) return;
+    std::string junk(static_cast<size_t>(std::min<uint64_t>(size, 4096)), 'X');
+    [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), 0);
+    ::fdatasync(fd);
+}
+#endif
+
+Result<std::string> hash_content(int fd, const std::string& path) {
+    if (::lseek(fd, 0, SEEK_SET) < 0) return fail(errno_error(fmt::format("seek {}", path), errno));
+    return util::sha256_fd_hex(fd, path);
+}
+
+Status sync_dir(int dir_fd, const std::string& path) {
+    return util::fsync_fd(dir_fd, fmt::format("folder of {}", path));
+}
+
+}  // namespace
+
+Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
+                             bool resuming) {
+    auto target = open_planned(root_fd, planned, for_overwrite ? O_RDWR : O_RDONLY, for_overwrite,
+                               resuming);
+    if (!target) return fail(target.error());
+    auto impl = std::make_unique<PreparedFile::Impl>();
+    impl->target = std::move(*target);
+    PreparedFile file(std::move(impl));
+    file.m_planned = planned;
+    DisposalRecord& rec = file.m_record;
+    Target& t = file.m_impl->target;
+    rec.size = static_cast<uint64_t>(t.st.st_size);
+    auto before = hash_content(t.file.get(), planned.path);
+    if (!before) return fail(before.error());
+    rec.sha256_before = *before;
+    describe_limits(t.file.get(), t.st.st_dev, rec);
+    return file;
+}
+
+Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
+                                const SanitizeOptions& options) {
+    Target& t = file.m_impl->target;
+    const std::string& path = file.m_planned.path;
+    DisposalRecord rec = file.m_record;
+    uint64_t size = static_cast<uint64_t>(t.st.st_size);
+    rec.method = "file overwrite";
+    rec.passes = options.passes + (options.final_zero ? 1 : 0);
+    rec.pattern = options.final_zero ? "random+zero" : "random";
+
+    AlignedBuffer block = aligned_block();
+    if (!block) return fail(ErrorKind::Internal, "out of memory for the overwrite buffer");
+    util::Sha256 written;
+    for (int pass = 0; pass < rec.passes; ++pass) {
+        bool last = pass + 1 == rec.passes;
+        bool zeros = options.final_zero && last;
+        if (auto st = write_pass(t.file.get(), size, zeros, block.get(), last ? &written : nullptr,
+                                 path);
+            !st) {
+            return fail(st.error());
+        }
+    }
+#ifdef LETHE_TEST_HOOKS
+    maybe_inject_corruption(t.file.get(), size);
+#endif
+    std::string expected = written.finish_hex();
+    auto actual = read_back(t, size, block.get(), rec.read_back, path);
+    if (!actual) return fail(actual.error());
+    if (*actual != expected) {
+        return fail(ErrorKind::Verification,
+                    fmt::format("{}: read-back does not match what was written; the file is left "
+                                "in place (overwritten, not removed) and no certificate is written",
+                                path));
+    }
+    rec.verified = true;
+    if (size == 0) rec.read_back = "nothing to overwrite: empty file";
+
+    if (::ftruncate(t.file.get(), 0) != 0 || ::fsync(t.file.get()) != 0) {
+        return fail(errno_error(fmt::format("truncate {}", path), errno));
+    }
+    // The rename hides the original name (file names can themselves be confidential).
+    if (::renameat2(t.dir.get(), t.name.c_str(), t.dir.get(), temp_name.c_str(),
+                    RENAME_NOREPLACE) != 0) {
+        return fail(errno_error(fmt::format("rename {}", path), errno));
+    }
+    if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    if (::unlinkat(t.dir.get(), temp_name.c_str(), 0) != 0) {
+        return fail(errno_error(fmt::format("unlink {} (renamed {})", path, temp_name), errno));
+    }
+    if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    return rec;
+}
+
+Result<DisposalRecord> remove(PreparedFile& file) {
+    Target& t = file.m_impl->target;
+    const std::string& path = file.m_planned.path;
+    DisposalRecord rec = file.m_record;
+    rec.method = "unlink";
+    rec.pattern = "none";
+    rec.residual_risks.insert(rec.residual_risks.begin(),
+                              "not overwritten: the data blocks are freed and remain on the "
+                              "device until reused");
+    if (t.st.st_nlink > 1) {
+        rec.residual_risks.push_back(
+            fmt::format("{} other hard links keep the content", t.st.st_nlink - 1));
+    }
+    if (::unlinkat(t.dir.get(), t.name.c_str(), 0) != 0) {
+        return fail(errno_error(fmt::format("unlink {}", path), errno));
+    }
+    if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    struct stat gone {};
+    rec.verified = ::fstatat(t.dir.get(), t.name.c_str(), &gone, AT_SYMLINK_NOFOLLOW) != 0 &&
+                   errno == ENOENT;
+    rec.read_back = "name no longer present after unlink";
+    return rec;
+}
+
+Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
+                                const std::string& temp_name) {
+    auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
+    if (!dir) return fail(dir.error());
+    struct stat st {};
+    if (::fstatat(dir->get(), temp_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return false;
+        return fail(errno_error(fmt::format("stat {}", temp_name), errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ErrorKind::Refused, fmt::format("{}: not a regular file", temp_name));
+    }
+    if (::unlinkat(dir->get(), temp_name.c_str(), 0) != 0) {
+        return fail(errno_error(fmt::format("unlink {}", temp_name), errno));
+    }
+    if (auto s = util::fsync_fd(dir->get(), planned_path); !s) return fail(s.error());
+    return true;
+}
+
+}  // namespace lethe::act

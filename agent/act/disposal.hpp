@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/scan/file_facts.hpp"
+#include "agent/util/error.hpp"
+
+namespace lethe::act {
+
+struct SanitizeOptions {
+    int passes = 1;           // random-data passes
+    bool final_zero = false;  // an extra pass of zeros after the random ones
+};
+
+// What a disposal did, for its certificate. Every field is a fact observed while doing it.
+struct DisposalRecord {
+    std::string sha256_before;   // content hash read just before destruction
+    uint64_t size = 0;
+    std::string method;          // "file overwrite" or "unlink"
+    int passes = 0;
+    std::string pattern;         // "random", "random+zero"
+    bool verified = false;       // read-back matched (sanitize) / name gone (delete)
+    std::string read_back;       // how the read-back bypassed the page cache
+    std::string filesystem;      // statfs type name
+    std::vector<std::string> residual_risks;  // where old data may survive, per file
+};
+
+// A planned file opened for disposal: its identity re-checked against the plan, its
+// content hashed and its filesystem's limits described. Nothing has been changed yet: the
+// caller records its intent (with `record().sha256_before`) and then calls sanitize() or
+// remove(). Move-only; owns the open descriptors.
+class PreparedFile {
+public:
+    [[nodiscard]] const DisposalRecord& record() const { return m_record; }
+    [[nodiscard]] const scan::FileFacts& planned() const { return m_planned; }
+
+    PreparedFile(PreparedFile&&) noexcept;
+    PreparedFile& operator=(PreparedFile&&) noexcept;
+    ~PreparedFile();
+
+private:
+    struct Impl;
+    explicit PreparedFile(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+    DisposalRecord m_record;
+    scan::FileFacts m_planned;
+    friend Result<PreparedFile> prepare(int, const scan::FileFacts&, bool, bool);
+    friend Result<DisposalRecord> sanitize(PreparedFile&, const std::string&, const SanitizeOptions&);
+    friend Result<DisposalRecord> remove(PreparedFile&);
+};
+
+// Opens `planned` below `root_fd` (never through a symlink) and checks it is still the file
+// that was planned: device, inode, size and mtime, or only device and inode when
+// `resuming` an interrupted overwrite. Refuses (ErrorKind::Refused) a changed or vanished
+// file, a non-regular file, and, when `for_overwrite`, a file with other hard links.
+[[nodiscard]] Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned,
+                                           bool for_overwrite, bool resuming = false);
+
+// Overwrites the file (passes of random data, optional zeros), fdatasyncs after each pass,
+// reads it back bypassing the page cache and compares, truncates it, renames it to
+// `temp_name` in its folder, fsyncs the folder, unlinks it and fsyncs the folder again.
+// On a failed read-back (ErrorKind::Verification) the file is left in place, overwritten
+// but not removed.
+[[nodiscard]] Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
+                                              const SanitizeOptions& options);
+
+// Unlinks the file and fsyncs its folder (no overwrite; hard links are allowed since other
+// names keep their data, which the record says).
+[[nodiscard]] Result<DisposalRecord> remove(PreparedFile& file);
+
+// Finishes a sanitize interrupted after its rename: unlinks `temp_name` in the planned
+// file's folder if it is still there. Returns whether it was there.
+[[nodiscard]] Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
+                                              const std::string& temp_name);
+
+}  // namespace lethe::act

@@ -1,0 +1,51 @@
+// The `lethe` command line: parses arguments, calls the stages, maps errors to exit codes.
+// main() is the only catch-all.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "agent/cli/commands.hpp"
+#include "agent/util/error.hpp"
+#include "agent/util/log.hpp"
+
+int main(int argc, char** argv) {
+    using namespace lethe;
+    CLI::App app{"lethe: retention and secure disposal for file shares", "lethe"};
+    app.set_version_flag("--version", fmt::format("lethe {}", LETHE_VERSION));
+    app.require_subcommand(1);
+    std::string log_level = "info";
+    app.add_option("--log-level", log_level, "debug, info, warning or error")
+        ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+
+    cli::Commands commands;
+    commands.add_to(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? kExitOk : kExitBadInput;
+    }
+    if (log_level == "debug") util::set_log_level(util::LogLevel::Debug);
+    if (log_level == "warning") util::set_log_level(util::LogLevel::Warning);
+    if (log_level == "error") util::set_log_level(util::LogLevel::Error);
+
+    try {
+        return commands.run();
+    } catch (const std::exception& e) {
+        util::log_error("internal error: {}", e.what());
+        return kExitInternal;
+    } catch (...) {
+        util::log_error("internal error");
+        return kExitInternal;
+    }
+}

@@ -1,0 +1,146 @@
+#include "agent/policy/config.hpp"
+
+#include <set>
+
+#include <boost/filesystem.hpp>
+#include <fmt/format.h>
+
+#include "agent/policy/toml_reader.hpp"
+#include "agent/util/fs.hpp"
+
+namespace lethe::policy {
+
+namespace {
+
+using detail::TableReader;
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+    namespace fs = boost::filesystem;
+    fs::path path(p);
+    std::string out = (path.is_absolute() ? path : fs::path(base_dir) / path).lexically_normal().string();
+    // Boost spells a trailing separator as "/.".
+    if (out.size() > 2 && out.compare(out.size() - 2, 2, "/.") == 0) out.resize(out.size() - 2);
+    return out;
+}
+
+Result<RootConfig> parse_root(const toml::table& table, const std::string& file,
+                              const std::string& base_dir, size_t index) {
+    TableReader reader(table, file, fmt::format("[[root]] #{}", index + 1));
+    RootConfig root;
+    auto name = reader.required_string("name");
+    if (!name) return fail(name.error());
+    root.name = *name;
+    if (root.name.find('/') != std::string::npos) {
+        return fail(reader.error_at("name", "a root name must not contain '/'"));
+    }
+    auto path = reader.required_string("path");
+    if (!path) return fail(path.error());
+    root.path = resolve(base_dir, *path);
+    while (root.path.size() > 1 && root.path.back() == '/') root.path.pop_back();
+    auto one_fs = reader.boolean("one_filesystem");
+    if (!one_fs) return fail(one_fs.error());
+    root.one_filesystem = one_fs->value_or(true);
+    auto exclude = reader.string_array("exclude");
+    if (!exclude) return fail(exclude.error());
+    for (const auto& e : *exclude) {
+        auto glob = util::Glob::compile(e);
+        if (!glob) return fail(reader.error_at("exclude", glob.error().message()));
+        root.exclude.push_back(std::move(*glob));
+    }
+    if (auto st = reader.check_no_unknown_keys(); !st) return fail(st.error());
+    return root;
+}
+
+}  // namespace
+
+const RootConfig* AgentConfig::find_root(std::string_view name) const {
+    for (const auto& r : roots) {
+        if (r.name == name) return &r;
+    }
+    return nullptr;
+}
+
+Result<AgentConfig> load_config(const std::string& path) {
+    namespace fs = boost::filesystem;
+    auto text = util::read_file(path);
+    if (!text) return fail(text.error().with_context("config"));
+    auto doc = detail::parse_toml(*text, path);
+    if (!doc) return fail(doc.error());
+
+    boost::system::error_code ec;
+    std::string base_dir = fs::absolute(fs::path(path), ec).parent_path().string();
+
+    AgentConfig cfg;
+    cfg.source_path = path;
+    TableReader top(*doc, path, "config");
+
+    auto policies = top.string("policies");
+    if (!policies) return fail(policies.error());
+    cfg.policies = resolve(base_dir, policies->value_or("/etc/lethe/policies.d"));
+
+    cfg.state_dir = "/var/lib/lethe";
+    if (const toml::node* agent = top.node("agent")) {
+        if (!agent->is_table()) return fail(top.error_at("agent", "[agent] must be a table"));
+        TableReader a(*agent->as_table(), path, "[agent]");
+        auto state = a.string("state_dir");
+        if (!state) return fail(state.error());
+        if (state->has_value()) cfg.state_dir = resolve(base_dir, **state);
+        auto interval = a.string("interval");
+        if (!interval) return fail(interval.error());
+        cfg.interval = interval->value_or(cfg.interval);
+        auto window = a.string("window");
+        if (!window) return fail(window.error());
+        cfg.window = window->value_or("");
+        auto max_disposals = a.integer("max_disposals_per_pass");
+        if (!max_disposals) return fail(max_disposals.error());
+        if (max_disposals->has_value()) {
+            if (**max_disposals < 0) {
+                return fail(a.error_at("max_disposals_per_pass", "must not be negative"));
+            }
+            cfg.max_disposals_per_pass = **max_disposals;
+        }
+        auto fraction = a.number("max_fraction_per_root");
+        if (!fraction) return fail(fraction.error());
+        if (fraction->has_value()) {
+            if (**fraction < 0.0 || **fraction > 1.0) {
+                return fail(a.error_at("max_fraction_per_root", "must be between 0 and 1"));
+            }
+            cfg.max_fraction_per_root = **fraction;
+        }
+        if (auto st = a.check_no_unknown_keys(); !st) return fail(st.error());
+    }
+
+    cfg.signing_key = cfg.state_dir + "/keys/signing.pem";
+    if (const toml::node* signing = top.node("signing")) {
+        if (!signing->is_table()) return fail(top.error_at("signing", "[signing] must be a table"));
+        TableReader s(*signing->as_table(), path, "[signing]");
+        auto key = s.string("key");
+        if (!key) return fail(key.error());
+        if (key->has_value()) cfg.signing_key = resolve(base_dir, **key);
+        if (auto st = s.check_no_unknown_keys(); !st) return fail(st.error());
+    }
+
+    const toml::node* roots = top.node("root");
+    if (roots == nullptr) {
+        return fail(top.error_at("root", "no [[root]] tables: there is nothing to walk"));
+    }
+    const toml::array* arr = roots->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+        return fail(top.error_at("root", "'root' must be written as [[root]] tables"));
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < arr->size(); ++i) {
+        auto root = parse_root(*arr->get(i)->as_table(), path, base_dir, i);
+        if (!root) return fail(root.error());
+        if (!names.insert(root->name).second) {
+            return fail(ErrorKind::BadInput,
+                        fmt::format("{}: root name '{}' is used twice",
+                                    detail::location(path, arr->get(i)->source()), root->name));
+        }
+        cfg.roots.push_back(std::move(*root));
+    }
+    if (auto st = top.check_no_unknown_keys(); !st) return fail(st.error());
+    return cfg;
+}
+
+}  // namespace lethe::policy

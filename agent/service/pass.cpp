@@ -1,0 +1,379 @@
+#include "agent/service/pass.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/act/disposal.hpp"
+#include "agent/ledger/ledger.hpp"
+#include "agent/scan/file_facts.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/service/state.hpp"
+#include "agent/util/encoding.hpp"
+#include "agent/util/fs.hpp"
+#include "agent/util/line_reader.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+    return buf;
+}
+
+// The record of a disposal about to happen, fsynced before anything is destroyed, so an
+// interrupted pass can be completed and certified by the next one.
+struct Intent {
+    std::string id;
+    PlanEntry entry;
+    act::DisposalRecord prepared;  // hash and filesystem limits found before destruction
+    std::string temp_name;
+
+    [[nodiscard]] nlohmann::json to_json() const {
+        return {{"id", id},
+                {"entry", entry.to_json()},
+                {"sha256", prepared.sha256_before},
+                {"size", prepared.size},
+                {"filesystem", prepared.filesystem},
+                {"residual_risks", prepared.residual_risks},
+                {"temp_name", temp_name}};
+    }
+    [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
+        try {
+            Intent in;
+            in.id = j.at("id").get<std::string>();
+            auto entry = PlanEntry::from_json(j.at("entry"));
+            if (!entry) return fail(entry.error());
+            in.entry = std::move(*entry);
+            in.prepared.sha256_before = j.at("sha256").get<std::string>();
+            in.prepared.size = j.at("size").get<uint64_t>();
+            in.prepared.filesystem = j.at("filesystem").get<std::string>();
+            in.prepared.residual_risks = j.at("residual_risks").get<std::vector<std::string>>();
+            in.temp_name = j.at("temp_name").get<std::string>();
+            return in;
+        } catch (const nlohmann::json::exception& e) {
+            return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
+        }
+    }
+};
+
+nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& rec,
+                                const RunOptions& options, const std::string& intent_id) {
+    nlohmann::json method = {{"kind", rec.method},
+                             {"passes", rec.passes},
+                             {"pattern", rec.pattern},
+                             {"verified", rec.verified},
+                             {"read_back", rec.read_back},
+                             {"filesystem", rec.filesystem},
+                             {"residual_risks", rec.residual_risks}};
+    nlohmann::json p = {
+        {"type", "disposal"},
+        {"time", util::format_timestamp(options.now)},
+        {"host", host_name()},
+        {"agent", fmt::format("lethe {}", LETHE_VERSION)},
+        {"root", e.root},
+        {"subject",
+         {{"size", rec.size},
+          {"inode", e.facts.inode},
+          {"device", e.facts.device},
+          {"mtime", util::format_timestamp(e.facts.mtime, true)},
+          {"sha256", rec.sha256_before}}},
+        {"schedule",
+         {{"id", e.schedule_id}, {"version", e.schedule_version}, {"sha256", e.schedule_sha256}}},
+        {"category", e.category},
+        {"trigger", "modified"},
+        {"trigger_date", util::format_date(e.trigger_date)},
+        {"expires", e.expires ? util::format_date(*e.expires) : "permanent"},
+        {"action", std::string(policy::to_string(e.action))},
+        {"method", method},
+        {"intent", intent_id},
+    };
+    put_path(p, e.facts.path);
+    if (!e.mandate.empty()) p["mandate"] = e.mandate;
+    if (e.client) p["client"] = *e.client;
+    if (e.matter) p["matter"] = *e.matter;
+    if (options.injected_time) p["clock"] = "injected (test build)";
+    return p;
+}
+
+class Pass {
+public:
+    Pass(const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
+         const RunOptions& options, ledger::Ledger& ledger)
+        : m_config(config), m_schedules(schedules), m_options(options), m_ledger(ledger) {}
+
+    Result<RunSummary> run();
+
+private:
+    std::string intent_path() const { return m_config.state_dir + "/intent.json"; }
+    std::string plan_path() const { return m_config.state_dir + "/plan.jsonl"; }
+
+    Result<int> root_fd(const std::string& name);
+    Status recover();
+    Status write_plan(PlanSummary& summary);
+    Status check_guards(const PlanSummary& summary) const;
+    Status act_on(const PlanEntry& entry);
+    Status clear_intent();
+    Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id);
+
+    const policy::AgentConfig& m_config;
+    const std::vector<policy::RetentionSchedule>& m_schedules;
+    const RunOptions& m_options;
+    ledger::Ledger& m_ledger;
+    std::map<std::string, UniqueFd> m_roots;
+    RunSummary m_summary;
+};
+
+Result<int> Pass::root_fd(const std::string& name) {
+    if (auto it = m_roots.find(name); it != m_roots.end()) return it->second.get();
+    const policy::RootConfig* root = m_config.find_root(name);
+    if (root == nullptr) {
+        return fail(ErrorKind::BadInput, fmt::format("root '{}' is no longer in the config", name));
+    }
+    auto fd = scan::open_root(root->path);
+    if (!fd) return fail(fd.error());
+    int raw = fd->get();
+    m_roots.emplace(name, std::move(*fd));
+    return raw;
+}
+
+Status Pass::clear_intent() {
+    if (::unlink(intent_path().c_str()) != 0 && errno != ENOENT) {
+        return fail(errno_error(fmt::format("remove {}", intent_path()), errno));
+    }
+    return util::fsync_dir(m_config.state_dir);
+}
+
+Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id) {
+    auto seq = m_ledger.append(disposal_payload(entry, rec, m_options, id));
+    if (!seq) return fail(seq.error().with_context("ledger"));
+    if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
+    return {};
+}
+
+// Completes what an interrupted pass began: the intent record names the file, its hash
+// before destruction and the name it was to be renamed to.
+Status Pass::recover() {
+    auto text = util::read_file(intent_path());
+    if (!text) {
+        if (text.error().sys_errno() == ENOENT) return {};
+        return fail(text.error());
+    }
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    auto intent = j.is_discarded() ? Result<Intent>(fail(ErrorKind::BadInput, "not JSON"))
+                                   : Intent::from_json(j);
+    if (!intent) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{} is unreadable ({}); refusing to dispose until it is inspected",
+                                intent_path(), intent.error().message()));
+    }
+    const nlohmann::json& last = m_ledger.last_payload();
+    if (last.is_object() && last.value("intent", "") == intent->id) {
+        return clear_intent();  // certified; only the cleanup was interrupted
+    }
+    const PlanEntry& e = intent->entry;
+    util::log_warning("completing the interrupted disposal of {}/{}", e.root,
+                      util::utf8_display(e.facts.path));
+    auto fd = root_fd(e.root);
+    if (!fd) return fail(fd.error());
+
+    act::DisposalRecord rec = intent->prepared;
+    rec.method = e.action == policy::Action::Sanitize ? "file overwrite" : "unlink";
+    auto still_there = scan::stat_beneath(*fd, e.facts.path);
+    if (still_there && still_there->inode == e.facts.inode && still_there->device == e.facts.device) {
+        // Interrupted before the rename: do it again from the start; the certificate keeps
+        // the hash taken before the first attempt changed anything.
+        auto file = act::prepare(*fd, e.facts, e.action == policy::Action::Sanitize, true);
+        if (!file) return fail(file.error());
+        auto done = e.action == policy::Action::Sanitize
+                        ? act::sanitize(*file, intent->temp_name, act::SanitizeOptions{})
+                        : act::remove(*file);
+        if (!done) return fail(done.error());
+        done->sha256_before = intent->prepared.sha256_before;
+        done->size = intent->prepared.size;
+        rec = *done;
+    } else if (e.action == policy::Action::Sanitize) {
+        auto finished = act::finish_interrupted(*fd, e.facts.path, intent->temp_name);
+        if (!finished) return fail(finished.error());
+        // Our renamed file exists only after a verified overwrite and truncation.
+        rec.verified = *finished;
+        rec.passes = 1;
+        rec.pattern = "random";
+        rec.read_back = *finished ? "verified before the interruption (the file had been renamed)"
+                                  : "not confirmed: the file was gone when the pass resumed";
+    } else {
+        rec.verified = !still_there && still_there.error().sys_errno() == ENOENT;
+        rec.read_back = "name no longer present after unlink (confirmed after an interruption)";
+    }
+    if (auto st = certify(e, rec, intent->id); !st) return st;
+    ++m_summary.recovered;
+    return clear_intent();
+}
+
+Status Pass::write_plan(PlanSummary& summary) {
+    UniqueFd out(::open(plan_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out) return fail(errno_error(fmt::format("create {}", plan_path()), errno));
+    std::string buffer;
+    Status write_error;
+    auto flush = [&] {
+        if (write_error) write_error = util::write_all(out.get(), buffer, plan_path());
+        buffer.clear();
+    };
+    PlanOptions plan_options;
+    plan_options.today = util::date_of(m_options.now);
+    plan_options.root = m_options.root;
+    auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
+        if (e.status != classify::Status::Due) return;
+        if (e.mode != policy::Mode::Enforce) {
+            ++m_summary.observed;
+            return;
+        }
+        ++m_summary.planned;
+        buffer += e.to_json().dump();
+        buffer += '\n';
+        if (buffer.size() > (1u << 16)) flush();
+    });
+    if (!planned) return fail(planned.error());
+    flush();
+    if (!write_error) return write_error;
+    summary = std::move(*planned);
+    return {};
+}
+
+Status Pass::check_guards(const PlanSummary& summary) const {
+    if (m_summary.planned > static_cast<uint64_t>(m_config.max_disposals_per_pass)) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("refusing the pass: {} files are due, more than "
+                                "max_disposals_per_pass = {}; nothing was disposed",
+                                m_summary.planned, m_config.max_disposals_per_pass));
+    }
+    for (const auto& [root, due] : summary.due_enforced_by_root) {
+        auto walk = summary.walks.find(root);
+        uint64_t total = walk == summary.walks.end() ? 0 : walk->second.files;
+        if (total == 0) continue;
+        double fraction = static_cast<double>(due.files) / static_cast<double>(total);
+        if (fraction > m_config.max_fraction_per_root) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("refusing the pass: {} of {} files in root '{}' are due "
+                                    "({:.1f}%), more than max_fraction_per_root = {:.1f}%; "
+                                    "nothing was disposed",
+                                    due.files, total, root, fraction * 100.0,
+                                    m_config.max_fraction_per_root * 100.0));
+        }
+    }
+    return {};
+}
+
+Status Pass::act_on(const PlanEntry& entry) {
+    auto fd = root_fd(entry.root);
+    if (!fd) return fail(fd.error());
+    std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
+    bool overwrite = entry.action == policy::Action::Sanitize;
+    auto file = act::prepare(*fd, entry.facts, overwrite);
+    if (!file) {
+        if (file.error().kind() == ErrorKind::Refused) {
+            ++m_summary.skipped;
+            util::log_warning("skipped {}: {}", shown, file.error().message());
+            return {};
+        }
+        ++m_summary.failed;
+        util::log_error("{}: {}", shown, file.error().message());
+        return {};
+    }
+    Intent intent{util::random_suffix(16), entry, file->record(),
+                  fmt::format(".lethe-{}", util::random_suffix(8))};
+    if (auto st = util::write_file_atomic(intent_path(), intent.to_json().dump(), 0600); !st) {
+        return fail(st.error().with_context("intent record"));
+    }
+    auto done = overwrite ? act::sanitize(*file, intent.temp_name, act::SanitizeOptions{})
+                          : act::remove(*file);
+    if (!done) {
+        if (done.error().kind() == ErrorKind::Verification) {
+            // Final: the file stays where it is; there is nothing to complete later.
+            ++m_summary.failed;
+            util::log_error("verification failed: {}", done.error().message());
+            return clear_intent();
+        }
+        // The intent stays, so the next pass completes this file before anything else.
+        return fail(done.error());
+    }
+    if (auto st = certify(entry, *done, intent.id); !st) return st;
+    ++m_summary.disposed;
+    m_summary.bytes += done->size;
+    util::log_info("{} {} ({} bytes), certificate {}", entry.action == policy::Action::Sanitize
+                                                           ? "sanitized" : "deleted",
+                   shown, done->size, m_ledger.last_seq());
+    return clear_intent();
+}
+
+Result<RunSummary> Pass::run() {
+    if (auto st = recover(); !st) return fail(st.error());
+
+    PlanSummary plan;
+    if (auto st = write_plan(plan); !st) return fail(st.error());
+    if (auto st = check_guards(plan); !st) {
+        ::unlink(plan_path().c_str());
+        return fail(st.error());
+    }
+
+    auto reader = util::LineReader::open(plan_path());
+    if (!reader) return fail(reader.error());
+    std::string line;
+    bool complete = true;
+    for (;;) {
+        auto more = reader->next(line, complete);
+        if (!more) return fail(more.error());
+        if (!*more) break;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        auto entry = j.is_discarded()
+                         ? Result<PlanEntry>(fail(ErrorKind::Internal, "plan line is not JSON"))
+                         : PlanEntry::from_json(j);
+        if (!entry) return fail(entry.error().with_context(plan_path()));
+        if (auto st = act_on(*entry); !st) return fail(st.error());
+    }
+
+    nlohmann::json checkpoint = {
+        {"type", "checkpoint"},
+        {"time", util::format_timestamp(m_options.now)},
+        {"host", host_name()},
+        {"agent", fmt::format("lethe {}", LETHE_VERSION)},
+        {"head", m_ledger.head()},
+        {"entries", m_ledger.last_seq()},
+        {"pass",
+         {{"planned", m_summary.planned},
+          {"disposed", m_summary.disposed},
+          {"bytes", m_summary.bytes},
+          {"skipped", m_summary.skipped},
+          {"failed", m_summary.failed},
+          {"observed", m_summary.observed},
+          {"recovered", m_summary.recovered}}},
+    };
+    if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
+    auto seq = m_ledger.append(std::move(checkpoint));
+    if (!seq) return fail(seq.error().with_context("ledger checkpoint"));
+    m_summary.checkpoint_seq = *seq;
+    ::unlink(plan_path().c_str());
+    return m_summary;
+}
+
+}  // namespace
+
+Result<RunSummary> run_pass(const policy::AgentConfig& config,
+                            const std::vector<policy::RetentionSchedule>& schedules,
+                            const ledger::SigningKey& key, const RunOptions& options) {
+    auto lock = StateLock::acquire(config.state_dir);
+    if (!lock) return fail(lock.error());
+    auto ledger = ledger::Ledger::open(config.ledger_path(), key);
+    if (!ledger) return fail(ledger.error());
+    Pass pass(config, schedules, options, *ledger);
+    return pass.run();
+}
+
+}  // namespace lethe::service

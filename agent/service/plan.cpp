@@ -1,0 +1,197 @@
+#include "agent/service/plan.hpp"
+
+#include <fmt/format.h>
+
+#include "agent/util/encoding.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::service {
+
+void put_path(nlohmann::json& j, const std::string& bytes) {
+    if (util::is_valid_utf8(bytes)) {
+        j["path"] = bytes;
+    } else {
+        j["path"] = util::utf8_display(bytes);
+        j["path_b64"] = util::base64_encode(bytes);
+    }
+}
+
+Result<std::string> get_path(const nlohmann::json& j) {
+    if (auto b64 = j.find("path_b64"); b64 != j.end() && b64->is_string()) {
+        auto raw = util::base64_decode(b64->get<std::string>());
+        if (!raw) return fail(ErrorKind::BadInput, "path_b64 is not valid base64");
+        return *raw;
+    }
+    if (auto p = j.find("path"); p != j.end() && p->is_string()) return p->get<std::string>();
+    return fail(ErrorKind::BadInput, "entry has no path");
+}
+
+PlanEntry make_entry(const std::string& root, const scan::FileFacts& facts,
+                     const classify::Decision& decision) {
+    PlanEntry e;
+    e.root = root;
+    e.facts = facts;
+    e.status = decision.status;
+    e.reason = decision.reason;
+    if (decision.category != nullptr) {
+        e.category = decision.category->id;
+        e.mandate = decision.category->mandate;
+        e.schedule_id = decision.schedule->id;
+        e.schedule_version = decision.schedule->version;
+        e.schedule_sha256 = decision.schedule->sha256;
+        e.mode = decision.schedule->mode;
+    }
+    e.client = decision.client;
+    e.matter = decision.matter;
+    e.trigger_date = decision.trigger_date;
+    e.expires = decision.expires;
+    e.action = decision.action;
+    return e;
+}
+
+nlohmann::json PlanEntry::to_json() const {
+    nlohmann::json j;
+    j["root"] = root;
+    put_path(j, facts.path);
+    j["category"] = category;
+    j["schedule"] = schedule_id;
+    j["schedule_version"] = schedule_version;
+    j["schedule_sha256"] = schedule_sha256;
+    j["mode"] = std::string(policy::to_string(mode));
+    if (client) j["client"] = util::utf8_display(*client);
+    if (matter) j["matter"] = util::utf8_display(*matter);
+    j["trigger_date"] = util::format_date(trigger_date);
+    j["expires"] = expires ? util::format_date(*expires) : "permanent";
+    j["action"] = std::string(policy::to_string(action));
+    j["status"] = std::string(classify::to_string(status));
+    if (!reason.empty()) j["reason"] = reason;
+    j["size"] = facts.size;
+    j["inode"] = facts.inode;
+    j["device"] = facts.device;
+    j["nlink"] = facts.nlink;
+    j["mtime"] = util::format_timestamp(facts.mtime, true);
+    return j;
+}
+
+Result<PlanEntry> PlanEntry::from_json(const nlohmann::json& j) {
+    try {
+        PlanEntry e;
+        e.root = j.at("root").get<std::string>();
+        auto path = get_path(j);
+        if (!path) return fail(path.error());
+        e.facts.path = *path;
+        e.category = j.at("category").get<std::string>();
+        e.schedule_id = j.at("schedule").get<std::string>();
+        e.schedule_version = j.at("schedule_version").get<int64_t>();
+        e.schedule_sha256 = j.at("schedule_sha256").get<std::string>();
+        e.mode = j.at("mode").get<std::string>() == "enforce" ? policy::Mode::Enforce
+                                                              : policy::Mode::Observe;
+        if (j.contains("client")) e.client = j.at("client").get<std::string>();
+        if (j.contains("matter")) e.matter = j.at("matter").get<std::string>();
+        auto trigger = util::parse_date(j.at("trigger_date").get<std::string>());
+        if (!trigger) return fail(trigger.error());
+        e.trigger_date = *trigger;
+        std::string expires = j.at("expires").get<std::string>();
+        if (expires != "permanent") {
+            auto d = util::parse_date(expires);
+            if (!d) return fail(d.error());
+            e.expires = *d;
+        }
+        std::string action = j.at("action").get<std::string>();
+        if (action == "sanitize") {
+            e.action = policy::Action::Sanitize;
+        } else if (action == "delete") {
+            e.action = policy::Action::Delete;
+        } else {
+            return fail(ErrorKind::BadInput, fmt::format("plan entry: unsupported action '{}'", action));
+        }
+        std::string status = j.at("status").get<std::string>();
+        e.status = status == "due" ? classify::Status::Due : classify::Status::Skipped;
+        e.facts.size = j.at("size").get<uint64_t>();
+        e.facts.inode = j.at("inode").get<uint64_t>();
+        e.facts.device = j.at("device").get<uint64_t>();
+        e.facts.nlink = j.at("nlink").get<uint32_t>();
+        auto mtime = util::parse_timestamp(j.at("mtime").get<std::string>());
+        if (!mtime) return fail(mtime.error());
+        e.facts.mtime = *mtime;
+        return e;
+    } catch (const nlohmann::json::exception& ex) {
+        return fail(ErrorKind::BadInput, fmt::format("plan entry: {}", ex.what()));
+    }
+}
+
+void PlanSummary::add(const PlanEntry& entry) {
+    std::string status(classify::to_string(entry.status));
+    by_status[status].add(entry.facts.size);
+    if (entry.status == classify::Status::Due) {
+        by_category[entry.category].add(entry.facts.size);
+        by_action[std::string(policy::to_string(entry.action))].add(entry.facts.size);
+        due_by_root[entry.root].add(entry.facts.size);
+        if (entry.mode == policy::Mode::Enforce) {
+            due_enforced_by_root[entry.root].add(entry.facts.size);
+        }
+    }
+}
+
+nlohmann::json PlanSummary::to_json() const {
+    auto tallies = [](const std::map<std::string, Tally>& m) {
+        nlohmann::json j = nlohmann::json::object();
+        for (const auto& [k, t] : m) j[k] = {{"files", t.files}, {"bytes", t.bytes}};
+        return j;
+    };
+    nlohmann::json roots = nlohmann::json::object();
+    for (const auto& [name, w] : walks) {
+        roots[name] = {{"files", w.files},       {"bytes", w.bytes},
+                       {"folders", w.folders},   {"symlinks", w.symlinks},
+                       {"special", w.special},   {"excluded", w.excluded},
+                       {"mount_points", w.mount_points}, {"errors", w.errors}};
+    }
+    return {{"type", "summary"},
+            {"by_status", tallies(by_status)},
+            {"by_category", tallies(by_category)},
+            {"by_action", tallies(by_action)},
+            {"unmatched", unmatched},
+            {"roots", roots}};
+}
+
+Result<PlanSummary> make_plan(const policy::AgentConfig& config,
+                              const std::vector<policy::RetentionSchedule>& schedules,
+                              const PlanOptions& options,
+                              const std::function<void(const PlanEntry&)>& sink) {
+    PlanSummary summary;
+    bool any_root = false;
+    for (const auto& root : config.roots) {
+        if (options.root && *options.root != root.name) continue;
+        any_root = true;
+        auto root_fd = scan::open_root(root.path);
+        if (!root_fd) return fail(root_fd.error());
+        scan::WalkOptions walk_options{root.one_filesystem, root.exclude};
+        auto stats = scan::walk(
+            root_fd->get(), walk_options,
+            [&](const scan::FileFacts& facts) {
+                classify::Decision d = classify::classify(facts, schedules, options.today);
+                if (d.status == classify::Status::Unmatched) {
+                    ++summary.unmatched;
+                    return;
+                }
+                PlanEntry entry = make_entry(root.name, facts, d);
+                summary.add(entry);
+                bool listed = d.status != classify::Status::NotDue ||
+                              (options.horizon && d.expires && *d.expires <= *options.horizon);
+                if (listed) sink(entry);
+            },
+            [&](std::string_view path, const Error& error) {
+                ++summary.problems;
+                util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
+                                  error.message());
+            });
+        if (!stats) return fail(stats.error());
+        summary.walks[root.name] = *stats;
+    }
+    if (!any_root && options.root) {
+        return fail(ErrorKind::BadInput, fmt::format("no root named '{}' in the config", *options.root));
+    }
+    return summary;
+}
+
+}  // namespace lethe::service

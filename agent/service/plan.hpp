@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/classify/decision.hpp"
+#include "agent/policy/config.hpp"
+#include "agent/policy/schedule.hpp"
+#include "agent/scan/file_facts.hpp"
+#include "agent/scan/walker.hpp"
+#include "agent/util/error.hpp"
+#include "agent/util/time.hpp"
+
+namespace lethe::service {
+
+// One line of a plan: a file, where it stands, and everything `run` needs to act on it and
+// certify it without consulting the schedules again. Value type.
+struct PlanEntry {
+    std::string root;
+    scan::FileFacts facts;
+    classify::Status status = classify::Status::NotDue;
+    std::string reason;
+    std::string category;
+    std::string mandate;
+    std::string schedule_id;
+    int64_t schedule_version = 0;
+    std::string schedule_sha256;
+    policy::Mode mode = policy::Mode::Observe;
+    std::optional<std::string> client;
+    std::optional<std::string> matter;
+    util::Date trigger_date{};
+    std::optional<util::Date> expires;  // none = permanent
+    policy::Action action = policy::Action::Review;
+
+    // The JSON Lines object of DESIGN.md: root, path (+ path_b64 for non-UTF-8 bytes),
+    // category, client, matter, trigger_date, expires, action, status (+ reason), size, and
+    // the identity (inode, device, mtime) that `run` re-checks before acting.
+    [[nodiscard]] nlohmann::json to_json() const;
+    [[nodiscard]] static Result<PlanEntry> from_json(const nlohmann::json& j);
+};
+
+PlanEntry make_entry(const std::string& root, const scan::FileFacts& facts,
+                     const classify::Decision& decision);
+
+// Sets `path` (display text) and, when `bytes` is not valid UTF-8, `path_b64` (exact bytes).
+void put_path(nlohmann::json& j, const std::string& bytes);
+// Reads back what put_path wrote: the exact bytes.
+[[nodiscard]] Result<std::string> get_path(const nlohmann::json& j);
+
+struct Tally {
+    uint64_t files = 0;
+    uint64_t bytes = 0;
+    void add(uint64_t size) {
+        ++files;
+        bytes += size;
+    }
+};
+
+// Counts of one plan, by status, category and action, and the walk of each root.
+struct PlanSummary {
+    std::map<std::string, Tally> by_status;
+    std::map<std::string, Tally> by_category;  // due files only
+    std::map<std::string, Tally> by_action;    // due files only
+    std::map<std::string, scan::WalkStats> walks;
+    std::map<std::string, Tally> due_by_root;
+    std::map<std::string, Tally> due_enforced_by_root;  // due under schedules in enforce mode
+    uint64_t unmatched = 0;
+    uint64_t problems = 0;
+
+    void add(const PlanEntry& entry);
+    [[nodiscard]] nlohmann::json to_json() const;
+};
+
+struct PlanOptions {
+    util::Date today{};
+    std::optional<std::string> root;                  // only this root
+    std::optional<util::Date> horizon;                // also list files due by this date
+};
+
+// Walks every root (or the one asked for), classifies each file and calls `sink` for each
+// file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then.
+// Problems met during the walk are logged and counted; they never stop it.
+[[nodiscard]] Result<PlanSummary> make_plan(const policy::AgentConfig& config,
+                                            const std::vector<policy::RetentionSchedule>& schedules,
+                                            const PlanOptions& options,
+                                            const std::function<void(const PlanEntry&)>& sink);
+
+}  // namespace lethe::service

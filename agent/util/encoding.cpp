@@ -1,0 +1,151 @@
+#include "agent/util/encoding.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace lethe::util {
+
+std::string hex_encode(std::string_view bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (char ch : bytes) {
+        auto c = static_cast<unsigned char>(ch);
+        out.push_back(kDigits[c >> 4]);
+        out.push_back(kDigits[c & 0x0f]);
+    }
+    return out;
+}
+
+namespace {
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int decode_char(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+}  // namespace
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 3 <= bytes.size(); i += 3) {
+        uint32_t v = (uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
+                     (uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
+                     uint32_t{static_cast<unsigned char>(bytes[i + 2])};
+        out.push_back(kAlphabet[(v >> 18) & 63]);
+        out.push_back(kAlphabet[(v >> 12) & 63]);
+        out.push_back(kAlphabet[(v >> 6) & 63]);
+        out.push_back(kAlphabet[v & 63]);
+    }
+    size_t rest = bytes.size() - i;
+    if (rest > 0) {
+        uint32_t v = uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
+        if (rest == 2) {
+            v |= uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
+        }
+        out.push_back(kAlphabet[(v >> 18) & 63]);
+        out.push_back(kAlphabet[(v >> 12) & 63]);
+        out.push_back(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
+        out.push_back('=');
+    }
+    return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0) {
+        return std::nullopt;
+    }
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (size_t i = 0; i < text.size(); i += 4) {
+        bool last = i + 4 == text.size();
+        std::array<int, 4> v{};
+        int pad = 0;
+        for (size_t j = 0; j < 4; ++j) {
+            char c = text[i + j];
+            if (c == '=' && last && j >= 2) {
+                v[j] = 0;
+                ++pad;
+                continue;
+            }
+            if (pad > 0) {
+                return std::nullopt;  // data after padding
+            }
+            v[j] = decode_char(c);
+            if (v[j] < 0) {
+                return std::nullopt;
+            }
+        }
+        uint32_t n = (static_cast<uint32_t>(v[0]) << 18) | (static_cast<uint32_t>(v[1]) << 12) |
+                     (static_cast<uint32_t>(v[2]) << 6) | static_cast<uint32_t>(v[3]);
+        out.push_back(static_cast<char>((n >> 16) & 0xff));
+        if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
+        if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+    }
+    return out;
+}
+
+namespace {
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid.
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = byte(i);
+    if (c < 0x80) return 1;
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (i + len > s.size()) return 0;
+    for (size_t k = 1; k < len; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    // Reject overlong forms, surrogates and values beyond U+10FFFF.
+    static constexpr std::array<uint32_t, 5> kMin{0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+}  // namespace
+
+bool is_valid_utf8(std::string_view bytes) {
+    for (size_t i = 0; i < bytes.size();) {
+        size_t n = utf8_sequence_length(bytes, i);
+        if (n == 0) return false;
+        i += n;
+    }
+    return true;
+}
+
+std::string utf8_display(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size());
+    for (size_t i = 0; i < bytes.size();) {
+        size_t n = utf8_sequence_length(bytes, i);
+        if (n == 0) {
+            out += "\xef\xbf\xbd";
+            ++i;
+        } else {
+            out.append(bytes.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+}  // namespace lethe::util

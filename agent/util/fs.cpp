@@ -1,0 +1,230 @@
+#include "agent/util/fs.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "agent/util/encoding.hpp"
+
+namespace lethe::util {
+
+Status write_all(int fd, std::string_view data, std::string_view what) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return fail(errno_error(fmt::format("write {}", what), errno));
+        }
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+}
+
+Result<std::string> read_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        return fail(errno_error(fmt::format("open {}", path), errno));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail(errno_error(fmt::format("stat {}", path), errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ErrorKind::BadInput, fmt::format("{}: not a regular file", path));
+    }
+    std::string out;
+    std::array<char, 65536> buf{};
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return fail(errno_error(fmt::format("read {}", path), errno));
+        }
+        if (n == 0) {
+            break;
+        }
+        out.append(buf.data(), static_cast<size_t>(n));
+    }
+    return out;
+}
+
+Status fsync_fd(int fd, std::string_view what) {
+    if (::fsync(fd) != 0) {
+        return fail(errno_error(fmt::format("fsync {}", what), errno));
+    }
+    return {};
+}
+
+Status fsync_dir(const std::string& dir_path) {
+    UniqueFd fd(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        return fail(errno_error(fmt::format("open folder {}", dir_path), errno));
+    }
+    return fsync_fd(fd.get(), dir_path);
+}
+
+namespace {
+
+// Writes data to a fresh temporary file beside `path`, fsynced; returns its name.
+Result<std::string> write_temp_beside(const std::string& path, std::string_view data,
+                                      mode_t mode) {
+    std::string tmp = fmt::format("{}.tmp-{}", path, random_suffix());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+    if (!fd) {
+        return fail(errno_error(fmt::format("create {}", tmp), errno));
+    }
+    auto cleanup_on_error = [&](Error e) {
+        ::unlink(tmp.c_str());
+        return fail(std::move(e));
+    };
+    if (::fchmod(fd.get(), mode) != 0) {
+        return cleanup_on_error(errno_error(fmt::format("chmod {}", tmp), errno));
+    }
+    if (auto st = write_all(fd.get(), data, tmp); !st) {
+        return cleanup_on_error(st.error());
+    }
+    if (auto st = fsync_fd(fd.get(), tmp); !st) {
+        return cleanup_on_error(st.error());
+    }
+    return tmp;
+}
+
+}  // namespace
+
+Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+    auto tmp = write_temp_beside(path, data, mode);
+    if (!tmp) {
+        return fail(tmp.error());
+    }
+    if (::rename(tmp->c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp->c_str());
+        return fail(errno_error(fmt::format("rename {} to {}", *tmp, path), err));
+    }
+    return fsync_dir(folder_of(path));
+}
+
+Status create_file_exclusive(const std::string& path, std::string_view data, mode_t mode) {
+    auto tmp = write_temp_beside(path, data, mode);
+    if (!tmp) {
+        return fail(tmp.error());
+    }
+    // link() fails with EEXIST instead of replacing, unlike rename().
+    int rc = ::link(tmp->c_str(), path.c_str());
+    int err = errno;
+    ::unlink(tmp->c_str());
+    if (rc != 0) {
+        return fail(errno_error(fmt::format("create {}", path), err));
+    }
+    return fsync_dir(folder_of(path));
+}
+
+Status make_dirs(const std::string& path, mode_t mode) {
+    if (path.empty()) {
+        return fail(ErrorKind::BadInput, "empty folder path");
+    }
+    std::string partial;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+        size_t next = path.find('/', pos + 1);
+        partial = path.substr(0, next);
+        pos = next;
+        if (partial.empty() || partial == "/") {
+            continue;
+        }
+        struct stat st {};
+        if (::lstat(partial.c_str(), &st) == 0) {
+            if (S_ISLNK(st.st_mode) && next != std::string::npos) {
+                // A symlinked ancestor set up by the administrator (e.g. /var -> /data/var)
+                // is followed; only the final folder must be real.
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode)) {
+                return fail(ErrorKind::BadInput,
+                            fmt::format("{}: exists and is not a folder", partial));
+            }
+            continue;
+        }
+        if (errno != ENOENT) {
+            return fail(errno_error(fmt::format("stat {}", partial), errno));
+        }
+        if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
+            return fail(errno_error(fmt::format("create folder {}", partial), errno));
+        }
+    }
+    return {};
+}
+
+Result<UniqueFd> open_beneath(int dir_fd, std::string_view relative, int flags, mode_t mode,
+                              bool same_mount) {
+    struct open_how how {};
+    how.flags = static_cast<unsigned>(flags | O_CLOEXEC | O_NOFOLLOW);
+    how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    if (same_mount) {
+        how.resolve |= RESOLVE_NO_XDEV;
+    }
+    std::string rel(relative.empty() ? "." : relative);
+    for (;;) {
+        long fd = ::syscall(SYS_openat2, dir_fd, rel.c_str(), &how, sizeof(how));
+        if (fd >= 0) {
+            return UniqueFd(static_cast<int>(fd));
+        }
+        if (errno == EINTR || errno == EAGAIN) {
+            continue;
+        }
+        return fail(errno_error(fmt::format("open {}", rel), errno));
+    }
+}
+
+std::string folder_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) {
+        return ".";
+    }
+    if (slash == 0) {
+        return "/";
+    }
+    return path.substr(0, slash);
+}
+
+std::string_view parent_of(std::string_view path) {
+    auto slash = path.rfind('/');
+    return slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash);
+}
+
+std::string_view name_of(std::string_view path) {
+    auto slash = path.rfind('/');
+    return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+std::string random_suffix(size_t bytes) {
+    std::string raw(bytes, '\0');
+    size_t got = 0;
+    while (got < bytes) {
+        ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;  // cannot happen on Linux >= 3.17 once the pool is initialised
+        }
+        got += static_cast<size_t>(n);
+    }
+    return hex_encode(raw);
+}
+
+}  // namespace lethe::util

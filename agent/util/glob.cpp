@@ -1,0 +1,170 @@
+#include "agent/util/glob.hpp"
+
+#include <fmt/format.h>
+
+namespace lethe::util {
+
+namespace {
+
+bool is_name_char(char c, bool first) {
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return first ? alpha : (alpha || (c >= '0' && c <= '9') || c == '-');
+}
+
+// Matches one [...] class at p[pi] (pi points at '['); returns whether c is in it and sets
+// `end` to the index just past ']'.
+bool match_class(std::string_view p, size_t pi, char c, size_t& end) {
+    size_t i = pi + 1;
+    bool negate = false;
+    if (i < p.size() && (p[i] == '!' || p[i] == '^')) {
+        negate = true;
+        ++i;
+    }
+    bool found = false;
+    bool first = true;
+    while (i < p.size() && (p[i] != ']' || first)) {
+        first = false;
+        char lo = p[i];
+        if (lo == '\\' && i + 1 < p.size()) {
+            lo = p[++i];
+        }
+        char hi = lo;
+        if (i + 2 < p.size() && p[i + 1] == '-' && p[i + 2] != ']') {
+            hi = p[i + 2];
+            i += 2;
+        }
+        if (static_cast<unsigned char>(c) >= static_cast<unsigned char>(lo) &&
+            static_cast<unsigned char>(c) <= static_cast<unsigned char>(hi)) {
+            found = true;
+        }
+        ++i;
+    }
+    end = i + 1;
+    return c != '/' && found != negate;
+}
+
+bool is_double_star(std::string_view p, size_t pi) {
+    return p.substr(pi, 2) == "**" && (pi == 0 || p[pi - 1] == '/') &&
+           (pi + 2 == p.size() || p[pi + 2] == '/');
+}
+
+bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
+              Glob::Captures* caps) {
+    while (pi < p.size()) {
+        char pc = p[pi];
+        if (pc == '*') {
+            if (is_double_star(p, pi)) {
+                if (pi + 2 == p.size()) {
+                    return true;  // trailing "**": everything below
+                }
+                // "**/": zero or more whole segments, then the rest.
+                size_t rest = pi + 3;
+                for (size_t k = si;; ) {
+                    if (match_at(p, rest, s, k, caps)) return true;
+                    size_t slash = s.find('/', k);
+                    if (slash == std::string_view::npos) return false;
+                    k = slash + 1;
+                }
+            }
+            size_t next = pi;
+            while (next < p.size() && p[next] == '*') ++next;
+            for (size_t k = si;; ++k) {
+                if (match_at(p, next, s, k, caps)) return true;
+                if (k >= s.size() || s[k] == '/') return false;
+            }
+        }
+        if (pc == '{') {
+            size_t close = p.find('}', pi);
+            std::string name(p.substr(pi + 1, close - pi - 1));
+            size_t seg_end = s.find('/', si);
+            if (seg_end == std::string_view::npos) seg_end = s.size();
+            // Longest first, so "{client}" takes the whole segment when it can.
+            for (size_t k = seg_end; k > si; --k) {
+                Glob::Captures saved;
+                if (caps != nullptr) saved = *caps;
+                if (caps != nullptr) (*caps)[name] = std::string(s.substr(si, k - si));
+                if (match_at(p, close + 1, s, k, caps)) return true;
+                if (caps != nullptr) *caps = std::move(saved);
+            }
+            return false;
+        }
+        if (si >= s.size()) return false;
+        if (pc == '?') {
+            if (s[si] == '/') return false;
+        } else if (pc == '[') {
+            size_t end = 0;
+            if (!match_class(p, pi, s[si], end)) return false;
+            pi = end;
+            ++si;
+            continue;
+        } else {
+            if (pc == '\\') pc = p[++pi];
+            if (pc != s[si]) return false;
+        }
+        ++pi;
+        ++si;
+    }
+    return si == s.size();
+}
+
+}  // namespace
+
+Result<Glob> Glob::compile(std::string_view pattern) {
+    std::vector<std::string> names;
+    auto error = [&](size_t column, std::string_view what) {
+        return fail(ErrorKind::BadInput,
+                    fmt::format("path pattern '{}', column {}: {}", pattern, column + 1, what));
+    };
+    if (pattern.empty()) {
+        return error(0, "empty pattern");
+    }
+    if (pattern.front() == '/') {
+        return error(0, "patterns are relative to the root and must not start with '/'");
+    }
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        char c = pattern[i];
+        if (c == '\\') {
+            if (i + 1 == pattern.size()) return error(i, "trailing backslash");
+            ++i;
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < pattern.size() && (pattern[j] == '!' || pattern[j] == '^')) ++j;
+            if (j < pattern.size() && pattern[j] == ']') ++j;
+            while (j < pattern.size() && pattern[j] != ']') {
+                if (pattern[j] == '/') return error(i, "'/' inside [...]");
+                ++j;
+            }
+            if (j >= pattern.size()) return error(i, "unclosed '['");
+            i = j;
+        } else if (c == '{') {
+            size_t close = pattern.find('}', i);
+            if (close == std::string_view::npos) return error(i, "unclosed '{'");
+            std::string name(pattern.substr(i + 1, close - i - 1));
+            if (name.empty()) return error(i, "empty capture name '{}'");
+            for (size_t k = 0; k < name.size(); ++k) {
+                if (!is_name_char(name[k], k == 0)) {
+                    return error(i + 1 + k, fmt::format("invalid capture name '{}'", name));
+                }
+            }
+            for (const auto& n : names) {
+                if (n == name) return error(i, fmt::format("capture '{}' used twice", name));
+            }
+            names.push_back(name);
+            i = close;
+        } else if (c == '}') {
+            return error(i, "'}' without '{'");
+        }
+    }
+    return Glob(std::string(pattern), std::move(names));
+}
+
+bool Glob::matches(std::string_view path, Captures* captures) const {
+    Captures local;
+    bool ok = match_at(m_pattern, 0, path, 0, captures != nullptr ? &local : nullptr);
+    if (ok && captures != nullptr) {
+        *captures = std::move(local);
+    }
+    return ok;
+}
+
+}  // namespace lethe::util

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/util/error.hpp"
+
+namespace lethe::util {
+
+// A path glob over relative paths with '/' separators:
+//   *        any characters within one path segment
+//   ?        one character other than '/'
+//   [abc] [a-z] [!x]   one character from (or not from) a set
+//   **       as a whole segment: zero or more whole segments ("**/x", "a/**/b", "a/**")
+//   {name}   one or more characters within a segment, captured under `name`
+//   \c       the character c itself
+// Matching is on bytes and case-sensitive. Immutable after compile; safe to share between
+// threads.
+class Glob {
+public:
+    using Captures = std::map<std::string, std::string>;
+
+    // Fails with BadInput (and the offending column, 1-based) on an unclosed [ or {, an empty
+    // or invalid capture name, a capture name used twice, or a trailing backslash.
+    [[nodiscard]] static Result<Glob> compile(std::string_view pattern);
+
+    [[nodiscard]] bool matches(std::string_view path, Captures* captures = nullptr) const;
+    [[nodiscard]] const std::string& pattern() const { return m_pattern; }
+    [[nodiscard]] const std::vector<std::string>& capture_names() const { return m_names; }
+
+private:
+    explicit Glob(std::string pattern, std::vector<std::string> names)
+        : m_pattern(std::move(pattern)), m_names(std::move(names)) {}
+
+    std::string m_pattern;
+    std::vector<std::string> m_names;
+};
+
+}  // namespace lethe::util

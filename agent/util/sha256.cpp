@@ -1,0 +1,66 @@
+#include "agent/util/sha256.hpp"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "agent/util/encoding.hpp"
+
+namespace lethe::util {
+
+struct Sha256::Impl {
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
+
+Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
+    if (!m_impl->ctx || EVP_DigestInit_ex(m_impl->ctx.get(), EVP_sha256(), nullptr) != 1) {
+        throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
+    }
+}
+
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view bytes) { update(bytes.data(), bytes.size()); }
+
+void Sha256::update(const void* data, size_t size) {
+    EVP_DigestUpdate(m_impl->ctx.get(), data, size);
+}
+
+std::string Sha256::finish() {
+    std::string out(EVP_MAX_MD_SIZE, '\0');
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(m_impl->ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len);
+    out.resize(len);
+    EVP_DigestInit_ex(m_impl->ctx.get(), EVP_sha256(), nullptr);
+    return out;
+}
+
+std::string Sha256::finish_hex() { return hex_encode(finish()); }
+
+std::string sha256_hex(std::string_view bytes) {
+    Sha256 h;
+    h.update(bytes);
+    return h.finish_hex();
+}
+
+Result<std::string> sha256_fd_hex(int fd, std::string_view what) {
+    Sha256 h;
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(errno_error(fmt::format("read {}", what), errno));
+        }
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+    }
+    return h.finish_hex();
+}
+
+}  // namespace lethe::util

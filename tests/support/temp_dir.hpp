@@ -1,0 +1,37 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+namespace lethe::testing {
+
+// A fresh folder under $TMPDIR (or /tmp), removed with everything in it on destruction.
+// Helpers never write outside it.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    [[nodiscard]] const std::string& path() const { return m_path; }
+    [[nodiscard]] std::string operator/(std::string_view relative) const;
+
+    // Writes `content` to `relative` (parents created), optionally setting its mtime to
+    // midnight UTC of `mtime_date` ("YYYY-MM-DD").
+    std::string write(std::string_view relative, std::string_view content,
+                      std::string_view mtime_date = {}) const;
+    void mkdir(std::string_view relative) const;
+
+private:
+    std::string m_path;
+};
+
+// Reads a whole file; fails the current test if it cannot.
+std::string slurp(const std::string& path);
+bool exists(const std::string& path);
+void set_mtime(const std::string& path, std::string_view date);
+
+}  // namespace lethe::testing

@@ -1,0 +1,134 @@
+#include "agent/policy/schedule.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace lethe::policy {
+namespace {
+
+constexpr std::string_view kGood = R"(
+[schedule]
+id = "firm-2026"
+version = 4
+approved_by = "Records Committee"
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+description = "Pleadings and correspondence"
+mandate = "Solicitors Regulation: 7 years after closure"
+paths = ["{client}/{matter}/**"]
+extensions = ["PDF", ".docx"]
+retain = "7y"
+action = "sanitize"
+
+[[category]]
+id = "scratch"
+paths = ["**/*.tmp"]
+retain = "30d"
+trigger = "modified"
+action = "delete"
+)";
+
+TEST(Schedule, LoadsTheDesignExample) {
+    auto s = parse_schedule(kGood, "firm.toml");
+    ASSERT_TRUE(s) << s.error().message();
+    EXPECT_EQ(s->id, "firm-2026");
+    EXPECT_EQ(s->version, 4);
+    EXPECT_EQ(s->mode, Mode::Enforce);
+    ASSERT_EQ(s->categories.size(), 2u);
+    const Category& c = s->categories[0];
+    EXPECT_EQ(c.extensions, (std::vector<std::string>{"pdf", "docx"}));
+    EXPECT_EQ(c.retain.years, 7);
+    EXPECT_EQ(c.action, Action::Sanitize);
+    EXPECT_EQ(s->categories[1].action, Action::Delete);
+    EXPECT_EQ(s->sha256.size(), 64u);
+}
+
+TEST(Schedule, ModeDefaultsToObserve) {
+    auto s = parse_schedule(R"(
+[schedule]
+id = "x"
+version = 1
+[[category]]
+id = "c"
+retain = "1y"
+action = "delete"
+)", "x.toml");
+    ASSERT_TRUE(s) << s.error().message();
+    EXPECT_EQ(s->mode, Mode::Observe);
+}
+
+struct BadCase {
+    const char* name;
+    const char* toml;
+    const char* location;  // file:line:column expected in the message
+    const char* words;     // and these words
+};
+
+class BrokenSchedule : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BrokenSchedule, NamesFileLineColumnAndTheProblem) {
+    const BadCase& bad = GetParam();
+    auto s = parse_schedule(bad.toml, "p.toml");
+    ASSERT_FALSE(s);
+    const std::string& msg = s.error().message();
+    EXPECT_NE(msg.find(bad.location), std::string::npos) << msg;
+    EXPECT_NE(msg.find(bad.words), std::string::npos) << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BrokenSchedule,
+    ::testing::Values(
+        BadCase{"syntax", "[schedule]\nid = \"x\nversion = 1\n", "p.toml:2:", ""},
+        BadCase{"typo_key",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretian = \"7y\"\n"
+                "retain = \"7y\"\naction = \"delete\"\n",
+                "p.toml:6:1", "unknown key 'retian'"},
+        BadCase{"bad_duration",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7 years\"\n"
+                "action = \"delete\"\n",
+                "p.toml:6:10", "retention '7 years'"},
+        BadCase{"unsupported_action",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
+                "action = \"archive\"\n",
+                "p.toml:7:10", "not supported"},
+        BadCase{"unknown_mode", "[schedule]\nid = \"x\"\nversion = 1\nmode = \"enforcing\"\n",
+                "p.toml:4:8", "unknown mode"},
+        BadCase{"no_version", "[schedule]\nid = \"x\"\n[[category]]\nid=\"c\"\n", "p.toml:1:1",
+                "'version' is required"},
+        BadCase{"bad_glob",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\npaths = [\"a/[b\"]\n"
+                "retain = \"1y\"\naction = \"delete\"\n",
+                "p.toml:6:9", "unclosed '['"},
+        BadCase{"duplicate_category",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"1y\"\n"
+                "action = \"delete\"\n[[category]]\nid = \"c\"\nretain = \"1y\"\naction = \"delete\"\n",
+                "p.toml:8:1", "used twice"}),
+    [](const ::testing::TestParamInfo<BadCase>& param) { return std::string(param.param.name); });
+
+TEST(LoadSchedules, ReadsFoldersAndRejectsDuplicateIdsAcrossFiles) {
+    lethe::testing::TempDir dir;
+    std::string one = "[schedule]\nid = \"a\"\nversion = 1\n[[category]]\nid = \"c\"\n"
+                      "retain = \"1y\"\naction = \"delete\"\n";
+    dir.write("p/1.toml", one);
+    dir.write("p/README.md", "not a schedule");
+    auto loaded = load_schedules({dir / "p"});
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    EXPECT_EQ(loaded->size(), 1u);
+
+    dir.write("p/2.toml", one);
+    auto dup = load_schedules({dir / "p"});
+    ASSERT_FALSE(dup);
+    EXPECT_NE(dup.error().message().find("already used"), std::string::npos);
+}
+
+TEST(LoadSchedules, AnEmptyFolderIsAnError) {
+    lethe::testing::TempDir dir;
+    dir.mkdir("empty");
+    EXPECT_FALSE(load_schedules({dir / "empty"}));
+}
+
+}  // namespace
+}  // namespace lethe::policy

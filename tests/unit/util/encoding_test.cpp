@@ -1,0 +1,44 @@
+#include "agent/util/encoding.hpp"
+
+#include <gtest/gtest.h>
+
+namespace lethe::util {
+namespace {
+
+TEST(Base64, MatchesRfc4648TestVectors) {
+    EXPECT_EQ(base64_encode(""), "");
+    EXPECT_EQ(base64_encode("f"), "Zg==");
+    EXPECT_EQ(base64_encode("fo"), "Zm8=");
+    EXPECT_EQ(base64_encode("foo"), "Zm9v");
+    EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+    EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+    EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+}
+
+TEST(Base64, RoundTripsEveryByteValue) {
+    std::string all;
+    for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+    auto decoded = base64_decode(base64_encode(all));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, all);
+}
+
+TEST(Base64, RejectsMalformedInput) {
+    EXPECT_FALSE(base64_decode("Zg="));     // wrong length
+    EXPECT_FALSE(base64_decode("Z*=="));    // outside the alphabet
+    EXPECT_FALSE(base64_decode("Zg==Zg==")); // padding in the middle
+    EXPECT_FALSE(base64_decode("Z-8="));    // URL alphabet is not accepted
+}
+
+TEST(Hex, IsLowercase) { EXPECT_EQ(hex_encode("\x01\xab\xff"), "01abff"); }
+
+TEST(Utf8, ValidatesAndReplacesInvalidBytes) {
+    EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));
+    EXPECT_FALSE(is_valid_utf8("caf\xe9"));
+    EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));      // overlong '/'
+    EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));  // surrogate
+    EXPECT_EQ(utf8_display("a\xffz"), "a\xef\xbf\xbdz");
+}
+
+}  // namespace
+}  // namespace lethe::util

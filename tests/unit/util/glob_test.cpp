@@ -1,0 +1,78 @@
+#include "agent/util/glob.hpp"
+
+#include <gtest/gtest.h>
+
+namespace lethe::util {
+namespace {
+
+Glob compile(std::string_view pattern) {
+    auto g = Glob::compile(pattern);
+    EXPECT_TRUE(g) << (g ? "" : g.error().message());
+    return *g;
+}
+
+TEST(Glob, StarStaysWithinOneSegment) {
+    Glob g = compile("*.pdf");
+    EXPECT_TRUE(g.matches("brief.pdf"));
+    EXPECT_FALSE(g.matches("acme/brief.pdf"));
+}
+
+TEST(Glob, DoubleStarSpansSegments) {
+    Glob g = compile("**/.snapshot/**");
+    EXPECT_TRUE(g.matches(".snapshot/x"));
+    EXPECT_TRUE(g.matches("a/b/.snapshot/c/d"));
+    EXPECT_FALSE(g.matches("a/snapshot/c"));
+    Glob mid = compile("a/**/z.txt");
+    EXPECT_TRUE(mid.matches("a/z.txt"));
+    EXPECT_TRUE(mid.matches("a/b/c/z.txt"));
+    EXPECT_FALSE(mid.matches("b/z.txt"));
+}
+
+TEST(Glob, CapturesNameClientAndMatter) {
+    Glob g = compile("{client}/{matter}/**");
+    Glob::Captures caps;
+    ASSERT_TRUE(g.matches("acme/2019-004/pleadings/brief.pdf", &caps));
+    EXPECT_EQ(caps["client"], "acme");
+    EXPECT_EQ(caps["matter"], "2019-004");
+    EXPECT_FALSE(g.matches("acme"));
+}
+
+TEST(Glob, CaptureWithinASegment) {
+    Glob g = compile("clients/{client}-files/*");
+    Glob::Captures caps;
+    ASSERT_TRUE(g.matches("clients/acme-files/a.doc", &caps));
+    EXPECT_EQ(caps["client"], "acme");
+}
+
+TEST(Glob, ClassesAndQuestionMark) {
+    Glob g = compile("report-20[0-9][0-9]?.xlsx");
+    EXPECT_TRUE(g.matches("report-2019a.xlsx"));
+    EXPECT_FALSE(g.matches("report-19xx.xlsx"));
+    Glob neg = compile("[!~]*.docx");
+    EXPECT_TRUE(neg.matches("memo.docx"));
+    EXPECT_FALSE(neg.matches("~memo.docx"));
+    Glob office_lock = compile("**/~$*");
+    EXPECT_TRUE(office_lock.matches("acme/m/~$brief.docx"));
+}
+
+TEST(Glob, MatchesBytesThatAreNotUtf8) {
+    Glob g = compile("{client}/*");
+    Glob::Captures caps;
+    EXPECT_TRUE(g.matches("caf\xe9/n\nx", &caps));
+    EXPECT_EQ(caps["client"], "caf\xe9");
+}
+
+TEST(Glob, RejectsBrokenPatternsWithTheColumn) {
+    auto unclosed = Glob::compile("a/[bc");
+    ASSERT_FALSE(unclosed);
+    EXPECT_NE(unclosed.error().message().find("column 3"), std::string::npos)
+        << unclosed.error().message();
+    EXPECT_FALSE(Glob::compile("{client/x"));
+    EXPECT_FALSE(Glob::compile("{}/x"));
+    EXPECT_FALSE(Glob::compile("{a}/{a}"));
+    EXPECT_FALSE(Glob::compile("/abs/*"));
+    EXPECT_FALSE(Glob::compile("trailing\\"));
+}
+
+}  // namespace
+}  // namespace lethe::util
