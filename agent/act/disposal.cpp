@@ -244,6 +244,15 @@ void maybe_inject_corruption(int fd, uint64_t size) {
     [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), 0);
     ::fdatasync(fd);
 }
+
+// Test-only crash points: LETHE_TEST_CRASH_AT=<point> ends the process there, as a power
+// cut would, so tests can prove the next pass completes and certifies the disposal.
+void crash_point(const char* point) {
+    const char* at = std::getenv("LETHE_TEST_CRASH_AT");
+    if (at != nullptr && std::strcmp(at, point) == 0) ::_exit(99);
+}
+#else
+void crash_point(const char*) {}
 #endif
 
 Result<std::string> hash_content(int fd, const std::string& path) {
@@ -312,6 +321,7 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     }
     rec.verified = true;
     if (size == 0) rec.read_back = "nothing to overwrite: empty file";
+    crash_point("after-overwrite");
 
     if (::ftruncate(t.file.get(), 0) != 0 || ::fsync(t.file.get()) != 0) {
         return fail(errno_error(fmt::format("truncate {}", path), errno));
@@ -322,10 +332,12 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
         return fail(errno_error(fmt::format("rename {}", path), errno));
     }
     if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    crash_point("after-rename");
     if (::unlinkat(t.dir.get(), temp_name.c_str(), 0) != 0) {
         return fail(errno_error(fmt::format("unlink {} (renamed {})", path, temp_name), errno));
     }
     if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    crash_point("after-unlink");
     return rec;
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/filesystem.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -214,6 +215,180 @@ TEST_F(LetheE2E, RunDisposesDueFilesCertifiesThemAndTheLedgerVerifies) {
     EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
     EXPECT_NE(verify.out.find("verified 4 certificates"), std::string::npos) << verify.out;
 }
+
+TEST_F(LetheE2E, AFlippedByteInTheLedgerFailsVerificationAndNamesTheLine) {
+    keygen();
+    ASSERT_EQ(lethe("run " + config()).code, 0);
+    std::string path = m_dir / "state/ledger.jsonl";
+    std::string content = slurp(path);
+    size_t third = content.find('\n', content.find('\n') + 1) + 1;
+    content[third + 40] = content[third + 40] == 'A' ? 'B' : 'A';
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << content;
+    Output verify = lethe("certs verify " + config());
+    EXPECT_EQ(verify.code, 1);
+    EXPECT_NE(verify.out.find("line 3"), std::string::npos) << verify.out;
+}
+
+TEST_F(LetheE2E, CertsVerifyWithoutALedgerIsAnError) {
+    keygen();
+    Output verify = lethe("certs verify " + config());
+    EXPECT_EQ(verify.code, 2);
+    EXPECT_NE(verify.err.find("ledger"), std::string::npos) << verify.err;
+}
+
+TEST_F(LetheE2E, RunWithoutAKeyRefusesAndSaysToRunKeygen) {
+    Output run = lethe("run " + config());
+    EXPECT_EQ(run.code, 2);
+    EXPECT_NE(run.err.find("lethe keygen"), std::string::npos) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+}
+
+TEST_F(LetheE2E, KeygenRefusesToOverwriteAndRunRefusesAReadableKey) {
+    keygen();
+    std::string key = slurp(m_dir / "state/keys/signing.pem");
+    Output again = lethe("keygen " + config());
+    EXPECT_EQ(again.code, 2);
+    EXPECT_EQ(slurp(m_dir / "state/keys/signing.pem"), key);
+    ASSERT_EQ(::chmod((m_dir / "state/keys/signing.pem").c_str(), 0644), 0);
+    Output run = lethe("run " + config());
+    EXPECT_EQ(run.code, 2);
+    EXPECT_NE(run.err.find("readable by group or others"), std::string::npos) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+}
+
+TEST_F(LetheE2E, ABrokenScheduleStopsAllDisposalAndNamesLineAndColumn) {
+    keygen();
+    m_dir.write("policies/broken.toml", "[schedule]\nid = \"b\"\nversion = 1\n[[category]]\n"
+                                        "id = \"x\"\nretain = \"forever\"\naction = \"delete\"\n");
+    Output check = lethe("policy check " + quote(m_dir / "policies"));
+    EXPECT_EQ(check.code, 2);
+    EXPECT_NE(check.err.find("broken.toml:6:10"), std::string::npos) << check.err;
+    Output run = lethe("run " + config());
+    EXPECT_EQ(run.code, 2);
+    EXPECT_NE(run.err.find("broken.toml:6:10"), std::string::npos) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/scratch.tmp"));
+    EXPECT_FALSE(exists(m_dir / "state/ledger.jsonl"));
+}
+
+TEST_F(LetheE2E, ObserveModeReportsButDestroysNothing) {
+    write_policy("observe");
+    keygen();
+    Output plan = lethe("plan " + config());
+    EXPECT_NE(plan.out.find("due*"), std::string::npos) << plan.out;
+    Output run = lethe("run " + config());
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_NE(run.out.find("disposed 0 files"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("3 due under observe mode"), std::string::npos) << run.out;
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+}
+
+TEST_F(LetheE2E, BlastRadiusGuardsRefuseTheWholePass) {
+    keygen();
+    write_config(2, 0.9);
+    Output too_many = lethe("run " + config());
+    EXPECT_EQ(too_many.code, 2);
+    EXPECT_NE(too_many.err.find("max_disposals_per_pass"), std::string::npos) << too_many.err;
+    write_config(100, 0.2);
+    Output too_much = lethe("run " + config());
+    EXPECT_EQ(too_much.code, 2);
+    EXPECT_NE(too_much.err.find("max_fraction_per_root"), std::string::npos) << too_much.err;
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/scratch.tmp"));
+    EXPECT_TRUE(payloads().empty());
+}
+
+TEST_F(LetheE2E, NamesThatAreNotUtf8StayExactInPlanAndCertificate) {
+    keygen();
+    std::string odd = "caf\xe9 memo.pdf";
+    m_dir.write("share/acme/2010-001/" + odd, "odd", "2010-01-01");
+    Output plan = lethe("plan --json " + config());
+    ASSERT_EQ(plan.code, 0) << plan.err;
+    EXPECT_NE(plan.out.find("\"path_b64\""), std::string::npos) << plan.out;
+    ASSERT_EQ(lethe("run " + config()).code, 0);
+    EXPECT_FALSE(exists(m_dir / ("share/acme/2010-001/" + odd)));
+    bool found = false;
+    for (const auto& p : payloads()) {
+        if (p.contains("path_b64")) {
+            EXPECT_EQ(*util::base64_decode(p["path_b64"].get<std::string>()),
+                      "acme/2010-001/" + odd);
+            found = true;
+        }
+    }
+    EXPECT_TRUE(found);
+}
+
+#ifdef LETHE_TEST_HOOKS
+TEST_F(LetheE2E, AFailedReadBackKeepsTheFileWritesNoCertificateAndExitsNonZero) {
+    keygen();
+    Output run = lethe("run " + config(), "LETHE_TEST_CORRUPT_AFTER_WRITE=1");
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_NE(run.err.find("verification failed"), std::string::npos) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/letter.docx"));
+    int disposals = 0;
+    for (const auto& p : payloads()) {
+        if (p["type"] != "disposal") continue;
+        ++disposals;  // only scratch.tmp, which is deleted, not sanitized
+        EXPECT_EQ(p["action"], "delete") << p.dump();
+    }
+    EXPECT_EQ(disposals, 1);
+    EXPECT_EQ(lethe("certs verify " + config()).code, 0);
+}
+
+TEST_F(LetheE2E, AnInjectedClockIsRecordedInEveryCertificate) {
+    keygen();
+    Output run = lethe("run " + config() + " --now 2030-01-01T00:00:00Z");
+    ASSERT_EQ(run.code, 0) << run.err;
+    auto entries = payloads();
+    ASSERT_FALSE(entries.empty());
+    for (const auto& p : entries) {
+        EXPECT_EQ(p["time"], "2030-01-01T00:00:00Z");
+        EXPECT_EQ(p.value("clock", ""), "injected (test build)");
+    }
+}
+
+class CrashRecovery : public LetheE2E, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(CrashRecovery, TheNextPassCompletesAndCertifiesTheInterruptedDisposal) {
+    keygen();
+    Output crashed = lethe("run " + config(), std::string("LETHE_TEST_CRASH_AT=") + GetParam());
+    ASSERT_EQ(crashed.code, 99) << crashed.err;
+    EXPECT_TRUE(exists(m_dir / "state/intent.json"));
+    Output resumed = lethe("run " + config());
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    EXPECT_NE(resumed.out.find("1 interrupted disposals completed"), std::string::npos)
+        << resumed.out;
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/letter.docx"));
+    // Nothing left behind under a temporary name.
+    for (const char* name : {"share/acme/2010-001", "share/acme/2024-007"}) {
+        std::string listing;
+        for (auto& e : boost::filesystem::directory_iterator(m_dir / name)) {
+            listing += e.path().filename().string() + " ";
+        }
+        EXPECT_EQ(listing.find(".lethe-"), std::string::npos) << listing;
+    }
+    int disposals = 0;
+    for (const auto& p : payloads()) {
+        if (p["type"] != "disposal") continue;
+        ++disposals;
+        std::string path = p["path"];
+        if (path == "acme/2010-001/brief.pdf") {
+            EXPECT_EQ(p["subject"]["sha256"], util::sha256_hex("privileged brief"));
+        }
+        if (path == "acme/2010-001/letter.docx") {
+            EXPECT_EQ(p["subject"]["sha256"], util::sha256_hex("letter to client"));
+        }
+    }
+    EXPECT_EQ(disposals, 3);  // each file certified exactly once
+    EXPECT_EQ(lethe("certs verify " + config()).code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, CrashRecovery,
+                         ::testing::Values("after-overwrite", "after-rename", "after-unlink"));
+#endif
 
 }  // namespace
 }  // namespace lethe
