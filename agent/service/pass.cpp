@@ -64,6 +64,11 @@ struct Intent {
     }
 };
 
+// Stated in every certificate, so that nobody reads more into it than was done.
+constexpr const char* kMethodScope =
+    "file-level disposal through the filesystem; not a NIST SP 800-88 Clear or Purge of the "
+    "storage medium";
+
 nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& rec,
                                 const RunOptions& options, const std::string& intent_id) {
     nlohmann::json method = {{"kind", rec.method},
@@ -72,7 +77,8 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
                              {"verified", rec.verified},
                              {"read_back", rec.read_back},
                              {"filesystem", rec.filesystem},
-                             {"residual_risks", rec.residual_risks}};
+                             {"residual_risks", rec.residual_risks},
+                             {"scope", kMethodScope}};
     nlohmann::json p = {
         {"type", "disposal"},
         {"time", util::format_timestamp(options.now)},
@@ -230,6 +236,12 @@ Status Pass::write_plan(PlanSummary& summary) {
     plan_options.today = util::date_of(m_options.now);
     plan_options.root = m_options.root;
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
+        if (e.status == classify::Status::Skipped && e.mode == policy::Mode::Enforce) {
+            ++m_summary.skipped;
+            util::log_warning("skipped {}/{}: {}", e.root, util::utf8_display(e.facts.path),
+                              e.reason);
+            return;
+        }
         if (e.status != classify::Status::Due) return;
         if (e.mode != policy::Mode::Enforce) {
             ++m_summary.observed;
@@ -359,6 +371,7 @@ Result<RunSummary> Pass::run() {
     auto seq = m_ledger.append(std::move(checkpoint));
     if (!seq) return fail(seq.error().with_context("ledger checkpoint"));
     m_summary.checkpoint_seq = *seq;
+    util::log_info("checkpoint: ledger entry {}, head {}", *seq, m_ledger.head());
     ::unlink(plan_path().c_str());
     return m_summary;
 }

@@ -318,6 +318,37 @@ TEST_F(LetheE2E, NamesThatAreNotUtf8StayExactInPlanAndCertificate) {
     EXPECT_TRUE(found);
 }
 
+TEST_F(LetheE2E, AHardLinkedFileIsSkippedWithItsReasonAndKept) {
+    keygen();
+    ASSERT_EQ(::link((m_dir / "share/acme/2010-001/brief.pdf").c_str(),
+                     (m_dir / "share/acme/brief-copy.bin").c_str()),
+              0);
+    Output plan = lethe("plan " + config());
+    EXPECT_NE(plan.out.find("skipped"), std::string::npos) << plan.out;
+    EXPECT_NE(plan.out.find("hard links"), std::string::npos) << plan.out;
+    Output run = lethe("run " + config());
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_NE(run.out.find("disposed 2 files"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("1 skipped"), std::string::npos) << run.out;
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+    EXPECT_EQ(slurp(m_dir / "share/acme/brief-copy.bin"), "privileged brief");
+}
+
+TEST_F(LetheE2E, CertificatesStateTheLimitsOfTheMethod) {
+    keygen();
+    ASSERT_EQ(lethe("run " + config()).code, 0);
+    for (const auto& p : payloads()) {
+        if (p["type"] != "disposal") continue;
+        EXPECT_NE(p["method"]["scope"].get<std::string>().find("not a NIST SP 800-88"),
+                  std::string::npos);
+        EXPECT_FALSE(p["method"]["filesystem"].get<std::string>().empty());
+        if (p["action"] == "delete") {
+            EXPECT_NE(p["method"]["residual_risks"][0].get<std::string>().find("not overwritten"),
+                      std::string::npos);
+        }
+    }
+}
+
 #ifdef LETHE_TEST_HOOKS
 TEST_F(LetheE2E, AFailedReadBackKeepsTheFileWritesNoCertificateAndExitsNonZero) {
     keygen();
