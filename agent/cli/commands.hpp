@@ -1,30 +1,30 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include <CLI/CLI.hpp>
 
 namespace lethe::cli {
 
-// The subcommands and their options. add_to() registers them on the app; after parsing,
-// run() executes the one chosen and returns the process exit code.
-class Commands {
-public:
-    void add_to(CLI::App& app);
-    [[nodiscard]] int run() const;
+// State shared by every subcommand: the config path and the action chosen by parsing.
+// Each command group registers its subcommands with an add_*_commands() function, whose
+// callbacks set `chosen`; main() runs it after parsing and returns its exit code.
+struct CommandContext {
+    std::string config = "/etc/lethe/lethe.toml";
+    std::function<int()> chosen;
 
-private:
-    std::string m_config = "/etc/lethe/lethe.toml";
-    std::vector<std::string> m_policy_paths;
-    bool m_json = false;
-    std::string m_now;
-    std::string m_root;
-    std::string m_due_within;
-    std::vector<std::string> m_keys;
-    std::function<int()> m_chosen;
+    // Adds the --config/-c option to a subcommand.
+    void add_config_option(CLI::App* command);
 };
+
+void add_all_commands(CLI::App& app, CommandContext& context);
+
+// One function per command group, each in its own <group>_commands.cpp.
+void add_policy_commands(CLI::App& app, CommandContext& context);
+void add_plan_commands(CLI::App& app, CommandContext& context);
+void add_run_commands(CLI::App& app, CommandContext& context);
+void add_certs_commands(CLI::App& app, CommandContext& context);
+void add_keygen_commands(CLI::App& app, CommandContext& context);
 
 }  // namespace lethe::cli

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "debug, info, warning or error")
         ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
 
-    cli::Commands commands;
-    commands.add_to(app);
+    cli::CommandContext commands;
+    cli::add_all_commands(app, commands);
 
     try {
         app.parse(argc, argv);
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     if (log_level == "error") util::set_log_level(util::LogLevel::Error);
 
     try {
-        return commands.run();
+        return commands.chosen ? commands.chosen() : kExitBadInput;
     } catch (const std::exception& e) {
         util::log_error("internal error: {}", e.what());
         return kExitInternal;

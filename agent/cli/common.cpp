@@ -1,0 +1,52 @@
+#include "agent/cli/common.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "agent/util/log.hpp"
+
+namespace lethe::cli {
+
+int report(const Error& error) {
+    util::log_error("{}", error.message());
+    return exit_code_for(error);
+}
+
+std::string human_bytes(uint64_t bytes) {
+    static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = static_cast<double>(bytes);
+    size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+        value /= 1024.0;
+        ++unit;
+    }
+    return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+void print_line(const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+}
+
+Result<util::TimePoint> current_time(const std::string& injected) {
+    if (injected.empty()) {
+        return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
+    }
+    return util::parse_timestamp(injected);
+}
+
+
+Result<Loaded> load_all(const std::string& config_path) {
+    auto config = policy::load_config(config_path);
+    if (!config) return fail(config.error());
+    auto schedules = policy::load_schedules({config->policies});
+    if (!schedules) {
+        return fail(schedules.error().with_context("schedules (no disposal until fixed)"));
+    }
+    return Loaded{std::move(*config), std::move(*schedules)};
+}
+
+}  // namespace lethe::cli

@@ -1,0 +1,35 @@
+#pragma once
+
+// Shared by the command groups of the CLI: loading, output and error reporting.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/policy/config.hpp"
+#include "agent/policy/schedule.hpp"
+#include "agent/util/error.hpp"
+#include "agent/util/time.hpp"
+
+namespace lethe::cli {
+
+// Logs the error and returns the exit code for it.
+int report(const Error& error);
+
+std::string human_bytes(uint64_t bytes);
+
+// One line on stdout.
+void print_line(const std::string& line);
+
+// The real clock, or the time given (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ) when not empty.
+[[nodiscard]] Result<util::TimePoint> current_time(const std::string& injected);
+
+struct Loaded {
+    policy::AgentConfig config;
+    std::vector<policy::RetentionSchedule> schedules;
+};
+
+// The config and every schedule it names; a broken schedule fails the whole load.
+[[nodiscard]] Result<Loaded> load_all(const std::string& config_path);
+
+}  // namespace lethe::cli

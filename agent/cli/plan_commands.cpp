@@ -1,0 +1,110 @@
+#include "agent/cli/commands.hpp"
+
+#include <fmt/format.h>
+
+#include "agent/cli/common.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/util/encoding.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+int plan(const std::string& config_path, bool json, const std::string& now_text,
+         const std::string& root, const std::string& due_within) {
+    auto loaded = load_all(config_path);
+    if (!loaded) return report(loaded.error());
+    auto now = current_time(now_text);
+    if (!now) return report(now.error());
+    service::PlanOptions options;
+    options.today = util::date_of(*now);
+    if (!root.empty()) options.root = root;
+    if (!due_within.empty()) {
+        auto horizon = policy::Retention::parse(due_within);
+        if (!horizon || horizon->permanent) {
+            util::log_error("--due-within: {}", horizon ? "must be a duration" : horizon.error().message());
+            return kExitBadInput;
+        }
+        options.horizon = horizon->add_to(options.today);
+    }
+    if (!json) {
+        print_line(fmt::format("{:<10} {:<10}  {:<8}  {:<16}  {}", "STATUS", "EXPIRES", "ACTION",
+                               "CATEGORY", "PATH"));
+    }
+    bool observe_due = false;
+    auto summary = service::make_plan(loaded->config, loaded->schedules, options,
+                                      [&](const service::PlanEntry& e) {
+        if (json) {
+            print_line(e.to_json().dump());
+            return;
+        }
+        std::string status(classify::to_string(e.status));
+        if (e.status == classify::Status::Due && e.mode == policy::Mode::Observe) {
+            status += "*";
+            observe_due = true;
+        }
+        std::string line = fmt::format(
+            "{:<10} {:<10}  {:<8}  {:<16}  {}/{}", status,
+            e.expires ? util::format_date(*e.expires) : "permanent", policy::to_string(e.action),
+            e.category, e.root, util::utf8_display(e.facts.path));
+        if (!e.reason.empty()) line += fmt::format("  ({})", e.reason);
+        print_line(line);
+    });
+    if (!summary) return report(summary.error());
+    if (json) {
+        print_line(summary->to_json().dump());
+        return kExitOk;
+    }
+    auto count = [&](const char* status) {
+        auto it = summary->by_status.find(status);
+        return it == summary->by_status.end() ? service::Tally{} : it->second;
+    };
+    auto due = count("due");
+    print_line(fmt::format("summary: {} due ({}), {} skipped, {} not due, {} in no category",
+                           due.files, human_bytes(due.bytes), count("skipped").files,
+                           count("not-due").files, summary->unmatched));
+    for (const auto& [category, t] : summary->by_category) {
+        print_line(fmt::format("  category {:<16} {:>6} files  {}", category, t.files,
+                               human_bytes(t.bytes)));
+    }
+    for (const auto& [action, t] : summary->by_action) {
+        print_line(fmt::format("  action   {:<16} {:>6} files  {}", action, t.files,
+                               human_bytes(t.bytes)));
+    }
+    for (const auto& [name, w] : summary->walks) {
+        print_line(fmt::format("  root     {:<16} {:>6} files  {} symlinks (not followed), "
+                               "{} special, {} excluded, {} unreadable",
+                               name, w.files, w.symlinks, w.special, w.excluded, w.errors));
+    }
+    if (observe_due) {
+        print_line("  * under a schedule in observe mode: reported only, `lethe run` will not "
+                   "dispose of it");
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void add_plan_commands(CLI::App& app, CommandContext& context) {
+    struct Options {
+        bool json = false;
+        std::string now;
+        std::string root;
+        std::string due_within;
+    };
+    auto o = std::make_shared<Options>();
+    CLI::App* cmd = app.add_subcommand("plan", "dry run: list what is due, dispose nothing");
+    context.add_config_option(cmd);
+    cmd->add_flag("--json", o->json, "JSON Lines: one object per file, then a summary");
+    cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD)");
+    cmd->add_option("--root", o->root, "only this root");
+    cmd->add_option("--due-within", o->due_within, "also list files due within DURATION");
+    cmd->callback([&context, o] {
+        context.chosen = [&context, o] {
+            return plan(context.config, o->json, o->now, o->root, o->due_within);
+        };
+    });
+}
+
+}  // namespace lethe::cli

@@ -1,0 +1,57 @@
+#include "agent/cli/commands.hpp"
+
+#include <fmt/format.h>
+
+#include "agent/cli/common.hpp"
+#include "agent/ledger/keys.hpp"
+#include "agent/service/pass.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+int run_disposal(const std::string& config_path, const std::string& now_text,
+                 const std::string& root) {
+    auto loaded = load_all(config_path);
+    if (!loaded) return report(loaded.error());
+    auto key = ledger::SigningKey::load(loaded->config.signing_key);
+    if (!key) return report(key.error());
+    service::RunOptions options;
+    auto now = current_time(now_text);
+    if (!now) return report(now.error());
+    options.now = *now;
+    options.injected_time = !now_text.empty();
+    if (!root.empty()) options.root = root;
+    auto summary = service::run_pass(loaded->config, loaded->schedules, *key, options);
+    if (!summary) return report(summary.error());
+    print_line(fmt::format("disposed {} files ({}); {} skipped, {} failed, {} due under observe "
+                           "mode not disposed{}; checkpoint certificate {}",
+                           summary->disposed, human_bytes(summary->bytes), summary->skipped,
+                           summary->failed, summary->observed,
+                           summary->recovered > 0
+                               ? fmt::format(", {} interrupted disposals completed", summary->recovered)
+                               : "",
+                           summary->checkpoint_seq));
+    return summary->failed > 0 ? kExitFinding : kExitOk;
+}
+
+}  // namespace
+
+void add_run_commands(CLI::App& app, CommandContext& context) {
+    struct Options {
+        std::string now;
+        std::string root;
+    };
+    auto o = std::make_shared<Options>();
+    CLI::App* cmd = app.add_subcommand("run", "one pass: dispose what is due and certify it");
+    context.add_config_option(cmd);
+    cmd->add_option("--root", o->root, "only this root");
+#ifdef LETHE_TEST_HOOKS
+    cmd->add_option("--now", o->now, "TEST BUILD ONLY: act as of this time");
+#endif
+    cmd->callback([&context, o] {
+        context.chosen = [&context, o] { return run_disposal(context.config, o->now, o->root); };
+    });
+}
+
+}  // namespace lethe::cli
