@@ -12,6 +12,8 @@ void add_all_commands(CLI::App& app, CommandContext& context) {
     add_run_commands(app, context);
     add_certs_commands(app, context);
     add_keygen_commands(app, context);
+    add_agent_commands(app, context);
+    add_status_commands(app, context);
 }
 
 }  // namespace lethe::cli

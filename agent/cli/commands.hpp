@@ -26,5 +26,7 @@ void add_plan_commands(CLI::App& app, CommandContext& context);
 void add_run_commands(CLI::App& app, CommandContext& context);
 void add_certs_commands(CLI::App& app, CommandContext& context);
 void add_keygen_commands(CLI::App& app, CommandContext& context);
+void add_agent_commands(CLI::App& app, CommandContext& context);
+void add_status_commands(CLI::App& app, CommandContext& context);
 
 }  // namespace lethe::cli

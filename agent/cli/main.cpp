@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "agent/cli/commands.hpp"
+#include "agent/service/journal.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/log.hpp"
 
@@ -25,6 +26,10 @@ int main(int argc, char** argv) {
     std::string log_level = "info";
     app.add_option("--log-level", log_level, "debug, info, warning or error")
         ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+    std::string log_target = "auto";
+    app.add_option("--log-target", log_target,
+                   "auto (journal under systemd, stderr on a terminal), journal or stderr")
+        ->check(CLI::IsMember({"auto", "journal", "stderr"}));
 
     cli::CommandContext commands;
     cli::add_all_commands(app, commands);
@@ -35,9 +40,9 @@ int main(int argc, char** argv) {
         int code = app.exit(e);
         return code == 0 ? kExitOk : kExitBadInput;
     }
-    if (log_level == "debug") util::set_log_level(util::LogLevel::Debug);
-    if (log_level == "warning") util::set_log_level(util::LogLevel::Warning);
-    if (log_level == "error") util::set_log_level(util::LogLevel::Error);
+    util::LogLevel level = util::LogLevel::Info;
+    if (util::parse_log_level(log_level, level)) util::set_log_level(level);
+    if (auto target = service::parse_log_target(log_target)) service::install_log_target(*target);
 
     try {
         return commands.chosen ? commands.chosen() : kExitBadInput;

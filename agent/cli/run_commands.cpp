@@ -1,10 +1,12 @@
 #include "agent/cli/commands.hpp"
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
-#include "agent/service/pass.hpp"
+#include "agent/service/pass_record.hpp"
 
 namespace lethe::cli {
 
@@ -12,17 +14,17 @@ namespace {
 
 int run_disposal(const std::string& config_path, const std::string& now_text,
                  const std::string& root) {
-    auto loaded = load_all(config_path);
-    if (!loaded) return report(loaded.error());
-    auto key = ledger::SigningKey::load(loaded->config.signing_key);
-    if (!key) return report(key.error());
+    auto inputs = service::load_agent_inputs(config_path);
+    if (!inputs) return report(inputs.error());
     service::RunOptions options;
     auto now = current_time(now_text);
     if (!now) return report(now.error());
     options.now = *now;
     options.injected_time = !now_text.empty();
     if (!root.empty()) options.root = root;
-    auto summary = service::run_pass(loaded->config, loaded->schedules, *key, options);
+    auto summary = service::run_recorded_pass(*inputs, options, [] {
+        return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
+    });
     if (!summary) return report(summary.error());
     print_line(fmt::format("disposed {} files ({}); {} skipped, {} failed, {} due under observe "
                            "mode not disposed{}; checkpoint certificate {}",

@@ -11,6 +11,7 @@
 #include "agent/act/disposal.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
+#include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/encoding.hpp"
@@ -238,8 +239,11 @@ Status Pass::write_plan(PlanSummary& summary) {
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
         if (e.status == classify::Status::Skipped && e.mode == policy::Mode::Enforce) {
             ++m_summary.skipped;
-            util::log_warning("skipped {}/{}: {}", e.root, util::utf8_display(e.facts.path),
-                              e.reason);
+            log_event(util::LogLevel::Warning, Event::Skipped,
+                      {e.root, util::utf8_display(e.facts.path), e.category,
+                       std::string(policy::to_string(e.action)), {}},
+                      fmt::format("skipped {}/{}: {}", e.root, util::utf8_display(e.facts.path),
+                                  e.reason));
             return;
         }
         if (e.status != classify::Status::Due) return;
@@ -287,16 +291,20 @@ Status Pass::act_on(const PlanEntry& entry) {
     auto fd = root_fd(entry.root);
     if (!fd) return fail(fd.error());
     std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
+    EventFields fields{entry.root, util::utf8_display(entry.facts.path), entry.category,
+                       std::string(policy::to_string(entry.action)), {}};
     bool overwrite = entry.action == policy::Action::Sanitize;
     auto file = act::prepare(*fd, entry.facts, overwrite);
     if (!file) {
         if (file.error().kind() == ErrorKind::Refused) {
             ++m_summary.skipped;
-            util::log_warning("skipped {}: {}", shown, file.error().message());
+            log_event(util::LogLevel::Warning, Event::Skipped, fields,
+                      fmt::format("skipped {}: {}", shown, file.error().message()));
             return {};
         }
         ++m_summary.failed;
-        util::log_error("{}: {}", shown, file.error().message());
+        log_event(util::LogLevel::Error, Event::Error, fields,
+                  fmt::format("{}: {}", shown, file.error().message()));
         return {};
     }
     Intent intent{util::random_suffix(16), entry, file->record(),
@@ -310,7 +318,8 @@ Status Pass::act_on(const PlanEntry& entry) {
         if (done.error().kind() == ErrorKind::Verification) {
             // Final: the file stays where it is; there is nothing to complete later.
             ++m_summary.failed;
-            util::log_error("verification failed: {}", done.error().message());
+            log_event(util::LogLevel::Error, Event::Error, fields,
+                      fmt::format("verification failed: {}", done.error().message()));
             return clear_intent();
         }
         // The intent stays, so the next pass completes this file before anything else.
@@ -319,9 +328,11 @@ Status Pass::act_on(const PlanEntry& entry) {
     if (auto st = certify(entry, *done, intent.id); !st) return st;
     ++m_summary.disposed;
     m_summary.bytes += done->size;
-    util::log_info("{} {} ({} bytes), certificate {}", entry.action == policy::Action::Sanitize
-                                                           ? "sanitized" : "deleted",
-                   shown, done->size, m_ledger.last_seq());
+    fields.cert_seq = m_ledger.last_seq();
+    log_event(util::LogLevel::Info, Event::Disposed, fields,
+              fmt::format("{} {} ({} bytes), certificate {}",
+                          entry.action == policy::Action::Sanitize ? "sanitized" : "deleted",
+                          shown, done->size, m_ledger.last_seq()));
     return clear_intent();
 }
 
@@ -339,7 +350,13 @@ Result<RunSummary> Pass::run() {
     if (!reader) return fail(reader.error());
     std::string line;
     bool complete = true;
+    uint64_t done = 0;
     for (;;) {
+        // Between files no intent record is open: the safe point to stop at.
+        if (m_options.stop != nullptr && m_options.stop->load()) {
+            m_summary.stopped = true;
+            break;
+        }
         auto more = reader->next(line, complete);
         if (!more) return fail(more.error());
         if (!*more) break;
@@ -348,6 +365,7 @@ Result<RunSummary> Pass::run() {
                          ? Result<PlanEntry>(fail(ErrorKind::Internal, "plan line is not JSON"))
                          : PlanEntry::from_json(j);
         if (!entry) return fail(entry.error().with_context(plan_path()));
+        if (m_options.progress) m_options.progress(entry->root, done++, m_summary.planned);
         if (auto st = act_on(*entry); !st) return fail(st.error());
     }
 
@@ -365,7 +383,8 @@ Result<RunSummary> Pass::run() {
           {"skipped", m_summary.skipped},
           {"failed", m_summary.failed},
           {"observed", m_summary.observed},
-          {"recovered", m_summary.recovered}}},
+          {"recovered", m_summary.recovered},
+          {"stopped", m_summary.stopped}}},
     };
     if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
     auto seq = m_ledger.append(std::move(checkpoint));

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +19,11 @@ struct RunOptions {
     util::TimePoint now{};
     bool injected_time = false;  // recorded in every certificate of the pass
     std::optional<std::string> root;
+    // When set and true, the pass stops at the next safe point (between files, no intent
+    // record left behind), writes its checkpoint and returns with `stopped`.
+    const std::atomic<bool>* stop = nullptr;
+    // Called before each due file is acted on (root name, files done, files planned).
+    std::function<void(const std::string& root, uint64_t done, uint64_t planned)> progress;
 };
 
 // What one disposal pass did.
@@ -30,6 +37,7 @@ struct RunSummary {
     uint64_t recovered = 0;  // disposals of an interrupted pass completed and certified
     uint64_t first_seq = 0;
     uint64_t checkpoint_seq = 0;
+    bool stopped = false;    // asked to stop before every due file was handled
 };
 
 // One disposal pass: takes the state lock, completes any disposal an earlier pass was

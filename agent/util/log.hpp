@@ -1,6 +1,9 @@
 #pragma once
 
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -12,7 +15,41 @@ enum class LogLevel { Debug = 0, Info = 1, Warning = 2, Error = 3 };
 void set_log_level(LogLevel level);
 LogLevel log_level();
 
-// Writes one line "lethe: <level>: <message>" to stderr. Thread safe (one write per line).
+// Parses "debug", "info", "warning" or "error".
+[[nodiscard]] bool parse_log_level(std::string_view text, LogLevel& level);
+
+// One structured field of a log record, e.g. {"MESSAGE_ID", "..."}. Names follow the
+// journal's rules (upper case, digits, underscore); a sink that has no use for a field
+// ignores it.
+struct LogField {
+    std::string name;
+    std::string value;
+};
+
+struct LogRecord {
+    LogLevel level = LogLevel::Info;
+    std::string message;
+    std::vector<LogField> fields;
+};
+
+// Where log records go. Implementations must be thread safe: records may come from any
+// thread.
+class LogSink {
+public:
+    virtual ~LogSink() = default;
+    virtual void write(const LogRecord& record) = 0;
+};
+
+// The readable form of a record on stderr: "lethe: <level>: <message>", one write per line.
+void write_stderr_line(LogLevel level, std::string_view message);
+
+// Replaces the process-wide sink; nullptr restores the default (stderr lines). Thread safe.
+void set_log_sink(std::shared_ptr<LogSink> sink);
+
+// Sends a record to the current sink if its level passes the threshold.
+void log_record(LogRecord record);
+
+// Writes one unstructured line at `level`.
 void log_line(LogLevel level, std::string_view message);
 
 template <typename... Args>

@@ -1,0 +1,51 @@
+#include "agent/cli/commands.hpp"
+
+#include "agent/cli/common.hpp"
+#include "agent/service/agent.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+int agent(const std::string& config_path, bool once, const std::string& now_text,
+          uint64_t hold_after) {
+    service::AgentOptions options;
+    options.config_path = config_path;
+    options.once = once;
+    if (!now_text.empty()) {
+        auto now = util::parse_timestamp(now_text);
+        if (!now) return report(now.error().with_context("--now"));
+        options.injected_now = *now;
+    }
+    if (hold_after > 0) options.hold_after_files = hold_after;
+    auto outcome = service::run_agent(options);
+    if (!outcome) return report(outcome.error());
+    return outcome->failures ? kExitFinding : kExitOk;
+}
+
+}  // namespace
+
+void add_agent_commands(CLI::App& app, CommandContext& context) {
+    struct Options {
+        bool once = false;
+        std::string now;
+        uint64_t hold_after = 0;
+    };
+    auto o = std::make_shared<Options>();
+    CLI::App* cmd = app.add_subcommand(
+        "agent", "the service: a pass every interval, inside the window (systemd Type=notify)");
+    context.add_config_option(cmd);
+    cmd->add_flag("--once", o->once, "run one pass (if the window allows) and exit");
+#ifdef LETHE_TEST_HOOKS
+    cmd->add_option("--now", o->now, "TEST BUILD ONLY: act as of this time");
+    cmd->add_option("--test-hold-after", o->hold_after,
+                    "TEST BUILD ONLY: after N files, wait for SIGTERM");
+#endif
+    cmd->callback([&context, o] {
+        context.chosen = [&context, o] {
+            return agent(context.config, o->once, o->now, o->hold_after);
+        };
+    });
+}
+
+}  // namespace lethe::cli

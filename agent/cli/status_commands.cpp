@@ -1,0 +1,193 @@
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "agent/cli/commands.hpp"
+#include "agent/cli/common.hpp"
+#include "agent/ledger/keys.hpp"
+#include "agent/policy/config.hpp"
+#include "agent/policy/schedule.hpp"
+#include "agent/scan/file_facts.hpp"
+#include "agent/service/pass_record.hpp"
+#include "agent/service/timing.hpp"
+#include "agent/util/fs.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+constexpr const char* kUnitName = "lethe.service";
+
+int status(const std::string& config_path) {
+    auto config = policy::load_config(config_path);
+    if (!config) return report(config.error());
+    auto timing = service::parse_timing(config->interval, config->window);
+    if (!timing) return report(timing.error().with_context(config_path));
+    std::vector<std::string> warnings;
+
+    std::vector<std::string> names;
+    for (const auto& r : config->roots) names.push_back(r.name);
+    print_line(fmt::format("config:     {} ({} root(s): {})", config_path, config->roots.size(),
+                           fmt::join(names, ", ")));
+
+    auto record = service::read_pass_record(config->state_dir);
+    std::optional<util::TimePoint> last_start;
+    if (!record) {
+        warnings.push_back(record.error().message());
+    } else if (!*record) {
+        print_line("last pass:  none recorded yet");
+    } else {
+        const service::PassRecord& r = **record;
+        const service::RunSummary& s = r.summary;
+        if (auto t = util::parse_timestamp(r.started)) last_start = *t;
+        if (r.result == "error") {
+            print_line(fmt::format("last pass:  {} to {}, FAILED: {}", r.started, r.finished, r.error));
+            warnings.push_back("the last pass failed; nothing was disposed after the error");
+        } else {
+            print_line(fmt::format(
+                "last pass:  {} to {}, {}: {} disposed ({}), {} skipped, {} failed, {} due under "
+                "observe mode, {} completed after an interruption; checkpoint certificate {}",
+                r.started, r.finished, r.result, s.disposed, human_bytes(s.bytes), s.skipped,
+                s.failed, s.observed, s.recovered, s.checkpoint_seq));
+            if (s.failed > 0) warnings.push_back(fmt::format("{} file(s) failed in the last pass", s.failed));
+            if (s.stopped) warnings.push_back("the last pass was stopped before it handled every due file");
+        }
+    }
+
+    auto now = util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
+    auto next = service::next_pass_time(*timing, last_start, now);
+    print_line(fmt::format("next pass:  {} (`lethe agent`: every {}, window {})",
+                           next <= now ? std::string("due now") : util::format_timestamp(next),
+                           config->interval,
+                           timing->window ? timing->window->to_string() + " local time" : "any time"));
+
+    std::vector<ledger::VerifyKey> trusted;
+    if (auto k = ledger::VerifyKey::load(config->public_key_path())) trusted.push_back(std::move(*k));
+    auto head = service::read_ledger_head(config->ledger_path(), trusted);
+    if (!head) {
+        warnings.push_back(head.error().message());
+    } else if (!*head) {
+        print_line(fmt::format("ledger:     {} is empty or absent", config->ledger_path()));
+    } else {
+        print_line(fmt::format("ledger:     {} entries, head {}{}", (*head)->seq, (*head)->head,
+                               (*head)->signed_by_trusted ? "" : " (last line NOT signed by the agent's key)"));
+        if (!(*head)->signed_by_trusted) {
+            warnings.push_back("the ledger's last line does not check out: run `lethe certs verify`");
+        }
+    }
+    struct stat st {};
+    if (::lstat((config->state_dir + "/intent.json").c_str(), &st) == 0) {
+        warnings.push_back("an interrupted disposal is pending; the next pass completes it first");
+    }
+    if (warnings.empty()) {
+        print_line("warnings:   none");
+    } else {
+        for (const auto& w : warnings) print_line(fmt::format("warning:    {}", w));
+    }
+    return kExitOk;
+}
+
+// Every check runs, so one call lists every problem.
+int config_check(const std::string& config_path) {
+    int status = kExitOk;
+    auto bad = [&](const std::string& what, const Error& e) {
+        print_line(fmt::format("FAILED: {}: {}", what, e.message()));
+        status = exit_code_for(e) == kExitInternal ? kExitInternal : kExitBadInput;
+    };
+    auto config = policy::load_config(config_path);
+    if (!config) {
+        bad("config", config.error());
+        return status;
+    }
+    print_line(fmt::format("ok: config {}", config_path));
+    if (auto t = service::parse_timing(config->interval, config->window)) {
+        print_line(fmt::format("ok: interval {}, window {}", config->interval,
+                               t->window ? t->window->to_string() : "any time"));
+    } else {
+        bad("timing", t.error());
+    }
+    if (auto s = policy::load_schedules({config->policies})) {
+        for (const auto& sch : *s) {
+            print_line(fmt::format("ok: schedule '{}' version {}, {} categories, mode {}", sch.id,
+                                   sch.version, sch.categories.size(), policy::to_string(sch.mode)));
+        }
+        if (s->empty()) print_line(fmt::format("note: no schedules in {}", config->policies));
+    } else {
+        bad("schedules", s.error());
+    }
+    if (auto k = ledger::SigningKey::load(config->signing_key)) {
+        print_line(fmt::format("ok: signing key {} (keyid {})", config->signing_key, k->keyid()));
+    } else {
+        bad("signing key", k.error());
+    }
+    for (const auto& root : config->roots) {
+        if (auto fd = scan::open_root(root.path)) {
+            print_line(fmt::format("ok: root '{}' at {}", root.name, root.path));
+        } else {
+            bad(fmt::format("root '{}'", root.name), fd.error());
+        }
+    }
+    struct stat st {};
+    if (::stat(config->state_dir.c_str(), &st) != 0) {
+        bad("state_dir", errno_error(config->state_dir, errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        bad("state_dir", Error(ErrorKind::BadInput, fmt::format("{} is not a folder", config->state_dir)));
+    } else {
+        print_line(fmt::format("ok: state_dir {}", config->state_dir));
+    }
+    return status;
+}
+
+// systemd unquotes double-quoted words and C escapes in ReadWritePaths=.
+std::string unit_path(const std::string& path) {
+    std::string out = "\"";
+    for (char c : path) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+int unit_dropin(const std::string& config_path) {
+    auto config = policy::load_config(config_path);
+    if (!config) return report(config.error());
+    print_line(fmt::format("# Drop-in for {} written by `lethe config unit-dropin` from {}.",
+                           kUnitName, config_path));
+    print_line("# Install: systemctl edit lethe  (paste this), or save it as");
+    print_line("#   /etc/systemd/system/lethe.service.d/roots.conf and run systemctl daemon-reload.");
+    print_line("# The unit mounts everything read-only except the paths below and /var/lib/lethe.");
+    print_line("[Service]");
+    for (const auto& root : config->roots) {
+        print_line(fmt::format("# root '{}'", root.name));
+        print_line(fmt::format("ReadWritePaths={}", unit_path(root.path)));
+    }
+    if (config->state_dir != "/var/lib/lethe") {
+        print_line("# state_dir (not the unit's StateDirectory)");
+        print_line(fmt::format("ReadWritePaths={}", unit_path(config->state_dir)));
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void add_status_commands(CLI::App& app, CommandContext& context) {
+    CLI::App* st = app.add_subcommand("status", "last pass, next pass, ledger head, warnings");
+    context.add_config_option(st);
+    st->callback([&context] { context.chosen = [&context] { return status(context.config); }; });
+
+    CLI::App* config = app.add_subcommand("config", "the agent config");
+    config->require_subcommand(1);
+    CLI::App* check = config->add_subcommand(
+        "check", "validate config, timing, schedules, signing key, roots and state_dir");
+    context.add_config_option(check);
+    check->callback([&context] { context.chosen = [&context] { return config_check(context.config); }; });
+    CLI::App* dropin = config->add_subcommand(
+        "unit-dropin", "print the systemd drop-in that lets the unit write to the roots");
+    context.add_config_option(dropin);
+    dropin->callback([&context] { context.chosen = [&context] { return unit_dropin(context.config); }; });
+}
+
+}  // namespace lethe::cli

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "agent/util/error.hpp"
+#include "agent/util/time.hpp"
+
+namespace lethe::service {
+
+struct AgentOptions {
+    std::string config_path;
+    bool once = false;  // one pass (if the window allows), then exit
+    // Test builds only: the time every pass acts as of; the wait between passes still uses
+    // the real clock, so a test never waits for an interval, it signals the agent instead.
+    std::optional<util::TimePoint> injected_now;
+    // Test builds only: after this many files of a pass, wait until told to stop (SIGTERM),
+    // so a test can stop a pass at a known point.
+    std::optional<uint64_t> hold_after_files;
+};
+
+struct AgentOutcome {
+    bool failures = false;  // some pass left files it could not dispose of (--once: exit 1)
+};
+
+// The long-running service (`lethe agent`): loads config, schedules and key (a failure here
+// is returned: the caller exits non-zero with one line), tells systemd READY=1, then runs a
+// pass every interval, acting only inside the window. Speaks the sd_notify protocol when
+// NOTIFY_SOCKET is set: STATUS= with progress, WATCHDOG=1 while alive (WATCHDOG_USEC),
+// RELOADING=1/READY=1 around a reload, STOPPING=1.
+//
+// Signals (blocked in every thread and read by a helper thread through a signalfd):
+// SIGHUP reloads config, schedules and key; a reload that fails is logged and the inputs in
+// force stay. SIGTERM/SIGINT stop at the next safe point (between files of a pass) and
+// return. Must be called from the main thread before other threads exist.
+[[nodiscard]] Result<AgentOutcome> run_agent(const AgentOptions& options);
+
+}  // namespace lethe::service

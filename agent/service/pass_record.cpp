@@ -1,0 +1,152 @@
+#include "agent/service/pass_record.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/ledger/ledger.hpp"
+#include "agent/service/journal.hpp"
+#include "agent/util/fs.hpp"
+#include "agent/util/sha256.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+constexpr const char* kRecordName = "/last-pass.json";
+
+nlohmann::json summary_json(const RunSummary& s) {
+    return {{"planned", s.planned},   {"observed", s.observed},   {"disposed", s.disposed},
+            {"bytes", s.bytes},       {"skipped", s.skipped},     {"failed", s.failed},
+            {"recovered", s.recovered}, {"checkpoint_seq", s.checkpoint_seq},
+            {"stopped", s.stopped}};
+}
+
+RunSummary summary_from(const nlohmann::json& j) {
+    RunSummary s;
+    s.planned = j.value("planned", uint64_t{0});
+    s.observed = j.value("observed", uint64_t{0});
+    s.disposed = j.value("disposed", uint64_t{0});
+    s.bytes = j.value("bytes", uint64_t{0});
+    s.skipped = j.value("skipped", uint64_t{0});
+    s.failed = j.value("failed", uint64_t{0});
+    s.recovered = j.value("recovered", uint64_t{0});
+    s.checkpoint_seq = j.value("checkpoint_seq", uint64_t{0});
+    s.stopped = j.value("stopped", false);
+    return s;
+}
+
+}  // namespace
+
+Result<AgentInputs> load_agent_inputs(const std::string& config_path) {
+    auto config = policy::load_config(config_path);
+    if (!config) return fail(config.error());
+    auto timing = parse_timing(config->interval, config->window);
+    if (!timing) return fail(timing.error().with_context(config_path));
+    auto schedules = policy::load_schedules({config->policies});
+    if (!schedules) {
+        return fail(schedules.error().with_context("schedules (no disposal until fixed)"));
+    }
+    auto key = ledger::SigningKey::load(config->signing_key);
+    if (!key) return fail(key.error());
+    return AgentInputs{std::move(*config), std::move(*schedules), std::move(*key), *timing};
+}
+
+Status write_pass_record(const std::string& state_dir, const PassRecord& record) {
+    nlohmann::json j = {{"started", record.started},
+                        {"finished", record.finished},
+                        {"result", record.result},
+                        {"summary", summary_json(record.summary)}};
+    if (!record.error.empty()) j["error"] = record.error;
+    if (auto st = util::make_dirs(state_dir, 0700); !st) return st;
+    return util::write_file_atomic(state_dir + kRecordName, j.dump(2) + "\n", 0600);
+}
+
+Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir) {
+    std::string path = state_dir + kRecordName;
+    auto text = util::read_file(path);
+    if (!text) {
+        if (text.error().sys_errno() == ENOENT) return std::optional<PassRecord>{};
+        return fail(text.error());
+    }
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object()) return fail(ErrorKind::BadInput, fmt::format("{}: not a JSON object", path));
+    PassRecord r;
+    r.started = j.value("started", "");
+    r.finished = j.value("finished", "");
+    r.result = j.value("result", "");
+    r.error = j.value("error", "");
+    if (j.contains("summary") && j["summary"].is_object()) r.summary = summary_from(j["summary"]);
+    return std::optional<PassRecord>(std::move(r));
+}
+
+Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions& options,
+                                     util::TimePoint (*finished)()) {
+    log_event(util::LogLevel::Info, Event::PassStarted, {},
+              fmt::format("pass started over {} root(s){}", inputs.config.roots.size(),
+                          options.root ? fmt::format(" (only '{}')", *options.root) : ""));
+    auto summary = run_pass(inputs.config, inputs.schedules, inputs.key, options);
+    PassRecord record;
+    record.started = util::format_timestamp(options.now);
+    record.finished = util::format_timestamp(options.injected_time ? options.now : finished());
+    if (summary) {
+        record.summary = *summary;
+        record.result = summary->stopped ? "stopped" : summary->failed > 0 ? "failures" : "ok";
+        EventFields fields;
+        fields.cert_seq = summary->checkpoint_seq;
+        log_event(summary->failed > 0 ? util::LogLevel::Warning : util::LogLevel::Info,
+                  Event::PassFinished, fields,
+                  fmt::format("pass {}: {} disposed ({} bytes), {} skipped, {} failed, {} due "
+                              "under observe mode; checkpoint certificate {}",
+                              summary->stopped ? "stopped early" : "finished", summary->disposed,
+                              summary->bytes, summary->skipped, summary->failed,
+                              summary->observed, summary->checkpoint_seq));
+    } else {
+        record.result = "error";
+        record.error = summary.error().message();
+        log_event(util::LogLevel::Error, Event::Error, {},
+                  fmt::format("pass failed: {}", summary.error().message()));
+    }
+    if (auto st = write_pass_record(inputs.config.state_dir, record); !st) {
+        util::log_warning("could not record the pass for `lethe status`: {}", st.error().message());
+    }
+    return summary;
+}
+
+Result<std::optional<LedgerHead>> read_ledger_head(const std::string& ledger_path,
+                                                   const std::vector<ledger::VerifyKey>& trusted) {
+    UniqueFd fd(::open(ledger_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT) return std::optional<LedgerHead>{};
+        return fail(errno_error(fmt::format("open {}", ledger_path), errno));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail(errno_error(fmt::format("stat {}", ledger_path), errno));
+    if (st.st_size == 0) return std::optional<LedgerHead>{};
+    // A ledger line is a few KiB; the tail holds the last one whole.
+    constexpr off_t kTail = 1 << 20;
+    off_t start = st.st_size > kTail ? st.st_size - kTail : 0;
+    std::string buf(static_cast<size_t>(st.st_size - start), '\0');
+    ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), start);
+    if (n < 0) return fail(errno_error(fmt::format("read {}", ledger_path), errno));
+    buf.resize(static_cast<size_t>(n));
+    while (!buf.empty() && buf.back() == '\n') buf.pop_back();
+    size_t nl = buf.rfind('\n');
+    if (nl == std::string::npos && start != 0) {
+        return fail(ErrorKind::BadInput, fmt::format("{}: last line longer than 1 MiB", ledger_path));
+    }
+    std::string line = nl == std::string::npos ? buf : buf.substr(nl + 1);
+    LedgerHead head;
+    head.head = util::sha256_hex(line);
+    auto payload = ledger::open_envelope(line, trusted);
+    if (payload && payload->contains("seq") && (*payload)["seq"].is_number_unsigned()) {
+        head.seq = (*payload)["seq"].get<uint64_t>();
+        head.signed_by_trusted = true;
+    }
+    return std::optional<LedgerHead>(std::move(head));
+}
+
+}  // namespace lethe::service
