@@ -352,11 +352,6 @@ Result<RunSummary> Pass::run() {
     bool complete = true;
     uint64_t done = 0;
     for (;;) {
-        // Between files no intent record is open: the safe point to stop at.
-        if (m_options.stop != nullptr && m_options.stop->load()) {
-            m_summary.stopped = true;
-            break;
-        }
         auto more = reader->next(line, complete);
         if (!more) return fail(more.error());
         if (!*more) break;
@@ -366,6 +361,11 @@ Result<RunSummary> Pass::run() {
                          : PlanEntry::from_json(j);
         if (!entry) return fail(entry.error().with_context(plan_path()));
         if (m_options.progress) m_options.progress(entry->root, done++, m_summary.planned);
+        // Between files no intent record is open: the safe point to stop at.
+        if (m_options.stop != nullptr && m_options.stop->load()) {
+            m_summary.stopped = true;
+            break;
+        }
         if (auto st = act_on(*entry); !st) return fail(st.error());
     }
 

@@ -98,11 +98,11 @@ std::string ActWindow::to_string() const {
 Result<AgentTiming> parse_timing(std::string_view interval, std::string_view window) {
     AgentTiming timing;
     auto i = parse_interval(interval);
-    if (!i) return fail(i.error().with_context("[agent] interval"));
+    if (!i) return fail(i.error().with_context("[agent]"));
     timing.interval = *i;
     if (!window.empty()) {
         auto w = ActWindow::parse(window);
-        if (!w) return fail(w.error().with_context("[agent] window"));
+        if (!w) return fail(w.error().with_context("[agent]"));
         timing.window = *w;
     }
     return timing;

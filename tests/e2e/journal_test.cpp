@@ -1,0 +1,167 @@
+// The journal as IT reads it: a pass's events reach a real systemd-journald with their
+// structured fields, and `journalctl -o json` shows them. CI runs as root without systemd
+// as PID 1, so the test starts journald by hand when no journal socket exists and stops it
+// afterwards.
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include <boost/filesystem.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/util/encoding.hpp"
+#include "tests/e2e/service_fixture.hpp"
+
+namespace lethe::testing {
+namespace {
+
+constexpr const char* kSocket = "/run/systemd/journal/socket";
+constexpr const char* kJournalDir = "/run/systemd/journal";
+
+std::string run_capture(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return out;
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    ::pclose(p);
+    return out;
+}
+
+// A journald this test started, stopped (and its runtime folder removed) on destruction.
+class HandStartedJournald {
+public:
+    HandStartedJournald() {
+        struct stat st {};
+        if (::stat(kSocket, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            run_capture("journalctl --sync 2>&1").empty()) {
+            return;  // a working journald is already there
+        }
+        m_created_dir = ::stat(kJournalDir, &st) != 0;
+        m_pid = ::fork();
+        if (m_pid == 0) {
+            int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+            ::dup2(null, STDOUT_FILENO);
+            ::dup2(null, STDERR_FILENO);
+            ::execl("/lib/systemd/systemd-journald", "systemd-journald", nullptr);
+            ::_exit(127);
+        }
+        // journald creates its sockets at start; wait (bounded) for it to answer.
+        for (int i = 0; i < 500; ++i) {
+            if (::stat(kSocket, &st) == 0 && run_capture("journalctl --sync 2>&1").empty()) {
+                m_ready = true;
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    ~HandStartedJournald() {
+        if (m_pid <= 0) return;
+        ::kill(m_pid, SIGTERM);
+        int status = 0;
+        ::waitpid(m_pid, &status, 0);
+        if (m_created_dir) {
+            boost::system::error_code ec;
+            boost::filesystem::remove_all(kJournalDir, ec);
+        }
+    }
+    [[nodiscard]] bool ready() const { return m_pid <= 0 || m_ready; }
+
+private:
+    pid_t m_pid = -1;
+    bool m_created_dir = false;
+    bool m_ready = false;
+};
+
+class JournalE2E : public ServiceFixture {};
+
+TEST_F(JournalE2E, APassLogsStructuredFieldsThatJournalctlShows) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to start systemd-journald by hand";
+    if (::access("/lib/systemd/systemd-journald", X_OK) != 0) {
+        GTEST_FAIL() << "systemd-journald is missing: run scripts/install-deps";
+    }
+    HandStartedJournald journald;
+    ASSERT_TRUE(journald.ready()) << "systemd-journald did not start";
+
+    std::string root = "clients-" + boost::filesystem::unique_path("%%%%%%%%").string();
+    write_config("1h", "", root);
+    keygen();
+    auto since = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch()).count() - 1;
+    // Default log target: stderr is a file here, so lines go to stderr and to the journal.
+    auto run = lethe("run --config " + shell_quote(config()));
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_NE(run.err.find("lethe: info: sanitized " + root + "/acme/2010-001/brief.pdf"),
+              std::string::npos) << run.err;
+
+    ASSERT_TRUE(run_capture("journalctl --sync 2>&1").empty());
+    std::string json = run_capture("journalctl -o json --no-pager SYSLOG_IDENTIFIER=lethe --since @" +
+                                   std::to_string(since));
+    std::vector<nlohmann::json> mine;  // this pass's records: they name our unique root
+    std::vector<nlohmann::json> all;
+    std::istringstream lines(json);
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object()) continue;
+        all.push_back(j);
+        if (j.value("LETHE_ROOT", "") == root) mine.push_back(j);
+    }
+    ASSERT_EQ(mine.size(), 3u) << json;
+    std::string pid = mine[0].value("_PID", "");
+    bool saw_brief = false;
+    for (const auto& j : mine) {
+        EXPECT_EQ(j.value("MESSAGE_ID", ""), "0ddab0bc14d496526bfb5a49a09a06e8") << j;  // disposed
+        EXPECT_EQ(j.value("PRIORITY", ""), "6") << j;
+        EXPECT_FALSE(j.value("LETHE_CERT_SEQ", "").empty()) << j;
+        if (j.value("LETHE_PATH", "") == "acme/2010-001/brief.pdf") {
+            saw_brief = true;
+            EXPECT_EQ(j.value("LETHE_CATEGORY", ""), "client-matter");
+            EXPECT_EQ(j.value("LETHE_ACTION", ""), "sanitize");
+        }
+        if (j.value("LETHE_PATH", "") == "acme/2010-001/scratch.tmp") {
+            EXPECT_EQ(j.value("LETHE_CATEGORY", ""), "scratch");
+            EXPECT_EQ(j.value("LETHE_ACTION", ""), "delete");
+        }
+    }
+    EXPECT_TRUE(saw_brief);
+    // The same process logged the start and the end of the pass with their own ids.
+    bool started = false;
+    bool finished = false;
+    for (const auto& j : all) {
+        if (j.value("_PID", "") != pid) continue;
+        if (j.value("MESSAGE_ID", "") == "1c6e8de360ca9a70b2c96bda37e48b6c") started = true;
+        if (j.value("MESSAGE_ID", "") == "4bba0fb16eddbb8f66eb16fa5f9fa66f") {
+            finished = true;
+            EXPECT_EQ(j.value("LETHE_CERT_SEQ", ""), "4") << j;  // the checkpoint
+            EXPECT_NE(j.value("MESSAGE", "").find("3 disposed"), std::string::npos) << j;
+        }
+    }
+    EXPECT_TRUE(started) << json;
+    EXPECT_TRUE(finished) << json;
+}
+
+TEST_F(JournalE2E, ATerminalOrAMissingJournalGetsReadableLines) {
+    // --log-target stderr is what a terminal gets; the lines are the readable form.
+    keygen();
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_NE(run.err.find("lethe: info: pass started over 1 root(s)"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("lethe: info: deleted clients/acme/2010-001/scratch.tmp"), std::string::npos)
+        << run.err;
+    auto quiet = lethe("--log-level warning --log-target stderr run --config " + shell_quote(config()));
+    ASSERT_EQ(quiet.code, 0) << quiet.err;
+    EXPECT_EQ(quiet.err.find("lethe: info:"), std::string::npos) << quiet.err;
+    EXPECT_EQ(lethe("--log-target syslog status --config " + shell_quote(config())).code, 2);
+}
+
+}  // namespace
+}  // namespace lethe::testing
