@@ -160,13 +160,33 @@ int unit_dropin(const std::string& config_path) {
     print_line("#   /etc/systemd/system/lethe.service.d/roots.conf and run systemctl daemon-reload.");
     print_line("# The unit mounts everything read-only except the paths below and /var/lib/lethe.");
     print_line("[Service]");
+    std::vector<std::string> writable;
     for (const auto& root : config->roots) {
         print_line(fmt::format("# root '{}'", root.name));
         print_line(fmt::format("ReadWritePaths={}", unit_path(root.path)));
+        writable.push_back(root.path);
     }
     if (config->state_dir != "/var/lib/lethe") {
         print_line("# state_dir (not the unit's StateDirectory)");
         print_line(fmt::format("ReadWritePaths={}", unit_path(config->state_dir)));
+        writable.push_back(config->state_dir);
+    }
+    auto under = [&](std::string_view top) {
+        for (const auto& p : writable) {
+            if (p == top || (p.size() > top.size() && p.compare(0, top.size(), top) == 0 &&
+                             p[top.size()] == '/')) {
+                return true;
+            }
+        }
+        return false;
+    };
+    if (under("/home") || under("/root") || under("/run/user")) {
+        print_line("# a path above lies in a home folder, which the unit hides otherwise");
+        print_line("ProtectHome=read-only");
+    }
+    if (under("/tmp") || under("/var/tmp")) {
+        print_line("# a path above lies in /tmp or /var/tmp, which the unit replaces otherwise");
+        print_line("PrivateTmp=no");
     }
     return kExitOk;
 }

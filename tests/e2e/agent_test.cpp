@@ -203,6 +203,11 @@ TEST_F(AgentE2E, UnitDropinMakesExactlyTheRootsWritable) {
     EXPECT_NE(r.out.find("[Service]\n"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("ReadWritePaths=\"" + (m_dir / "share") + "\"\n"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("ReadWritePaths=\"" + (m_dir / "state") + "\"\n"), std::string::npos) << r.out;
+    // The temporary folder lies in /tmp, which the unit would otherwise hide.
+    if (m_dir.path().rfind("/tmp/", 0) == 0) {
+        EXPECT_NE(r.out.find("PrivateTmp=no\n"), std::string::npos) << r.out;
+    }
+    EXPECT_EQ(r.out.find("ProtectHome"), std::string::npos) << r.out;
 }
 
 TEST_F(AgentE2E, StatusBeforeAnyPassSaysSo) {

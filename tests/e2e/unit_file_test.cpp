@@ -71,6 +71,18 @@ TEST(UnitFile, SystemdAnalyzeVerifiesItAndRatesExposureAtMostOnePointFive) {
     EXPECT_EQ(unit_setting("PrivateNetwork"), "yes");
 }
 
+TEST(UnitFile, SysusersCreatesTheUnitsUserWithoutALoginShell) {
+    TempDir root;
+    root.mkdir("etc");
+    auto r = run_capture("systemd-sysusers --root=" + shell_quote(root.path()) + " " +
+                         shell_quote(std::string(LETHE_SOURCE_DIR) + "/systemd/lethe.sysusers"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    std::string passwd = slurp(root / "etc/passwd");
+    EXPECT_EQ(passwd.rfind(unit_setting("User") + ":x:", 0), 0u) << passwd;
+    EXPECT_NE(passwd.find(":/var/lib/lethe:/usr/sbin/nologin"), std::string::npos) << passwd;
+    EXPECT_NE(slurp(root / "etc/group").find(unit_setting("Group") + ":x:"), std::string::npos);
+}
+
 class UnitPrivileges : public ServiceFixture {
 protected:
     static constexpr uid_t kOwner = 61001;  // the lawyers who own the files
