@@ -1,5 +1,5 @@
 # Thin wrapper over CMake presets. The two commands the README promises: `make demo`, `make test`.
-.PHONY: all deps build demo test test-debug test-asan bench clean format
+.PHONY: all deps build demo test test-debug test-asan bench clean format package
 
 all: build
 
@@ -22,6 +22,10 @@ test-asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan
 	ctest --preset asan
+
+# The Debian package, from the release build: build/release/lethe_<version>_<arch>.deb
+package: build
+	cd build/release && cpack -G DEB
 
 format:
 	find agent tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
