@@ -119,6 +119,7 @@ void log_event(util::LogLevel level, Event event, const EventFields& fields, std
     if (fields.cert_seq) {
         record.fields.push_back({"LETHE_CERT_SEQ", fmt::format("{}", *fields.cert_seq)});
     }
+    if (!fields.ledger_head.empty()) record.fields.push_back({"LETHE_LEDGER_HEAD", fields.ledger_head});
     util::log_record(std::move(record));
 }
 

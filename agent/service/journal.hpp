@@ -46,6 +46,18 @@ struct EventFields {
     std::string category;  // LETHE_CATEGORY
     std::string action;    // LETHE_ACTION
     std::optional<uint64_t> cert_seq;  // LETHE_CERT_SEQ: ledger sequence number
+    std::string ledger_head;           // LETHE_LEDGER_HEAD: hash of the last ledger line
+
+    // The fields of an event about one file.
+    static EventFields file(std::string root, std::string path, std::string category,
+                            std::string action) {
+        EventFields f;
+        f.root = std::move(root);
+        f.path = std::move(path);
+        f.category = std::move(category);
+        f.action = std::move(action);
+        return f;
+    }
 };
 
 // Logs `message` at `level` with MESSAGE_ID and the LETHE_* fields.

@@ -240,8 +240,8 @@ Status Pass::write_plan(PlanSummary& summary) {
         if (e.status == classify::Status::Skipped && e.mode == policy::Mode::Enforce) {
             ++m_summary.skipped;
             log_event(util::LogLevel::Warning, Event::Skipped,
-                      {e.root, util::utf8_display(e.facts.path), e.category,
-                       std::string(policy::to_string(e.action)), {}},
+                      EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                        std::string(policy::to_string(e.action))),
                       fmt::format("skipped {}/{}: {}", e.root, util::utf8_display(e.facts.path),
                                   e.reason));
             return;
@@ -291,8 +291,9 @@ Status Pass::act_on(const PlanEntry& entry) {
     auto fd = root_fd(entry.root);
     if (!fd) return fail(fd.error());
     std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
-    EventFields fields{entry.root, util::utf8_display(entry.facts.path), entry.category,
-                       std::string(policy::to_string(entry.action)), {}};
+    EventFields fields = EventFields::file(entry.root, util::utf8_display(entry.facts.path),
+                                           entry.category,
+                                           std::string(policy::to_string(entry.action)));
     bool overwrite = entry.action == policy::Action::Sanitize;
     auto file = act::prepare(*fd, entry.facts, overwrite);
     if (!file) {

@@ -97,6 +97,9 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
         record.result = summary->stopped ? "stopped" : summary->failed > 0 ? "failures" : "ok";
         EventFields fields;
         fields.cert_seq = summary->checkpoint_seq;
+        // The head in the journal too, so a ledger cut after this pass is detectable.
+        auto head = read_ledger_head(inputs.config.ledger_path(), {inputs.key.public_key()});
+        if (head && *head) fields.ledger_head = (*head)->head;
         log_event(summary->failed > 0 ? util::LogLevel::Warning : util::LogLevel::Info,
                   Event::PassFinished, fields,
                   fmt::format("pass {}: {} disposed ({} bytes), {} skipped, {} failed, {} due "

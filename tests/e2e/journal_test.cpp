@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
+#include "agent/util/sha256.hpp"
 #include "tests/e2e/service_fixture.hpp"
 
 namespace lethe::testing {
@@ -142,6 +143,11 @@ TEST_F(JournalE2E, APassLogsStructuredFieldsThatJournalctlShows) {
         if (j.value("MESSAGE_ID", "") == "4bba0fb16eddbb8f66eb16fa5f9fa66f") {
             finished = true;
             EXPECT_EQ(j.value("LETHE_CERT_SEQ", ""), "4") << j;  // the checkpoint
+            // The head is the hash of the ledger's last line, the checkpoint.
+            std::string ledger = slurp(m_dir / "state/ledger.jsonl");
+            ledger.pop_back();
+            EXPECT_EQ(j.value("LETHE_LEDGER_HEAD", ""),
+                      util::sha256_hex(ledger.substr(ledger.rfind('\n') + 1))) << j;
             EXPECT_NE(j.value("MESSAGE", "").find("3 disposed"), std::string::npos) << j;
         }
     }

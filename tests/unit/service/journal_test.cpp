@@ -43,8 +43,9 @@ TEST(Events, EveryKindHasItsOwnFixed128BitId) {
 TEST(Events, CarryTheirFieldsAndLeaveOutEmptyOnes) {
     auto sink = std::make_shared<CapturingSink>();
     util::set_log_sink(sink);
-    log_event(util::LogLevel::Info, Event::Disposed,
-              {"clients", "acme/brief.pdf", "client-matter", "sanitize", 17}, "sanitized");
+    EventFields fields = EventFields::file("clients", "acme/brief.pdf", "client-matter", "sanitize");
+    fields.cert_seq = 17;
+    log_event(util::LogLevel::Info, Event::Disposed, fields, "sanitized");
     log_event(util::LogLevel::Info, Event::PassStarted, {}, "pass started");
     util::set_log_level(util::LogLevel::Warning);
     log_event(util::LogLevel::Info, Event::PassFinished, {}, "dropped below the threshold");
