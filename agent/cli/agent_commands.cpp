@@ -1,5 +1,4 @@
 #include "agent/cli/commands.hpp"
-
 #include "agent/cli/common.hpp"
 #include "agent/service/agent.hpp"
 

@@ -1,9 +1,8 @@
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 
 #include <chrono>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
@@ -44,7 +43,8 @@ int status(const std::string& config_path) {
         const service::RunSummary& s = r.summary;
         if (auto t = util::parse_timestamp(r.started)) last_start = *t;
         if (r.result == "error") {
-            print_line(fmt::format("last pass:  {} to {}, FAILED: {}", r.started, r.finished, r.error));
+            print_line(
+                fmt::format("last pass:  {} to {}, FAILED: {}", r.started, r.finished, r.error));
             warnings.push_back("the last pass failed; nothing was disposed after the error");
         } else {
             print_line(fmt::format(
@@ -52,30 +52,35 @@ int status(const std::string& config_path) {
                 "observe mode, {} completed after an interruption; checkpoint certificate {}",
                 r.started, r.finished, r.result, s.disposed, human_bytes(s.bytes), s.skipped,
                 s.failed, s.observed, s.recovered, s.checkpoint_seq));
-            if (s.failed > 0) warnings.push_back(fmt::format("{} file(s) failed in the last pass", s.failed));
-            if (s.stopped) warnings.push_back("the last pass was stopped before it handled every due file");
+            if (s.failed > 0)
+                warnings.push_back(fmt::format("{} file(s) failed in the last pass", s.failed));
+            if (s.stopped)
+                warnings.push_back("the last pass was stopped before it handled every due file");
         }
     }
 
     auto now = util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
     auto next = service::next_pass_time(*timing, last_start, now);
-    print_line(fmt::format("next pass:  {} (`lethe agent`: every {}, window {})",
-                           next <= now ? std::string("due now") : util::format_timestamp(next),
-                           config->interval,
-                           timing->window ? timing->window->to_string() + " local time" : "any time"));
+    print_line(fmt::format(
+        "next pass:  {} (`lethe agent`: every {}, window {})",
+        next <= now ? std::string("due now") : util::format_timestamp(next), config->interval,
+        timing->window ? timing->window->to_string() + " local time" : "any time"));
 
     std::vector<ledger::VerifyKey> trusted;
-    if (auto k = ledger::VerifyKey::load(config->public_key_path())) trusted.push_back(std::move(*k));
+    if (auto k = ledger::VerifyKey::load(config->public_key_path()))
+        trusted.push_back(std::move(*k));
     auto head = service::read_ledger_head(config->ledger_path(), trusted);
     if (!head) {
         warnings.push_back(head.error().message());
     } else if (!*head) {
         print_line(fmt::format("ledger:     {} is empty or absent", config->ledger_path()));
     } else {
-        print_line(fmt::format("ledger:     {} entries, head {}{}", (*head)->seq, (*head)->head,
-                               (*head)->signed_by_trusted ? "" : " (last line NOT signed by the agent's key)"));
+        print_line(fmt::format(
+            "ledger:     {} entries, head {}{}", (*head)->seq, (*head)->head,
+            (*head)->signed_by_trusted ? "" : " (last line NOT signed by the agent's key)"));
         if (!(*head)->signed_by_trusted) {
-            warnings.push_back("the ledger's last line does not check out: run `lethe certs verify`");
+            warnings.push_back(
+                "the ledger's last line does not check out: run `lethe certs verify`");
         }
     }
     struct stat st {};
@@ -112,7 +117,8 @@ int config_check(const std::string& config_path) {
     if (auto s = policy::load_schedules({config->policies})) {
         for (const auto& sch : *s) {
             print_line(fmt::format("ok: schedule '{}' version {}, {} categories, mode {}", sch.id,
-                                   sch.version, sch.categories.size(), policy::to_string(sch.mode)));
+                                   sch.version, sch.categories.size(),
+                                   policy::to_string(sch.mode)));
         }
         if (s->empty()) print_line(fmt::format("note: no schedules in {}", config->policies));
     } else {
@@ -134,7 +140,8 @@ int config_check(const std::string& config_path) {
     if (::stat(config->state_dir.c_str(), &st) != 0) {
         bad("state_dir", errno_error(config->state_dir, errno));
     } else if (!S_ISDIR(st.st_mode)) {
-        bad("state_dir", Error(ErrorKind::BadInput, fmt::format("{} is not a folder", config->state_dir)));
+        bad("state_dir",
+            Error(ErrorKind::BadInput, fmt::format("{} is not a folder", config->state_dir)));
     } else {
         print_line(fmt::format("ok: state_dir {}", config->state_dir));
     }
@@ -157,7 +164,8 @@ int unit_dropin(const std::string& config_path) {
     print_line(fmt::format("# Drop-in for {} written by `lethe config unit-dropin` from {}.",
                            kUnitName, config_path));
     print_line("# Install: systemctl edit lethe  (paste this), or save it as");
-    print_line("#   /etc/systemd/system/lethe.service.d/roots.conf and run systemctl daemon-reload.");
+    print_line(
+        "#   /etc/systemd/system/lethe.service.d/roots.conf and run systemctl daemon-reload.");
     print_line("# The unit mounts everything read-only except the paths below and /var/lib/lethe.");
     print_line("[Service]");
     std::vector<std::string> writable;
@@ -203,11 +211,13 @@ void add_status_commands(CLI::App& app, CommandContext& context) {
     CLI::App* check = config->add_subcommand(
         "check", "validate config, timing, schedules, signing key, roots and state_dir");
     context.add_config_option(check);
-    check->callback([&context] { context.chosen = [&context] { return config_check(context.config); }; });
+    check->callback(
+        [&context] { context.chosen = [&context] { return config_check(context.config); }; });
     CLI::App* dropin = config->add_subcommand(
         "unit-dropin", "print the systemd drop-in that lets the unit write to the roots");
     context.add_config_option(dropin);
-    dropin->callback([&context] { context.chosen = [&context] { return unit_dropin(context.config); }; });
+    dropin->callback(
+        [&context] { context.chosen = [&context] { return unit_dropin(context.config); }; });
 }
 
 }  // namespace lethe::cli

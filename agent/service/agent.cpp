@@ -1,20 +1,20 @@
 #include "agent/service/agent.hpp"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <systemd/sd-daemon.h>
 
 #include "agent/service/journal.hpp"
 #include "agent/service/pass_record.hpp"
@@ -53,13 +53,13 @@ std::string describe_schedules(const AgentInputs& in) {
 }
 
 class Agent {
-public:
+  public:
     Agent(const AgentOptions& options, AgentInputs inputs)
         : m_options(options), m_inputs(std::move(inputs)) {}
 
     Result<AgentOutcome> run();
 
-private:
+  private:
     void helper_main(int signal_fd, int quit_fd);
     void wake();
     void reload();
@@ -116,9 +116,10 @@ void Agent::helper_main(int signal_fd, int quit_fd) {
             }
         }
         if (timeout_ms >= 0) {
-            bool alive = m_idle.load() ||
-                         steady_ns() - m_heartbeat.load() <
-                             std::chrono::duration_cast<std::chrono::nanoseconds>(kStallLimit).count();
+            bool alive =
+                m_idle.load() ||
+                steady_ns() - m_heartbeat.load() <
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(kStallLimit).count();
             if (alive) notify("WATCHDOG=1");
         }
     }
@@ -193,7 +194,8 @@ Result<AgentOutcome> Agent::run() {
     UniqueFd quit_fd(::eventfd(0, EFD_CLOEXEC));
     if (!quit_fd) return fail(errno_error("eventfd", errno));
 
-    std::thread helper([this, &signal_fd, &quit_fd] { helper_main(signal_fd.get(), quit_fd.get()); });
+    std::thread helper(
+        [this, &signal_fd, &quit_fd] { helper_main(signal_fd.get(), quit_fd.get()); });
     struct JoinHelper {
         std::thread& thread;
         int quit_fd;
@@ -237,7 +239,8 @@ Result<AgentOutcome> Agent::run() {
         notify(fmt::format("STATUS=idle; next pass at {}; {} in force",
                            util::format_timestamp(next), describe_schedules(m_inputs)));
         std::unique_lock lock(m_mutex);
-        m_wake.wait_for(lock, std::chrono::duration_cast<std::chrono::steady_clock::duration>(next - t),
+        m_wake.wait_for(lock,
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(next - t),
                         [this] { return m_stop.load() || m_reload.load(); });
     }
     notify("STOPPING=1\nSTATUS=stopping");

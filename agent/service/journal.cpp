@@ -1,15 +1,14 @@
 #include "agent/service/journal.hpp"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
 #include <vector>
-
-#include <fmt/format.h>
-#include <systemd/sd-journal.h>
 
 namespace lethe::service {
 
@@ -19,10 +18,14 @@ constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
 
 int priority_of(util::LogLevel level) {
     switch (level) {
-        case util::LogLevel::Debug: return 7;
-        case util::LogLevel::Info: return 6;
-        case util::LogLevel::Warning: return 4;
-        case util::LogLevel::Error: return 3;
+        case util::LogLevel::Debug:
+            return 7;
+        case util::LogLevel::Info:
+            return 6;
+        case util::LogLevel::Warning:
+            return 4;
+        case util::LogLevel::Error:
+            return 3;
     }
     return 6;
 }
@@ -30,7 +33,7 @@ int priority_of(util::LogLevel level) {
 // Sends records to journald over its native protocol. When journald cannot be reached the
 // record becomes a stderr line, so nothing is lost silently.
 class JournalSink : public util::LogSink {
-public:
+  public:
     explicit JournalSink(bool also_stderr) : m_also_stderr(also_stderr) {}
 
     void write(const util::LogRecord& record) override {
@@ -49,7 +52,7 @@ public:
         if (m_also_stderr || r < 0) util::write_stderr_line(record.level, record.message);
     }
 
-private:
+  private:
     bool m_also_stderr;
 };
 
@@ -96,15 +99,24 @@ void install_log_target(LogTarget target) {
 
 std::string_view message_id(Event event) {
     switch (event) {
-        case Event::PassStarted: return "1c6e8de360ca9a70b2c96bda37e48b6c";
-        case Event::PassFinished: return "4bba0fb16eddbb8f66eb16fa5f9fa66f";
-        case Event::Disposed: return "0ddab0bc14d496526bfb5a49a09a06e8";
-        case Event::Skipped: return "0602b83897849533a2afe075150615ce";
-        case Event::HoldChanged: return "8874f5a36f693517a4f48d6ddd24b342";
-        case Event::Error: return "76c5f3a168f1e96613b575a469ec3d0e";
-        case Event::AgentStarted: return "105454896d000acfa738ce0de3fd7a52";
-        case Event::AgentStopping: return "fa58242441ecdac598aef7270aedff96";
-        case Event::ConfigReloaded: return "30205f470214f85a04d1e79d54caa77f";
+        case Event::PassStarted:
+            return "1c6e8de360ca9a70b2c96bda37e48b6c";
+        case Event::PassFinished:
+            return "4bba0fb16eddbb8f66eb16fa5f9fa66f";
+        case Event::Disposed:
+            return "0ddab0bc14d496526bfb5a49a09a06e8";
+        case Event::Skipped:
+            return "0602b83897849533a2afe075150615ce";
+        case Event::HoldChanged:
+            return "8874f5a36f693517a4f48d6ddd24b342";
+        case Event::Error:
+            return "76c5f3a168f1e96613b575a469ec3d0e";
+        case Event::AgentStarted:
+            return "105454896d000acfa738ce0de3fd7a52";
+        case Event::AgentStopping:
+            return "fa58242441ecdac598aef7270aedff96";
+        case Event::ConfigReloaded:
+            return "30205f470214f85a04d1e79d54caa77f";
     }
     return "76c5f3a168f1e96613b575a469ec3d0e";
 }
@@ -119,7 +131,8 @@ void log_event(util::LogLevel level, Event event, const EventFields& fields, std
     if (fields.cert_seq) {
         record.fields.push_back({"LETHE_CERT_SEQ", fmt::format("{}", *fields.cert_seq)});
     }
-    if (!fields.ledger_head.empty()) record.fields.push_back({"LETHE_LEDGER_HEAD", fields.ledger_head});
+    if (!fields.ledger_head.empty())
+        record.fields.push_back({"LETHE_LEDGER_HEAD", fields.ledger_head});
     util::log_record(std::move(record));
 }
 

@@ -41,10 +41,10 @@ std::string_view message_id(Event event);
 
 // Journal fields of an event; empty ones are left out.
 struct EventFields {
-    std::string root;      // LETHE_ROOT: the root's name
-    std::string path;      // LETHE_PATH: relative to the root, displayable UTF-8
-    std::string category;  // LETHE_CATEGORY
-    std::string action;    // LETHE_ACTION
+    std::string root;                  // LETHE_ROOT: the root's name
+    std::string path;                  // LETHE_PATH: relative to the root, displayable UTF-8
+    std::string category;              // LETHE_CATEGORY
+    std::string action;                // LETHE_ACTION
     std::optional<uint64_t> cert_seq;  // LETHE_CERT_SEQ: ledger sequence number
     std::string ledger_head;           // LETHE_LEDGER_HEAD: hash of the last ledger line
 

@@ -1,10 +1,10 @@
 #include "agent/service/pass_record.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/ledger/ledger.hpp"
@@ -19,8 +19,9 @@ namespace {
 constexpr const char* kRecordName = "/last-pass.json";
 
 nlohmann::json summary_json(const RunSummary& s) {
-    return {{"planned", s.planned},   {"observed", s.observed},   {"disposed", s.disposed},
-            {"bytes", s.bytes},       {"skipped", s.skipped},     {"failed", s.failed},
+    return {{"planned", s.planned},     {"observed", s.observed},
+            {"disposed", s.disposed},   {"bytes", s.bytes},
+            {"skipped", s.skipped},     {"failed", s.failed},
             {"recovered", s.recovered}, {"checkpoint_seq", s.checkpoint_seq},
             {"stopped", s.stopped}};
 }
@@ -73,7 +74,8 @@ Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir)
         return fail(text.error());
     }
     auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (!j.is_object()) return fail(ErrorKind::BadInput, fmt::format("{}: not a JSON object", path));
+    if (!j.is_object())
+        return fail(ErrorKind::BadInput, fmt::format("{}: not a JSON object", path));
     PassRecord r;
     r.started = j.value("started", "");
     r.finished = j.value("finished", "");
@@ -105,8 +107,8 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
                   fmt::format("pass {}: {} disposed ({} bytes), {} skipped, {} failed, {} due "
                               "under observe mode; checkpoint certificate {}",
                               summary->stopped ? "stopped early" : "finished", summary->disposed,
-                              summary->bytes, summary->skipped, summary->failed,
-                              summary->observed, summary->checkpoint_seq));
+                              summary->bytes, summary->skipped, summary->failed, summary->observed,
+                              summary->checkpoint_seq));
     } else {
         record.result = "error";
         record.error = summary.error().message();
@@ -127,7 +129,8 @@ Result<std::optional<LedgerHead>> read_ledger_head(const std::string& ledger_pat
         return fail(errno_error(fmt::format("open {}", ledger_path), errno));
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return fail(errno_error(fmt::format("stat {}", ledger_path), errno));
+    if (::fstat(fd.get(), &st) != 0)
+        return fail(errno_error(fmt::format("stat {}", ledger_path), errno));
     if (st.st_size == 0) return std::optional<LedgerHead>{};
     // A ledger line is a few KiB; the tail holds the last one whole.
     constexpr off_t kTail = 1 << 20;
@@ -139,7 +142,8 @@ Result<std::optional<LedgerHead>> read_ledger_head(const std::string& ledger_pat
     while (!buf.empty() && buf.back() == '\n') buf.pop_back();
     size_t nl = buf.rfind('\n');
     if (nl == std::string::npos && start != 0) {
-        return fail(ErrorKind::BadInput, fmt::format("{}: last line longer than 1 MiB", ledger_path));
+        return fail(ErrorKind::BadInput,
+                    fmt::format("{}: last line longer than 1 MiB", ledger_path));
     }
     std::string line = nl == std::string::npos ? buf : buf.substr(nl + 1);
     LedgerHead head;

@@ -29,10 +29,10 @@ struct AgentInputs {
 // What `lethe status` shows about the last pass; kept in `state_dir/last-pass.json`,
 // replaced atomically at the end of every pass.
 struct PassRecord {
-    std::string started;    // ISO timestamps (UTC)
+    std::string started;  // ISO timestamps (UTC)
     std::string finished;
-    std::string result;     // "ok", "failures", "stopped" or "error"
-    std::string error;      // the reason when result is "error"
+    std::string result;  // "ok", "failures", "stopped" or "error"
+    std::string error;   // the reason when result is "error"
     RunSummary summary;
 };
 

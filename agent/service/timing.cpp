@@ -1,11 +1,10 @@
 #include "agent/service/timing.hpp"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <cctype>
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace lethe::service {
 
@@ -38,7 +37,8 @@ Result<std::chrono::seconds> parse_interval(std::string_view text) {
     size_t i = 0;
     while (i < text.size()) {
         size_t digits = i;
-        while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) {
+        while (digits < text.size() &&
+               std::isdigit(static_cast<unsigned char>(text[digits])) != 0) {
             ++digits;
         }
         if (digits == i) return bad("expected a number");
@@ -48,11 +48,20 @@ Result<std::chrono::seconds> parse_interval(std::string_view text) {
         if (ec != std::errc{} || n > 100000) return bad("number too large");
         int64_t unit = 0;
         switch (text[digits]) {
-            case 's': unit = 1; break;
-            case 'm': unit = 60; break;
-            case 'h': unit = 3600; break;
-            case 'd': unit = 86400; break;
-            default: return bad(fmt::format("unknown unit '{}'", text[digits]));
+            case 's':
+                unit = 1;
+                break;
+            case 'm':
+                unit = 60;
+                break;
+            case 'h':
+                unit = 3600;
+                break;
+            case 'd':
+                unit = 86400;
+                break;
+            default:
+                return bad(fmt::format("unknown unit '{}'", text[digits]));
         }
         total += n * unit;
         i = digits + 1;

@@ -45,6 +45,7 @@ int local_second_of_day(util::TimePoint t);
 // time has passed), moved forward to the window's next opening when it falls outside the
 // window. `second_of_day` maps a time to local seconds since midnight (injectable for tests).
 util::TimePoint next_pass_time(const AgentTiming& timing, std::optional<util::TimePoint> last_start,
-                               util::TimePoint now, int (*second_of_day)(util::TimePoint) = local_second_of_day);
+                               util::TimePoint now,
+                               int (*second_of_day)(util::TimePoint) = local_second_of_day);
 
 }  // namespace lethe::service

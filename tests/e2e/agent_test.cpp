@@ -2,11 +2,10 @@
 // systemd; signals stand in for systemctl reload and stop. No test waits for an interval:
 // the agent runs its first pass at once and the test signals it afterwards.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
@@ -16,7 +15,7 @@ namespace lethe::testing {
 namespace {
 
 class AgentE2E : public ServiceFixture {
-protected:
+  protected:
     std::map<std::string, std::string> notify_env(NotifySocket& sock) {
         return {{"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}};
     }
@@ -30,7 +29,8 @@ protected:
         std::ifstream in(m_dir / "state/ledger.jsonl");
         for (std::string line; std::getline(in, line);) {
             auto env = nlohmann::json::parse(line);
-            out.push_back(nlohmann::json::parse(*util::base64_decode(env["payload"].get<std::string>())));
+            out.push_back(
+                nlohmann::json::parse(*util::base64_decode(env["payload"].get<std::string>())));
         }
         return out;
     }
@@ -77,7 +77,8 @@ TEST_F(AgentE2E, SighupReloadsAGoodScheduleAndKeepsTheOldOneWhenTheNewOneIsBroke
     ASSERT_TRUE(sock.wait_for("RELOADING=1")) << sock.seen();
     ASSERT_TRUE(sock.wait_for("STATUS=reloaded; schedules firm-2026 v4 in force")) << sock.seen();
 
-    m_dir.write("policies/firm.toml", "[schedule]\nid = \"firm-2026\"\nversion = 5\n[[category]]\nretain = \n");
+    m_dir.write("policies/firm.toml",
+                "[schedule]\nid = \"firm-2026\"\nversion = 5\n[[category]]\nretain = \n");
     ASSERT_EQ(::kill(pid, SIGHUP), 0);
     ASSERT_TRUE(sock.wait_for("STATUS=reload rejected")) << sock.seen();
     EXPECT_NE(sock.seen().find("schedules firm-2026 v4 stay in force"), std::string::npos)
@@ -88,7 +89,8 @@ TEST_F(AgentE2E, SighupReloadsAGoodScheduleAndKeepsTheOldOneWhenTheNewOneIsBroke
     ASSERT_EQ(::kill(pid, SIGTERM), 0);
     EXPECT_EQ(wait_exit(pid), 0);
     std::string log = agent_output();
-    EXPECT_NE(log.find("reload rejected, keeping schedules firm-2026 v4 in force"), std::string::npos)
+    EXPECT_NE(log.find("reload rejected, keeping schedules firm-2026 v4 in force"),
+              std::string::npos)
         << log;
     EXPECT_NE(log.find("firm.toml:5"), std::string::npos) << log;  // names file and line
 }
@@ -164,14 +166,16 @@ TEST_F(AgentE2E, OnceActsOnlyInsideTheWindow) {
     keygen();
     write_config("1h", "20:00-06:00");
     auto outside = lethe("--log-target stderr agent --once --now 2026-11-25T12:00:00Z --config " +
-                         shell_quote(config()), "TZ=UTC");
+                             shell_quote(config()),
+                         "TZ=UTC");
     EXPECT_EQ(outside.code, 0) << outside.err;
     EXPECT_NE(outside.err.find("outside the window 20:00-06:00"), std::string::npos) << outside.err;
     EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_FALSE(exists(m_dir / "state/ledger.jsonl"));
 
     auto inside = lethe("--log-target stderr agent --once --now 2026-11-25T23:30:00Z --config " +
-                        shell_quote(config()), "TZ=UTC");
+                            shell_quote(config()),
+                        "TZ=UTC");
     EXPECT_EQ(inside.code, 0) << inside.err;
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_EQ(payloads().size(), 4u);
@@ -193,7 +197,9 @@ TEST_F(AgentE2E, ConfigCheckListsEveryProblemAndPassesWhenAllIsWell) {
     write_config("0m", "");
     auto two = lethe("config check --config " + shell_quote(config()));
     EXPECT_EQ(two.code, 2);
-    EXPECT_NE(two.out.find("FAILED: timing: [agent]: interval '0m': must be at least one minute"), std::string::npos) << two.out;
+    EXPECT_NE(two.out.find("FAILED: timing: [agent]: interval '0m': must be at least one minute"),
+              std::string::npos)
+        << two.out;
     EXPECT_NE(two.out.find("FAILED: root 'clients'"), std::string::npos) << two.out;
 }
 
@@ -201,8 +207,10 @@ TEST_F(AgentE2E, UnitDropinMakesExactlyTheRootsWritable) {
     auto r = lethe("config unit-dropin --config " + shell_quote(config()));
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("[Service]\n"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("ReadWritePaths=\"" + (m_dir / "share") + "\"\n"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("ReadWritePaths=\"" + (m_dir / "state") + "\"\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ReadWritePaths=\"" + (m_dir / "share") + "\"\n"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("ReadWritePaths=\"" + (m_dir / "state") + "\"\n"), std::string::npos)
+        << r.out;
     // The temporary folder lies in /tmp, which the unit would otherwise hide.
     if (m_dir.path().rfind("/tmp/", 0) == 0) {
         EXPECT_NE(r.out.find("PrivateTmp=no\n"), std::string::npos) << r.out;
@@ -215,7 +223,8 @@ TEST_F(AgentE2E, StatusBeforeAnyPassSaysSo) {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("last pass:  none recorded yet"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("next pass:  due now (`lethe agent`: every 1h, window any time)"),
-              std::string::npos) << r.out;
+              std::string::npos)
+        << r.out;
 }
 
 }  // namespace

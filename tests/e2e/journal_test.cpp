@@ -3,19 +3,18 @@
 // as PID 1, so the test starts journald by hand when no journal socket exists and stops it
 // afterwards.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/filesystem.hpp>
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <boost/filesystem.hpp>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
@@ -40,7 +39,7 @@ std::string run_capture(const std::string& cmd) {
 
 // A journald this test started, stopped (and its runtime folder removed) on destruction.
 class HandStartedJournald {
-public:
+  public:
     HandStartedJournald() {
         struct stat st {};
         if (::stat(kSocket, &st) == 0 && S_ISSOCK(st.st_mode) &&
@@ -77,7 +76,7 @@ public:
     }
     [[nodiscard]] bool ready() const { return m_pid <= 0 || m_ready; }
 
-private:
+  private:
     pid_t m_pid = -1;
     bool m_created_dir = false;
     bool m_ready = false;
@@ -97,16 +96,19 @@ TEST_F(JournalE2E, APassLogsStructuredFieldsThatJournalctlShows) {
     write_config("1h", "", root);
     keygen();
     auto since = std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count() - 1;
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count() -
+                 1;
     // Default log target: stderr is a file here, so lines go to stderr and to the journal.
     auto run = lethe("run --config " + shell_quote(config()));
     ASSERT_EQ(run.code, 0) << run.err;
     EXPECT_NE(run.err.find("lethe: info: sanitized " + root + "/acme/2010-001/brief.pdf"),
-              std::string::npos) << run.err;
+              std::string::npos)
+        << run.err;
 
     ASSERT_TRUE(run_capture("journalctl --sync 2>&1").empty());
-    std::string json = run_capture("journalctl -o json --no-pager SYSLOG_IDENTIFIER=lethe --since @" +
-                                   std::to_string(since));
+    std::string json = run_capture(
+        "journalctl -o json --no-pager SYSLOG_IDENTIFIER=lethe --since @" + std::to_string(since));
     std::vector<nlohmann::json> mine;  // this pass's records: they name our unique root
     std::vector<nlohmann::json> all;
     std::istringstream lines(json);
@@ -147,7 +149,8 @@ TEST_F(JournalE2E, APassLogsStructuredFieldsThatJournalctlShows) {
             std::string ledger = slurp(m_dir / "state/ledger.jsonl");
             ledger.pop_back();
             EXPECT_EQ(j.value("LETHE_LEDGER_HEAD", ""),
-                      util::sha256_hex(ledger.substr(ledger.rfind('\n') + 1))) << j;
+                      util::sha256_hex(ledger.substr(ledger.rfind('\n') + 1)))
+                << j;
             EXPECT_NE(j.value("MESSAGE", "").find("3 disposed"), std::string::npos) << j;
         }
     }
@@ -160,10 +163,13 @@ TEST_F(JournalE2E, ATerminalOrAMissingJournalGetsReadableLines) {
     keygen();
     auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
     ASSERT_EQ(run.code, 0) << run.err;
-    EXPECT_NE(run.err.find("lethe: info: pass started over 1 root(s)"), std::string::npos) << run.err;
-    EXPECT_NE(run.err.find("lethe: info: deleted clients/acme/2010-001/scratch.tmp"), std::string::npos)
+    EXPECT_NE(run.err.find("lethe: info: pass started over 1 root(s)"), std::string::npos)
         << run.err;
-    auto quiet = lethe("--log-level warning --log-target stderr run --config " + shell_quote(config()));
+    EXPECT_NE(run.err.find("lethe: info: deleted clients/acme/2010-001/scratch.tmp"),
+              std::string::npos)
+        << run.err;
+    auto quiet =
+        lethe("--log-level warning --log-target stderr run --config " + shell_quote(config()));
     ASSERT_EQ(quiet.code, 0) << quiet.err;
     EXPECT_EQ(quiet.err.find("lethe: info:"), std::string::npos) << quiet.err;
     EXPECT_EQ(lethe("--log-target syslog status --config " + shell_quote(config())).code, 2);

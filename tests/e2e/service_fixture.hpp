@@ -4,6 +4,7 @@
 // systemd's part of the sd_notify protocol.
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "agent/util/fd.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -31,7 +30,7 @@ struct ProcessResult {
 
 // The datagram socket systemd listens on; the child finds it through NOTIFY_SOCKET.
 class NotifySocket {
-public:
+  public:
     explicit NotifySocket(const std::string& path) : m_path(path) {
         m_fd.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
         sockaddr_un addr{};
@@ -59,7 +58,7 @@ public:
         return all;
     }
 
-private:
+  private:
     std::string m_path;
     UniqueFd m_fd;
     std::vector<std::string> m_seen;
@@ -78,7 +77,7 @@ inline std::string shell_quote(const std::string& s) {
 }
 
 class ServiceFixture : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         write_policy(3);
         write_config("1h", "");
@@ -89,8 +88,8 @@ protected:
     }
 
     void write_policy(int version) {
-        m_dir.write("policies/firm.toml", "[schedule]\nid = \"firm-2026\"\nversion = " +
-                                              std::to_string(version) + R"(
+        m_dir.write("policies/firm.toml",
+                    "[schedule]\nid = \"firm-2026\"\nversion = " + std::to_string(version) + R"(
 mode = "enforce"
 
 [[category]]
@@ -110,8 +109,10 @@ action = "delete"
 
     void write_config(const std::string& interval, const std::string& window,
                       const std::string& root_name = "clients") {
-        std::string cfg = "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                          "max_fraction_per_root = 1.0\ninterval = \"" + interval + "\"\n";
+        std::string cfg =
+            "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+            "max_fraction_per_root = 1.0\ninterval = \"" +
+            interval + "\"\n";
         if (!window.empty()) cfg += "window = \"" + window + "\"\n";
         cfg += "[[root]]\nname = \"" + root_name + "\"\npath = \"share\"\n";
         m_dir.write("lethe.toml", cfg);
@@ -140,7 +141,8 @@ action = "delete"
 
     // Starts the binary in the background with `env` added to the environment; stdout and
     // stderr go to files in the temporary folder.
-    pid_t start(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+    pid_t start(const std::vector<std::string>& args,
+                const std::map<std::string, std::string>& env) {
         std::string err = m_dir / ".agent-err";
         pid_t pid = ::fork();
         if (pid == 0) {

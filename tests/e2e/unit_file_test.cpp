@@ -2,6 +2,7 @@
 // at 1.5 or less, and the user and capabilities it grants are enough to dispose of files
 // that other users own with mode 0600 — and the files are not disposable without them.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "tests/e2e/service_fixture.hpp"
 
@@ -41,7 +40,8 @@ std::string unit_setting(const std::string& key) {
     std::ifstream in(kUnit);
     std::string value;
     for (std::string line; std::getline(in, line);) {
-        if (line.rfind(key + "=", 0) == 0) value += (value.empty() ? "" : " ") + line.substr(key.size() + 1);
+        if (line.rfind(key + "=", 0) == 0)
+            value += (value.empty() ? "" : " ") + line.substr(key.size() + 1);
     }
     return value;
 }
@@ -58,11 +58,12 @@ TEST(UnitFile, SystemdAnalyzeVerifiesItAndRatesExposureAtMostOnePointFive) {
     EXPECT_EQ(verify.code, 0) << verify.out;
     EXPECT_EQ(verify.out, "") << verify.out;
 
-    auto security = run_capture("systemd-analyze security --offline=true --no-pager " + shell_quote(kUnit));
+    auto security =
+        run_capture("systemd-analyze security --offline=true --no-pager " + shell_quote(kUnit));
     ASSERT_EQ(security.code, 0) << security.out;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(security.out, m,
-                                  std::regex("Overall exposure level for lethe.service: ([0-9.]+)")))
+    ASSERT_TRUE(std::regex_search(
+        security.out, m, std::regex("Overall exposure level for lethe.service: ([0-9.]+)")))
         << security.out;
     double exposure = std::stod(m[1].str());
     EXPECT_LE(exposure, 1.5) << security.out;
@@ -84,7 +85,7 @@ TEST(UnitFile, SysusersCreatesTheUnitsUserWithoutALoginShell) {
 }
 
 class UnitPrivileges : public ServiceFixture {
-protected:
+  protected:
     static constexpr uid_t kOwner = 61001;  // the lawyers who own the files
     static constexpr uid_t kAgent = 61002;  // the unit's User=lethe
 
@@ -97,8 +98,8 @@ protected:
             for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             caps += (caps.empty() ? "+" : ",+") + name;
         }
-        std::string s = "setpriv --reuid=" + std::to_string(kAgent) + " --regid=" +
-                        std::to_string(kAgent) + " --clear-groups --no-new-privs";
+        std::string s = "setpriv --reuid=" + std::to_string(kAgent) +
+                        " --regid=" + std::to_string(kAgent) + " --clear-groups --no-new-privs";
         if (with_caps) {
             s += " --inh-caps=" + caps + " --ambient-caps=" + caps + " --bounding-set=-all," + caps;
         } else {

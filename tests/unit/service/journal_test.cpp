@@ -1,22 +1,22 @@
 #include "agent/service/journal.hpp"
 
+#include <gtest/gtest.h>
+
 #include <mutex>
 #include <set>
-
-#include <gtest/gtest.h>
 
 namespace lethe::service {
 namespace {
 
 class CapturingSink : public util::LogSink {
-public:
+  public:
     void write(const util::LogRecord& record) override {
         std::lock_guard lock(m_mutex);
         records.push_back(record);
     }
     std::vector<util::LogRecord> records;
 
-private:
+  private:
     std::mutex m_mutex;
 };
 
@@ -43,7 +43,8 @@ TEST(Events, EveryKindHasItsOwnFixed128BitId) {
 TEST(Events, CarryTheirFieldsAndLeaveOutEmptyOnes) {
     auto sink = std::make_shared<CapturingSink>();
     util::set_log_sink(sink);
-    EventFields fields = EventFields::file("clients", "acme/brief.pdf", "client-matter", "sanitize");
+    EventFields fields =
+        EventFields::file("clients", "acme/brief.pdf", "client-matter", "sanitize");
     fields.cert_seq = 17;
     log_event(util::LogLevel::Info, Event::Disposed, fields, "sanitized");
     log_event(util::LogLevel::Info, Event::PassStarted, {}, "pass started");

@@ -28,7 +28,8 @@ TEST(Interval, RejectsWhatIsNotADurationWithAClearReason) {
     EXPECT_NE(parse_interval("5").error().message().find("needs a unit"), std::string::npos);
     EXPECT_NE(parse_interval("5x").error().message().find("unknown unit 'x'"), std::string::npos);
     EXPECT_NE(parse_interval("h").error().message().find("expected a number"), std::string::npos);
-    EXPECT_NE(parse_interval("30s").error().message().find("at least one minute"), std::string::npos);
+    EXPECT_NE(parse_interval("30s").error().message().find("at least one minute"),
+              std::string::npos);
     EXPECT_NE(parse_interval("40d").error().message().find("at most 31 days"), std::string::npos);
     EXPECT_NE(parse_interval("99999999999999999999h").error().message().find("too large"),
               std::string::npos);
@@ -51,8 +52,8 @@ TEST(Window, SpansMidnightAndRejectsBadTimes) {
     EXPECT_FALSE(day.contains(17 * 60));
     EXPECT_EQ(day.minutes_until_open(18 * 60), 15 * 60 + 30);
 
-    for (const char* bad : {"", "20:00", "24:00-06:00", "20:60-06:00", "8:00-9:00", "20:00-20:00",
-                            "ab:cd-06:00"}) {
+    for (const char* bad :
+         {"", "20:00", "24:00-06:00", "20:60-06:00", "8:00-9:00", "20:00-20:00", "ab:cd-06:00"}) {
         EXPECT_FALSE(ActWindow::parse(bad)) << bad;
     }
     auto t = parse_timing("1h", "25:00-06:00");
