@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <regex>
 #include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
@@ -216,6 +217,22 @@ TEST_F(AgentE2E, UnitDropinMakesExactlyTheRootsWritable) {
         EXPECT_NE(r.out.find("PrivateTmp=no\n"), std::string::npos) << r.out;
     }
     EXPECT_EQ(r.out.find("ProtectHome"), std::string::npos) << r.out;
+}
+
+TEST_F(AgentE2E, StatusShowsAFailedPassAndItsReason) {
+    keygen();
+    std::string cfg = slurp(config());
+    m_dir.write("lethe.toml", std::regex_replace(cfg, std::regex("max_fraction_per_root = 1.0"),
+                                                 "max_fraction_per_root = 0.1"));
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    ASSERT_EQ(run.code, 2) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    auto status = lethe("status --config " + shell_quote(config()));
+    ASSERT_EQ(status.code, 0) << status.err;
+    EXPECT_NE(status.out.find("FAILED: refusing the pass: 3 of 4 files in root 'clients'"),
+              std::string::npos)
+        << status.out;
+    EXPECT_NE(status.out.find("warning:    the last pass failed"), std::string::npos) << status.out;
 }
 
 TEST_F(AgentE2E, StatusBeforeAnyPassSaysSo) {
