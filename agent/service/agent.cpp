@@ -65,12 +65,22 @@ class Agent {
     void reload();
     Result<RunSummary> one_pass(util::TimePoint now);
     void on_progress(const std::string& root, uint64_t done, uint64_t planned);
-    util::TimePoint now() const { return m_options.injected_now.value_or(real_now()); }
+    util::TimePoint now() {
+        if (!m_options.injected_now) return real_now();
+        return *m_options.injected_now + m_options.clock_step * m_clock_reads++;
+    }
+    [[nodiscard]] bool inside_window(util::TimePoint t) const {
+        return !m_inputs.timing.window ||
+               m_inputs.timing.window->contains(local_second_of_day(t) / 60);
+    }
 
     const AgentOptions& m_options;
     AgentInputs m_inputs;
 
-    std::atomic<bool> m_stop{false};
+    std::atomic<bool> m_stop{false};       // the agent stops (SIGTERM, SIGINT)
+    std::atomic<bool> m_pass_stop{false};  // the current pass stops: agent stops or window closed
+    bool m_window_closed = false;
+    int64_t m_clock_reads = 0;
     std::atomic<bool> m_reload{false};
     std::atomic<bool> m_idle{true};
     std::atomic<int64_t> m_heartbeat{steady_ns()};
@@ -110,6 +120,7 @@ void Agent::helper_main(int signal_fd, int quit_fd) {
                     m_reload = true;
                 } else {
                     m_stop = true;
+                    m_pass_stop = true;
                     notify("STATUS=stopping at the next safe point");
                 }
                 wake();
@@ -151,6 +162,10 @@ void Agent::on_progress(const std::string& root, uint64_t done, uint64_t planned
         m_last_status = t;
         m_last_root = root;
     }
+    if (!m_window_closed && !inside_window(now())) {
+        m_window_closed = true;
+        m_pass_stop = true;
+    }
     if (m_options.hold_after_files && done == *m_options.hold_after_files) {
         notify(fmt::format("STATUS=test hold after {} files", done));
         std::unique_lock lock(m_mutex);
@@ -162,16 +177,24 @@ Result<RunSummary> Agent::one_pass(util::TimePoint start) {
     m_idle = false;
     m_heartbeat = steady_ns();
     m_last_root.clear();
+    m_window_closed = false;
+    m_pass_stop = m_stop.load();
     notify(fmt::format("STATUS=pass started; {}", describe_schedules(m_inputs)));
     RunOptions options;
     options.now = start;
     options.injected_time = m_options.injected_now.has_value();
-    options.stop = &m_stop;
+    options.stop = &m_pass_stop;
     options.progress = [this](const std::string& root, uint64_t done, uint64_t planned) {
         on_progress(root, done, planned);
     };
     auto summary = run_recorded_pass(m_inputs, options, real_now);
     m_idle = true;
+    if (summary && summary->stopped && m_window_closed) {
+        util::log_info(
+            "the window {} closed: the pass stopped between two files; the next pass "
+            "in the window continues",
+            m_inputs.timing.window->to_string());
+    }
     return summary;
 }
 

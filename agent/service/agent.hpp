@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,9 @@ struct AgentOptions {
     // Test builds only: after this many files of a pass, wait until told to stop (SIGTERM),
     // so a test can stop a pass at a known point.
     std::optional<uint64_t> hold_after_files;
+    // Test builds only: each reading of the injected clock advances it by this much, so a
+    // test can let the window close in the middle of a pass without waiting.
+    std::chrono::seconds clock_step{0};
 };
 
 struct AgentOutcome {
@@ -33,7 +37,8 @@ struct AgentOutcome {
 // Signals (blocked in every thread and read by a helper thread through a signalfd):
 // SIGHUP reloads config, schedules and key; a reload that fails is logged and the inputs in
 // force stay. SIGTERM/SIGINT stop at the next safe point (between files of a pass) and
-// return. Must be called from the main thread before other threads exist.
+// return. A pass stops between two files when the window closes; the next pass in the
+// window continues. Must be called from the main thread before other threads exist.
 [[nodiscard]] Result<AgentOutcome> run_agent(const AgentOptions& options);
 
 }  // namespace lethe::service

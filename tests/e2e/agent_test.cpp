@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <regex>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "agent/util/encoding.hpp"
 #include "tests/e2e/service_fixture.hpp"
@@ -180,6 +180,33 @@ TEST_F(AgentE2E, OnceActsOnlyInsideTheWindow) {
     EXPECT_EQ(inside.code, 0) << inside.err;
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_EQ(payloads().size(), 4u);
+}
+
+TEST_F(AgentE2E, APassStopsBetweenFilesWhenTheWindowCloses) {
+    keygen();
+    write_config("1h", "20:00-06:00");
+    // The clock reads 05:59:00 when the pass starts, 05:59:30 before the first file and
+    // 06:00:00, outside the window, before the second.
+    auto r = lethe(
+        "--log-target stderr agent --once --now 2026-11-26T05:59:00Z "
+        "--test-clock-step 30 --config " +
+            shell_quote(config()),
+        "TZ=UTC");
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("the window 20:00-06:00 closed: the pass stopped between two files"),
+              std::string::npos)
+        << r.err;
+    auto entries = payloads();
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0]["type"], "disposal");
+    EXPECT_EQ(entries[1]["pass"]["stopped"], true);
+    int kept = 0;
+    for (const char* p : {"share/acme/2010-001/brief.pdf", "share/acme/2010-001/letter.docx",
+                          "share/acme/2010-001/scratch.tmp"}) {
+        if (exists(m_dir / p)) ++kept;
+    }
+    EXPECT_EQ(kept, 2);
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
 }
 
 TEST_F(AgentE2E, ConfigCheckListsEveryProblemAndPassesWhenAllIsWell) {
