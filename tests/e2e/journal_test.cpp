@@ -56,7 +56,7 @@ class HandStartedJournald {
             ::_exit(127);
         }
         // journald creates its sockets at start; wait (bounded) for it to answer.
-        for (int i = 0; i < 500; ++i) {
+        for (int i = 0; i < 1000; ++i) {
             if (::stat(kSocket, &st) == 0 && run_capture("journalctl --sync 2>&1").empty()) {
                 m_ready = true;
                 return;
