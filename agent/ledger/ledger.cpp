@@ -3,144 +3,159 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include <fmt/format.h>
 
+#include "agent/ledger/canonical.hpp"
 #include "agent/ledger/dsse.hpp"
+#include "agent/util/encoding.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/line_reader.hpp"
+#include "agent/util/log.hpp"
 #include "agent/util/sha256.hpp"
 
 namespace lethe::ledger {
 
-Result<nlohmann::json> open_envelope(std::string_view line, const std::vector<VerifyKey>& trusted) {
-    auto env = Envelope::parse(line);
-    if (!env) return fail(env.error());
-    if (env->payload_type != kPayloadType) {
-        return fail(ErrorKind::Verification,
-                    fmt::format("unexpected payloadType '{}'", env->payload_type));
-    }
-    std::string message = pae(env->payload_type, env->payload);
-    bool verified = false;
-    for (const auto& sig : env->signatures) {
-        for (const auto& key : trusted) {
-            if (key.keyid() == sig.keyid && key.verify(message, sig.sig)) {
-                verified = true;
-            }
-        }
-    }
-    if (!verified) {
-        return fail(ErrorKind::Verification,
-                    fmt::format("no valid signature by a trusted key (keyid {})",
-                                env->signatures.front().keyid));
-    }
-    auto payload = nlohmann::json::parse(env->payload, nullptr, false);
-    if (payload.is_discarded() || !payload.is_object()) {
-        return fail(ErrorKind::Verification, "payload is not a JSON object");
-    }
-    return payload;
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+    return buf;
 }
 
 namespace {
 
-// Checks one payload's place in the chain.
-Status check_chain(const nlohmann::json& payload, uint64_t expected_seq,
-                   const std::string& expected_prev) {
-    auto seq = payload.find("seq");
-    if (seq == payload.end() || !seq->is_number_unsigned() ||
-        seq->get<uint64_t>() != expected_seq) {
-        return fail(ErrorKind::Verification,
-                    fmt::format("sequence number is not {} (an entry was removed, added or "
-                                "reordered)", expected_seq));
+// The keyid that may sign the entry after `env`: its signer's, or the new key of a rotation.
+std::string next_signer(const Envelope& env, const nlohmann::json& payload) {
+    if (payload.value("type", "") == "key-rotated") {
+        auto it = payload.find("new_key");
+        if (it != payload.end() && it->is_object() && it->contains("keyid") &&
+            (*it)["keyid"].is_string()) {
+            return (*it)["keyid"].get<std::string>();
+        }
     }
-    auto prev = payload.find("prev");
-    if (prev == payload.end() || !prev->is_string() || prev->get<std::string>() != expected_prev) {
-        return fail(ErrorKind::Verification,
-                    "prev does not match the hash of the previous line (the chain is broken)");
-    }
-    auto type = payload.find("type");
-    if (type == payload.end() || !type->is_string()) {
-        return fail(ErrorKind::Verification, "payload has no type");
-    }
-    return {};
+    return env.signatures.empty() ? std::string() : env.signatures.front().keyid;
 }
 
 }  // namespace
 
-Result<VerifyReport> verify_ledger(const std::string& path, const std::vector<VerifyKey>& trusted) {
-    auto reader = util::LineReader::open(path);
-    if (!reader) return fail(reader.error());
-    VerifyReport report;
-    std::string line;
-    bool complete = true;
-    uint64_t line_no = 0;
-    for (;;) {
-        auto more = reader->next(line, complete);
-        if (!more) return fail(more.error());
-        if (!*more) break;
-        ++line_no;
-        auto bad = [&](std::string problem) {
-            report.bad_line = line_no;
-            report.problem = std::move(problem);
-            return report;
-        };
-        if (!complete) return bad("torn line: the ledger ends without a newline (cut write?)");
-        auto payload = open_envelope(line, trusted);
-        if (!payload) return bad(payload.error().message());
-        if (auto st = check_chain(*payload, line_no, report.head); !st) {
-            return bad(st.error().message());
-        }
-        ++report.entries;
-        ++report.by_type[(*payload)["type"].get<std::string>()];
-        report.head = util::sha256_hex(line);
-    }
-    return report;
-}
-
-Result<Ledger> Ledger::open(const std::string& path, const SigningKey& key) {
+Result<Ledger> Ledger::open(const std::string& path, const SigningKey& key,
+                            const LedgerClock& clock) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
     if (!fd) return fail(errno_error(fmt::format("open ledger {}", path), errno));
     Ledger ledger(path, std::move(fd), key);
-    // Finding the head needs only the last line; chain checks are `certs verify`'s job.
+    // The head needs only the last line, the Merkle edge every line's hash; the chain and
+    // signatures are `certs verify`'s job.
     auto reader = util::LineReader::open(path);
     if (!reader) return fail(reader.error());
     std::string line;
     std::string last;
     bool complete = true;
-    uint64_t count = 0;
+    uint64_t whole = 0;      // whole lines
+    uint64_t offset = 0;     // bytes in whole lines
+    std::string torn;
+    bool has_torn = false;
     for (;;) {
         auto more = reader->next(line, complete);
         if (!more) return fail(more.error());
         if (!*more) break;
-        ++count;
+        if (!complete) {
+            torn.swap(line);
+            has_torn = true;
+            break;
+        }
+        ++whole;
+        offset += line.size() + 1;
+        ledger.m_frontier.append_line(line);
         last.swap(line);
     }
-    if (count == 0) {
+    if (whole == 0 && !has_torn) {
         // A new ledger: make its directory entry durable before anything is certified in it.
-        auto dir = util::folder_of(path);
-        if (auto st = util::fsync_dir(dir); !st) return fail(st.error());
+        if (auto st = util::fsync_dir(util::folder_of(path)); !st) return fail(st.error());
         return ledger;
     }
-    if (!complete) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("ledger {}: the last line (line {}) is torn; nothing will be "
-                                "appended until it is inspected (`lethe certs verify`)",
-                                path, count));
+    if (whole > 0) {
+        auto env = Envelope::parse(last);
+        if (!env) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("ledger {}: line {} is not an envelope ({}); nothing will be "
+                                    "appended until it is inspected (`lethe certs verify`)",
+                                    path, whole, env.error().message()));
+        }
+        auto payload = nlohmann::json::parse(env->payload, nullptr, false);
+        if (payload.is_discarded() || !payload.is_object() || !payload.contains("seq") ||
+            !payload["seq"].is_number_unsigned()) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("ledger {}: line {} has no sequence number", path, whole));
+        }
+        std::string signer = next_signer(*env, payload);
+        if (signer != key.keyid()) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("ledger {}: its last entry (line {}) was signed by key {}, but "
+                                    "the signing key has keyid {}; a ledger continues only with "
+                                    "the key that signed it or the key it was rotated to "
+                                    "(`lethe keygen --rotate`)",
+                                    path, whole, signer, key.keyid()));
+        }
+        ledger.m_last_seq = payload["seq"].get<uint64_t>();
+        ledger.m_head = util::sha256_hex(last);
+        ledger.m_last_payload = std::move(payload);
     }
-    auto env = Envelope::parse(last);
-    if (!env) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("ledger {}: line {} is not an envelope ({}); run `lethe certs "
-                                "verify`", path, count, env.error().message()));
+    ledger.m_size = offset;
+    if (has_torn) {
+        if (auto st = ledger.repair_torn(torn, whole + 1, offset, clock); !st) return fail(st.error());
     }
-    auto payload = nlohmann::json::parse(env->payload, nullptr, false);
-    if (payload.is_discarded() || !payload.contains("seq") || !payload["seq"].is_number_unsigned()) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("ledger {}: line {} has no sequence number", path, count));
-    }
-    ledger.m_last_seq = payload["seq"].get<uint64_t>();
-    ledger.m_head = util::sha256_hex(last);
-    ledger.m_last_payload = std::move(payload);
     return ledger;
+}
+
+Status Ledger::repair_torn(std::string_view torn, uint64_t line, uint64_t offset,
+                           const LedgerClock& clock) {
+    std::string dir = util::folder_of(m_path);
+    std::string name = fmt::format("{}.torn-{}-{}", util::name_of(m_path), line,
+                                   util::random_suffix(4));
+    std::string saved = dir + "/" + name;
+    // Saved durably before anything is cut: the bytes are never lost, only moved aside.
+    if (auto st = util::create_file_exclusive(saved, torn, 0640); !st) {
+        return fail(st.error().with_context("saving the torn last line of the ledger"));
+    }
+    if (::ftruncate(m_fd.get(), static_cast<off_t>(offset)) != 0) {
+        return fail(errno_error(fmt::format("cut the torn line from ledger {}", m_path), errno));
+    }
+    if (::fdatasync(m_fd.get()) != 0) {
+        return fail(errno_error(fmt::format("fsync ledger {}", m_path), errno));
+    }
+    m_size = offset;
+    util::TimePoint now =
+        clock.now ? *clock.now
+                  : util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
+    nlohmann::json payload = {
+        {"type", "ledger-repaired"},
+        {"time", util::format_timestamp(now)},
+        {"host", host_name()},
+        {"agent", fmt::format("lethe {}", LETHE_VERSION)},
+        {"reason", "the last line had no newline: a write cut short by a crash or a full "
+                   "disk, never acknowledged; its bytes were moved aside"},
+        {"cut",
+         {{"line", line},
+          {"offset", offset},
+          {"bytes", torn.size()},
+          {"sha256", util::sha256_hex(torn)},
+          {"saved_as", name}}},
+    };
+    if (clock.injected) payload["clock"] = "injected (test build)";
+    auto seq = append(std::move(payload));
+    if (!seq) return fail(seq.error().with_context("recording the ledger repair"));
+    m_repair = Repair{line, offset, torn.size(), saved, *seq};
+    util::log_warning("ledger {}: the last line (line {}, {} bytes) was torn; moved it to {} and "
+                      "recorded the repair as entry {}",
+                      m_path, line, torn.size(), saved, *seq);
+    return {};
+}
+
+std::string Ledger::merkle_root() const { return util::hex_encode(m_frontier.root()); }
+
+nlohmann::json Ledger::tree_head() const {
+    return {{"entries", m_last_seq}, {"head", m_head}, {"merkle_root", merkle_root()}};
 }
 
 Result<uint64_t> Ledger::append(nlohmann::json payload) {
@@ -148,24 +163,29 @@ Result<uint64_t> Ledger::append(nlohmann::json payload) {
     payload["schema"] = kSchemaVersion;
     payload["seq"] = seq;
     payload["prev"] = m_head;
-    std::string body;
-    try {
-        body = payload.dump();  // std::map keys: sorted; compact; strict UTF-8
-    } catch (const nlohmann::json::exception& e) {
-        return fail(ErrorKind::Internal, fmt::format("certificate payload: {}", e.what()));
-    }
+    auto body = canonical_json(payload);
+    if (!body) return fail(body.error());
     Envelope env;
     env.payload_type = std::string(kPayloadType);
-    env.payload = body;
-    env.signatures.push_back({m_key->keyid(), m_key->sign(pae(env.payload_type, body))});
+    env.payload = std::move(*body);
+    env.signatures.push_back({m_key->keyid(), m_key->sign(pae(env.payload_type, env.payload))});
     std::string line = env.to_json();
     std::string record = line + "\n";
-    if (auto st = util::write_all(m_fd.get(), record, m_path); !st) return fail(st.error());
+    if (auto st = util::write_all(m_fd.get(), record, m_path); !st) {
+        // Leave no half line for the next append to follow (a full disk, say); if even the
+        // cut fails, the next open() finds the torn line and repairs it.
+        if (::ftruncate(m_fd.get(), static_cast<off_t>(m_size)) != 0) {
+            util::log_warning("ledger {}: cannot cut back a failed write", m_path);
+        }
+        return fail(st.error());
+    }
     if (::fdatasync(m_fd.get()) != 0) {
         return fail(errno_error(fmt::format("fsync ledger {}", m_path), errno));
     }
+    m_size += record.size();
     m_last_seq = seq;
     m_head = util::sha256_hex(line);
+    m_frontier.append_line(line);
     m_last_payload = std::move(payload);
     return seq;
 }

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,13 +8,31 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/ledger/keys.hpp"
+#include "agent/ledger/merkle.hpp"
+#include "agent/ledger/verify.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/fd.hpp"
+#include "agent/util/time.hpp"
 
 namespace lethe::ledger {
 
 inline constexpr int kSchemaVersion = 1;
 inline const std::string kGenesisPrev(64, '0');
+
+// How the ledger stamps entries it writes on its own (ledger-repaired).
+struct LedgerClock {
+    std::optional<util::TimePoint> now;  // the real clock when empty
+    bool injected = false;               // a test build's injected time: stated in the entry
+};
+
+// What Ledger::open did to a torn last line.
+struct Repair {
+    uint64_t line = 0;       // the torn line's number
+    uint64_t offset = 0;     // where it began; the ledger was cut back to this size
+    uint64_t bytes = 0;      // how many bytes were moved aside
+    std::string saved_as;    // the file in the ledger's folder that holds them
+    uint64_t seq = 0;        // the ledger-repaired entry that records it
+};
 
 // The append-only, hash-chained ledger of signed certificates (`state_dir/ledger.jsonl`).
 // Each line is one DSSE envelope; its payload carries `seq` (1, 2, ...) and `prev`, the
@@ -24,13 +41,21 @@ inline const std::string kGenesisPrev(64, '0');
 class Ledger {
 public:
     // Opens the ledger for appending, creating it (mode 0640) if absent, and reads it to
-    // find the head. Refuses a ledger whose last line is torn or not an envelope, since a new
-    // entry could not be chained to it.
-    [[nodiscard]] static Result<Ledger> open(const std::string& path, const SigningKey& key);
+    // find the head and the Merkle tree's edge.
+    //
+    // A torn last line (no newline: a write cut short by a crash, never acknowledged since
+    // each append is fsynced before it returns) is repaired: its bytes are saved, durably,
+    // to `ledger.torn-<line>-<random>` beside the ledger, the ledger is cut back to the end
+    // of the last whole line, and a signed `ledger-repaired` entry recording what was cut is
+    // appended. Refuses (Refused) a ledger whose last whole line is not an envelope, and one
+    // whose last entry was signed by another key than `key`, unless that entry rotated the
+    // signing key to `key`.
+    [[nodiscard]] static Result<Ledger> open(const std::string& path, const SigningKey& key,
+                                             const LedgerClock& clock = {});
 
-    // Canonicalises `payload` (sorted keys, compact, UTF-8), sets `schema`, `seq` and
-    // `prev`, signs it, appends the envelope and fsyncs. Durable when it returns; returns
-    // the sequence number.
+    // Sets `schema`, `seq` and `prev`, writes `payload` in canonical JSON (sorted keys,
+    // compact, integers only, UTF-8; a float or invalid UTF-8 is refused), signs it, appends
+    // the envelope and fsyncs. Durable when it returns; returns the sequence number.
     [[nodiscard]] Result<uint64_t> append(nlohmann::json payload);
 
     [[nodiscard]] uint64_t last_seq() const { return m_last_seq; }
@@ -38,37 +63,32 @@ public:
     [[nodiscard]] const std::string& path() const { return m_path; }
     // The payload of the last entry (null when the ledger is empty).
     [[nodiscard]] const nlohmann::json& last_payload() const { return m_last_payload; }
+    // Hex RFC 6962 Merkle tree hash over every line so far.
+    [[nodiscard]] std::string merkle_root() const;
+    // The fields a checkpoint entry carries about the ledger before it: `entries` (lines so
+    // far), `head` (hash of the last line) and `merkle_root`.
+    [[nodiscard]] nlohmann::json tree_head() const;
+    // Set when open() repaired a torn last line.
+    [[nodiscard]] const std::optional<Repair>& repair() const { return m_repair; }
 
 private:
     Ledger(std::string path, UniqueFd fd, const SigningKey& key)
         : m_path(std::move(path)), m_fd(std::move(fd)), m_key(&key) {}
+    Status repair_torn(std::string_view torn, uint64_t line, uint64_t offset,
+                       const LedgerClock& clock);
+
     std::string m_path;
     UniqueFd m_fd;
     const SigningKey* m_key;
+    uint64_t m_size = 0;  // bytes of whole lines
     uint64_t m_last_seq = 0;
     std::string m_head = kGenesisPrev;
     nlohmann::json m_last_payload;
+    MerkleFrontier m_frontier;
+    std::optional<Repair> m_repair;
 };
 
-// The outcome of checking a whole ledger.
-struct VerifyReport {
-    uint64_t entries = 0;                     // lines checked and found good
-    std::map<std::string, uint64_t> by_type;  // good entries per payload type
-    std::string head = kGenesisPrev;          // hash of the last good line
-    std::optional<uint64_t> bad_line;         // 1-based line number of the first problem
-    std::string problem;                      // what is wrong with it
-
-    [[nodiscard]] bool ok() const { return !bad_line.has_value(); }
-};
-
-// Checks every line: the envelope, its signature by one of `trusted` (over the DSSE PAE),
-// the payload's `seq` (consecutive from 1) and `prev` chain, and a final newline. Stops at
-// the first bad line. Fails (as opposed to reporting) only when the file cannot be read.
-[[nodiscard]] Result<VerifyReport> verify_ledger(const std::string& path,
-                                                 const std::vector<VerifyKey>& trusted);
-
-// The decoded, signature-checked payload of one envelope line.
-[[nodiscard]] Result<nlohmann::json> open_envelope(std::string_view line,
-                                                   const std::vector<VerifyKey>& trusted);
+// This host's name, as entries record it.
+std::string host_name();
 
 }  // namespace lethe::ledger

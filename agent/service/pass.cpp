@@ -388,6 +388,7 @@ Result<RunSummary> Pass::run() {
           {"stopped", m_summary.stopped}}},
     };
     if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
+    checkpoint.update(m_ledger.tree_head());  // adds merkle_root
     auto seq = m_ledger.append(std::move(checkpoint));
     if (!seq) return fail(seq.error().with_context("ledger checkpoint"));
     m_summary.checkpoint_seq = *seq;
@@ -403,7 +404,8 @@ Result<RunSummary> run_pass(const policy::AgentConfig& config,
                             const ledger::SigningKey& key, const RunOptions& options) {
     auto lock = StateLock::acquire(config.state_dir);
     if (!lock) return fail(lock.error());
-    auto ledger = ledger::Ledger::open(config.ledger_path(), key);
+    auto ledger = ledger::Ledger::open(config.ledger_path(), key,
+                                         {options.now, options.injected_time});
     if (!ledger) return fail(ledger.error());
     Pass pass(config, schedules, options, *ledger);
     return pass.run();
