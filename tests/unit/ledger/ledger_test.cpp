@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/ledger/dsse.hpp"
+#include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -91,7 +92,8 @@ TEST_F(LedgerTest, ARemovedEntryBreaksTheChain) {
     VerifyReport r = verify();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(*r.bad_line, 2u);
-    EXPECT_NE(r.problem.find("sequence"), std::string::npos) << r.problem;
+    EXPECT_EQ(*r.finding, Finding::Missing);
+    EXPECT_NE(r.problem.find("deleted"), std::string::npos) << r.problem;
 }
 
 TEST_F(LedgerTest, AnUntrustedKeyFailsVerification) {
@@ -105,16 +107,106 @@ TEST_F(LedgerTest, AnUntrustedKeyFailsVerification) {
     EXPECT_NE(r->problem.find("trusted"), std::string::npos);
 }
 
-TEST_F(LedgerTest, ATornLastLineIsReportedAndBlocksAppending) {
+TEST_F(LedgerTest, ATornLastLineIsMovedAsideAndTheRepairIsRecorded) {
     append_entries(2);
     std::string content = slurp(path());
-    rewrite(content.substr(0, content.size() - 30));
-    VerifyReport r = verify();
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(*r.bad_line, 2u);
+    std::string cut = content.substr(0, content.size() - 30);
+    std::string torn = cut.substr(cut.find('\n') + 1);
+    rewrite(cut);
+    VerifyReport before = verify();
+    ASSERT_FALSE(before.ok());
+    EXPECT_EQ(*before.finding, Finding::Torn);
+    EXPECT_EQ(*before.bad_line, 2u);
+
+    util::TimePoint when{};
+    auto parsed = util::parse_timestamp("2026-03-04T05:06:07Z");
+    ASSERT_TRUE(parsed);
+    when = *parsed;
+    auto reopened = Ledger::open(path(), *m_key, {when, true});
+    ASSERT_TRUE(reopened) << reopened.error().message();
+    ASSERT_TRUE(reopened->repair().has_value());
+    EXPECT_EQ(reopened->repair()->line, 2u);
+    EXPECT_EQ(reopened->repair()->bytes, torn.size());
+    // The torn bytes are kept, not thrown away.
+    EXPECT_EQ(slurp(reopened->repair()->saved_as), torn);
+
+    auto all = lines();
+    ASSERT_EQ(all.size(), 2u);
+    auto repaired = open_envelope(all[1], {m_key->public_key()});
+    ASSERT_TRUE(repaired) << repaired.error().message();
+    EXPECT_EQ((*repaired)["type"], "ledger-repaired");
+    EXPECT_EQ((*repaired)["seq"], 2);
+    EXPECT_EQ((*repaired)["time"], "2026-03-04T05:06:07Z");
+    EXPECT_EQ((*repaired)["clock"], "injected (test build)");
+    EXPECT_EQ((*repaired)["cut"]["line"], 2);
+    EXPECT_EQ((*repaired)["cut"]["bytes"], torn.size());
+    EXPECT_EQ((*repaired)["cut"]["offset"], all[0].size() + 1);
+    EXPECT_EQ((*repaired)["cut"]["sha256"], util::sha256_hex(torn));
+    EXPECT_EQ(m_dir / (*repaired)["cut"]["saved_as"].get<std::string>(),
+              reopened->repair()->saved_as);
+
+    ASSERT_TRUE(reopened->append({{"type", "disposal"}, {"path", "after"}}));
+    VerifyReport after = verify();
+    EXPECT_TRUE(after.ok()) << after.problem;
+    EXPECT_EQ(after.entries, 3u);
+    EXPECT_EQ(after.by_type["ledger-repaired"], 1u);
+}
+
+TEST_F(LedgerTest, ATornFirstLineIsRepairedToo) {
+    rewrite("{\"payload\":\"eyJ");
+    auto ledger = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(ledger) << ledger.error().message();
+    EXPECT_EQ(ledger->last_seq(), 1u);
+    EXPECT_EQ(ledger->last_payload()["type"], "ledger-repaired");
+    EXPECT_TRUE(verify().ok());
+}
+
+TEST_F(LedgerTest, ABrokenLastWholeLineBlocksAppending) {
+    append_entries(2);
+    rewrite(slurp(path()) + "not an envelope\n");
     auto reopened = Ledger::open(path(), *m_key);
     ASSERT_FALSE(reopened);
-    EXPECT_NE(reopened.error().message().find("torn"), std::string::npos);
+    EXPECT_EQ(reopened.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(reopened.error().message().find("line 3 is not an envelope"), std::string::npos)
+        << reopened.error().message();
+}
+
+TEST_F(LedgerTest, AnotherKeyCannotContinueTheLedger) {
+    append_entries(1);
+    ASSERT_TRUE(SigningKey::generate(m_dir / "other.pem"));
+    auto other = SigningKey::load(m_dir / "other.pem");
+    ASSERT_TRUE(other);
+    auto ledger = Ledger::open(path(), *other);
+    ASSERT_FALSE(ledger);
+    EXPECT_EQ(ledger.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(ledger.error().message().find(m_key->keyid()), std::string::npos);
+}
+
+TEST_F(LedgerTest, PayloadsAreCanonicalAndFloatsAreRefused) {
+    auto ledger = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(ledger);
+    auto refused = ledger->append({{"type", "disposal"}, {"fraction", 0.5}});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(ledger->last_seq(), 0u);
+    EXPECT_TRUE(slurp(path()).empty());
+    ASSERT_TRUE(ledger->append({{"type", "disposal"}, {"b", 1}, {"a", "\xc3\xa9"}}));
+    auto env = Envelope::parse(lines()[0]);
+    ASSERT_TRUE(env);
+    EXPECT_EQ(env->payload,
+              "{\"a\":\"\xc3\xa9\",\"b\":1,\"prev\":\"" + std::string(64, '0') +
+                  "\",\"schema\":1,\"seq\":1,\"type\":\"disposal\"}");
+}
+
+TEST_F(LedgerTest, TheTreeHeadIsTheMerkleRootOfTheLines) {
+    append_entries(5);
+    auto ledger = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(ledger);
+    std::vector<std::string> leaves;
+    for (const auto& l : lines()) leaves.push_back(merkle_leaf_hash(l));
+    nlohmann::json head = ledger->tree_head();
+    EXPECT_EQ(head["entries"], 5);
+    EXPECT_EQ(head["head"], util::sha256_hex(lines().back()));
+    EXPECT_EQ(head["merkle_root"], util::hex_encode(merkle_root(leaves)));
 }
 
 TEST_F(LedgerTest, AnUnreadableLedgerIsAnErrorNotAFinding) {
