@@ -271,7 +271,8 @@ private:
         }
         bad(Finding::UntrustedKey,
             fmt::format("no valid signature by a trusted key (signed by keyid {}, which is not "
-                        "trusted: re-signed with another key?)",
+                        "trusted: re-signed with another key, or signed before a key rotation "
+                        "whose earlier key was not given?)",
                         env.signatures.front().keyid));
         return false;
     }
