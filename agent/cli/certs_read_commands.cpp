@@ -141,10 +141,18 @@ int certs_show(const std::string& config_path, const ShowArgs& args) {
         if (!read) return report(read.error().with_context("cannot read the ledger"));
         if (found) break;
     }
-    if (!found || !found->payload.is_object()) {
+    if (!found) {
         return report(Error(ErrorKind::BadInput,
                             fmt::format("no certificate {} in {}", args.which,
                                         fmt::join(*ledgers, ", "))));
+    }
+    if (!found->payload.is_object()) {
+        auto why = ledger::decode_payload(found->line);
+        print_line(fmt::format("line {} of {} is not a readable certificate ({}); run `lethe "
+                               "certs verify`",
+                               found->line_no, found_in,
+                               why ? "no payload" : why.error().message()));
+        return kExitFinding;
     }
     std::vector<ledger::VerifyKey> keys;
     for (const auto& p : args.pubkeys) {
