@@ -205,11 +205,15 @@ private:
             return false;
         }
         if (!check_signature(*env)) return false;
-        if (!is_canonical_json(env->payload)) {
+        auto payload = nlohmann::json::parse(env->payload, nullptr, false);
+        if (payload.is_discarded()) {
+            bad(Finding::BadPayload, "the payload is not JSON");
+            return false;
+        }
+        if (auto canonical = canonical_json(payload); !canonical || *canonical != env->payload) {
             bad(Finding::NotCanonical, "the payload is not canonical JSON");
             return false;
         }
-        auto payload = nlohmann::json::parse(env->payload, nullptr, false);
         if (!payload.is_object()) {
             bad(Finding::BadPayload, "payload is not a JSON object");
             return false;
