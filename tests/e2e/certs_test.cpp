@@ -13,6 +13,7 @@
 
 #include "agent/ledger/dsse.hpp"
 #include "agent/ledger/keys.hpp"
+#include "agent/ledger/ledger.hpp"
 #include "agent/ledger/verify.hpp"
 #include "agent/util/sha256.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -423,6 +424,38 @@ TEST_F(CertsE2E, KeyRotationIsRecordedAndFollowedByVerification) {
     Output refused = lethe("run -c lethe.toml --now 2026-01-17");
     EXPECT_EQ(refused.code, 2);
     EXPECT_NE(refused.err.find("rotated to"), std::string::npos) << refused.err;
+}
+
+TEST_F(CertsE2E, AnInterruptedRotationIsFinishedByRunningItAgain) {
+    first_pass();
+    // The state a crash leaves after the rotation was recorded but before the keys moved.
+    std::string key = m_dir / "state/keys/signing.pem";
+    ASSERT_TRUE(ledger::SigningKey::generate(key + ".next"));
+    auto old = ledger::SigningKey::load(key);
+    auto next = ledger::SigningKey::load(key + ".next");
+    ASSERT_TRUE(old && next);
+    {
+        auto l = ledger::Ledger::open(ledger(), *old);
+        ASSERT_TRUE(l) << l.error().message();
+        ASSERT_TRUE(l->append({{"type", "key-rotated"},
+                               {"old_key", {{"keyid", old->keyid()}}},
+                               {"new_key", {{"keyid", next->keyid()},
+                                            {"public_key", next->public_key().public_pem()}}}}));
+    }
+    Output refused = lethe("run -c lethe.toml --now 2026-01-16");
+    EXPECT_EQ(refused.code, 2);  // the old key may not continue the ledger
+
+    Output resumed = lethe("keygen --rotate -c lethe.toml");
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    EXPECT_EQ(lines().size(), 5u);  // no second key-rotated entry
+    auto now_key = ledger::SigningKey::load(key);
+    ASSERT_TRUE(now_key);
+    EXPECT_EQ(now_key->keyid(), next->keyid());
+    EXPECT_FALSE(exists(key + ".next"));
+    EXPECT_TRUE(exists(m_dir / ("state/keys/retired/" + old->keyid() + ".pem")));
+    ASSERT_EQ(lethe("run -c lethe.toml --now 2026-01-16").code, 0);
+    Output v = verify();
+    EXPECT_EQ(v.code, 0) << v.out << v.err;
 }
 
 }  // namespace
