@@ -12,15 +12,87 @@ std::string pae(std::string_view payload_type, std::string_view payload) {
                        payload);
 }
 
-std::string Envelope::to_json() const {
-    nlohmann::json sigs = nlohmann::json::array();
-    for (const auto& s : signatures) {
-        sigs.push_back({{"keyid", s.keyid}, {"sig", util::base64_encode(s.sig)}});
+namespace {
+
+// True when `text` needs no escaping in JSON and is ASCII, as base64, hex and lethe's
+// payload type are: such strings are written between quotes as they are.
+bool plain(std::string_view text) {
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') return false;
     }
-    nlohmann::json j = {{"payload", util::base64_encode(payload)},
-                        {"payloadType", payload_type},
-                        {"signatures", sigs}};
-    return j.dump();
+    return true;
+}
+
+}  // namespace
+
+std::string Envelope::to_json() const {
+    std::string payload_b64 = util::base64_encode(payload);
+    bool fast = plain(payload_type);
+    for (const auto& s : signatures) fast = fast && plain(s.keyid);
+    if (!fast) {
+        // Anything that needs escaping goes through the JSON library (same output form).
+        nlohmann::json sigs = nlohmann::json::array();
+        for (const auto& s : signatures) {
+            sigs.push_back({{"keyid", s.keyid}, {"sig", util::base64_encode(s.sig)}});
+        }
+        nlohmann::json j = {{"payload", payload_b64}, {"payloadType", payload_type},
+                            {"signatures", sigs}};
+        return j.dump();
+    }
+    // The same bytes nlohmann::json would write (sorted keys, compact), without building a
+    // document: this runs once per certificate written and once per line verified.
+    std::string out;
+    out.reserve(payload_b64.size() + payload_type.size() + 160 * signatures.size() + 64);
+    out += "{\"payload\":\"";
+    out += payload_b64;
+    out += "\",\"payloadType\":\"";
+    out += payload_type;
+    out += "\",\"signatures\":[";
+    for (size_t i = 0; i < signatures.size(); ++i) {
+        if (i > 0) out += ',';
+        out += "{\"keyid\":\"";
+        out += signatures[i].keyid;
+        out += "\",\"sig\":\"";
+        out += util::base64_encode(signatures[i].sig);
+        out += "\"}";
+    }
+    out += "]}";
+    return out;
+}
+
+std::optional<Envelope> Envelope::parse_canonical(std::string_view line) {
+    // {"payload":"B64","payloadType":"T","signatures":[{"keyid":"K","sig":"B64"}]}
+    auto take = [&line](std::string_view literal) {
+        if (!line.starts_with(literal)) return false;
+        line.remove_prefix(literal.size());
+        return true;
+    };
+    auto until_quote = [&line](std::string_view& out) {
+        size_t q = line.find('"');
+        if (q == std::string_view::npos) return false;
+        out = line.substr(0, q);
+        line.remove_prefix(q);
+        return plain(out);
+    };
+    std::string_view payload_b64, type, keyid, sig_b64;
+    if (!take("{\"payload\":\"") || !until_quote(payload_b64) || !take("\",\"payloadType\":\"") ||
+        !until_quote(type) || !take("\",\"signatures\":[{\"keyid\":\"") || !until_quote(keyid) ||
+        !take("\",\"sig\":\"") || !until_quote(sig_b64) || !take("\"}]}") || !line.empty()) {
+        return std::nullopt;
+    }
+    auto payload = util::base64_decode(payload_b64);
+    auto sig = util::base64_decode(sig_b64);
+    // Only the canonical base64 of the bytes (no stray bits in the last character).
+    if (!payload || !sig || util::base64_encode(*payload) != payload_b64 ||
+        util::base64_encode(*sig) != sig_b64) {
+        return std::nullopt;
+    }
+    Envelope env;
+    env.payload_type = std::string(type);
+    env.payload = std::move(*payload);
+    env.signatures.push_back({std::string(keyid), std::move(*sig)});
+    return env;
 }
 
 Result<Envelope> Envelope::parse(std::string_view json_line) {

@@ -31,6 +31,10 @@ struct Envelope {
     [[nodiscard]] std::string to_json() const;
     // Strict: rejects missing fields, wrong types and invalid base64.
     [[nodiscard]] static Result<Envelope> parse(std::string_view json_line);
+    // Parses a line only if it is exactly what to_json() writes for one signature with plain
+    // (unescaped) strings, as lethe writes every line; nullopt otherwise, for parse() to judge.
+    // A fast path for verifying large ledgers: no JSON document is built.
+    [[nodiscard]] static std::optional<Envelope> parse_canonical(std::string_view json_line);
 };
 
 }  // namespace lethe::ledger

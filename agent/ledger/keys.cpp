@@ -114,6 +114,28 @@ bool VerifyKey::verify(std::string_view message, std::string_view signature) con
     return rc == 1;
 }
 
+SignatureChecker::SignatureChecker(const VerifyKey& key) : m_key(&key) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (ctx == nullptr) return;
+    m_ctx = std::shared_ptr<void>(ctx, [](void* c) { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(c)); });
+    if (EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, raw(key.m_pkey)) != 1) {
+        ERR_clear_error();
+        m_ctx.reset();
+    }
+}
+
+bool SignatureChecker::verify(std::string_view message, std::string_view signature) {
+    if (!m_ctx) return m_key->verify(message, signature);
+    // Ed25519 is one-shot: EVP_DigestVerify may be called again on the same context.
+    int rc = EVP_DigestVerify(static_cast<EVP_MD_CTX*>(m_ctx.get()),
+                              reinterpret_cast<const unsigned char*>(signature.data()),
+                              signature.size(),
+                              reinterpret_cast<const unsigned char*>(message.data()),
+                              message.size());
+    ERR_clear_error();
+    return rc == 1;
+}
+
 std::string VerifyKey::public_pem() const {
     BioPtr out(BIO_new(BIO_s_mem()));
     PEM_write_bio_PUBKEY(out.get(), raw(m_pkey));
@@ -200,6 +222,31 @@ std::string SigningKey::sign(std::string_view message) const {
     size_t len = sig.size();
     if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, raw(m_pkey)) != 1 ||
         EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) != 1) {
+        throw std::runtime_error("OpenSSL: Ed25519 signing failed: " + openssl_error());
+    }
+    sig.resize(len);
+    return sig;
+}
+
+SigningContext::SigningContext(const SigningKey& key) : m_key(&key) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (ctx == nullptr) return;
+    m_ctx = std::shared_ptr<void>(ctx, [](void* c) { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(c)); });
+    if (EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, raw(key.m_pkey)) != 1) {
+        ERR_clear_error();
+        m_ctx.reset();
+    }
+}
+
+std::string SigningContext::sign(std::string_view message) {
+    if (!m_ctx) return m_key->sign(message);
+    std::string sig(64, '\0');
+    size_t len = sig.size();
+    // Ed25519 is one-shot: EVP_DigestSign may be called again on the same context.
+    if (EVP_DigestSign(static_cast<EVP_MD_CTX*>(m_ctx.get()),
+                       reinterpret_cast<unsigned char*>(sig.data()), &len,
                        reinterpret_cast<const unsigned char*>(message.data()),
                        message.size()) != 1) {
         throw std::runtime_error("OpenSSL: Ed25519 signing failed: " + openssl_error());

@@ -159,18 +159,35 @@ nlohmann::json Ledger::tree_head() const {
 }
 
 Result<uint64_t> Ledger::append(nlohmann::json payload) {
-    uint64_t seq = m_last_seq + 1;
-    payload["schema"] = kSchemaVersion;
-    payload["seq"] = seq;
-    payload["prev"] = m_head;
-    auto body = canonical_json(payload);
-    if (!body) return fail(body.error());
-    Envelope env;
-    env.payload_type = std::string(kPayloadType);
-    env.payload = std::move(*body);
-    env.signatures.push_back({m_key->keyid(), m_key->sign(pae(env.payload_type, env.payload))});
-    std::string line = env.to_json();
-    std::string record = line + "\n";
+    std::vector<nlohmann::json> one;
+    one.push_back(std::move(payload));
+    return append_batch(std::move(one));
+}
+
+Result<uint64_t> Ledger::append_batch(std::vector<nlohmann::json> payloads) {
+    if (payloads.empty()) return m_last_seq;
+    // Built aside and committed only once durable, so a failure leaves the ledger as it was.
+    uint64_t seq = m_last_seq;
+    std::string head = m_head;
+    MerkleFrontier frontier = m_frontier;
+    std::string record;
+    for (auto& payload : payloads) {
+        ++seq;
+        payload["schema"] = kSchemaVersion;
+        payload["seq"] = seq;
+        payload["prev"] = head;
+        auto body = canonical_json(payload);
+        if (!body) return fail(body.error());
+        Envelope env;
+        env.payload_type = std::string(kPayloadType);
+        env.payload = std::move(*body);
+        env.signatures.push_back({m_key->keyid(), m_signer->sign(pae(env.payload_type, env.payload))});
+        std::string line = env.to_json();
+        head = util::sha256_hex(line);
+        frontier.append_line(line);
+        record += line;
+        record += '\n';
+    }
     if (auto st = util::write_all(m_fd.get(), record, m_path); !st) {
         // Leave no half line for the next append to follow (a full disk, say); if even the
         // cut fails, the next open() finds the torn line and repairs it.
@@ -184,9 +201,9 @@ Result<uint64_t> Ledger::append(nlohmann::json payload) {
     }
     m_size += record.size();
     m_last_seq = seq;
-    m_head = util::sha256_hex(line);
-    m_frontier.append_line(line);
-    m_last_payload = std::move(payload);
+    m_head = std::move(head);
+    m_frontier = std::move(frontier);
+    m_last_payload = std::move(payloads.back());
     return seq;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ public:
     // the envelope and fsyncs. Durable when it returns; returns the sequence number.
     [[nodiscard]] Result<uint64_t> append(nlohmann::json payload);
 
+    // Appends several entries with one write and one fsync (group commit), for many small
+    // disposals. All or none are appended; durable when it returns; returns the last seq.
+    [[nodiscard]] Result<uint64_t> append_batch(std::vector<nlohmann::json> payloads);
+
     [[nodiscard]] uint64_t last_seq() const { return m_last_seq; }
     [[nodiscard]] const std::string& head() const { return m_head; }
     [[nodiscard]] const std::string& path() const { return m_path; }
@@ -73,13 +78,15 @@ public:
 
 private:
     Ledger(std::string path, UniqueFd fd, const SigningKey& key)
-        : m_path(std::move(path)), m_fd(std::move(fd)), m_key(&key) {}
+        : m_path(std::move(path)), m_fd(std::move(fd)), m_key(&key),
+          m_signer(std::make_unique<SigningContext>(key)) {}
     Status repair_torn(std::string_view torn, uint64_t line, uint64_t offset,
                        const LedgerClock& clock);
 
     std::string m_path;
     UniqueFd m_fd;
     const SigningKey* m_key;
+    std::unique_ptr<SigningContext> m_signer;
     uint64_t m_size = 0;  // bytes of whole lines
     uint64_t m_last_seq = 0;
     std::string m_head = kGenesisPrev;

@@ -7,24 +7,23 @@
 namespace lethe::ledger {
 
 std::string merkle_leaf_hash(std::string_view line) {
-    util::Sha256 h;
-    h.update("\x00", 1);
-    h.update(line);
-    return h.finish();
+    std::string buf;
+    buf.reserve(line.size() + 1);
+    buf.push_back('\x00');
+    buf.append(line);
+    return util::sha256_raw(buf);
 }
 
 std::string merkle_node_hash(std::string_view left, std::string_view right) {
-    util::Sha256 h;
-    h.update("\x01", 1);
-    h.update(left);
-    h.update(right);
-    return h.finish();
+    std::string buf;
+    buf.reserve(1 + left.size() + right.size());
+    buf.push_back('\x01');
+    buf.append(left);
+    buf.append(right);
+    return util::sha256_raw(buf);
 }
 
-std::string merkle_empty_root() {
-    util::Sha256 h;
-    return h.finish();
-}
+std::string merkle_empty_root() { return util::sha256_raw({}); }
 
 void MerkleFrontier::append_leaf_hash(std::string leaf_hash) {
     // Merge equal-sized subtrees, as binary addition carries: one merge per trailing 1 bit.

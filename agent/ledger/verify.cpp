@@ -1,6 +1,7 @@
 #include "agent/ledger/verify.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -190,6 +191,7 @@ private:
     }
 
     bool check_line(const std::string& line) {
+        if (auto fast = Envelope::parse_canonical(line)) return check_envelope(*fast, line);
         auto env = Envelope::parse(line);
         if (!env) {
             bad(Finding::NotEnvelope, env.error().message());
@@ -202,6 +204,16 @@ private:
         if (env->to_json() != line) {
             bad(Finding::NotCanonical,
                 "the envelope is not in canonical form (its bytes were changed after signing)");
+            return false;
+        }
+        return check_envelope(*env, line);
+    }
+
+    // Checks a parsed envelope in canonical form, and the payload it carries.
+    bool check_envelope(const Envelope& envelope, const std::string& line) {
+        const Envelope* env = &envelope;
+        if (env->payload_type != kPayloadType) {
+            bad(Finding::NotEnvelope, fmt::format("unexpected payloadType '{}'", env->payload_type));
             return false;
         }
         if (!check_signature(*env)) return false;
@@ -251,7 +263,7 @@ private:
         for (const auto& sig : env.signatures) {
             for (const auto& key : m_active) {
                 if (key.keyid() != sig.keyid) continue;
-                if (key.verify(message, sig.sig)) {
+                if (checker(key).verify(message, sig.sig)) {
                     m_signer = sig.keyid;
                     return true;
                 }
@@ -402,6 +414,18 @@ private:
         }
     }
 
+    // One prepared context per key, kept for the whole ledger.
+    SignatureChecker& checker(const VerifyKey& key) {
+        auto it = m_checkers.find(key.keyid());
+        if (it == m_checkers.end()) {
+            m_keys_in_use.push_back(std::make_unique<VerifyKey>(key));
+            it = m_checkers.emplace(key.keyid(), SignatureChecker(*m_keys_in_use.back())).first;
+        }
+        return it->second;
+    }
+
+    std::vector<std::unique_ptr<VerifyKey>> m_keys_in_use;  // stable addresses for checkers
+    std::map<std::string, SignatureChecker> m_checkers;
     std::vector<VerifyKey> m_active;
     std::vector<VerifyKey> m_known;
     std::map<std::string, uint64_t> m_retired;  // keyid → line of the rotation

@@ -42,11 +42,28 @@ std::string Sha256::finish() {
 
 std::string Sha256::finish_hex() { return hex_encode(finish()); }
 
-std::string sha256_hex(std::string_view bytes) {
-    Sha256 h;
-    h.update(bytes);
-    return h.finish_hex();
+namespace {
+
+// Fetched once: an implicit fetch by name on every digest costs more than hashing a line.
+const EVP_MD* sha256_md() {
+    static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md != nullptr ? md : EVP_sha256();
 }
+
+}  // namespace
+
+std::string sha256_raw(std::string_view bytes) {
+    std::string out(32, '\0');
+    unsigned int len = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                   sha256_md(), nullptr) != 1 ||
+        len != out.size()) {
+        throw std::runtime_error("OpenSSL: SHA-256 failed");
+    }
+    return out;
+}
+
+std::string sha256_hex(std::string_view bytes) { return hex_encode(sha256_raw(bytes)); }
 
 Result<std::string> sha256_fd_hex(int fd, std::string_view what) {
     Sha256 h;

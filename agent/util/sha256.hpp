@@ -27,6 +27,8 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
+// One-shot digests: raw 32 bytes, or lowercase hex.
+std::string sha256_raw(std::string_view bytes);
 std::string sha256_hex(std::string_view bytes);
 
 // SHA-256 of everything readable from `fd` from its current offset to the end.

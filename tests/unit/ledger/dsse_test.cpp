@@ -5,8 +5,10 @@
 #include <cstdio>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "agent/ledger/keys.hpp"
+#include "agent/util/encoding.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe::ledger {
@@ -27,6 +29,50 @@ TEST(Envelope, RoundTripsThroughJson) {
     EXPECT_EQ(parsed->signatures[0].sig, env.signatures[0].sig);
     EXPECT_FALSE(Envelope::parse("{\"payload\":\"!!\",\"payloadType\":\"x\",\"signatures\":[]}"));
     EXPECT_FALSE(Envelope::parse("not json"));
+}
+
+TEST(Envelope, WritesTheSameBytesAsTheJsonLibrary) {
+    for (const Envelope& env :
+         {Envelope{std::string(kPayloadType), "{\"a\":1}", {{"0123abcd", std::string(64, 'x')}}},
+          Envelope{"type/with\"quote", "\xc3\xa9", {{"key\\id", "s"}, {"k2", ""}}},
+          Envelope{std::string(kPayloadType), "", {}}}) {
+        nlohmann::json sigs = nlohmann::json::array();
+        for (const auto& s : env.signatures) {
+            sigs.push_back({{"keyid", s.keyid}, {"sig", util::base64_encode(s.sig)}});
+        }
+        nlohmann::json j = {{"payload", util::base64_encode(env.payload)},
+                            {"payloadType", env.payload_type},
+                            {"signatures", sigs}};
+        EXPECT_EQ(env.to_json(), j.dump());
+    }
+}
+
+TEST(Envelope, TheFastParserTakesOnlyCanonicalLines) {
+    Envelope env{std::string(kPayloadType), "{\"a\":1}", {{"0123abcd", std::string("\x00\x01\xff", 3)}}};
+    std::string line = env.to_json();
+    auto fast = Envelope::parse_canonical(line);
+    ASSERT_TRUE(fast);
+    EXPECT_EQ(fast->payload, env.payload);
+    EXPECT_EQ(fast->payload_type, env.payload_type);
+    ASSERT_EQ(fast->signatures.size(), 1u);
+    EXPECT_EQ(fast->signatures[0].keyid, "0123abcd");
+    EXPECT_EQ(fast->signatures[0].sig, env.signatures[0].sig);
+    // Same JSON, other bytes: left to the full parser.
+    EXPECT_FALSE(Envelope::parse_canonical(" " + line));
+    std::string spaced = line;
+    spaced.insert(spaced.find("\"payloadType\""), " ");
+    EXPECT_FALSE(Envelope::parse_canonical(spaced));
+    // Base64 with stray bits in its last character decodes to the same bytes: not canonical.
+    std::string stray = line;
+    size_t end = stray.find("==\"");
+    ASSERT_NE(end, std::string::npos);
+    ASSERT_EQ(stray[end - 1], 'Q');
+    stray[end - 1] = 'R';
+    EXPECT_FALSE(Envelope::parse_canonical(stray));
+    Envelope two = env;
+    two.signatures.push_back({"ff", "x"});
+    EXPECT_FALSE(Envelope::parse_canonical(two.to_json()));
+    EXPECT_TRUE(Envelope::parse(two.to_json()));
 }
 
 TEST(Keys, SignAndVerifyWithEd25519) {

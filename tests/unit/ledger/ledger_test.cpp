@@ -209,6 +209,27 @@ TEST_F(LedgerTest, TheTreeHeadIsTheMerkleRootOfTheLines) {
     EXPECT_EQ(head["merkle_root"], util::hex_encode(merkle_root(leaves)));
 }
 
+TEST_F(LedgerTest, ABatchIsChainedLikeSingleAppendsAndAllOrNothing) {
+    append_entries(1);
+    auto ledger = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(ledger);
+    std::vector<nlohmann::json> batch;
+    for (int i = 0; i < 50; ++i) batch.push_back({{"type", "disposal"}, {"n", i}});
+    auto last = ledger->append_batch(std::move(batch));
+    ASSERT_TRUE(last) << last.error().message();
+    EXPECT_EQ(*last, 51u);
+    EXPECT_EQ(ledger->head(), util::sha256_hex(lines().back()));
+    VerifyReport r = verify();
+    EXPECT_TRUE(r.ok()) << r.problem;
+    EXPECT_EQ(r.entries, 51u);
+    // One bad payload: nothing of the batch is written.
+    std::string before = slurp(path());
+    auto refused = ledger->append_batch({{{"type", "disposal"}}, {{"type", "disposal"}, {"x", 0.5}}});
+    EXPECT_FALSE(refused);
+    EXPECT_EQ(slurp(path()), before);
+    EXPECT_EQ(ledger->last_seq(), 51u);
+}
+
 TEST_F(LedgerTest, AnUnreadableLedgerIsAnErrorNotAFinding) {
     auto r = verify_ledger(m_dir / "missing.jsonl", {m_key->public_key()});
     EXPECT_FALSE(r);
