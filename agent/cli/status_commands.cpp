@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "agent/cli/commands.hpp"
+#include "agent/cli/certs.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
 #include "agent/policy/config.hpp"
@@ -66,9 +67,10 @@ int status(const std::string& config_path) {
         next <= now ? std::string("due now") : util::format_timestamp(next), config->interval,
         timing->window ? timing->window->to_string() + " local time" : "any time"));
 
+    // The current key and the retired ones: after `keygen --rotate` the last line is the
+    // rotation, signed by the old key.
     std::vector<ledger::VerifyKey> trusted;
-    if (auto k = ledger::VerifyKey::load(config->public_key_path()))
-        trusted.push_back(std::move(*k));
+    if (auto keys = agent_keys(*config)) trusted = std::move(*keys);
     auto head = service::read_ledger_head(config->ledger_path(), trusted);
     if (!head) {
         warnings.push_back(head.error().message());
