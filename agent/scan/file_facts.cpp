@@ -16,6 +16,25 @@ util::TimePoint to_time(const struct statx_timestamp& ts) {
 }
 }  // namespace
 
+FileFacts facts_from_statx(const struct ::statx& stx, std::string path) {
+    FileFacts f;
+    f.path = std::move(path);
+    f.size = stx.stx_size;
+    f.inode = stx.stx_ino;
+    f.device = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    f.nlink = stx.stx_nlink;
+    f.uid = stx.stx_uid;
+    f.gid = stx.stx_gid;
+    f.mode = stx.stx_mode;
+    f.mtime = to_time(stx.stx_mtime);
+    f.atime = to_time(stx.stx_atime);
+    f.ctime = to_time(stx.stx_ctime);
+    if ((stx.stx_mask & STATX_BTIME) != 0) {
+        f.btime = to_time(stx.stx_btime);
+    }
+    return f;
+}
+
 Result<UniqueFd> open_root(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
@@ -34,22 +53,7 @@ Result<FileFacts> stat_at(int dir_fd, const std::string& name, const std::string
     if (::statx(dir_fd, name.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, mask, &stx) != 0) {
         return fail(errno_error(fmt::format("stat {}", relative_path), errno));
     }
-    FileFacts f;
-    f.path = relative_path;
-    f.size = stx.stx_size;
-    f.inode = stx.stx_ino;
-    f.device = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-    f.nlink = stx.stx_nlink;
-    f.uid = stx.stx_uid;
-    f.gid = stx.stx_gid;
-    f.mode = stx.stx_mode;
-    f.mtime = to_time(stx.stx_mtime);
-    f.atime = to_time(stx.stx_atime);
-    f.ctime = to_time(stx.stx_ctime);
-    if ((stx.stx_mask & STATX_BTIME) != 0) {
-        f.btime = to_time(stx.stx_btime);
-    }
-    return f;
+    return facts_from_statx(stx, relative_path);
 }
 
 Result<FileFacts> stat_beneath(int root_fd, const std::string& relative) {

@@ -10,6 +10,8 @@
 #include "agent/util/fd.hpp"
 #include "agent/util/time.hpp"
 
+struct statx;
+
 namespace lethe::scan {
 
 // What the walk learned about one regular file, from one statx on it (never through a
@@ -34,6 +36,9 @@ struct FileFacts {
                mtime == other.mtime;
     }
 };
+
+// The facts of a statx result (STATX_BASIC_STATS | STATX_BTIME) for the file at `path`.
+[[nodiscard]] FileFacts facts_from_statx(const struct ::statx& stx, std::string path);
 
 // Opens a root folder by absolute path; refuses a symlink or a non-folder.
 [[nodiscard]] Result<UniqueFd> open_root(const std::string& path);

@@ -141,10 +141,22 @@ nlohmann::json PlanSummary::to_json() const {
     };
     nlohmann::json roots = nlohmann::json::object();
     for (const auto& [name, w] : walks) {
-        roots[name] = {{"files", w.files},       {"bytes", w.bytes},
-                       {"folders", w.folders},   {"symlinks", w.symlinks},
-                       {"special", w.special},   {"excluded", w.excluded},
-                       {"mount_points", w.mount_points}, {"errors", w.errors}};
+        roots[name] = {{"files", w.files},
+                       {"bytes", w.bytes},
+                       {"folders", w.folders},
+                       {"symlinks", w.symlinks},
+                       {"special", w.special},
+                       {"sockets", w.sockets},
+                       {"fifos", w.fifos},
+                       {"devices", w.devices},
+                       {"excluded", w.excluded},
+                       {"mount_points", w.mount_points},
+                       {"unreadable", w.unreadable},
+                       {"vanished", w.vanished},
+                       {"errors", w.errors},
+                       {"non_utf8_names", w.non_utf8_names},
+                       {"newline_names", w.newline_names},
+                       {"largest_folder", w.largest_folder}};
     }
     return {{"type", "summary"},
             {"by_status", tallies(by_status)},
@@ -165,18 +177,27 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
         any_root = true;
         auto root_fd = scan::open_root(root.path);
         if (!root_fd) return fail(root_fd.error());
-        scan::WalkOptions walk_options{root.one_filesystem, root.exclude};
+        scan::WalkOptions walk_options;
+        walk_options.one_filesystem = root.one_filesystem;
+        walk_options.exclude = root.exclude;
+        if (options.on_progress) {
+            walk_options.on_progress = [&](const scan::WalkStats& s) {
+                options.on_progress(root.name, s);
+            };
+        }
         auto stats = scan::walk(
             root_fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
                 classify::Decision d = classify::classify(facts, schedules, options.today);
                 if (d.status == classify::Status::Unmatched) {
-                    ++summary.unmatched;
+                    if (!options.client) ++summary.unmatched;
                     return;
                 }
+                if (options.client && d.client != options.client) return;
+                if (options.matter && d.matter != options.matter) return;
                 PlanEntry entry = make_entry(root.name, facts, d);
                 summary.add(entry);
-                bool listed = d.status != classify::Status::NotDue ||
+                bool listed = options.list_all || d.status != classify::Status::NotDue ||
                               (options.horizon && d.expires && *d.expires <= *options.horizon);
                 if (listed) sink(entry);
             },

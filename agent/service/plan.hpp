@@ -81,11 +81,19 @@ struct PlanOptions {
     util::Date today{};
     std::optional<std::string> root;                  // only this root
     std::optional<util::Date> horizon;                // also list files due by this date
+    std::optional<std::string> client;                // only files captured for this client
+    std::optional<std::string> matter;                // ... and this matter
+    bool list_all = false;                            // list every classified file (inventory)
+    // Walk progress, on the caller's thread: the root being walked and its totals so far.
+    std::function<void(const std::string& root, const scan::WalkStats&)> on_progress;
 };
 
 // Walks every root (or the one asked for), classifies each file and calls `sink` for each
-// file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then.
-// Problems met during the walk are logged and counted; they never stop it.
+// file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then;
+// with `list_all`, every file in a category. With `client` (and `matter`), only files whose
+// category captured that client (and matter) are listed and counted in the summary.
+// Problems met during the walk are logged and counted; they never stop it. `sink` is called
+// on the caller's thread, one file at a time (the walk's threads never call it).
 [[nodiscard]] Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                                             const std::vector<policy::RetentionSchedule>& schedules,
                                             const PlanOptions& options,
