@@ -9,6 +9,7 @@ void CommandContext::add_config_option(CLI::App* command) {
 void add_all_commands(CLI::App& app, CommandContext& context) {
     add_policy_commands(app, context);
     add_plan_commands(app, context);
+    add_inventory_commands(app, context);
     add_run_commands(app, context);
     add_certs_commands(app, context);
     add_keygen_commands(app, context);

@@ -23,6 +23,7 @@ void add_all_commands(CLI::App& app, CommandContext& context);
 // One function per command group, each in its own <group>_commands.cpp.
 void add_policy_commands(CLI::App& app, CommandContext& context);
 void add_plan_commands(CLI::App& app, CommandContext& context);
+void add_inventory_commands(CLI::App& app, CommandContext& context);
 void add_run_commands(CLI::App& app, CommandContext& context);
 void add_certs_commands(CLI::App& app, CommandContext& context);
 void add_keygen_commands(CLI::App& app, CommandContext& context);

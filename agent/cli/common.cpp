@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
 namespace lethe::cli {
@@ -24,6 +25,21 @@ std::string human_bytes(uint64_t bytes) {
         ++unit;
     }
     return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+std::string display_name(std::string_view bytes) {
+    std::string text = util::utf8_display(bytes);
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            out += fmt::format("\\x{:02x}", u);
+        } else {
+            out += c;
+        }
+    }
+    return out;
 }
 
 void print_line(const std::string& line) {

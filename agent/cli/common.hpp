@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/policy/config.hpp"
@@ -17,6 +18,10 @@ namespace lethe::cli {
 int report(const Error& error);
 
 std::string human_bytes(uint64_t bytes);
+
+// A path or name for a terminal: invalid UTF-8 shown as U+FFFD, control characters
+// (newlines included) as \xNN, so one file stays on one line. JSON output keeps exact bytes.
+std::string display_name(std::string_view bytes);
 
 // One line on stdout.
 void print_line(const std::string& line);

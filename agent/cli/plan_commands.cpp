@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "agent/cli/common.hpp"
+#include "agent/cli/progress.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
@@ -12,7 +13,7 @@ namespace lethe::cli {
 namespace {
 
 int plan(const std::string& config_path, bool json, const std::string& now_text,
-         const std::string& root, const std::string& due_within) {
+         const std::string& root, const std::string& due_within, const std::string& client) {
     auto loaded = load_all(config_path);
     if (!loaded) return report(loaded.error());
     auto now = current_time(now_text);
@@ -20,6 +21,13 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
     service::PlanOptions options;
     options.today = util::date_of(*now);
     if (!root.empty()) options.root = root;
+    if (!client.empty()) options.client = client;
+    WalkProgress progress;
+    if (progress.enabled()) {
+        options.on_progress = [&](const std::string& name, const scan::WalkStats& stats) {
+            progress.update(name, stats);
+        };
+    }
     if (!due_within.empty()) {
         auto horizon = policy::Retention::parse(due_within);
         if (!horizon || horizon->permanent) {
@@ -29,8 +37,8 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
         options.horizon = horizon->add_to(options.today);
     }
     if (!json) {
-        print_line(fmt::format("{:<10} {:<10}  {:<8}  {:<16}  {}", "STATUS", "EXPIRES", "ACTION",
-                               "CATEGORY", "PATH"));
+        print_line(fmt::format("{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}", "STATUS", "EXPIRES",
+                               "ACTION", "CATEGORY", "CLIENT/MATTER", "PATH"));
     }
     bool observe_due = false;
     auto summary = service::make_plan(loaded->config, loaded->schedules, options,
@@ -44,13 +52,16 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
             status += "*";
             observe_due = true;
         }
+        std::string owner = e.client ? display_name(*e.client) : "-";
+        if (e.matter) owner += "/" + display_name(*e.matter);
         std::string line = fmt::format(
-            "{:<10} {:<10}  {:<8}  {:<16}  {}/{}", status,
+            "{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}/{}", status,
             e.expires ? util::format_date(*e.expires) : "permanent", policy::to_string(e.action),
-            e.category, e.root, util::utf8_display(e.facts.path));
+            e.category, owner, e.root, display_name(e.facts.path));
         if (!e.reason.empty()) line += fmt::format("  ({})", e.reason);
         print_line(line);
     });
+    progress.finish();
     if (!summary) return report(summary.error());
     if (json) {
         print_line(summary->to_json().dump());
@@ -64,6 +75,10 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
     print_line(fmt::format("summary: {} due ({}), {} skipped, {} not due, {} in no category",
                            due.files, human_bytes(due.bytes), count("skipped").files,
                            count("not-due").files, summary->unmatched));
+    if (options.horizon) {
+        print_line(fmt::format("  due by {}: {} more files ({})", util::format_date(*options.horizon),
+                               summary->due_within.files, human_bytes(summary->due_within.bytes)));
+    }
     for (const auto& [category, t] : summary->by_category) {
         print_line(fmt::format("  category {:<16} {:>6} files  {}", category, t.files,
                                human_bytes(t.bytes)));
@@ -73,9 +88,20 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
                                human_bytes(t.bytes)));
     }
     for (const auto& [name, w] : summary->walks) {
-        print_line(fmt::format("  root     {:<16} {:>6} files  {} symlinks (not followed), "
-                               "{} special, {} excluded, {} unreadable",
-                               name, w.files, w.symlinks, w.special, w.excluded, w.errors));
+        print_line(fmt::format("  root     {:<16} {:>6} files  {} in {} folders", name, w.files,
+                               human_bytes(w.bytes), w.folders));
+        print_line(fmt::format("           {} symlinks (not followed), {} sockets, {} fifos, "
+                               "{} devices (skipped), {} excluded, {} mount points {}",
+                               w.symlinks, w.sockets, w.fifos, w.devices, w.excluded,
+                               w.mount_points,
+                               loaded->config.find_root(name) != nullptr &&
+                                       loaded->config.find_root(name)->one_filesystem
+                                   ? "(not crossed)"
+                                   : "(crossed)"));
+        print_line(fmt::format("           {} unreadable, {} vanished during the walk, {} names "
+                               "not UTF-8, {} names with a newline, largest folder {} entries",
+                               w.unreadable, w.vanished, w.non_utf8_names, w.newline_names,
+                               w.largest_folder));
     }
     if (observe_due) {
         print_line("  * under a schedule in observe mode: reported only, `lethe run` will not "
@@ -92,6 +118,7 @@ void add_plan_commands(CLI::App& app, CommandContext& context) {
         std::string now;
         std::string root;
         std::string due_within;
+        std::string client;
     };
     auto o = std::make_shared<Options>();
     CLI::App* cmd = app.add_subcommand("plan", "dry run: list what is due, dispose nothing");
@@ -100,9 +127,10 @@ void add_plan_commands(CLI::App& app, CommandContext& context) {
     cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD)");
     cmd->add_option("--root", o->root, "only this root");
     cmd->add_option("--due-within", o->due_within, "also list files due within DURATION");
+    cmd->add_option("--client", o->client, "only files of this client (as a category captures it)");
     cmd->callback([&context, o] {
         context.chosen = [&context, o] {
-            return plan(context.config, o->json, o->now, o->root, o->due_within);
+            return plan(context.config, o->json, o->now, o->root, o->due_within, o->client);
         };
     });
 }

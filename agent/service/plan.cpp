@@ -158,12 +158,20 @@ nlohmann::json PlanSummary::to_json() const {
                        {"newline_names", w.newline_names},
                        {"largest_folder", w.largest_folder}};
     }
-    return {{"type", "summary"},
-            {"by_status", tallies(by_status)},
-            {"by_category", tallies(by_category)},
-            {"by_action", tallies(by_action)},
-            {"unmatched", unmatched},
-            {"roots", roots}};
+    nlohmann::json j = {{"type", "summary"},
+                        {"by_status", tallies(by_status)},
+                        {"by_category", tallies(by_category)},
+                        {"by_action", tallies(by_action)},
+                        {"unmatched", unmatched},
+                        {"problems", problems},
+                        {"roots", roots}};
+    if (horizon) {
+        j["due_within"] = {{"until", util::format_date(*horizon)},
+                           {"files", due_within.files},
+                           {"bytes", due_within.bytes}};
+    }
+    if (client) j["client"] = util::utf8_display(*client);
+    return j;
 }
 
 Result<PlanSummary> make_plan(const policy::AgentConfig& config,
@@ -171,6 +179,8 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                               const PlanOptions& options,
                               const std::function<void(const PlanEntry&)>& sink) {
     PlanSummary summary;
+    summary.horizon = options.horizon;
+    summary.client = options.client;
     bool any_root = false;
     for (const auto& root : config.roots) {
         if (options.root && *options.root != root.name) continue;
@@ -197,8 +207,10 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                 if (options.matter && d.matter != options.matter) return;
                 PlanEntry entry = make_entry(root.name, facts, d);
                 summary.add(entry);
-                bool listed = options.list_all || d.status != classify::Status::NotDue ||
-                              (options.horizon && d.expires && *d.expires <= *options.horizon);
+                bool within = d.status == classify::Status::NotDue && options.horizon &&
+                              d.expires && *d.expires <= *options.horizon;
+                if (within) summary.due_within.add(facts.size);
+                bool listed = options.list_all || d.status != classify::Status::NotDue || within;
                 if (listed) sink(entry);
             },
             [&](std::string_view path, const Error& error) {

@@ -72,6 +72,9 @@ struct PlanSummary {
     std::map<std::string, Tally> due_enforced_by_root;  // due under schedules in enforce mode
     uint64_t unmatched = 0;
     uint64_t problems = 0;
+    std::optional<util::Date> horizon;        // when asked: not yet due, but due by then
+    Tally due_within;
+    std::optional<std::string> client;        // when the plan was limited to one client
 
     void add(const PlanEntry& entry);
     [[nodiscard]] nlohmann::json to_json() const;

@@ -1,0 +1,104 @@
+#include "agent/cli/commands.hpp"
+
+#include <fmt/format.h>
+
+#include "agent/cli/common.hpp"
+#include "agent/cli/progress.hpp"
+#include "agent/service/inventory.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+int inventory(const std::string& config_path, const std::string& client,
+              const std::string& matter, bool json, const std::string& now_text) {
+    if (client.empty()) {
+        util::log_error("inventory: --client must name a client");
+        return kExitBadInput;
+    }
+    auto loaded = load_all(config_path);
+    if (!loaded) return report(loaded.error());
+    auto now = current_time(now_text);
+    if (!now) return report(now.error());
+    service::InventoryOptions options;
+    options.today = util::date_of(*now);
+    options.client = client;
+    if (!matter.empty()) options.matter = matter;
+    WalkProgress progress;
+    if (progress.enabled()) {
+        options.on_progress = [&](const std::string& name, const scan::WalkStats& stats) {
+            progress.update(name, stats);
+        };
+    }
+    if (!json) {
+        print_line(fmt::format("{:<14} {:<10}  {:<8}  {:>10}  {:<16}  {:<12}  {}", "STATUS",
+                               "EXPIRES", "ACTION", "SIZE", "CATEGORY", "MATTER", "PATH"));
+    }
+    auto summary = service::make_inventory(
+        loaded->config, loaded->schedules, options, [&](const service::InventoryEntry& e) {
+            if (json) {
+                print_line(e.to_json().dump());
+                return;
+            }
+            bool covered = !e.category.empty();
+            print_line(fmt::format(
+                "{:<14} {:<10}  {:<8}  {:>10}  {:<16}  {:<12}  {}/{}",
+                covered ? std::string(classify::to_string(e.status)) : "in-no-category",
+                !covered ? "never" : e.expires ? util::format_date(*e.expires) : "permanent",
+                covered ? std::string(policy::to_string(e.action)) : "keep",
+                human_bytes(e.facts.size), covered ? e.category : "-",
+                e.matter ? display_name(*e.matter) : "-", e.root, display_name(e.facts.path)));
+        });
+    progress.finish();
+    if (!summary) return report(summary.error());
+    if (json) {
+        print_line(summary->to_json().dump());
+        return kExitOk;
+    }
+    print_line(fmt::format("summary: client {}{}: {} files, {}", display_name(client),
+                           matter.empty() ? "" : " matter " + display_name(matter),
+                           summary->total.files, human_bytes(summary->total.bytes)));
+    for (const auto& [category, t] : summary->by_category) {
+        print_line(fmt::format("  category {:<16} {:>6} files  {}",
+                               category.empty() ? "(no category)" : category, t.files,
+                               human_bytes(t.bytes)));
+    }
+    for (const auto& [root, t] : summary->by_root) {
+        print_line(fmt::format("  root     {:<16} {:>6} files  {}", root, t.files,
+                               human_bytes(t.bytes)));
+    }
+    if (summary->problems > 0) {
+        print_line(fmt::format("  {} entries could not be read (see the warnings above): the "
+                               "inventory may be incomplete",
+                               summary->problems));
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void add_inventory_commands(CLI::App& app, CommandContext& context) {
+    struct Options {
+        std::string client;
+        std::string matter;
+        bool json = false;
+        std::string now;
+    };
+    auto o = std::make_shared<Options>();
+    CLI::App* cmd = app.add_subcommand(
+        "inventory", "everything kept about one client, across all roots (access requests)");
+    context.add_config_option(cmd);
+    cmd->add_option("--client", o->client, "the client, as the schedules' {client} captures it")
+        ->required();
+    cmd->add_option("--matter", o->matter, "only this matter of the client");
+    cmd->add_flag("--json", o->json, "JSON Lines: one object per file, then a summary");
+    cmd->add_option("--now", o->now, "judge expiry as of this date (YYYY-MM-DD)");
+    cmd->callback([&context, o] {
+        context.chosen = [&context, o] {
+            return inventory(context.config, o->client, o->matter, o->json, o->now);
+        };
+    });
+}
+
+}  // namespace lethe::cli

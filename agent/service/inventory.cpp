@@ -1,0 +1,142 @@
+#include "agent/service/inventory.hpp"
+
+#include <fmt/format.h>
+
+#include "agent/util/encoding.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+// The client and matter that the category path patterns capture for `path`, for a file
+// that no category covers (its extension, say, is in none): it is still the client's.
+void capture_owner(const std::vector<policy::RetentionSchedule>& schedules,
+                   const std::string& path, std::optional<std::string>* client,
+                   std::optional<std::string>* matter) {
+    for (const auto& schedule : schedules) {
+        for (const auto& category : schedule.categories) {
+            for (const auto& glob : category.paths) {
+                util::Glob::Captures caps;
+                if (!glob.matches(path, &caps)) continue;
+                auto c = caps.find("client");
+                if (c == caps.end()) continue;
+                *client = c->second;
+                if (auto m = caps.find("matter"); m != caps.end()) *matter = m->second;
+                return;
+            }
+        }
+    }
+}
+
+nlohmann::json tallies(const std::map<std::string, Tally>& m) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, t] : m) j[k] = {{"files", t.files}, {"bytes", t.bytes}};
+    return j;
+}
+
+}  // namespace
+
+nlohmann::json InventoryEntry::to_json() const {
+    nlohmann::json j;
+    j["root"] = root;
+    put_path(j, facts.path);
+    j["client"] = util::utf8_display(client);
+    if (matter) j["matter"] = util::utf8_display(*matter);
+    j["size"] = facts.size;
+    j["mtime"] = util::format_timestamp(facts.mtime, true);
+    if (category.empty()) {
+        j["category"] = nullptr;
+        j["action"] = nullptr;
+        j["expires"] = nullptr;
+        j["status"] = "in-no-category";
+        j["reason"] = "no category covers it: kept, never disposed of by lethe";
+        return j;
+    }
+    j["category"] = category;
+    j["trigger_date"] = util::format_date(trigger_date);
+    j["expires"] = expires ? util::format_date(*expires) : "permanent";
+    j["action"] = std::string(policy::to_string(action));
+    j["status"] = std::string(classify::to_string(status));
+    if (!reason.empty()) j["reason"] = reason;
+    return j;
+}
+
+nlohmann::json InventorySummary::to_json() const {
+    nlohmann::json categories = nlohmann::json::object();
+    for (const auto& [k, t] : by_category) {
+        categories[k.empty() ? "(no category)" : k] = {{"files", t.files}, {"bytes", t.bytes}};
+    }
+    nlohmann::json j = {{"type", "summary"},
+                        {"client", util::utf8_display(client)},
+                        {"files", total.files},
+                        {"bytes", total.bytes},
+                        {"by_root", tallies(by_root)},
+                        {"by_category", categories},
+                        {"by_status", tallies(by_status)},
+                        {"problems", problems}};
+    if (matter) j["matter"] = util::utf8_display(*matter);
+    return j;
+}
+
+Result<InventorySummary> make_inventory(
+    const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
+    const InventoryOptions& options, const std::function<void(const InventoryEntry&)>& sink) {
+    InventorySummary summary;
+    summary.client = options.client;
+    summary.matter = options.matter;
+    for (const auto& root : config.roots) {
+        auto root_fd = scan::open_root(root.path);
+        if (!root_fd) return fail(root_fd.error());
+        scan::WalkOptions walk_options;
+        walk_options.one_filesystem = root.one_filesystem;
+        walk_options.exclude = root.exclude;
+        if (options.on_progress) {
+            walk_options.on_progress = [&](const scan::WalkStats& s) {
+                options.on_progress(root.name, s);
+            };
+        }
+        auto stats = scan::walk(
+            root_fd->get(), walk_options,
+            [&](const scan::FileFacts& facts) {
+                classify::Decision d = classify::classify(facts, schedules, options.today);
+                std::optional<std::string> client = d.client;
+                std::optional<std::string> matter = d.matter;
+                if (d.status == classify::Status::Unmatched) {
+                    capture_owner(schedules, facts.path, &client, &matter);
+                }
+                if (client != options.client) return;
+                if (options.matter && matter != options.matter) return;
+                InventoryEntry e;
+                e.root = root.name;
+                e.facts = facts;
+                e.client = *client;
+                e.matter = std::move(matter);
+                e.status = d.status;
+                e.reason = d.reason;
+                if (d.category != nullptr) {
+                    e.category = d.category->id;
+                    e.trigger_date = d.trigger_date;
+                    e.expires = d.expires;
+                    e.action = d.action;
+                }
+                summary.total.add(facts.size);
+                summary.by_root[root.name].add(facts.size);
+                summary.by_category[e.category].add(facts.size);
+                summary.by_status[e.category.empty() ? "in-no-category"
+                                                     : std::string(classify::to_string(d.status))]
+                    .add(facts.size);
+                sink(e);
+            },
+            [&](std::string_view path, const Error& error) {
+                ++summary.problems;
+                util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
+                                  error.message());
+            });
+        if (!stats) return fail(stats.error());
+        summary.walks[root.name] = *stats;
+    }
+    return summary;
+}
+
+}  // namespace lethe::service

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/classify/decision.hpp"
+#include "agent/policy/config.hpp"
+#include "agent/policy/schedule.hpp"
+#include "agent/scan/file_facts.hpp"
+#include "agent/scan/walker.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/util/error.hpp"
+#include "agent/util/time.hpp"
+
+namespace lethe::service {
+
+// One file kept about a client: what a firm hands over when a client asks what it holds.
+// `category` is empty when the file is in no category (lethe never disposes of it); the
+// client and matter then come from the first category path pattern that captures them.
+// Value type.
+struct InventoryEntry {
+    std::string root;
+    scan::FileFacts facts;
+    std::string category;
+    std::string client;
+    std::optional<std::string> matter;
+    classify::Status status = classify::Status::Unmatched;
+    std::string reason;
+    util::Date trigger_date{};
+    std::optional<util::Date> expires;  // none = permanent (or in no category)
+    policy::Action action = policy::Action::Review;
+
+    // root, path (+ path_b64), client, matter, category (null in no category), size, mtime,
+    // trigger_date, expires, action (null in no category), status (+ reason).
+    [[nodiscard]] nlohmann::json to_json() const;
+};
+
+struct InventorySummary {
+    std::string client;
+    std::optional<std::string> matter;
+    Tally total;
+    std::map<std::string, Tally> by_root;
+    std::map<std::string, Tally> by_category;  // "" = in no category
+    std::map<std::string, Tally> by_status;
+    std::map<std::string, scan::WalkStats> walks;
+    uint64_t problems = 0;
+
+    [[nodiscard]] nlohmann::json to_json() const;
+};
+
+struct InventoryOptions {
+    util::Date today{};
+    std::string client;
+    std::optional<std::string> matter;
+    std::function<void(const std::string& root, const scan::WalkStats&)> on_progress;
+};
+
+// Walks every root and calls `sink` (on the caller's thread) for every file captured for
+// the client (and matter), whether or not a category covers it. Problems met during the
+// walk are logged and counted; they never stop it. Fails on a root that cannot be opened.
+[[nodiscard]] Result<InventorySummary> make_inventory(
+    const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
+    const InventoryOptions& options, const std::function<void(const InventoryEntry&)>& sink);
+
+}  // namespace lethe::service
