@@ -44,7 +44,7 @@ id = "client-matter"
 paths = ["{client}/{matter}/**"]
 extensions = ["pdf", "docx", "doc", "msg", "eml", "xlsx", "pptx"]
 retain = "7y"
-action = "archive"
+action = "sanitize"   # archive once that action ships
 
 [[category]]
 id = "billing"

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -97,7 +98,7 @@ struct Batch {
     WalkStats delta;
 
     [[nodiscard]] bool empty() const {
-        return files.empty() && problems.empty() && delta.folders == 0 && delta.symlinks == 0 &&
+        return files.empty() && problems.empty() && delta.files == 0 && delta.folders == 0 && delta.symlinks == 0 &&
                delta.special == 0 && delta.excluded == 0 && delta.mount_points == 0 &&
                delta.errors == 0;
     }
@@ -105,8 +106,10 @@ struct Batch {
 
 class Walk {
 public:
-    Walk(const WalkOptions& options, unsigned open_budget)
-        : m_options(options), m_budget(open_budget) {}
+    // `on_file`, when given, is called on the walker threads instead of batching files.
+    Walk(const WalkOptions& options, unsigned open_budget,
+         const std::function<void(const FileFacts&)>* on_file)
+        : m_options(options), m_budget(open_budget), m_on_file(on_file) {}
 
     // Runs `threads` walkers from `root` and hands every batch to `consume` on this thread.
     template <typename Consume>
@@ -140,6 +143,7 @@ public:
             consume(batch);
         }
         std::lock_guard lock(m_task_mutex);
+        if (m_failure) std::rethrow_exception(m_failure);
         return m_root_error;
     }
 
@@ -312,8 +316,8 @@ private:
                         err == ENOENT);
                 break;
             }
-            if (n == 0) break;
-            for (ssize_t pos = 0; pos < n;) {
+            if (n == 0 || m_abort.load(std::memory_order_relaxed)) break;
+            for (ssize_t pos = 0; pos < n && !m_abort.load(std::memory_order_relaxed);) {
                 auto* entry = reinterpret_cast<struct dirent64*>(buffer.data() + pos);
                 pos += entry->d_reclen;
                 std::string_view name(entry->d_name);
@@ -376,6 +380,11 @@ private:
                 }
                 ++batch.delta.files;
                 batch.delta.bytes += stx.stx_size;
+                if (m_on_file != nullptr) {
+                    call_on_file(facts_from_statx(stx, std::move(rel)));
+                    if (batch.delta.files % kBatchFiles == 0) deliver(batch);  // progress
+                    return;
+                }
                 batch.files.push_back(facts_from_statx(stx, std::move(rel)));
                 if (batch.files.size() >= kBatchFiles) deliver(batch);
                 return;
@@ -404,6 +413,21 @@ private:
         }
     }
 
+    void call_on_file(const FileFacts& facts) {
+        try {
+            (*m_on_file)(facts);
+        } catch (...) {
+            {
+                std::lock_guard lock(m_task_mutex);
+                if (!m_failure) m_failure = std::current_exception();
+                m_stopping = true;
+                m_abort.store(true, std::memory_order_relaxed);
+                m_tasks.clear();
+            }
+            m_task_ready.notify_all();
+        }
+    }
+
     void push_tasks(std::vector<FolderTask>& subfolders) {
         {
             std::lock_guard lock(m_task_mutex);
@@ -415,6 +439,9 @@ private:
 
     const WalkOptions& m_options;
     const unsigned m_budget;
+    const std::function<void(const FileFacts&)>* m_on_file;
+    std::exception_ptr m_failure;  // the first exception from a concurrent on_file
+    std::atomic<bool> m_abort{false};  // stop listing the current folders at once
     std::atomic<unsigned> m_open{0};
     std::shared_ptr<Folder> m_root_folder;
 
@@ -452,9 +479,12 @@ void set_before_open_folder_hook(std::function<void(std::string_view)> hook) {
 }
 #endif
 
-Result<WalkStats> walk(int root_fd, const WalkOptions& options,
-                       const std::function<void(const FileFacts&)>& on_file,
-                       const std::function<void(std::string_view, const Error&)>& on_problem) {
+namespace {
+
+Result<WalkStats> run_walk(int root_fd, const WalkOptions& options,
+                           const std::function<void(const FileFacts&)>& on_file,
+                           const std::function<void(std::string_view, const Error&)>& on_problem,
+                           bool concurrent) {
     // A descriptor of our own: getdents64 moves the file offset, which the caller's shares.
     auto root = util::open_beneath(root_fd, ".", O_RDONLY | O_DIRECTORY);
     if (!root) return fail(root.error().with_context("root"));
@@ -463,7 +493,7 @@ Result<WalkStats> walk(int root_fd, const WalkOptions& options,
     unsigned budget = options.max_open_folders != 0 ? options.max_open_folders
                                                     : default_open_budget();
     WalkStats stats;
-    Walk walk(options, budget);
+    Walk walk(options, budget, concurrent ? &on_file : nullptr);
     auto root_error = walk.run(std::move(*root), threads, [&](Batch& batch) {
         stats.add(batch.delta);
         for (const auto& f : batch.files) on_file(f);
@@ -472,6 +502,21 @@ Result<WalkStats> walk(int root_fd, const WalkOptions& options,
     });
     if (root_error) return fail(*root_error);
     return stats;
+}
+
+}  // namespace
+
+Result<WalkStats> walk(int root_fd, const WalkOptions& options,
+                       const std::function<void(const FileFacts&)>& on_file,
+                       const std::function<void(std::string_view, const Error&)>& on_problem) {
+    return run_walk(root_fd, options, on_file, on_problem, false);
+}
+
+Result<WalkStats> walk_concurrently(
+    int root_fd, const WalkOptions& options,
+    const std::function<void(const FileFacts&)>& on_file,
+    const std::function<void(std::string_view, const Error&)>& on_problem) {
+    return run_walk(root_fd, options, on_file, on_problem, true);
 }
 
 }  // namespace lethe::scan

@@ -75,6 +75,15 @@ struct WalkOptions {
     const std::function<void(const FileFacts&)>& on_file,
     const std::function<void(std::string_view path, const Error&)>& on_problem);
 
+// Like walk(), but `on_file` is called on the walker threads, several at a time: it must be
+// thread safe. For per-file work that parallelises (classification) before a caller-side
+// lock. `on_problem` and `on_progress` are still called on the caller's thread. If `on_file`
+// throws, the walk stops and the first exception is rethrown on the caller's thread.
+[[nodiscard]] Result<WalkStats> walk_concurrently(
+    int root_fd, const WalkOptions& options,
+    const std::function<void(const FileFacts&)>& on_file,
+    const std::function<void(std::string_view path, const Error&)>& on_problem);
+
 #ifdef LETHE_TEST_HOOKS
 // Test-only: called by a walker thread after it has listed a folder and before it opens the
 // subfolder `relative` from it, so a test can swap that subfolder for a symlink exactly in

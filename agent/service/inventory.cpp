@@ -1,5 +1,7 @@
 #include "agent/service/inventory.hpp"
 
+#include <mutex>
+
 #include <fmt/format.h>
 
 #include "agent/util/encoding.hpp"
@@ -96,7 +98,8 @@ Result<InventorySummary> make_inventory(
                 options.on_progress(root.name, s);
             };
         }
-        auto stats = scan::walk(
+        std::mutex lock;  // classification runs on the walk's threads; the rest under it
+        auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
                 classify::Decision d = classify::classify(facts, schedules, options.today);
@@ -107,6 +110,7 @@ Result<InventorySummary> make_inventory(
                 }
                 if (client != options.client) return;
                 if (options.matter && matter != options.matter) return;
+                std::lock_guard guard(lock);
                 InventoryEntry e;
                 e.root = root.name;
                 e.facts = facts;
@@ -129,6 +133,7 @@ Result<InventorySummary> make_inventory(
                 sink(e);
             },
             [&](std::string_view path, const Error& error) {
+                std::lock_guard guard(lock);
                 ++summary.problems;
                 util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
                                   error.message());

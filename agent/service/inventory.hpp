@@ -61,7 +61,8 @@ struct InventoryOptions {
     std::function<void(const std::string& root, const scan::WalkStats&)> on_progress;
 };
 
-// Walks every root and calls `sink` (on the caller's thread) for every file captured for
+// Walks every root and calls `sink` (from the walk's threads, under one lock: one file at a
+// time) for every file captured for
 // the client (and matter), whether or not a category covers it. Problems met during the
 // walk are logged and counted; they never stop it. Fails on a root that cannot be opened.
 [[nodiscard]] Result<InventorySummary> make_inventory(

@@ -1,5 +1,7 @@
 #include "agent/service/plan.hpp"
 
+#include <mutex>
+
 #include <fmt/format.h>
 
 #include "agent/util/encoding.hpp"
@@ -195,25 +197,33 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                 options.on_progress(root.name, s);
             };
         }
-        auto stats = scan::walk(
+        // Classification runs on the walker threads (it only reads the schedules); the
+        // summary and the sink are behind one lock, so the sink sees one file at a time.
+        std::mutex lock;
+        auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
                 classify::Decision d = classify::classify(facts, schedules, options.today);
                 if (d.status == classify::Status::Unmatched) {
-                    if (!options.client) ++summary.unmatched;
+                    if (!options.client) {
+                        std::lock_guard guard(lock);
+                        ++summary.unmatched;
+                    }
                     return;
                 }
                 if (options.client && d.client != options.client) return;
                 if (options.matter && d.matter != options.matter) return;
                 PlanEntry entry = make_entry(root.name, facts, d);
-                summary.add(entry);
                 bool within = d.status == classify::Status::NotDue && options.horizon &&
                               d.expires && *d.expires <= *options.horizon;
-                if (within) summary.due_within.add(facts.size);
                 bool listed = options.list_all || d.status != classify::Status::NotDue || within;
+                std::lock_guard guard(lock);
+                summary.add(entry);
+                if (within) summary.due_within.add(facts.size);
                 if (listed) sink(entry);
             },
             [&](std::string_view path, const Error& error) {
+                std::lock_guard guard(lock);
                 ++summary.problems;
                 util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
                                   error.message());

@@ -95,8 +95,12 @@ struct PlanOptions {
 // file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then;
 // with `list_all`, every file in a category. With `client` (and `matter`), only files whose
 // category captured that client (and matter) are listed and counted in the summary.
-// Problems met during the walk are logged and counted; they never stop it. `sink` is called
-// on the caller's thread, one file at a time (the walk's threads never call it).
+// Problems met during the walk are logged and counted; they never stop it.
+//
+// Threads: classification runs on the walk's threads, so classify::classify must stay
+// thread safe (it only reads the schedules). `sink` is called from those threads too, but
+// under one lock: one file at a time, never concurrently. An exception from `sink` stops
+// the walk and propagates to the caller.
 [[nodiscard]] Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                                             const std::vector<policy::RetentionSchedule>& schedules,
                                             const PlanOptions& options,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -381,6 +382,44 @@ TEST(WalkThreads, AnExceptionFromTheCallerStopsTheWalkCleanly) {
         },
         std::runtime_error);
     EXPECT_EQ(seen, 3);
+}
+
+TEST(WalkThreads, ConcurrentCallbacksSeeEveryFileOnceAndExceptionsStopTheWalk) {
+    TempDir dir;
+    for (int d = 0; d < 40; ++d) {
+        for (int f = 0; f < 25; ++f) {
+            dir.write("root/d" + std::to_string(d) + "/f" + std::to_string(f) + ".pdf", "x");
+        }
+    }
+    auto fd = open_root(dir / "root");
+    ASSERT_TRUE(fd);
+    std::mutex m;
+    std::multiset<std::string> seen;
+    auto stats = walk_concurrently(
+        fd->get(), WalkOptions{},
+        [&](const FileFacts& f) {
+            std::lock_guard g(m);
+            seen.insert(f.path);
+        },
+        [](std::string_view, const Error&) {});
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->files, 1000u);
+    EXPECT_EQ(seen.size(), 1000u);
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 1000u);
+
+    std::atomic<int> calls{0};
+    EXPECT_THROW(
+        {
+            auto r = walk_concurrently(
+                fd->get(), WalkOptions{},
+                [&](const FileFacts&) {
+                    if (++calls >= 3) throw std::runtime_error("sink failed");
+                },
+                [](std::string_view, const Error&) {});
+            (void)r;
+        },
+        std::runtime_error);
+    EXPECT_LT(calls.load(), 1000);  // stopped early, not after the whole tree
 }
 
 }  // namespace
