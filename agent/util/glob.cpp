@@ -78,14 +78,20 @@ bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
             std::string name(p.substr(pi + 1, close - pi - 1));
             size_t seg_end = s.find('/', si);
             if (seg_end == std::string_view::npos) seg_end = s.size();
-            // Longest first, so "{client}" takes the whole segment when it can.
+            // A plain character after the capture must be the one where the capture ends:
+            // only those ends are tried (the walk classifies every file with these).
+            size_t after = close + 1;
+            bool literal_next = after < p.size() && p[after] != '*' && p[after] != '?' &&
+                                p[after] != '[' && p[after] != '{' && p[after] != '\\';
+            // Longest first, so "{client}" takes the whole segment when it can. Capture names
+            // are unique in a pattern, and a failed match leaves `caps` as it found it, so
+            // undoing this capture is erasing it.
             for (size_t k = seg_end; k > si; --k) {
-                Glob::Captures saved;
-                if (caps != nullptr) saved = *caps;
+                if (literal_next && (k >= s.size() || s[k] != p[after])) continue;
                 if (caps != nullptr) (*caps)[name] = std::string(s.substr(si, k - si));
-                if (match_at(p, close + 1, s, k, caps)) return true;
-                if (caps != nullptr) *caps = std::move(saved);
+                if (match_at(p, after, s, k, caps)) return true;
             }
+            if (caps != nullptr) caps->erase(name);
             return false;
         }
         if (si >= s.size()) return false;

@@ -74,5 +74,20 @@ TEST(Glob, RejectsBrokenPatternsWithTheColumn) {
     EXPECT_FALSE(Glob::compile("trailing\\"));
 }
 
+TEST(Glob, CapturesBacktrackAndAFailedMatchLeavesNoCapture) {
+    auto g = *Glob::compile("{client}-{matter}/billing/**");
+    Glob::Captures caps;
+    ASSERT_TRUE(g.matches("acme-corp-2010/billing/x.pdf", &caps));
+    EXPECT_EQ(caps["client"], "acme-corp");  // longest first, then shorter until the rest fits
+    EXPECT_EQ(caps["matter"], "2010");
+    Glob::Captures none;
+    EXPECT_FALSE(g.matches("acme-corp-2010/letters/x.pdf", &none));
+    EXPECT_TRUE(none.empty());
+    auto tail = *Glob::compile("{client}/{matter}");
+    ASSERT_TRUE(tail.matches("acme/2010-001", &caps));
+    EXPECT_EQ(caps["matter"], "2010-001");
+    EXPECT_FALSE(tail.matches("acme/2010-001/x", &caps));
+}
+
 }  // namespace
 }  // namespace lethe::util
