@@ -79,27 +79,30 @@ order=(find fdfind lethe-plan lethe-plan-json)
 for name in "${order[@]}"; do bash -c "${cmds[$name]}" >/dev/null; done
 count=$(find "$corpus" -type f | wc -l)
 
-declare -A walls rss
+declare -A walls rss cpus
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 for ((i = 0; i < runs; i++)); do
   for name in "${order[@]}"; do  # interleaved, so load on the machine hits every tool alike
-    /usr/bin/time -f '%e %M' -o "$tmp" bash -c "exec ${cmds[$name]}" >/dev/null
-    read -r wall kib <"$tmp"
+    /usr/bin/time -f '%e %M %U %S' -o "$tmp" bash -c "exec ${cmds[$name]}" >/dev/null
+    read -r wall kib user sys <"$tmp"
     walls[$name]+="$wall "
+    cpus[$name]+="$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') "
     [ "${rss[$name]:-0}" -ge "$kib" ] || rss[$name]=$kib
   done
 done
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 find_wall=$(echo "${walls[find]}" | median)
-echo "Tree: $count regular files ($corpus), $runs runs each, warm cache, $(nproc) CPUs."
+echo "Tree: $count regular files ($corpus), $runs runs each, warm cache, $(nproc) CPUs,"
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 echo
-echo "| tool | median wall (s) | files/s | wall vs find | max RSS (MiB) | all runs (s) |"
-echo "|---|---:|---:|---:|---:|---|"
+echo "| tool | median wall (s) | files/s | wall vs find | median CPU user+sys (s) | max RSS (MiB) | all walls (s) |"
+echo "|---|---:|---:|---:|---:|---:|---|"
 for name in "${order[@]}"; do
   wall=$(echo "${walls[$name]}" | median)
+  cpu=$(echo "${cpus[$name]}" | median)
   awk -v n="$name" -v w="$wall" -v f="$find_wall" -v c="$count" -v k="${rss[$name]}" \
-      -v all="${walls[$name]}" \
-      'BEGIN { printf "| %s | %.2f | %.0f | %.2f× | %.1f | %s|\n", n, w, (w > 0 ? c / w : 0), (f > 0 ? w / f : 0), k / 1024, all }'
+      -v u="$cpu" -v all="${walls[$name]}" \
+      'BEGIN { printf "| %s | %.2f | %.0f | %.2f× | %.2f | %.1f | %s|\n", n, w, (w > 0 ? c / w : 0), (f > 0 ? w / f : 0), u, k / 1024, all }'
 done

@@ -28,6 +28,12 @@ std::string human_bytes(uint64_t bytes) {
 }
 
 std::string display_name(std::string_view bytes) {
+    bool plain = true;  // printable ASCII, the common case: shown as it is
+    for (char c : bytes) {
+        auto u = static_cast<unsigned char>(c);
+        plain = plain && u >= 0x20 && u < 0x7f;
+    }
+    if (plain) return std::string(bytes);
     std::string text = util::utf8_display(bytes);
     std::string out;
     out.reserve(text.size());

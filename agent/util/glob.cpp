@@ -44,8 +44,14 @@ bool match_class(std::string_view p, size_t pi, char c, size_t& end) {
 }
 
 bool is_double_star(std::string_view p, size_t pi) {
-    return p.substr(pi, 2) == "**" && (pi == 0 || p[pi - 1] == '/') &&
-           (pi + 2 == p.size() || p[pi + 2] == '/');
+    return pi + 1 < p.size() && p[pi] == '*' && p[pi + 1] == '*' &&
+           (pi == 0 || p[pi - 1] == '/') && (pi + 2 == p.size() || p[pi + 2] == '/');
+}
+
+// Whether p[pi] is an ordinary character that must equal the path's next byte.
+bool is_literal(std::string_view p, size_t pi) {
+    return pi < p.size() && p[pi] != '*' && p[pi] != '?' && p[pi] != '[' && p[pi] != '{' &&
+           p[pi] != '\\';
 }
 
 bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
@@ -68,8 +74,13 @@ bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
             }
             size_t next = pi;
             while (next < p.size() && p[next] == '*') ++next;
+            // Before a plain character, only the places holding it can end the star.
+            bool literal_next = is_literal(p, next);
             for (size_t k = si;; ++k) {
-                if (match_at(p, next, s, k, caps)) return true;
+                if ((!literal_next || (k < s.size() && s[k] == p[next])) &&
+                    match_at(p, next, s, k, caps)) {
+                    return true;
+                }
                 if (k >= s.size() || s[k] == '/') return false;
             }
         }
@@ -81,8 +92,7 @@ bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
             // A plain character after the capture must be the one where the capture ends:
             // only those ends are tried (the walk classifies every file with these).
             size_t after = close + 1;
-            bool literal_next = after < p.size() && p[after] != '*' && p[after] != '?' &&
-                                p[after] != '[' && p[after] != '{' && p[after] != '\\';
+            bool literal_next = is_literal(p, after);
             // Longest first, so "{client}" takes the whole segment when it can. Capture names
             // are unique in a pattern, and a failed match leaves `caps` as it found it, so
             // undoing this capture is erasing it.

@@ -89,5 +89,16 @@ TEST(Glob, CapturesBacktrackAndAFailedMatchLeavesNoCapture) {
     EXPECT_FALSE(tail.matches("acme/2010-001/x", &caps));
 }
 
+TEST(Glob, StarBeforeALiteralTriesEveryPlaceOfThatLiteral) {
+    auto g = *Glob::compile("**/*.tmp");
+    EXPECT_TRUE(g.matches("a/b.c.tmp"));
+    EXPECT_TRUE(g.matches("x.tmp.tmp"));
+    EXPECT_FALSE(g.matches("a/b.tmp/c"));
+    EXPECT_FALSE(g.matches("a/b.tmpx"));
+    auto mid = *Glob::compile("a*b*c");
+    EXPECT_TRUE(mid.matches("abbbcbc"));
+    EXPECT_FALSE(mid.matches("ab/c"));
+}
+
 }  // namespace
 }  // namespace lethe::util
