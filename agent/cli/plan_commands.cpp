@@ -1,5 +1,9 @@
 #include "agent/cli/commands.hpp"
 
+#include <cstdio>
+#include <iterator>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "agent/cli/common.hpp"
@@ -41,25 +45,28 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
                                "ACTION", "CATEGORY", "CLIENT/MATTER", "PATH"));
     }
     bool observe_due = false;
+    fmt::memory_buffer line;
     auto summary = service::make_plan(loaded->config, loaded->schedules, options,
                                       [&](const service::PlanEntry& e) {
         if (json) {
             print_line(e.to_json().dump());
             return;
         }
-        std::string status(classify::to_string(e.status));
-        if (e.status == classify::Status::Due && e.mode == policy::Mode::Observe) {
-            status += "*";
-            observe_due = true;
-        }
+        std::string_view status = classify::to_string(e.status);
+        bool observed = e.status == classify::Status::Due && e.mode == policy::Mode::Observe;
+        observe_due = observe_due || observed;
         std::string owner = e.client ? display_name(*e.client) : "-";
         if (e.matter) owner += "/" + display_name(*e.matter);
-        std::string line = fmt::format(
-            "{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}/{}", status,
-            e.expires ? util::format_date(*e.expires) : "permanent", policy::to_string(e.action),
-            e.category, owner, e.root, display_name(e.facts.path));
-        if (!e.reason.empty()) line += fmt::format("  ({})", e.reason);
-        print_line(line);
+        // One reused buffer per plan: hundreds of thousands of lines on a large share.
+        line.clear();
+        fmt::format_to(std::back_inserter(line), "{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}/{}",
+                       observed ? fmt::format("{}*", status) : std::string(status),
+                       e.expires ? util::format_date(*e.expires) : "permanent",
+                       policy::to_string(e.action), e.category, owner, e.root,
+                       display_name(e.facts.path));
+        if (!e.reason.empty()) fmt::format_to(std::back_inserter(line), "  ({})", e.reason);
+        line.push_back('\n');
+        std::fwrite(line.data(), 1, line.size(), stdout);
     });
     progress.finish();
     if (!summary) return report(summary.error());
