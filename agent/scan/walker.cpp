@@ -229,12 +229,15 @@ private:
         if (auto& hook = before_open_folder_hook()) hook(task.path);
 #endif
         std::string_view name = std::string_view(task.path).substr(task.name_offset);
-        int from = task.parent->fd.get();
+        // An anchored parent's own descriptor is closed once it is listed: never read it.
+        int from = -1;
         std::string through;
         if (task.parent->anchor) {
             from = task.parent->anchor->fd.get();
             through = fmt::format("{}/{}", task.parent->anchor_path, name);
             name = through;
+        } else {
+            from = task.parent->fd.get();
         }
         auto fd = util::open_beneath(from, name, O_RDONLY | O_DIRECTORY, 0,
                                      m_options.one_filesystem);
