@@ -72,8 +72,10 @@ declare -A cmds=(
   [fdfind]="fdfind --unrestricted --type f . $corpus"
   [lethe-plan]="$lethe plan --config $work/lethe-$files.toml --now 2026-11-25"
   [lethe-plan-json]="$lethe plan --json --config $work/lethe-$files.toml --now 2026-11-25"
+  # Walk and classify every file, list none: the cost of the walk without the listing.
+  [lethe-plan-no-listing]="$lethe plan --client nobody --config $work/lethe-$files.toml --now 2026-11-25"
 )
-order=(find fdfind lethe-plan lethe-plan-json)
+order=(find fdfind lethe-plan lethe-plan-json lethe-plan-no-listing)
 
 # Warm the cache: every tool reads the whole tree once before anything is timed.
 for name in "${order[@]}"; do bash -c "${cmds[$name]}" >/dev/null; done

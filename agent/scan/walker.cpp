@@ -106,10 +106,11 @@ struct Batch {
 
 class Walk {
 public:
-    // `on_file`, when given, is called on the walker threads instead of batching files.
+    // With `sinks` (one per walker thread), files go to the thread's own sink instead of
+    // being batched for the caller.
     Walk(const WalkOptions& options, unsigned open_budget,
-         const std::function<void(const FileFacts&)>* on_file)
-        : m_options(options), m_budget(open_budget), m_on_file(on_file) {}
+         std::vector<std::unique_ptr<FileSink>>* sinks)
+        : m_options(options), m_budget(open_budget), m_sinks(sinks) {}
 
     // Runs `threads` walkers from `root` and hands every batch to `consume` on this thread.
     template <typename Consume>
@@ -128,7 +129,10 @@ public:
             }
         } joiner{*this, {}};
         m_live_workers = threads;
-        for (unsigned i = 0; i < threads; ++i) joiner.threads.emplace_back([this] { work(); });
+        for (unsigned i = 0; i < threads; ++i) {
+            FileSink* sink = m_sinks != nullptr ? (*m_sinks)[i].get() : nullptr;
+            joiner.threads.emplace_back([this, sink] { work(sink); });
+        }
 
         for (;;) {
             Batch batch;
@@ -161,18 +165,19 @@ private:
         m_out_space.notify_all();
     }
 
-    void work() {
+    void work(FileSink* sink) {
         std::vector<char> buffer(kDirentBuffer);
         Batch batch;
         for (;;) {
             FolderTask task;
             {
                 std::unique_lock lock(m_task_mutex);
-                if (m_tasks.empty() && !batch.empty()) {
+                if (m_tasks.empty() && (!batch.empty() || sink != nullptr)) {
                     // Nothing to take right now: hand over what this walker holds before
                     // waiting, so the caller is never kept waiting on an idle walker.
                     lock.unlock();
-                    deliver(batch);
+                    if (sink != nullptr) guarded([&] { sink->flush(); });
+                    if (!batch.empty()) deliver(batch);
                     lock.lock();
                 }
                 m_task_ready.wait(lock, [&] {
@@ -183,7 +188,7 @@ private:
                 m_tasks.pop_back();
                 ++m_busy_workers;
             }
-            process(task, buffer, batch);
+            process(task, buffer, batch, sink);
             bool all_done = false;
             {
                 std::lock_guard lock(m_task_mutex);
@@ -192,6 +197,7 @@ private:
             }
             if (all_done) m_task_ready.notify_all();
         }
+        if (sink != nullptr) guarded([&] { sink->flush(); });
         if (!batch.empty()) deliver(batch);
         {
             std::lock_guard lock(m_out_mutex);
@@ -289,7 +295,7 @@ private:
         return folder;
     }
 
-    void process(FolderTask& task, std::vector<char>& buffer, Batch& batch) {
+    void process(FolderTask& task, std::vector<char>& buffer, Batch& batch, FileSink* sink) {
         bool is_root = !task.parent;
         std::shared_ptr<Folder> folder = open_folder(task, batch);
         task.parent.reset();  // the parent may close as soon as its last subfolder is open
@@ -326,7 +332,7 @@ private:
                 std::string_view name(entry->d_name);
                 if (name == "." || name == "..") continue;
                 ++entries;
-                visit(entry, name, dir_fd, dir_path, shared_folder, subfolders, batch);
+                visit(entry, name, dir_fd, dir_path, shared_folder, subfolders, batch, sink);
             }
             if (!subfolders.empty()) push_tasks(subfolders);
         }
@@ -336,7 +342,7 @@ private:
 
     void visit(const struct dirent64* entry, std::string_view name, int dir_fd,
                const std::string& dir_path, const std::shared_ptr<const Folder>& folder,
-               std::vector<FolderTask>& subfolders, Batch& batch) {
+               std::vector<FolderTask>& subfolders, Batch& batch, FileSink* sink) {
         if (!util::is_valid_utf8(name)) ++batch.delta.non_utf8_names;
         if (name.find('\n') != std::string_view::npos) ++batch.delta.newline_names;
         std::string rel;
@@ -383,8 +389,9 @@ private:
                 }
                 ++batch.delta.files;
                 batch.delta.bytes += stx.stx_size;
-                if (m_on_file != nullptr) {
-                    call_on_file(facts_from_statx(stx, std::move(rel)));
+                if (sink != nullptr) {
+                    FileFacts facts = facts_from_statx(stx, std::move(rel));
+                    guarded([&] { sink->file(facts); });
                     if (batch.delta.files % kBatchFiles == 0) deliver(batch);  // progress
                     return;
                 }
@@ -416,9 +423,12 @@ private:
         }
     }
 
-    void call_on_file(const FileFacts& facts) {
+    // Runs a sink call; its exception stops the walk and is rethrown to the caller.
+    template <typename F>
+    void guarded(F&& call) {
+        if (m_abort.load(std::memory_order_relaxed)) return;
         try {
-            (*m_on_file)(facts);
+            call();
         } catch (...) {
             {
                 std::lock_guard lock(m_task_mutex);
@@ -442,8 +452,8 @@ private:
 
     const WalkOptions& m_options;
     const unsigned m_budget;
-    const std::function<void(const FileFacts&)>* m_on_file;
-    std::exception_ptr m_failure;  // the first exception from a concurrent on_file
+    std::vector<std::unique_ptr<FileSink>>* m_sinks;
+    std::exception_ptr m_failure;  // the first exception from a sink
     std::atomic<bool> m_abort{false};  // stop listing the current folders at once
     std::atomic<unsigned> m_open{0};
     std::shared_ptr<Folder> m_root_folder;
@@ -487,7 +497,7 @@ namespace {
 Result<WalkStats> run_walk(int root_fd, const WalkOptions& options,
                            const std::function<void(const FileFacts&)>& on_file,
                            const std::function<void(std::string_view, const Error&)>& on_problem,
-                           bool concurrent) {
+                           const std::function<std::unique_ptr<FileSink>()>* make_sink) {
     // A descriptor of our own: getdents64 moves the file offset, which the caller's shares.
     auto root = util::open_beneath(root_fd, ".", O_RDONLY | O_DIRECTORY);
     if (!root) return fail(root.error().with_context("root"));
@@ -496,10 +506,16 @@ Result<WalkStats> run_walk(int root_fd, const WalkOptions& options,
     unsigned budget = options.max_open_folders != 0 ? options.max_open_folders
                                                     : default_open_budget();
     WalkStats stats;
-    Walk walk(options, budget, concurrent ? &on_file : nullptr);
+    std::vector<std::unique_ptr<FileSink>> sinks;
+    if (make_sink != nullptr) {
+        for (unsigned i = 0; i < threads; ++i) sinks.push_back((*make_sink)());
+    }
+    Walk walk(options, budget, make_sink != nullptr ? &sinks : nullptr);
     auto root_error = walk.run(std::move(*root), threads, [&](Batch& batch) {
         stats.add(batch.delta);
-        for (const auto& f : batch.files) on_file(f);
+        if (on_file) {
+            for (const auto& f : batch.files) on_file(f);
+        }
         for (const auto& [path, error] : batch.problems) on_problem(path, error);
         if (options.on_progress) options.on_progress(stats);
     });
@@ -512,14 +528,14 @@ Result<WalkStats> run_walk(int root_fd, const WalkOptions& options,
 Result<WalkStats> walk(int root_fd, const WalkOptions& options,
                        const std::function<void(const FileFacts&)>& on_file,
                        const std::function<void(std::string_view, const Error&)>& on_problem) {
-    return run_walk(root_fd, options, on_file, on_problem, false);
+    return run_walk(root_fd, options, on_file, on_problem, nullptr);
 }
 
 Result<WalkStats> walk_concurrently(
     int root_fd, const WalkOptions& options,
-    const std::function<void(const FileFacts&)>& on_file,
+    const std::function<std::unique_ptr<FileSink>()>& make_sink,
     const std::function<void(std::string_view, const Error&)>& on_problem) {
-    return run_walk(root_fd, options, on_file, on_problem, true);
+    return run_walk(root_fd, options, {}, on_problem, &make_sink);
 }
 
 }  // namespace lethe::scan

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,13 +76,26 @@ struct WalkOptions {
     const std::function<void(const FileFacts&)>& on_file,
     const std::function<void(std::string_view path, const Error&)>& on_problem);
 
-// Like walk(), but `on_file` is called on the walker threads, several at a time: it must be
-// thread safe. For per-file work that parallelises (classification) before a caller-side
-// lock. `on_problem` and `on_progress` are still called on the caller's thread. If `on_file`
-// throws, the walk stops and the first exception is rethrown on the caller's thread.
+// Where one walker thread of walk_concurrently() puts its files. Each walker thread has
+// its own sink and is the only thread that calls it, so file() needs no lock; flush() is
+// where a sink hands what it holds to shared state (under the caller's lock), called when
+// its thread runs out of work and before it ends.
+class FileSink {
+public:
+    virtual ~FileSink() = default;
+    virtual void file(const FileFacts& facts) = 0;
+    virtual void flush() = 0;
+};
+
+// Like walk(), but each file goes to the sink of the walker thread that found it, so
+// per-file work (classification) runs on all walker threads and shared state is touched
+// once per batch, not once per file. `make_sink` is called on the caller's thread, once
+// per walker thread, before the walk starts. `on_problem` and `on_progress` are still
+// called on the caller's thread. If a sink throws, the walk stops and the first exception
+// is rethrown on the caller's thread (after every thread has ended).
 [[nodiscard]] Result<WalkStats> walk_concurrently(
     int root_fd, const WalkOptions& options,
-    const std::function<void(const FileFacts&)>& on_file,
+    const std::function<std::unique_ptr<FileSink>()>& make_sink,
     const std::function<void(std::string_view path, const Error&)>& on_problem);
 
 #ifdef LETHE_TEST_HOOKS

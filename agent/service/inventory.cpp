@@ -31,6 +31,18 @@ void capture_owner(const std::vector<policy::RetentionSchedule>& schedules,
     }
 }
 
+// Calls a function for each file; it takes its own lock.
+class EachFileSink : public scan::FileSink {
+public:
+    explicit EachFileSink(const std::function<void(const scan::FileFacts&)>& on_file)
+        : m_on_file(on_file) {}
+    void file(const scan::FileFacts& facts) override { m_on_file(facts); }
+    void flush() override {}
+
+private:
+    const std::function<void(const scan::FileFacts&)>& m_on_file;
+};
+
 nlohmann::json tallies(const std::map<std::string, Tally>& m) {
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [k, t] : m) j[k] = {{"files", t.files}, {"bytes", t.bytes}};
@@ -98,10 +110,10 @@ Result<InventorySummary> make_inventory(
                 options.on_progress(root.name, s);
             };
         }
-        std::mutex lock;  // classification runs on the walk's threads; the rest under it
-        auto stats = scan::walk_concurrently(
-            root_fd->get(), walk_options,
-            [&](const scan::FileFacts& facts) {
+        // Classification runs on the walk's threads; the few files of one client are
+        // added under the lock one by one.
+        std::mutex lock;
+        std::function<void(const scan::FileFacts&)> on_file = [&](const scan::FileFacts& facts) {
                 classify::Decision d = classify::classify(facts, schedules, options.today);
                 std::optional<std::string> client = d.client;
                 std::optional<std::string> matter = d.matter;
@@ -131,7 +143,10 @@ Result<InventorySummary> make_inventory(
                                                      : std::string(classify::to_string(d.status))]
                     .add(facts.size);
                 sink(e);
-            },
+            };
+        auto stats = scan::walk_concurrently(
+            root_fd->get(), walk_options,
+            [&] { return std::make_unique<EachFileSink>(on_file); },
             [&](std::string_view path, const Error& error) {
                 std::lock_guard guard(lock);
                 ++summary.problems;

@@ -176,6 +176,64 @@ nlohmann::json PlanSummary::to_json() const {
     return j;
 }
 
+namespace {
+
+// The files one walker thread found, classified on that thread, held until the next flush.
+class PlanSink : public scan::FileSink {
+public:
+    PlanSink(const std::string& root, const std::vector<policy::RetentionSchedule>& schedules,
+             const PlanOptions& options, std::mutex& lock, PlanSummary& summary,
+             const std::function<void(const PlanEntry&)>& sink)
+        : m_root(root), m_schedules(schedules), m_options(options), m_lock(lock),
+          m_summary(summary), m_sink(sink) {}
+
+    void file(const scan::FileFacts& facts) override {
+        classify::Decision d = classify::classify(facts, m_schedules, m_options.today);
+        if (d.status == classify::Status::Unmatched) {
+            if (!m_options.client) ++m_unmatched;
+            return;
+        }
+        if (m_options.client && d.client != m_options.client) return;
+        if (m_options.matter && d.matter != m_options.matter) return;
+        Pending p{make_entry(m_root, facts, d), false, false};
+        p.within = d.status == classify::Status::NotDue && m_options.horizon && d.expires &&
+                   *d.expires <= *m_options.horizon;
+        p.listed = m_options.list_all || d.status != classify::Status::NotDue || p.within;
+        m_pending.push_back(std::move(p));
+        if (m_pending.size() >= kBatch) flush();
+    }
+
+    void flush() override {
+        std::lock_guard guard(m_lock);
+        m_summary.unmatched += m_unmatched;
+        m_unmatched = 0;
+        for (const auto& p : m_pending) {
+            m_summary.add(p.entry);
+            if (p.within) m_summary.due_within.add(p.entry.facts.size);
+            if (p.listed) m_sink(p.entry);
+        }
+        m_pending.clear();
+    }
+
+private:
+    static constexpr size_t kBatch = 256;
+    struct Pending {
+        PlanEntry entry;
+        bool within;
+        bool listed;
+    };
+    const std::string& m_root;
+    const std::vector<policy::RetentionSchedule>& m_schedules;
+    const PlanOptions& m_options;
+    std::mutex& m_lock;
+    PlanSummary& m_summary;
+    const std::function<void(const PlanEntry&)>& m_sink;
+    std::vector<Pending> m_pending;
+    uint64_t m_unmatched = 0;
+};
+
+}  // namespace
+
 Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                               const std::vector<policy::RetentionSchedule>& schedules,
                               const PlanOptions& options,
@@ -197,31 +255,14 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                 options.on_progress(root.name, s);
             };
         }
-        // Classification runs on the walker threads (it only reads the schedules); the
-        // summary and the sink are behind one lock, so the sink sees one file at a time.
+        // Classification runs on the walker threads (it only reads the schedules); each
+        // thread hands its entries to the summary and the sink in batches, under one lock.
         std::mutex lock;
+        auto make_sink = [&]() -> std::unique_ptr<scan::FileSink> {
+            return std::make_unique<PlanSink>(root.name, schedules, options, lock, summary, sink);
+        };
         auto stats = scan::walk_concurrently(
-            root_fd->get(), walk_options,
-            [&](const scan::FileFacts& facts) {
-                classify::Decision d = classify::classify(facts, schedules, options.today);
-                if (d.status == classify::Status::Unmatched) {
-                    if (!options.client) {
-                        std::lock_guard guard(lock);
-                        ++summary.unmatched;
-                    }
-                    return;
-                }
-                if (options.client && d.client != options.client) return;
-                if (options.matter && d.matter != options.matter) return;
-                PlanEntry entry = make_entry(root.name, facts, d);
-                bool within = d.status == classify::Status::NotDue && options.horizon &&
-                              d.expires && *d.expires <= *options.horizon;
-                bool listed = options.list_all || d.status != classify::Status::NotDue || within;
-                std::lock_guard guard(lock);
-                summary.add(entry);
-                if (within) summary.due_within.add(facts.size);
-                if (listed) sink(entry);
-            },
+            root_fd->get(), walk_options, make_sink,
             [&](std::string_view path, const Error& error) {
                 std::lock_guard guard(lock);
                 ++summary.problems;

@@ -384,7 +384,39 @@ TEST(WalkThreads, AnExceptionFromTheCallerStopsTheWalkCleanly) {
     EXPECT_EQ(seen, 3);
 }
 
-TEST(WalkThreads, ConcurrentCallbacksSeeEveryFileOnceAndExceptionsStopTheWalk) {
+// A sink per walker thread that keeps its files until flushed into a shared set.
+class CollectingSink : public FileSink {
+public:
+    CollectingSink(std::mutex& m, std::multiset<std::string>& out, std::atomic<int>& flushes)
+        : m_mutex(m), m_out(out), m_flushes(flushes) {}
+    void file(const FileFacts& f) override { m_held.push_back(f.path); }
+    void flush() override {
+        std::lock_guard g(m_mutex);
+        m_out.insert(m_held.begin(), m_held.end());
+        m_held.clear();
+        ++m_flushes;
+    }
+
+private:
+    std::mutex& m_mutex;
+    std::multiset<std::string>& m_out;
+    std::atomic<int>& m_flushes;
+    std::vector<std::string> m_held;
+};
+
+class ThrowingSink : public FileSink {
+public:
+    explicit ThrowingSink(std::atomic<int>& calls) : m_calls(calls) {}
+    void file(const FileFacts&) override {
+        if (++m_calls >= 3) throw std::runtime_error("sink failed");
+    }
+    void flush() override {}
+
+private:
+    std::atomic<int>& m_calls;
+};
+
+TEST(WalkThreads, EveryFileReachesExactlyOneThreadSinkAndEverySinkIsFlushed) {
     TempDir dir;
     for (int d = 0; d < 40; ++d) {
         for (int f = 0; f < 25; ++f) {
@@ -395,14 +427,20 @@ TEST(WalkThreads, ConcurrentCallbacksSeeEveryFileOnceAndExceptionsStopTheWalk) {
     ASSERT_TRUE(fd);
     std::mutex m;
     std::multiset<std::string> seen;
+    std::atomic<int> flushes{0};
+    int sinks = 0;
+    WalkOptions options;
+    options.threads = 3;
     auto stats = walk_concurrently(
-        fd->get(), WalkOptions{},
-        [&](const FileFacts& f) {
-            std::lock_guard g(m);
-            seen.insert(f.path);
+        fd->get(), options,
+        [&]() -> std::unique_ptr<FileSink> {
+            ++sinks;
+            return std::make_unique<CollectingSink>(m, seen, flushes);
         },
         [](std::string_view, const Error&) {});
     ASSERT_TRUE(stats);
+    EXPECT_EQ(sinks, 3);
+    EXPECT_GE(flushes.load(), 3);  // at least once per thread, at its end
     EXPECT_EQ(stats->files, 1000u);
     EXPECT_EQ(seen.size(), 1000u);
     EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 1000u);
@@ -412,9 +450,7 @@ TEST(WalkThreads, ConcurrentCallbacksSeeEveryFileOnceAndExceptionsStopTheWalk) {
         {
             auto r = walk_concurrently(
                 fd->get(), WalkOptions{},
-                [&](const FileFacts&) {
-                    if (++calls >= 3) throw std::runtime_error("sink failed");
-                },
+                [&]() -> std::unique_ptr<FileSink> { return std::make_unique<ThrowingSink>(calls); },
                 [](std::string_view, const Error&) {});
             (void)r;
         },
