@@ -27,6 +27,9 @@ test-asan: deps
 package: build
 	cd build/release && cpack -G DEB
 
+bench: deps
+	bench/walk.sh
+
 format:
 	find agent tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
