@@ -1,11 +1,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "agent/act/age.hpp"
 #include "agent/cli/certs.hpp"
 #include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
@@ -15,6 +17,7 @@
 #include "agent/policy/config.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/fs.hpp"
+#include "agent/util/log.hpp"
 #include "agent/util/time.hpp"
 
 namespace lethe::cli {
@@ -117,16 +120,46 @@ int keygen_rotate(const std::string& config_path) {
     return kExitOk;
 }
 
+// Writes a new age identity for a records manager (mode 0600, never over an existing file)
+// and prints its recipient for the agent's config. The agent keeps no copy.
+int keygen_age_identity(const std::string& path) {
+    auto identity = act::age::Identity::generate();
+    if (!identity) return report(identity.error());
+    auto recipient = identity->recipient();
+    if (!recipient) return report(recipient.error());
+    std::string text = fmt::format(
+        "# created: {}\n# public key: {}\n{}\n",
+        util::format_timestamp(std::chrono::time_point_cast<std::chrono::nanoseconds>(
+            std::chrono::system_clock::now())),
+        recipient->to_string(), identity->to_string());
+    auto written = util::create_file_exclusive(path, text, 0600);
+    std::fill(text.begin(), text.end(), '\0');
+    if (!written) {
+        return report(written.error().with_context("lethe keygen --age-identity"));
+    }
+    util::log_info("wrote age identity {} (mode 0600): keep it off this host; put the "
+                   "recipient below in [archive] recipients", path);
+    print_line(recipient->to_string());
+    return kExitOk;
+}
+
 }  // namespace
 
 void add_keygen_commands(CLI::App& app, CommandContext& context) {
-    CLI::App* cmd = app.add_subcommand("keygen", "create the Ed25519 signing key, or rotate it");
+    CLI::App* cmd = app.add_subcommand(
+        "keygen", "create the Ed25519 signing key, rotate it, or with --age-identity create an "
+                  "age identity");
     context.add_config_option(cmd);
     auto rotate_flag = std::make_shared<bool>(false);
     cmd->add_flag("--rotate", *rotate_flag,
                   "replace the key; the ledger records the new key, signed by the old one");
-    cmd->callback([&context, rotate_flag] {
-        context.chosen = [&context, rotate_flag] {
+    auto age_identity = std::make_shared<std::string>();
+    cmd->add_option("--age-identity", *age_identity,
+                    "write a new age identity (private key) to this file for a records manager "
+                    "and print its recipient; the config is not read");
+    cmd->callback([&context, rotate_flag, age_identity] {
+        context.chosen = [&context, rotate_flag, age_identity] {
+            if (!age_identity->empty()) return keygen_age_identity(*age_identity);
             return *rotate_flag ? keygen_rotate(context.config) : keygen(context.config);
         };
     });
