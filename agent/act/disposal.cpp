@@ -4,11 +4,16 @@
 #include <linux/magic.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -16,12 +21,15 @@
 
 #include <fmt/format.h>
 
+#include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
 
 namespace lethe::act {
 
 namespace {
+
+using util::fault_point;
 
 constexpr size_t kBlock = size_t{1} << 20;  // 1 MiB, a multiple of every direct-I/O alignment
 
@@ -39,8 +47,11 @@ AlignedBuffer aligned_block() {
 struct Target {
     UniqueFd dir;
     std::string name;
-    UniqueFd file;
+    UniqueFd reader;  // read-only; holds lethe's flock while the file is prepared
+    UniqueFd file;    // read-write for an overwrite, else unset
     struct stat st {};
+
+    [[nodiscard]] int fd() const { return file ? file.get() : reader.get(); }
 };
 
 }  // namespace
@@ -56,9 +67,63 @@ PreparedFile::~PreparedFile() = default;
 
 namespace {
 
-// Opens the planned file for `flags` and checks that it is still the file that was planned.
-Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, int flags,
-                            bool refuse_hard_links, bool resuming) {
+int open_at(int dir_fd, const std::string& name, int flags) {
+    // O_NOATIME keeps lethe's own reads from refreshing the access time it may judge by;
+    // the kernel allows it only to the owner or CAP_FOWNER, so fall back without it.
+    int fd = ::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = ::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+    return fd;
+}
+
+bool same_inode(const struct stat& st, const scan::FileFacts& planned) {
+    return st.st_ino == planned.inode && st.st_dev == planned.device;
+}
+
+// Immutable and append-only files cannot be overwritten or unlinked; lethe does not lift
+// an attribute someone set on purpose.
+Status check_attributes(int fd, const std::string& path) {
+    int flags = 0;
+    if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) return {};  // no attributes on this fs
+    if ((flags & FS_IMMUTABLE_FL) != 0) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: has the immutable attribute (chattr +i); left alone", path));
+    }
+    if ((flags & FS_APPEND_FL) != 0) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: has the append-only attribute (chattr +a); left alone", path));
+    }
+    return {};
+}
+
+// A file another process has locked is in use: skipped, as systemd-tmpfiles does. Takes an
+// exclusive flock that lasts as long as `fd` is open, so cooperating programs wait for us.
+Status check_not_in_use(int fd, const std::string& path) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("{}: in use (another process holds a flock); left alone", path));
+        }
+        // Filesystems without flock support (some network ones) fall through to record locks.
+    }
+    struct flock lk {};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    lk.l_start = 0;
+    lk.l_len = 0;
+    if (::fcntl(fd, F_OFD_GETLK, &lk) == 0 && lk.l_type != F_UNLCK) {
+        return fail(ErrorKind::Refused,
+                    lk.l_pid > 0
+                        ? fmt::format("{}: in use (process {} holds a POSIX record lock); left "
+                                      "alone", path, lk.l_pid)
+                        : fmt::format("{}: in use (another process holds an OFD lock); left alone",
+                                      path));
+    }
+    return {};
+}
+
+// Opens the planned file and checks that it is still the file that was planned.
+Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
+                            bool resuming, std::vector<std::string>& handling) {
     Target t;
     auto dir = util::open_beneath(root_fd, util::parent_of(planned.path), O_RDONLY | O_DIRECTORY);
     if (!dir) return fail(Error(ErrorKind::Refused, dir.error().message()));
@@ -76,25 +141,47 @@ Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, int fla
                     fmt::format("{}: changed since it was planned (device, inode, size or mtime)",
                                 planned.path));
     }
-    if (refuse_hard_links && now->nlink > 1) {
+    if (for_overwrite && now->nlink > 1) {
         return fail(ErrorKind::Refused,
                     fmt::format("{}: has {} hard links; overwriting would destroy the other "
                                 "names' data", planned.path, now->nlink));
     }
-    // O_NOATIME keeps lethe's own reads from refreshing the access time it may judge by;
-    // the kernel allows it only to the owner or CAP_FOWNER, so fall back without it.
-    int fd = ::openat(t.dir.get(), t.name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-    if (fd < 0 && errno == EPERM) {
-        fd = ::openat(t.dir.get(), t.name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0) return fail(errno_error(fmt::format("open {}", planned.path), errno));
-    t.file.reset(fd);
-    if (::fstat(t.file.get(), &t.st) != 0) {
+    // Read-only first: it works on immutable and read-only files, whose state we check.
+    t.reader.reset(open_at(t.dir.get(), t.name, O_RDONLY));
+    if (!t.reader) return fail(errno_error(fmt::format("open {}", planned.path), errno));
+    if (::fstat(t.reader.get(), &t.st) != 0) {
         return fail(errno_error(fmt::format("stat {}", planned.path), errno));
     }
     // The name could have been swapped between the statx and the open.
-    if (t.st.st_ino != planned.inode || t.st.st_dev != planned.device ||
+    if (!same_inode(t.st, planned) ||
         (!resuming && static_cast<uint64_t>(t.st.st_size) != planned.size)) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: replaced while being opened; left alone", planned.path));
+    }
+    if (auto st = check_attributes(t.reader.get(), planned.path); !st) return fail(st.error());
+    if (auto st = check_not_in_use(t.reader.get(), planned.path); !st) return fail(st.error());
+    if (!for_overwrite) return t;
+
+    mode_t mode = t.st.st_mode & 07777;
+    if ((mode & 0222) == 0) {
+        handling.push_back(fmt::format("read-only file (mode {:04o})", mode));
+    }
+    int fd = open_at(t.dir.get(), t.name, O_RDWR);
+    if (fd < 0 && errno == EACCES) {
+        // Only the owner (or CAP_FOWNER) may do this; the file is about to be destroyed, so
+        // the bit is not taken away again (a failed verification leaves it writable).
+        if (::fchmod(t.reader.get(), mode | S_IWUSR) != 0) {
+            return fail(errno_error(fmt::format("open {} for overwriting", planned.path), EACCES));
+        }
+        handling.push_back(fmt::format(
+            "owner write permission added (mode {:04o} to {:04o}) to overwrite it; not restored",
+            mode, mode | S_IWUSR));
+        fd = open_at(t.dir.get(), t.name, O_RDWR);
+    }
+    if (fd < 0) return fail(errno_error(fmt::format("open {} for overwriting", planned.path), errno));
+    t.file.reset(fd);
+    struct stat again {};
+    if (::fstat(t.file.get(), &again) != 0 || !same_inode(again, planned)) {
         return fail(ErrorKind::Refused,
                     fmt::format("{}: replaced while being opened; left alone", planned.path));
     }
@@ -131,6 +218,43 @@ int rotational(dev_t dev) {
     return -1;
 }
 
+// Counts the file's extents and those shared with another file or a snapshot (reflinks,
+// deduplication, btrfs/xfs snapshots): an overwrite cannot reach the other copy.
+struct ExtentCount {
+    uint64_t total = 0;
+    uint64_t shared = 0;
+    uint64_t inline_data = 0;
+    bool known = false;
+};
+
+ExtentCount count_extents(int fd) {
+    constexpr unsigned kBatch = 128;
+    std::vector<char> buf(sizeof(struct fiemap) + kBatch * sizeof(struct fiemap_extent));
+    auto* map = reinterpret_cast<struct fiemap*>(buf.data());
+    ExtentCount count;
+    uint64_t start = 0;
+    for (;;) {
+        std::fill(buf.begin(), buf.end(), '\0');
+        map->fm_start = start;
+        map->fm_length = FIEMAP_MAX_OFFSET - start;
+        map->fm_flags = FIEMAP_FLAG_SYNC;
+        map->fm_extent_count = kBatch;
+        if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) return count;
+        count.known = true;
+        if (map->fm_mapped_extents == 0) return count;
+        bool last = false;
+        for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
+            const struct fiemap_extent& e = map->fm_extents[i];
+            ++count.total;
+            if ((e.fe_flags & FIEMAP_EXTENT_SHARED) != 0) ++count.shared;
+            if ((e.fe_flags & FIEMAP_EXTENT_DATA_INLINE) != 0) ++count.inline_data;
+            if ((e.fe_flags & FIEMAP_EXTENT_LAST) != 0) last = true;
+            start = e.fe_logical + e.fe_length;
+        }
+        if (last || map->fm_mapped_extents < kBatch) return count;
+    }
+}
+
 // The ways old data of this file may survive a file-level overwrite, found for this file.
 void describe_limits(int fd, dev_t dev, DisposalRecord& rec) {
     struct statfs fs {};
@@ -159,6 +283,18 @@ void describe_limits(int fd, dev_t dev, DisposalRecord& rec) {
             "network or user-space filesystem ({}): the server decides where data is written, "
             "and its snapshots are not visible here", name));
     }
+    ExtentCount extents = count_extents(fd);
+    if (extents.shared > 0) {
+        rec.residual_risks.push_back(fmt::format(
+            "{} of {} extents are shared with another file or a snapshot (reflink, "
+            "deduplication or snapshot): that copy keeps the old data", extents.shared,
+            extents.total));
+    }
+    if (extents.inline_data > 0) {
+        rec.residual_risks.emplace_back(
+            "data stored inline in filesystem metadata: the overwrite is written to new metadata "
+            "blocks");
+    }
     int rot = rotational(dev);
     if (rot == 0) {
         rec.residual_risks.emplace_back(
@@ -168,27 +304,60 @@ void describe_limits(int fd, dev_t dev, DisposalRecord& rec) {
     }
 }
 
-Status write_pass(int fd, uint64_t size, bool zeros, char* block, util::Sha256* hash,
-                  const std::string& path) {
+// A byte range of the file that holds data (not a hole).
+struct Range {
     uint64_t offset = 0;
-    while (offset < size) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, size - offset));
-        if (zeros) {
-            std::memset(block, 0, n);
-        } else if (RAND_bytes(reinterpret_cast<unsigned char*>(block), static_cast<int>(n)) != 1) {
-            return fail(ErrorKind::Internal, "OpenSSL RAND_bytes failed");
+    uint64_t length = 0;
+};
+
+// The data ranges of the file, found with SEEK_DATA/SEEK_HOLE (the whole file where the
+// filesystem does not tell holes apart).
+Result<std::vector<Range>> data_ranges(int fd, uint64_t size, const std::string& path) {
+    std::vector<Range> out;
+    uint64_t pos = 0;
+    while (pos < size) {
+        off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO) break;  // only a hole remains
+            if (errno == EINVAL || errno == EOPNOTSUPP) return std::vector<Range>{{0, size}};
+            return fail(errno_error(fmt::format("find data in {}", path), errno));
         }
-        size_t done = 0;
-        while (done < n) {
-            ssize_t w = ::pwrite(fd, block + done, n - done, static_cast<off_t>(offset + done));
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                return fail(errno_error(fmt::format("overwrite {}", path), errno));
+        off_t hole = ::lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) return fail(errno_error(fmt::format("find holes in {}", path), errno));
+        uint64_t begin = static_cast<uint64_t>(data);
+        uint64_t end = std::min<uint64_t>(static_cast<uint64_t>(hole), size);
+        if (begin >= end) break;
+        out.push_back({begin, end - begin});
+        pos = end;
+    }
+    return out;
+}
+
+Status write_pass(int fd, const std::vector<Range>& ranges, bool zeros, char* block,
+                  util::Sha256* hash, const std::string& path) {
+    for (const Range& r : ranges) {
+        uint64_t offset = r.offset;
+        const uint64_t end = r.offset + r.length;
+        while (offset < end) {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, end - offset));
+            if (zeros) {
+                std::memset(block, 0, n);
+            } else if (RAND_bytes(reinterpret_cast<unsigned char*>(block), static_cast<int>(n)) !=
+                       1) {
+                return fail(ErrorKind::Internal, "OpenSSL RAND_bytes failed");
             }
-            done += static_cast<size_t>(w);
+            size_t done = 0;
+            while (done < n) {
+                ssize_t w = ::pwrite(fd, block + done, n - done, static_cast<off_t>(offset + done));
+                if (w < 0) {
+                    if (errno == EINTR) continue;
+                    return fail(errno_error(fmt::format("overwrite {}", path), errno));
+                }
+                done += static_cast<size_t>(w);
+            }
+            if (hash != nullptr) hash->update(block, n);
+            offset += n;
         }
-        if (hash != nullptr) hash->update(block, n);
-        offset += n;
     }
     if (::fdatasync(fd) != 0) {
         return fail(errno_error(fmt::format("fdatasync {}", path), errno));
@@ -196,9 +365,9 @@ Status write_pass(int fd, uint64_t size, bool zeros, char* block, util::Sha256* 
     return {};
 }
 
-// Reads the file back from the device, not from the page cache, and hashes it.
-Result<std::string> read_back(Target& t, uint64_t size, char* block, std::string& how,
-                              const std::string& path) {
+// Reads the data ranges back from the device, not from the page cache, and hashes them.
+Result<std::string> read_back(Target& t, const std::vector<Range>& ranges, char* block,
+                              std::string& how, const std::string& path) {
     int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
     UniqueFd direct_fd(direct);
     int fd = t.file.get();
@@ -215,21 +384,27 @@ Result<std::string> read_back(Target& t, uint64_t size, char* block, std::string
         how = "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable";
     }
     util::Sha256 hash;
-    uint64_t offset = 0;
-    while (offset < size) {
-        ssize_t r = ::pread(fd, block, kBlock, static_cast<off_t>(offset));
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return fail(errno_error(fmt::format("read back {}", path), errno));
+    for (const Range& r : ranges) {
+        uint64_t offset = r.offset;
+        const uint64_t end = r.offset + r.length;
+        while (offset < end) {
+            // Direct I/O needs aligned offsets and lengths: data ranges start on block
+            // boundaries, and a short read at the end of the file is allowed.
+            ssize_t got = ::pread(fd, block, kBlock, static_cast<off_t>(offset));
+            if (got < 0) {
+                if (errno == EINTR) continue;
+                return fail(errno_error(fmt::format("read back {}", path), errno));
+            }
+            if (got == 0) break;
+            size_t n = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(got),
+                                                              end - offset));
+            hash.update(block, n);
+            offset += n;
         }
-        if (r == 0) break;
-        size_t n = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(r), size - offset));
-        hash.update(block, n);
-        offset += n;
-    }
-    if (offset != size) {
-        return fail(ErrorKind::Verification,
-                    fmt::format("{}: read back {} of {} bytes", path, offset, size));
+        if (offset != end) {
+            return fail(ErrorKind::Verification,
+                        fmt::format("{}: read back ended at byte {} of {}", path, offset, end));
+        }
     }
     return hash.finish_hex();
 }
@@ -250,9 +425,10 @@ void maybe_inject_corruption(int fd, uint64_t size) {
 void crash_point(const char* point) {
     const char* at = std::getenv("LETHE_TEST_CRASH_AT");
     if (at != nullptr && std::strcmp(at, point) == 0) ::_exit(99);
+    fault_point(point);
 }
 #else
-void crash_point(const char*) {}
+void crash_point(const char* point) { fault_point(point); }
 #endif
 
 Result<std::string> hash_content(int fd, const std::string& path) {
@@ -268,20 +444,21 @@ Status sync_dir(int dir_fd, const std::string& path) {
 
 Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
                              bool resuming) {
-    auto target = open_planned(root_fd, planned, for_overwrite ? O_RDWR : O_RDONLY, for_overwrite,
-                               resuming);
+    std::vector<std::string> handling;
+    auto target = open_planned(root_fd, planned, for_overwrite, resuming, handling);
     if (!target) return fail(target.error());
     auto impl = std::make_unique<PreparedFile::Impl>();
     impl->target = std::move(*target);
     PreparedFile file(std::move(impl));
     file.m_planned = planned;
     DisposalRecord& rec = file.m_record;
+    rec.handling = std::move(handling);
     Target& t = file.m_impl->target;
     rec.size = static_cast<uint64_t>(t.st.st_size);
-    auto before = hash_content(t.file.get(), planned.path);
+    auto before = hash_content(t.reader.get(), planned.path);
     if (!before) return fail(before.error());
     rec.sha256_before = *before;
-    describe_limits(t.file.get(), t.st.st_dev, rec);
+    describe_limits(t.fd(), t.st.st_dev, rec);
     return file;
 }
 
@@ -290,10 +467,31 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     Target& t = file.m_impl->target;
     const std::string& path = file.m_planned.path;
     DisposalRecord rec = file.m_record;
-    uint64_t size = static_cast<uint64_t>(t.st.st_size);
+    if (!t.file) return fail(ErrorKind::Internal, fmt::format("{}: not prepared for overwrite", path));
+    if (options.passes < 1 || options.passes > 10) {
+        return fail(ErrorKind::BadInput, "sanitize passes must be between 1 and 10");
+    }
+    const uint64_t size = static_cast<uint64_t>(t.st.st_size);
+    struct stat now {};
+    if (::fstat(t.file.get(), &now) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
+    if (static_cast<uint64_t>(now.st_size) != size) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: size changed from {} to {} bytes since it was prepared "
+                                "(in use); left alone", path, size, now.st_size));
+    }
     rec.method = "file overwrite";
     rec.passes = options.passes + (options.final_zero ? 1 : 0);
     rec.pattern = options.final_zero ? "random+zero" : "random";
+
+    auto ranges = data_ranges(t.file.get(), size, path);
+    if (!ranges) return fail(ranges.error());
+    uint64_t data_bytes = 0;
+    for (const Range& r : *ranges) data_bytes += r.length;
+    if (data_bytes < size) {
+        rec.handling.push_back(fmt::format(
+            "sparse file: {} of {} bytes are data in {} extents and were overwritten; the holes "
+            "hold no data and were left as holes", data_bytes, size, ranges->size()));
+    }
 
     AlignedBuffer block = aligned_block();
     if (!block) return fail(ErrorKind::Internal, "out of memory for the overwrite buffer");
@@ -301,17 +499,18 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     for (int pass = 0; pass < rec.passes; ++pass) {
         bool last = pass + 1 == rec.passes;
         bool zeros = options.final_zero && last;
-        if (auto st = write_pass(t.file.get(), size, zeros, block.get(), last ? &written : nullptr,
-                                 path);
+        if (auto st = write_pass(t.file.get(), *ranges, zeros, block.get(),
+                                 last ? &written : nullptr, path);
             !st) {
             return fail(st.error());
         }
+        fault_point("overwrite-pass");
     }
 #ifdef LETHE_TEST_HOOKS
     maybe_inject_corruption(t.file.get(), size);
 #endif
     std::string expected = written.finish_hex();
-    auto actual = read_back(t, size, block.get(), rec.read_back, path);
+    auto actual = read_back(t, *ranges, block.get(), rec.read_back, path);
     if (!actual) return fail(actual.error());
     if (*actual != expected) {
         return fail(ErrorKind::Verification,
@@ -319,13 +518,24 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
                                 "in place (overwritten, not removed) and no certificate is written",
                                 path));
     }
+    // Another writer (one that ignores flocks) may have extended or cut the file meanwhile:
+    // then what lies past the overwritten range was never overwritten.
+    if (::fstat(t.file.get(), &now) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
+    if (static_cast<uint64_t>(now.st_size) != size) {
+        return fail(ErrorKind::Verification,
+                    fmt::format("{}: its size changed from {} to {} bytes while it was being "
+                                "overwritten (another process writes to it); left in place and "
+                                "not certified", path, size, now.st_size));
+    }
     rec.verified = true;
     if (size == 0) rec.read_back = "nothing to overwrite: empty file";
+    if (size > 0 && data_bytes == 0) rec.read_back = "nothing to overwrite: the file is all holes";
     crash_point("after-overwrite");
 
     if (::ftruncate(t.file.get(), 0) != 0 || ::fsync(t.file.get()) != 0) {
         return fail(errno_error(fmt::format("truncate {}", path), errno));
     }
+    fault_point("truncate");
     // The rename hides the original name (file names can themselves be confidential).
     if (::renameat2(t.dir.get(), t.name.c_str(), t.dir.get(), temp_name.c_str(),
                     RENAME_NOREPLACE) != 0) {

@@ -11,7 +11,7 @@
 namespace lethe::act {
 
 struct SanitizeOptions {
-    int passes = 1;           // random-data passes
+    int passes = 1;           // random-data passes (1..10)
     bool final_zero = false;  // an extra pass of zeros after the random ones
 };
 
@@ -26,6 +26,7 @@ struct DisposalRecord {
     std::string read_back;       // how the read-back bypassed the page cache
     std::string filesystem;      // statfs type name
     std::vector<std::string> residual_risks;  // where old data may survive, per file
+    std::vector<std::string> handling;  // what was unusual about this file and what was done
 };
 
 // A planned file opened for disposal: its identity re-checked against the plan, its
@@ -55,15 +56,23 @@ private:
 // Opens `planned` below `root_fd` (never through a symlink) and checks it is still the file
 // that was planned: device, inode, size and mtime, or only device and inode when
 // `resuming` an interrupted overwrite. Refuses (ErrorKind::Refused) a changed or vanished
-// file, a non-regular file, and, when `for_overwrite`, a file with other hard links.
+// file, a non-regular file, a file with the immutable or append-only attribute, a file in
+// use (another process holds a flock, a POSIX record lock or an OFD lock on it: lethe then
+// holds an exclusive flock itself until the PreparedFile is destroyed), and, when
+// `for_overwrite`, a file with other hard links. A read-only file that lethe may make
+// writable (it owns it) gets its owner-write bit added, never removed again, and the record's
+// `handling` says so.
 [[nodiscard]] Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned,
                                            bool for_overwrite, bool resuming = false);
 
 // Overwrites the file (passes of random data, optional zeros), fdatasyncs after each pass,
 // reads it back bypassing the page cache and compares, truncates it, renames it to
 // `temp_name` in its folder, fsyncs the folder, unlinks it and fsyncs the folder again.
-// On a failed read-back (ErrorKind::Verification) the file is left in place, overwritten
-// but not removed.
+// A sparse file has only its data extents overwritten (holes hold no data; writing them
+// could fill the disk). Refuses (ErrorKind::Refused, nothing changed) a file whose size
+// changed since prepare(). On a failed read-back, or a file that changed size while being
+// overwritten (ErrorKind::Verification), the file is left in place, overwritten but not
+// removed.
 [[nodiscard]] Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
                                               const SanitizeOptions& options);
 

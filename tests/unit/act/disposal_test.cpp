@@ -1,9 +1,17 @@
 #include "agent/act/disposal.hpp"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -119,7 +127,214 @@ TEST_F(DisposalTest, RemoveUnlinksAndRecordsThatNothingWasOverwritten) {
     EXPECT_FALSE(exists(m_dir / "root/scratch.tmp"));
 }
 
+bool has(const std::vector<std::string>& lines, const std::string& part) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(part) != std::string::npos; });
+}
+
+TEST_F(DisposalTest, AFileLockedWithFlockIsInUseAndLeftAlone) {
+    std::string path = m_dir.write("root/open.docx", "being edited");
+    UniqueFd other(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(::flock(other.get(), LOCK_SH), 0);
+    auto file = prepare(m_root.get(), planned("open.docx"), true);
+    ASSERT_FALSE(file);
+    EXPECT_EQ(file.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(file.error().message().find("in use"), std::string::npos) << file.error().message();
+    ::flock(other.get(), LOCK_UN);
+    EXPECT_TRUE(prepare(m_root.get(), planned("open.docx"), true));
+}
+
+TEST_F(DisposalTest, AFileWithARecordLockIsInUseAndLeftAlone) {
+    std::string path = m_dir.write("root/db.sqlite", std::string(8192, 'd'));
+    for (int cmd : {F_SETLK, F_OFD_SETLK}) {
+        UniqueFd other(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+        struct flock lk {};
+        lk.l_type = F_RDLCK;
+        lk.l_whence = SEEK_SET;
+        lk.l_start = 100;
+        lk.l_len = 10;
+        ASSERT_EQ(::fcntl(other.get(), cmd, &lk), 0);
+        auto file = prepare(m_root.get(), planned("db.sqlite"), false);
+        ASSERT_FALSE(file) << cmd;
+        EXPECT_NE(file.error().message().find("lock"), std::string::npos) << file.error().message();
+    }
+    EXPECT_EQ(slurp(path), std::string(8192, 'd'));
+}
+
+TEST_F(DisposalTest, ImmutableAndAppendOnlyFilesAreLeftAlone) {
+    for (int attr : {FS_IMMUTABLE_FL, FS_APPEND_FL}) {
+        std::string path = m_dir.write("root/sealed.pdf", "sealed record");
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        int flags = 0;
+        if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0) {
+            GTEST_SKIP() << "the test folder's filesystem has no file attributes (chattr)";
+        }
+        int with = flags | attr;
+        if (::ioctl(fd.get(), FS_IOC_SETFLAGS, &with) != 0) {
+            GTEST_SKIP() << "setting chattr +i/+a needs root (CAP_LINUX_IMMUTABLE); CI runs as root";
+        }
+        auto file = prepare(m_root.get(), planned("sealed.pdf"), true);
+        auto deletion = prepare(m_root.get(), planned("sealed.pdf"), false);
+        ASSERT_EQ(::ioctl(fd.get(), FS_IOC_SETFLAGS, &flags), 0);
+        ASSERT_FALSE(file);
+        ASSERT_FALSE(deletion);
+        EXPECT_EQ(file.error().kind(), ErrorKind::Refused);
+        EXPECT_NE(file.error().message().find(attr == FS_IMMUTABLE_FL ? "immutable" : "append-only"),
+                  std::string::npos);
+        EXPECT_EQ(slurp(path), "sealed record");
+    }
+}
+
+TEST_F(DisposalTest, AReadOnlyFileIsSanitizedAndTheCertificateSaysSo) {
+    std::string path = m_dir.write("root/final.pdf", "signed and read-only");
+    ASSERT_EQ(::chmod(path.c_str(), 0444), 0);
+    auto file = prepare(m_root.get(), planned("final.pdf"), true);
+    if (!file && ::geteuid() != 0) GTEST_SKIP() << "needs to own the file or root";
+    ASSERT_TRUE(file) << file.error().message();
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_TRUE(has(rec->handling, "read-only file (mode 0444)"));
+    EXPECT_FALSE(exists(path));
+}
+
+TEST_F(DisposalTest, PassesAndAFinalZeroPassAreConfigurable) {
+    m_dir.write("root/a.pdf", std::string(100000, 'a'));
+    auto file = prepare(m_root.get(), planned("a.pdf"), true);
+    ASSERT_TRUE(file);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{2, true});
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_EQ(rec->passes, 3);
+    EXPECT_EQ(rec->pattern, "random+zero");
+    EXPECT_TRUE(rec->verified);
+    m_dir.write("root/b.pdf", "b");
+    auto bad = prepare(m_root.get(), planned("b.pdf"), true);
+    ASSERT_TRUE(bad);
+    EXPECT_FALSE(sanitize(*bad, ".lethe-tmp", SanitizeOptions{0, false}));
+    EXPECT_EQ(slurp(m_dir / "root/b.pdf"), "b");
+}
+
+TEST_F(DisposalTest, AFileThatGrewAfterPreparingIsLeftAlone) {
+    std::string path = m_dir.write("root/log.txt", "line 1\n");
+    auto file = prepare(m_root.get(), planned("log.txt"), true);
+    ASSERT_TRUE(file);
+    {
+        UniqueFd writer(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+        ASSERT_EQ(::write(writer.get(), "line 2\n", 7), 7);
+    }
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_FALSE(rec);
+    EXPECT_EQ(rec.error().kind(), ErrorKind::Refused);
+    EXPECT_EQ(slurp(path), "line 1\nline 2\n");
+}
+
+TEST_F(DisposalTest, ASparseFileHasOnlyItsDataOverwritten) {
+    std::string path = m_dir.write("root/disk.img", "");
+    {
+        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        std::string block(4096, 'q');
+        ASSERT_EQ(::pwrite(fd.get(), block.data(), block.size(), 0), 4096);
+        ASSERT_EQ(::pwrite(fd.get(), block.data(), block.size(), 4 << 20), 4096);
+        ASSERT_EQ(::ftruncate(fd.get(), 64 << 20), 0);
+        ASSERT_EQ(::fsync(fd.get()), 0);
+    }
+    auto file = prepare(m_root.get(), planned("disk.img"), true);
+    ASSERT_TRUE(file);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_TRUE(rec->verified);
+    EXPECT_EQ(rec->size, 64u << 20);
+    EXPECT_TRUE(has(rec->handling, "sparse file: 8192 of 67108864 bytes")) << rec->handling.size();
+    EXPECT_FALSE(exists(path));
+}
+
+// A btrfs filesystem on a loop image, mounted for one test (root only; CI runs as root).
+class BtrfsDisposalTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) GTEST_SKIP() << "mounting a btrfs loop image needs root; CI runs as root";
+        std::string img = m_dir / "btrfs.img";
+        m_mount = m_dir / "mnt";
+        m_dir.mkdir("mnt");
+        ASSERT_EQ(::truncate(m_dir.write("btrfs.img", "").c_str(), 128 << 20), 0);
+        ASSERT_EQ(std::system(("mkfs.btrfs -q '" + img + "' >/dev/null 2>&1").c_str()), 0)
+            << "mkfs.btrfs failed (scripts/install-deps installs btrfs-progs)";
+        int rc = std::system(("mount -o loop '" + img + "' '" + m_mount + "' 2>/dev/null").c_str());
+        if (rc != 0) GTEST_SKIP() << "this machine does not allow loop mounts here";
+        m_mounted = true;
+        auto fd = scan::open_root(m_mount);
+        ASSERT_TRUE(fd);
+        m_root = std::move(*fd);
+    }
+    void TearDown() override {
+        m_root.reset();
+        if (m_mounted) {
+            EXPECT_EQ(::umount2(m_mount.c_str(), 0), 0);
+        }
+    }
+    TempDir m_dir;
+    std::string m_mount;
+    bool m_mounted = false;
+    UniqueFd m_root;
+};
+
+TEST_F(BtrfsDisposalTest, TheCertificateNamesCopyOnWriteAndSharedExtents) {
+    std::string original(512 * 1024, 'x');
+    { std::ofstream(m_mount + "/matter.pdf", std::ios::binary) << original; }
+    ASSERT_EQ(std::system(("cp --reflink=always '" + m_mount + "/matter.pdf' '" + m_mount +
+                           "/copy.pdf' && sync").c_str()),
+              0);
+    auto facts = scan::stat_beneath(m_root.get(), "matter.pdf");
+    ASSERT_TRUE(facts);
+    auto file = prepare(m_root.get(), *facts, true);
+    ASSERT_TRUE(file) << file.error().message();
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_EQ(rec->method, "file overwrite");
+    EXPECT_EQ(rec->filesystem, "btrfs");
+    EXPECT_TRUE(has(rec->residual_risks, "copy-on-write"));
+    EXPECT_TRUE(has(rec->residual_risks, "shared with another file or a snapshot"));
+    // What the certificate warns about is real: the reflinked copy still holds the data.
+    EXPECT_EQ(slurp(m_mount + "/copy.pdf"), original);
+    EXPECT_FALSE(exists(m_mount + "/matter.pdf"));
+}
+
+TEST_F(DisposalTest, OnAnOrdinaryFilesystemNoCopyOnWriteRiskIsClaimed) {
+    m_dir.write("root/matter.pdf", std::string(512 * 1024, 'x'));
+    auto file = prepare(m_root.get(), planned("matter.pdf"), true);
+    ASSERT_TRUE(file);
+    if (file->record().filesystem == "btrfs" || file->record().filesystem == "zfs") {
+        GTEST_SKIP() << "the test folder is itself on a copy-on-write filesystem";
+    }
+    EXPECT_FALSE(has(file->record().residual_risks, "copy-on-write"));
+    EXPECT_FALSE(has(file->record().residual_risks, "shared with another file"));
+}
+
 #ifdef LETHE_TEST_HOOKS
+TEST_F(DisposalTest, ASparseFileKeepsItsHolesAndLosesItsData) {
+    std::string path = m_dir.write("root/disk.img", "");
+    std::string secret(4096, 's');
+    {
+        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        ASSERT_EQ(::pwrite(fd.get(), secret.data(), secret.size(), 0), 4096);
+        ASSERT_EQ(::pwrite(fd.get(), secret.data(), secret.size(), 4 << 20), 4096);
+        ASSERT_EQ(::ftruncate(fd.get(), 64 << 20), 0);
+        ASSERT_EQ(::fsync(fd.get()), 0);
+    }
+    auto file = prepare(m_root.get(), planned("disk.img"), true);
+    ASSERT_TRUE(file);
+    // A failed verification leaves the overwritten file in place, so it can be inspected.
+    ::setenv("LETHE_TEST_CORRUPT_AFTER_WRITE", "1", 1);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ::unsetenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
+    ASSERT_FALSE(rec);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_LE(st.st_blocks * 512, 1 << 20);  // the 64 MiB of holes were not filled
+    std::string after = slurp(path);
+    ASSERT_EQ(after.size(), 64u << 20);
+    EXPECT_NE(after.substr(4 << 20, 4096), secret);
+}
+
 TEST_F(DisposalTest, AFailedReadBackKeepsTheFileAndReportsIt) {
     m_dir.write("root/brief.pdf", std::string(10000, 'p'));
     auto file = prepare(m_root.get(), planned("brief.pdf"), true);
