@@ -51,6 +51,48 @@ Result<RootConfig> parse_root(const toml::table& table, const std::string& file,
     return root;
 }
 
+// [sanitize] and [archive] (issue 6: disposal actions).
+Status load_disposal_sections(TableReader& top, const std::string& path, const std::string& base_dir,
+                              AgentConfig& cfg) {
+    if (const toml::node* sanitize = top.node("sanitize")) {
+        if (!sanitize->is_table()) return fail(top.error_at("sanitize", "[sanitize] must be a table"));
+        TableReader s(*sanitize->as_table(), path, "[sanitize]");
+        auto passes = s.integer("passes");
+        if (!passes) return fail(passes.error());
+        if (passes->has_value()) {
+            if (**passes < 1 || **passes > 10) {
+                return fail(s.error_at("passes", "must be between 1 and 10 (one random pass is "
+                                                 "enough on modern disks)"));
+            }
+            cfg.sanitize_passes = static_cast<int>(**passes);
+        }
+        auto zero = s.boolean("final_zero");
+        if (!zero) return fail(zero.error());
+        cfg.sanitize_final_zero = zero->value_or(false);
+        if (auto st = s.check_no_unknown_keys(); !st) return fail(st.error());
+    }
+    if (const toml::node* archive = top.node("archive")) {
+        if (!archive->is_table()) return fail(top.error_at("archive", "[archive] must be a table"));
+        TableReader a(*archive->as_table(), path, "[archive]");
+        auto dest = a.string("destination");
+        if (!dest) return fail(dest.error());
+        if (dest->has_value()) cfg.archive_destination = resolve(base_dir, **dest);
+        auto recipients = a.string_array("recipients");
+        if (!recipients) return fail(recipients.error());
+        for (size_t i = 0; i < recipients->size(); ++i) {
+            // Not echoed: a private key pasted here by mistake must not reach the logs.
+            if ((*recipients)[i].rfind("age1", 0) != 0) {
+                return fail(a.error_at("recipients",
+                                       fmt::format("entry {} is not an age recipient (age1...); "
+                                                   "the agent takes public keys only", i + 1)));
+            }
+        }
+        cfg.archive_recipients = *recipients;
+        if (auto st = a.check_no_unknown_keys(); !st) return fail(st.error());
+    }
+    return {};
+}
+
 }  // namespace
 
 const RootConfig* AgentConfig::find_root(std::string_view name) const {
@@ -119,6 +161,8 @@ Result<AgentConfig> load_config(const std::string& path) {
         if (key->has_value()) cfg.signing_key = resolve(base_dir, **key);
         if (auto st = s.check_no_unknown_keys(); !st) return fail(st.error());
     }
+
+    if (auto st = load_disposal_sections(top, path, base_dir, cfg); !st) return fail(st.error());
 
     const toml::node* roots = top.node("root");
     if (roots == nullptr) {

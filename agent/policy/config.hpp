@@ -29,6 +29,14 @@ struct AgentConfig {
     std::vector<RootConfig> roots;
     std::string signing_key;  // private key path; public key is `<signing_key>.pub`
 
+    // [sanitize]: how files are overwritten (issue 6).
+    int sanitize_passes = 1;          // random-data passes, 1..10
+    bool sanitize_final_zero = false;  // an extra pass of zeros after them
+
+    // [archive]: where archives go and whom they are encrypted to (issue 6).
+    std::string archive_destination;            // absolute; empty = no archiving configured
+    std::vector<std::string> archive_recipients;  // age X25519 recipients ("age1..."), checked by act/
+
     [[nodiscard]] std::string ledger_path() const { return state_dir + "/ledger.jsonl"; }
     [[nodiscard]] std::string public_key_path() const { return signing_key + ".pub"; }
     [[nodiscard]] const RootConfig* find_root(std::string_view name) const;

@@ -44,6 +44,7 @@ struct Intent {
                 {"size", prepared.size},
                 {"filesystem", prepared.filesystem},
                 {"residual_risks", prepared.residual_risks},
+                {"handling", prepared.handling},
                 {"temp_name", temp_name}};
     }
     [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
@@ -58,6 +59,7 @@ struct Intent {
             in.prepared.filesystem = j.at("filesystem").get<std::string>();
             in.prepared.residual_risks = j.at("residual_risks").get<std::vector<std::string>>();
             in.temp_name = j.at("temp_name").get<std::string>();
+            in.prepared.handling = j.value("handling", std::vector<std::string>{});
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -80,6 +82,7 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
                              {"filesystem", rec.filesystem},
                              {"residual_risks", rec.residual_risks},
                              {"scope", kMethodScope}};
+    if (!rec.handling.empty()) method["handling"] = rec.handling;
     nlohmann::json p = {
         {"type", "disposal"},
         {"time", util::format_timestamp(options.now)},
@@ -129,6 +132,9 @@ private:
     Status act_on(const PlanEntry& entry);
     Status clear_intent();
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id);
+    [[nodiscard]] act::SanitizeOptions sanitize_options() const {
+        return {m_config.sanitize_passes, m_config.sanitize_final_zero};
+    }
 
     const policy::AgentConfig& m_config;
     const std::vector<policy::RetentionSchedule>& m_schedules;
@@ -200,7 +206,7 @@ Status Pass::recover() {
         auto file = act::prepare(*fd, e.facts, e.action == policy::Action::Sanitize, true);
         if (!file) return fail(file.error());
         auto done = e.action == policy::Action::Sanitize
-                        ? act::sanitize(*file, intent->temp_name, act::SanitizeOptions{})
+                        ? act::sanitize(*file, intent->temp_name, sanitize_options())
                         : act::remove(*file);
         if (!done) return fail(done.error());
         done->sha256_before = intent->prepared.sha256_before;
@@ -211,8 +217,8 @@ Status Pass::recover() {
         if (!finished) return fail(finished.error());
         // Our renamed file exists only after a verified overwrite and truncation.
         rec.verified = *finished;
-        rec.passes = 1;
-        rec.pattern = "random";
+        rec.passes = sanitize_options().passes + (sanitize_options().final_zero ? 1 : 0);
+        rec.pattern = sanitize_options().final_zero ? "random+zero" : "random";
         rec.read_back = *finished ? "verified before the interruption (the file had been renamed)"
                                   : "not confirmed: the file was gone when the pass resumed";
     } else {
@@ -313,8 +319,14 @@ Status Pass::act_on(const PlanEntry& entry) {
     if (auto st = util::write_file_atomic(intent_path(), intent.to_json().dump(), 0600); !st) {
         return fail(st.error().with_context("intent record"));
     }
-    auto done = overwrite ? act::sanitize(*file, intent.temp_name, act::SanitizeOptions{})
+    auto done = overwrite ? act::sanitize(*file, intent.temp_name, sanitize_options())
                           : act::remove(*file);
+    if (!done && done.error().kind() == ErrorKind::Refused) {
+        // Refused before anything was changed (the file grew or shrank since prepare).
+        ++m_summary.skipped;
+        util::log_warning("skipped {}: {}", shown, done.error().message());
+        return clear_intent();
+    }
     if (!done) {
         if (done.error().kind() == ErrorKind::Verification) {
             // Final: the file stays where it is; there is nothing to complete later.

@@ -45,6 +45,40 @@ TEST(Config, RejectsUnknownKeysAndBadGuards) {
     EXPECT_NE(no_root.error().message().find("[[root]]"), std::string::npos);
 }
 
+TEST(Config, SanitizeAndArchiveSections) {
+    lethe::testing::TempDir dir;
+    auto cfg = load_config(dir.write("etc/lethe.toml", R"(
+[sanitize]
+passes = 2
+final_zero = true
+[archive]
+destination = "../archive"
+recipients = ["age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"]
+[[root]]
+name = "r"
+path = "/r"
+)"));
+    ASSERT_TRUE(cfg) << cfg.error().message();
+    EXPECT_EQ(cfg->sanitize_passes, 2);
+    EXPECT_TRUE(cfg->sanitize_final_zero);
+    EXPECT_EQ(cfg->archive_destination, dir / "archive");
+    ASSERT_EQ(cfg->archive_recipients.size(), 1u);
+
+    auto defaults = load_config(dir.write("d.toml", "[[root]]\nname=\"r\"\npath=\"/r\"\n"));
+    ASSERT_TRUE(defaults);
+    EXPECT_EQ(defaults->sanitize_passes, 1);
+    EXPECT_FALSE(defaults->sanitize_final_zero);
+    EXPECT_TRUE(defaults->archive_destination.empty());
+
+    auto passes = load_config(dir.write("p.toml", "[sanitize]\npasses = 0\n[[root]]\nname=\"r\"\npath=\"/r\"\n"));
+    ASSERT_FALSE(passes);
+    EXPECT_NE(passes.error().message().find("p.toml:2"), std::string::npos) << passes.error().message();
+    auto secret = load_config(dir.write("s.toml",
+        "[archive]\nrecipients = [\"AGE-SECRET-KEY-1GFPYYSJZ\"]\n[[root]]\nname=\"r\"\npath=\"/r\"\n"));
+    ASSERT_FALSE(secret);
+    EXPECT_NE(secret.error().message().find("public keys only"), std::string::npos);
+}
+
 TEST(Config, AMissingFileSaysSo) {
     auto cfg = load_config("/nonexistent/lethe.toml");
     ASSERT_FALSE(cfg);
