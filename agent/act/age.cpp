@@ -467,6 +467,10 @@ bool is_vchar_arg(std::string_view a) {
 
 }  // namespace
 
+struct FileKey::Impl {
+    Secret key{kFileKeySize};
+};
+
 // ---- Keys -----------------------------------------------------------------------------
 
 Result<Recipient> Recipient::parse(std::string_view text) {
@@ -575,6 +579,7 @@ Source fd_source(int fd, std::string what) {
 // ---- Encryption -----------------------------------------------------------------------
 
 struct Encryptor::Impl {
+    std::shared_ptr<FileKey::Impl> file_key;
     Sink sink;
     std::optional<Aead> aead;
     std::string pending;  // plaintext not yet sealed, at most one chunk
@@ -627,6 +632,8 @@ Result<Encryptor> Encryptor::start(const std::vector<Recipient>& recipients, Sin
     header.append(nonce->view());
     if (auto s = sink(header); !s) return fail(s.error());
     auto impl = std::make_unique<Impl>();
+    impl->file_key = std::make_shared<FileKey::Impl>();
+    std::memcpy(impl->file_key->key.data(), file_key->data(), kFileKeySize);
     impl->sink = std::move(sink);
     impl->aead.emplace(std::move(*aead));
     impl->pending.reserve(kChunkSize);
@@ -648,6 +655,8 @@ Status Encryptor::write(std::string_view plaintext) {
     }
     return {};
 }
+
+FileKey Encryptor::file_key() const { return FileKey(m_impl->file_key); }
 
 Status Encryptor::finish() {
     Impl& s = *m_impl;
@@ -746,8 +755,54 @@ Decryptor::~Decryptor() {
     }
 }
 
+namespace {
+
+using Unwrap = std::function<Result<Secret>(const std::vector<Stanza>&)>;
+
+Result<std::unique_ptr<Decryptor::Impl>> open_stream(const Unwrap& unwrap, Source source);
+
+}  // namespace
+
 Result<Decryptor> Decryptor::start(const std::vector<Identity>& identities, Source source) {
-    auto impl = std::make_unique<Impl>();
+    Unwrap unwrap = [&identities](const std::vector<Stanza>& stanzas) -> Result<Secret> {
+        bool any_x25519 = false;
+        for (const auto& st : stanzas) {
+            if (st.args[0] == "scrypt" && stanzas.size() > 1) {
+                return fail(ErrorKind::Verification, "age: scrypt stanza mixed with others");
+            }
+            if (st.args[0] == "X25519") any_x25519 = true;
+            for (const auto& id : identities) {
+                auto key = unwrap_x25519(st, id);
+                if (!key) return fail(key.error());
+                if (*key) return std::move(**key);
+            }
+        }
+        return fail(ErrorKind::Verification,
+                    any_x25519 ? "age: no identity matches this file's recipients"
+                               : "age: the file has no X25519 recipient (passphrase or plugin "
+                                 "files are not supported)");
+    };
+    auto impl = open_stream(unwrap, std::move(source));
+    if (!impl) return fail(impl.error());
+    return Decryptor(std::move(*impl));
+}
+
+Result<Decryptor> Decryptor::start_with_file_key(const FileKey& key, Source source) {
+    Unwrap unwrap = [&key](const std::vector<Stanza>&) -> Result<Secret> {
+        Secret copy(kFileKeySize);
+        std::memcpy(copy.data(), key.impl().key.data(), kFileKeySize);
+        return copy;
+    };
+    auto impl = open_stream(unwrap, std::move(source));
+    if (!impl) return fail(impl.error());
+    return Decryptor(std::move(*impl));
+}
+
+namespace {
+
+// Reads and authenticates the header, then sets up the payload decryption.
+Result<std::unique_ptr<Decryptor::Impl>> open_stream(const Unwrap& unwrap, Source source) {
+    auto impl = std::make_unique<Decryptor::Impl>();
     impl->source = std::move(source);
     size_t header_size = 0;
     auto first = impl->header_line(header_size);
@@ -812,29 +867,8 @@ Result<Decryptor> Decryptor::start(const std::vector<Identity>& identities, Sour
         return fail(ErrorKind::Verification, "age: malformed header MAC");
     }
 
-    std::optional<Secret> file_key;
-    bool any_x25519 = false;
-    for (const auto& st : stanzas) {
-        if (st.args[0] == "scrypt" && stanzas.size() > 1) {
-            return fail(ErrorKind::Verification, "age: scrypt stanza mixed with others");
-        }
-        if (st.args[0] == "X25519") any_x25519 = true;
-        for (const auto& id : identities) {
-            auto key = unwrap_x25519(st, id);
-            if (!key) return fail(key.error());
-            if (*key) {
-                file_key = std::move(**key);
-                break;
-            }
-        }
-        if (file_key) break;
-    }
-    if (!file_key) {
-        return fail(ErrorKind::Verification,
-                    any_x25519 ? "age: no identity matches this file's recipients"
-                               : "age: the file has no X25519 recipient (passphrase or plugin "
-                                 "files are not supported)");
-    }
+    auto file_key = unwrap(stanzas);
+    if (!file_key) return fail(file_key.error());
     auto expected = header_mac(*file_key, header);
     if (!expected) return fail(expected.error());
     if (CRYPTO_memcmp(expected->data(), mac->data(), 32) != 0) {
@@ -851,8 +885,10 @@ Result<Decryptor> Decryptor::start(const std::vector<Identity>& identities, Sour
     auto aead = Aead::create(payload_key->view(), false);
     if (!aead) return fail(aead.error());
     impl->aead.emplace(std::move(*aead));
-    return Decryptor(std::move(impl));
+    return impl;
 }
+
+}  // namespace
 
 Result<size_t> Decryptor::read(char* buffer, size_t size) {
     Impl& s = *m_impl;

@@ -66,6 +66,19 @@ using Source = std::function<Result<size_t>(char* buffer, size_t size)>;
 [[nodiscard]] Sink fd_sink(int fd, std::string what);
 [[nodiscard]] Source fd_source(int fd, std::string what);
 
+// The 128-bit file key of one encrypted stream, wiped on destruction. The agent keeps it in
+// memory only while it re-reads and checks what it has just written, since it holds no
+// identity that could decrypt it later. Copies share the key.
+class FileKey {
+public:
+    struct Impl;
+    explicit FileKey(std::shared_ptr<const Impl> impl) : m_impl(std::move(impl)) {}
+    [[nodiscard]] const Impl& impl() const { return *m_impl; }
+
+private:
+    std::shared_ptr<const Impl> m_impl;
+};
+
 // Encrypts one stream to one or more recipients: a fresh 128-bit file key, one X25519
 // stanza per recipient, the header MAC, a fresh payload nonce, then the payload in 64 KiB
 // ChaCha20-Poly1305 STREAM chunks. The header is written by start(); write() emits every
@@ -77,6 +90,8 @@ public:
                                                  Sink sink);
     [[nodiscard]] Status write(std::string_view plaintext);
     [[nodiscard]] Status finish();
+    // The file key, for a Decryptor::start_with_file_key() re-read of the output.
+    [[nodiscard]] FileKey file_key() const;
 
     Encryptor(Encryptor&&) noexcept;
     Encryptor& operator=(Encryptor&&) noexcept;
@@ -97,14 +112,17 @@ class Decryptor {
 public:
     [[nodiscard]] static Result<Decryptor> start(const std::vector<Identity>& identities,
                                                  Source source);
+    // Decrypts with a known file key instead of an identity (the header MAC is still checked).
+    [[nodiscard]] static Result<Decryptor> start_with_file_key(const FileKey& key, Source source);
     [[nodiscard]] Result<size_t> read(char* buffer, size_t size);
 
     Decryptor(Decryptor&&) noexcept;
     Decryptor& operator=(Decryptor&&) noexcept;
     ~Decryptor();
 
+    struct Impl;  // opaque
+
 private:
-    struct Impl;
     explicit Decryptor(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };
