@@ -64,6 +64,9 @@ PreparedFile::PreparedFile(std::unique_ptr<Impl> impl) : m_impl(std::move(impl))
 PreparedFile::PreparedFile(PreparedFile&&) noexcept = default;
 PreparedFile& PreparedFile::operator=(PreparedFile&&) noexcept = default;
 PreparedFile::~PreparedFile() = default;
+int PreparedFile::folder_fd() const { return m_impl->target.dir.get(); }
+const std::string& PreparedFile::name() const { return m_impl->target.name; }
+int PreparedFile::content_fd() const { return m_impl->target.reader.get(); }
 
 namespace {
 

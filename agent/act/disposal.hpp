@@ -37,6 +37,11 @@ class PreparedFile {
 public:
     [[nodiscard]] const DisposalRecord& record() const { return m_record; }
     [[nodiscard]] const scan::FileFacts& planned() const { return m_planned; }
+    // The open folder holding the file, its name there, and a read-only descriptor of it.
+    // Owned by this object; valid while it lives.
+    [[nodiscard]] int folder_fd() const;
+    [[nodiscard]] const std::string& name() const;
+    [[nodiscard]] int content_fd() const;
 
     PreparedFile(PreparedFile&&) noexcept;
     PreparedFile& operator=(PreparedFile&&) noexcept;

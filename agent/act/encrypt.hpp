@@ -1,0 +1,39 @@
+#pragma once
+
+// The `encrypt` action: a file is replaced in place by NAME.age (age v1, to the configured
+// recipients). The .age file keeps the original's retention facts as extended attributes so
+// that its retention runs on and it is never encrypted twice.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/act/age.hpp"
+#include "agent/act/disposal.hpp"
+#include "agent/util/error.hpp"
+
+namespace lethe::act {
+
+// Extended attributes lethe sets on an encrypted copy (namespace "user.lethe.").
+inline constexpr const char* kXattrPrefix = "user.lethe.";
+
+struct EncryptedCopy {
+    std::string name;    // NAME.age, in the original's folder
+    std::string sha256;  // of the .age file's bytes
+    uint64_t bytes = 0;
+    bool attributes_kept = false;  // false where the filesystem has no user xattrs
+};
+
+// Writes NAME.age beside the prepared file: encrypted into a temporary name in the same
+// folder, fsynced, re-read from disk and decrypted (with the file key held in memory, since
+// the agent has no identity) into a SHA-256 that must equal `file.record().sha256_before`,
+// then renamed to NAME.age (never over an existing file) and the folder fsynced. Each entry
+// of `attributes` (e.g. category, trigger_date, expires) becomes `user.lethe.<key>`.
+// The original is not touched: the caller sanitizes it afterwards. Refuses
+// (ErrorKind::Refused) a file whose name already ends in ".age" or an existing NAME.age; a
+// failed check (ErrorKind::Verification) removes the temporary file and keeps the original.
+[[nodiscard]] Result<EncryptedCopy> encrypt_beside(
+    const PreparedFile& file, const std::vector<age::Recipient>& recipients,
+    const std::map<std::string, std::string>& attributes);
+
+}  // namespace lethe::act
