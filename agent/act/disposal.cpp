@@ -546,6 +546,7 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     }
     if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
     crash_point("after-rename");
+    if (options.defer_unlink) return rec;
     if (::unlinkat(t.dir.get(), temp_name.c_str(), 0) != 0) {
         return fail(errno_error(fmt::format("unlink {} (renamed {})", path, temp_name), errno));
     }
@@ -571,6 +572,7 @@ Result<DisposalRecord> remove(PreparedFile& file) {
         return fail(errno_error(fmt::format("unlink {}", path), errno));
     }
     if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    fault_point("delete-unlinked");
     struct stat gone {};
     rec.verified = ::fstatat(t.dir.get(), t.name.c_str(), &gone, AT_SYMLINK_NOFOLLOW) != 0 &&
                    errno == ENOENT;
@@ -594,6 +596,7 @@ Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
         return fail(errno_error(fmt::format("unlink {}", temp_name), errno));
     }
     if (auto s = util::fsync_fd(dir->get(), planned_path); !s) return fail(s.error());
+    crash_point("after-unlink");
     return true;
 }
 

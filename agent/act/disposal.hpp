@@ -13,6 +13,10 @@ namespace lethe::act {
 struct SanitizeOptions {
     int passes = 1;           // random-data passes (1..10)
     bool final_zero = false;  // an extra pass of zeros after the random ones
+    // Stop after the rename: the caller certifies, then unlinks the renamed, empty file with
+    // finish_interrupted(). Until then the renamed file is the durable proof that the
+    // overwrite was verified, so a crash before the certificate is still certified honestly.
+    bool defer_unlink = false;
 };
 
 // What a disposal did, for its certificate. Every field is a fact observed while doing it.
@@ -85,8 +89,9 @@ private:
 // names keep their data, which the record says).
 [[nodiscard]] Result<DisposalRecord> remove(PreparedFile& file);
 
-// Finishes a sanitize interrupted after its rename: unlinks `temp_name` in the planned
-// file's folder if it is still there. Returns whether it was there.
+// Finishes a sanitize that stopped (defer_unlink) or was interrupted after its rename:
+// unlinks `temp_name` in the planned file's folder if it is still there and fsyncs the
+// folder. Returns whether it was there.
 [[nodiscard]] Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
                                               const std::string& temp_name);
 

@@ -15,6 +15,7 @@
 #include "agent/service/plan.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/encoding.hpp"
+#include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/line_reader.hpp"
 #include "agent/util/log.hpp"
@@ -133,8 +134,9 @@ private:
     Status clear_intent();
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id);
     [[nodiscard]] act::SanitizeOptions sanitize_options() const {
-        return {m_config.sanitize_passes, m_config.sanitize_final_zero};
+        return {m_config.sanitize_passes, m_config.sanitize_final_zero, true};
     }
+    Status finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name);
 
     const policy::AgentConfig& m_config;
     const std::vector<policy::RetentionSchedule>& m_schedules;
@@ -188,10 +190,17 @@ Status Pass::recover() {
                                 intent_path(), intent.error().message()));
     }
     const nlohmann::json& last = m_ledger.last_payload();
-    if (last.is_object() && last.value("intent", "") == intent->id) {
-        return clear_intent();  // certified; only the cleanup was interrupted
-    }
     const PlanEntry& e = intent->entry;
+    if (last.is_object() && last.value("intent", "") == intent->id) {
+        // Certified; only the cleanup was interrupted.
+        if (e.action == policy::Action::Sanitize) {
+            auto fd = root_fd(e.root);
+            if (!fd) return fail(fd.error());
+            if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
+        }
+        ++m_summary.recovered;
+        return clear_intent();
+    }
     util::log_warning("completing the interrupted disposal of {}/{}", e.root,
                       util::utf8_display(e.facts.path));
     auto fd = root_fd(e.root);
@@ -226,6 +235,10 @@ Status Pass::recover() {
         rec.read_back = "name no longer present after unlink (confirmed after an interruption)";
     }
     if (auto st = certify(e, rec, intent->id); !st) return st;
+    util::fault_point("recovery-certified");
+    if (e.action == policy::Action::Sanitize) {
+        if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
+    }
     ++m_summary.recovered;
     return clear_intent();
 }
@@ -293,6 +306,13 @@ Status Pass::check_guards(const PlanSummary& summary) const {
     return {};
 }
 
+// Unlinks the renamed, overwritten and certified file.
+Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name) {
+    auto removed = act::finish_interrupted(root, entry.facts.path, temp_name);
+    if (!removed) return fail(removed.error());
+    return {};
+}
+
 Status Pass::act_on(const PlanEntry& entry) {
     auto fd = root_fd(entry.root);
     if (!fd) return fail(fd.error());
@@ -319,6 +339,7 @@ Status Pass::act_on(const PlanEntry& entry) {
     if (auto st = util::write_file_atomic(intent_path(), intent.to_json().dump(), 0600); !st) {
         return fail(st.error().with_context("intent record"));
     }
+    util::fault_point("intent-written");
     auto done = overwrite ? act::sanitize(*file, intent.temp_name, sanitize_options())
                           : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
@@ -339,6 +360,10 @@ Status Pass::act_on(const PlanEntry& entry) {
         return fail(done.error());
     }
     if (auto st = certify(entry, *done, intent.id); !st) return st;
+    util::fault_point("certified");
+    if (overwrite) {
+        if (auto st = finish_sanitize(*fd, entry, intent.temp_name); !st) return st;
+    }
     ++m_summary.disposed;
     m_summary.bytes += done->size;
     fields.cert_seq = m_ledger.last_seq();

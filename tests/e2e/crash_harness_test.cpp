@@ -1,0 +1,196 @@
+// The crash harness: a pass is killed (SIGKILL, through the test-only LETHE_FAULT_AT hook) at
+// every step boundary of every disposal it makes, then run again, and the share and the
+// ledger are checked: every file that is gone has exactly one certificate with its original
+// hash, every file that is still there has none, the ledger verifies, nothing is left under a
+// temporary name and nothing that was not due was touched.
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/util/encoding.hpp"
+#include "agent/util/sha256.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace lethe {
+namespace {
+
+using testing::exists;
+using testing::slurp;
+using testing::TempDir;
+
+#ifdef LETHE_TEST_HOOKS
+
+struct Output {
+    int code = -1;
+    bool killed = false;
+    std::string err;
+};
+
+// One share with due and not-due files, a schedule, a config and a signing key.
+class Share {
+public:
+    Share() {
+        m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "sanitize"
+
+[[category]]
+id = "scratch"
+paths = ["**/*.tmp"]
+retain = "30d"
+action = "delete"
+)");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\n[sanitize]\npasses = 2\nfinal_zero = true\n"
+                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        for (const auto& [path, content] : due()) m_dir.write("share/" + path, content, "2010-05-01");
+        for (const auto& [path, content] : kept()) m_dir.write("share/" + path, content, "2025-12-01");
+    }
+
+    static std::map<std::string, std::string> due() {
+        return {{"acme/2010-001/brief.pdf", "privileged brief"},
+                {"acme/2010-001/letter.docx", std::string(3 << 20, 'L')},  // several blocks
+                {"zeta/1999-9/empty.pdf", ""},
+                {"acme/2010-001/scratch.tmp", "temp"}};
+    }
+    static std::map<std::string, std::string> kept() {
+        return {{"acme/2025-002/new.pdf", "recent work"}, {"acme/2010-001/notes.txt", "no category"}};
+    }
+
+    Output lethe(const std::string& args, const std::string& env = "") {
+        Output o;
+        std::string err = m_dir / ".err";
+        std::string cmd = env + " '" + std::string(LETHE_BINARY) + "' " + args + " --config '" +
+                          (m_dir / "lethe.toml") + "' >/dev/null 2>'" + err + "'";
+        int status = std::system(cmd.c_str());
+        o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        o.killed = o.code == 128 + SIGKILL;  // the shell reports its child's SIGKILL so
+        o.err = slurp(err);
+        return o;
+    }
+
+    std::vector<nlohmann::json> certificates() {
+        std::vector<nlohmann::json> out;
+        std::ifstream in(m_dir / "state/ledger.jsonl");
+        for (std::string line; std::getline(in, line);) {
+            auto env = nlohmann::json::parse(line);
+            auto payload = util::base64_decode(env["payload"].get<std::string>());
+            auto p = nlohmann::json::parse(*payload);
+            if (p["type"] == "disposal") out.push_back(p);
+        }
+        return out;
+    }
+
+    // Every file below `rel` whose name holds `part`.
+    std::vector<std::string> names_with(const std::string& rel, const std::string& part) {
+        std::vector<std::string> out;
+        collect(m_dir / rel, part, out);
+        return out;
+    }
+
+    const TempDir& dir() const { return m_dir; }
+
+private:
+    static void collect(const std::string& dir, const std::string& part, std::vector<std::string>& out) {
+        DIR* d = ::opendir(dir.c_str());
+        if (d == nullptr) return;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n == "." || n == "..") continue;
+            if (n.find(part) != std::string::npos) out.push_back(dir + "/" + n);
+            if (e->d_type == DT_DIR) collect(dir + "/" + n, part, out);
+        }
+        ::closedir(d);
+    }
+
+    TempDir m_dir;
+};
+
+// Checks what the crash harness promises after the final, uninterrupted pass.
+void expect_no_loss_and_honest_certificates(Share& share, const std::string& label) {
+    std::map<std::string, int> certified;
+    for (const auto& c : share.certificates()) {
+        std::string path = c["path"];
+        ++certified[path];
+        EXPECT_TRUE(c["method"]["verified"].get<bool>()) << label << " " << path;
+        auto due = Share::due();
+        ASSERT_TRUE(due.count(path)) << label << ": certificate for a file not due: " << path;
+        EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex(due[path])) << label << " " << path;
+        // A certificate never claims a disposal that did not happen.
+        EXPECT_FALSE(exists(share.dir() / ("share/" + path))) << label << " " << path;
+    }
+    for (const auto& [path, content] : Share::due()) {
+        EXPECT_FALSE(exists(share.dir() / ("share/" + path))) << label << " " << path;
+        EXPECT_EQ(certified[path], 1) << label << ": " << path << " certified " << certified[path]
+                                      << " times";
+    }
+    for (const auto& [path, content] : Share::kept()) {
+        EXPECT_EQ(slurp(share.dir() / ("share/" + path)), content) << label << " " << path;
+    }
+    EXPECT_TRUE(share.names_with("share", ".lethe-").empty()) << label;
+    EXPECT_FALSE(exists(share.dir() / "state/intent.json")) << label;
+    EXPECT_EQ(share.lethe("certs verify").code, 0) << label;
+}
+
+TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
+    // Learn the step boundaries of an uninterrupted pass.
+    std::vector<std::string> steps;
+    {
+        Share share;
+        ASSERT_EQ(share.lethe("keygen").code, 0);
+        std::string list = share.dir() / "steps.txt";
+        Output o = share.lethe("run", "LETHE_FAULT_AT='list:" + list + "'");
+        ASSERT_EQ(o.code, 0) << o.err;
+        std::ifstream in(list);
+        for (std::string s; std::getline(in, s);) steps.push_back(s);
+        expect_no_loss_and_honest_certificates(share, "uninterrupted");
+    }
+    // Every boundary of the sanitize and delete paths is reached.
+    for (const char* step : {"intent-written", "overwrite-pass", "after-overwrite", "truncate",
+                             "after-rename", "after-unlink", "delete-unlinked", "certified"}) {
+        EXPECT_NE(std::find(steps.begin(), steps.end(), step), steps.end()) << step;
+    }
+    std::map<std::string, int> seen;
+    int cases = 0;
+    for (const std::string& step : steps) {
+        int n = ++seen[step];
+        std::string label = step + ":" + std::to_string(n);
+        Share share;
+        ASSERT_EQ(share.lethe("keygen").code, 0);
+        Output crashed = share.lethe("run", "LETHE_FAULT_AT=" + label);
+        ASSERT_TRUE(crashed.killed) << label << " exit " << crashed.code << ": " << crashed.err;
+        // Crash the recovery too, where there is one, then finish with a clean pass.
+        Output recovering = share.lethe("run", "LETHE_FAULT_AT=recovery-certified:1");
+        ASSERT_TRUE(recovering.killed || recovering.code == 0) << label << ": " << recovering.err;
+        Output final_pass = share.lethe("run");
+        ASSERT_EQ(final_pass.code, 0) << label << ": " << final_pass.err;
+        expect_no_loss_and_honest_certificates(share, label);
+        ++cases;
+    }
+    EXPECT_GE(cases, 20);
+}
+
+#endif
+
+}  // namespace
+}  // namespace lethe
