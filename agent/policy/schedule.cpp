@@ -49,14 +49,15 @@ Result<Action> parse_action(TableReader& reader) {
     const std::string& a = **text;
     if (a == "sanitize") return Action::Sanitize;
     if (a == "delete") return Action::Delete;
-    if (a == "archive" || a == "encrypt" || a == "review") {
+    if (a == "archive") return Action::Archive;  // issue 6
+    if (a == "encrypt" || a == "review") {
         return fail(reader.error_at(
             "action", fmt::format("action '{}' is not supported by this version of lethe "
-                                  "(supported: sanitize, delete)",
+                                  "(supported: archive, sanitize, delete)",
                                   a)));
     }
     return fail(reader.error_at(
-        "action", fmt::format("unknown action '{}' (expected sanitize or delete)", a)));
+        "action", fmt::format("unknown action '{}' (expected archive, sanitize or delete)", a)));
 }
 
 Result<Trigger> parse_trigger(TableReader& reader) {
@@ -122,6 +123,14 @@ Result<Category> parse_category(const toml::table& table, const std::string& fil
     auto action = parse_action(named);
     if (!action) return fail(action.error());
     c.action = *action;
+
+    // issue 6: `encrypt = true` makes an archive category write .tar.zst.age archives.
+    auto encrypt = named.boolean("encrypt");
+    if (!encrypt) return fail(encrypt.error());
+    c.encrypt = encrypt->value_or(false);
+    if (c.encrypt && c.action != Action::Archive) {
+        return fail(named.error_at("encrypt", "'encrypt = true' applies to action = \"archive\""));
+    }
 
     if (auto st = named.check_no_unknown_keys(); !st) return fail(st.error());
     return c;

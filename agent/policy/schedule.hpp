@@ -36,6 +36,7 @@ struct Category {
     Retention retain;
     Trigger trigger = Trigger::Modified;
     Action action = Action::Review;
+    bool encrypt = false;  // archive: write .tar.zst.age to the [archive] recipients (issue 6)
 };
 
 // One schedule file as approved by the records committee. Immutable once loaded.

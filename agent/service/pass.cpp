@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/act/disposal.hpp"
+#include "agent/service/archive_stage.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/service/journal.hpp"
@@ -37,9 +38,10 @@ struct Intent {
     PlanEntry entry;
     act::DisposalRecord prepared;  // hash and filesystem limits found before destruction
     std::string temp_name;
+    nlohmann::json archive;  // where the file was archived before its removal, or null
 
     [[nodiscard]] nlohmann::json to_json() const {
-        return {{"id", id},
+        nlohmann::json j = {{"id", id},
                 {"entry", entry.to_json()},
                 {"sha256", prepared.sha256_before},
                 {"size", prepared.size},
@@ -47,6 +49,8 @@ struct Intent {
                 {"residual_risks", prepared.residual_risks},
                 {"handling", prepared.handling},
                 {"temp_name", temp_name}};
+        if (!archive.is_null()) j["archive"] = archive;
+        return j;
     }
     [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
         try {
@@ -61,6 +65,7 @@ struct Intent {
             in.prepared.residual_risks = j.at("residual_risks").get<std::vector<std::string>>();
             in.temp_name = j.at("temp_name").get<std::string>();
             in.prepared.handling = j.value("handling", std::vector<std::string>{});
+            if (j.contains("archive")) in.archive = j.at("archive");
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -73,8 +78,12 @@ constexpr const char* kMethodScope =
     "file-level disposal through the filesystem; not a NIST SP 800-88 Clear or Purge of the "
     "storage medium";
 
+// Archived files are removed by overwriting them too; only `delete` merely unlinks.
+bool overwrites(policy::Action action) { return action != policy::Action::Delete; }
+
 nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& rec,
-                                const RunOptions& options, const std::string& intent_id) {
+                                const RunOptions& options, const std::string& intent_id,
+                                const nlohmann::json& archive) {
     nlohmann::json method = {{"kind", rec.method},
                              {"passes", rec.passes},
                              {"pattern", rec.pattern},
@@ -84,6 +93,7 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
                              {"residual_risks", rec.residual_risks},
                              {"scope", kMethodScope}};
     if (!rec.handling.empty()) method["handling"] = rec.handling;
+    if (!archive.is_null()) method["archive"] = archive;
     nlohmann::json p = {
         {"type", "disposal"},
         {"time", util::format_timestamp(options.now)},
@@ -114,11 +124,24 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
     return p;
 }
 
+// "20261125T225700Z-1a2b": when the pass ran, unique per pass; names its archives.
+std::string pass_id(util::TimePoint now) {
+    std::string id;
+    for (char c : util::format_timestamp(now)) {
+        if (c != '-' && c != ':') id += c;
+    }
+    return id + "-" + util::random_suffix(2);
+}
+
 class Pass {
 public:
     Pass(const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
          const RunOptions& options, ledger::Ledger& ledger)
-        : m_config(config), m_schedules(schedules), m_options(options), m_ledger(ledger) {}
+        : m_config(config),
+          m_schedules(schedules),
+          m_options(options),
+          m_ledger(ledger),
+          m_archives(config, pass_id(options.now), options.now) {}
 
     Result<RunSummary> run();
 
@@ -130,9 +153,12 @@ private:
     Status recover();
     Status write_plan(PlanSummary& summary);
     Status check_guards(const PlanSummary& summary) const;
-    Status act_on(const PlanEntry& entry);
+    Status act_on(const PlanEntry& entry, const nlohmann::json& archive = nullptr,
+                  const std::string& archived_sha256 = "");
+    [[nodiscard]] bool encrypts(const PlanEntry& entry) const;
     Status clear_intent();
-    Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id);
+    Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
+                   const nlohmann::json& archive = nullptr);
     [[nodiscard]] act::SanitizeOptions sanitize_options() const {
         return {m_config.sanitize_passes, m_config.sanitize_final_zero, true};
     }
@@ -144,6 +170,7 @@ private:
     ledger::Ledger& m_ledger;
     std::map<std::string, UniqueFd> m_roots;
     RunSummary m_summary;
+    ArchiveStage m_archives;
 };
 
 Result<int> Pass::root_fd(const std::string& name) {
@@ -166,8 +193,9 @@ Status Pass::clear_intent() {
     return util::fsync_dir(m_config.state_dir);
 }
 
-Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id) {
-    auto seq = m_ledger.append(disposal_payload(entry, rec, m_options, id));
+Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
+                     const nlohmann::json& archive) {
+    auto seq = m_ledger.append(disposal_payload(entry, rec, m_options, id, archive));
     if (!seq) return fail(seq.error().with_context("ledger"));
     if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
     return {};
@@ -193,7 +221,7 @@ Status Pass::recover() {
     const PlanEntry& e = intent->entry;
     if (last.is_object() && last.value("intent", "") == intent->id) {
         // Certified; only the cleanup was interrupted.
-        if (e.action == policy::Action::Sanitize) {
+        if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
             if (!fd) return fail(fd.error());
             if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
@@ -207,21 +235,21 @@ Status Pass::recover() {
     if (!fd) return fail(fd.error());
 
     act::DisposalRecord rec = intent->prepared;
-    rec.method = e.action == policy::Action::Sanitize ? "file overwrite" : "unlink";
+    rec.method = overwrites(e.action) ? "file overwrite" : "unlink";
     auto still_there = scan::stat_beneath(*fd, e.facts.path);
     if (still_there && still_there->inode == e.facts.inode && still_there->device == e.facts.device) {
         // Interrupted before the rename: do it again from the start; the certificate keeps
         // the hash taken before the first attempt changed anything.
-        auto file = act::prepare(*fd, e.facts, e.action == policy::Action::Sanitize, true);
+        auto file = act::prepare(*fd, e.facts, overwrites(e.action), true);
         if (!file) return fail(file.error());
-        auto done = e.action == policy::Action::Sanitize
+        auto done = overwrites(e.action)
                         ? act::sanitize(*file, intent->temp_name, sanitize_options())
                         : act::remove(*file);
         if (!done) return fail(done.error());
         done->sha256_before = intent->prepared.sha256_before;
         done->size = intent->prepared.size;
         rec = *done;
-    } else if (e.action == policy::Action::Sanitize) {
+    } else if (overwrites(e.action)) {
         auto finished = act::finish_interrupted(*fd, e.facts.path, intent->temp_name);
         if (!finished) return fail(finished.error());
         // Our renamed file exists only after a verified overwrite and truncation.
@@ -234,9 +262,9 @@ Status Pass::recover() {
         rec.verified = !still_there && still_there.error().sys_errno() == ENOENT;
         rec.read_back = "name no longer present after unlink (confirmed after an interruption)";
     }
-    if (auto st = certify(e, rec, intent->id); !st) return st;
+    if (auto st = certify(e, rec, intent->id, intent->archive); !st) return st;
     util::fault_point("recovery-certified");
-    if (e.action == policy::Action::Sanitize) {
+    if (overwrites(e.action)) {
         if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
     }
     ++m_summary.recovered;
@@ -313,14 +341,25 @@ Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string
     return {};
 }
 
-Status Pass::act_on(const PlanEntry& entry) {
+bool Pass::encrypts(const PlanEntry& entry) const {
+    for (const auto& schedule : m_schedules) {
+        if (schedule.id != entry.schedule_id) continue;
+        for (const auto& c : schedule.categories) {
+            if (c.id == entry.category) return c.encrypt;
+        }
+    }
+    return false;
+}
+
+Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& archive,
+                    const std::string& archived_sha256) {
     auto fd = root_fd(entry.root);
     if (!fd) return fail(fd.error());
     std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
     EventFields fields = EventFields::file(entry.root, util::utf8_display(entry.facts.path),
                                            entry.category,
                                            std::string(policy::to_string(entry.action)));
-    bool overwrite = entry.action == policy::Action::Sanitize;
+    bool overwrite = overwrites(entry.action);
     auto file = act::prepare(*fd, entry.facts, overwrite);
     if (!file) {
         if (file.error().kind() == ErrorKind::Refused) {
@@ -334,8 +373,14 @@ Status Pass::act_on(const PlanEntry& entry) {
                   fmt::format("{}: {}", shown, file.error().message()));
         return {};
     }
+    if (!archived_sha256.empty() && file->record().sha256_before != archived_sha256) {
+        ++m_summary.skipped;
+        util::log_warning("skipped {}: changed since it was archived; kept (the archived copy "
+                          "remains)", shown);
+        return {};
+    }
     Intent intent{util::random_suffix(16), entry, file->record(),
-                  fmt::format(".lethe-{}", util::random_suffix(8))};
+                  fmt::format(".lethe-{}", util::random_suffix(8)), archive};
     if (auto st = util::write_file_atomic(intent_path(), intent.to_json().dump(), 0600); !st) {
         return fail(st.error().with_context("intent record"));
     }
@@ -359,7 +404,7 @@ Status Pass::act_on(const PlanEntry& entry) {
         // The intent stays, so the next pass completes this file before anything else.
         return fail(done.error());
     }
-    if (auto st = certify(entry, *done, intent.id); !st) return st;
+    if (auto st = certify(entry, *done, intent.id, archive); !st) return st;
     util::fault_point("certified");
     if (overwrite) {
         if (auto st = finish_sanitize(*fd, entry, intent.temp_name); !st) return st;
@@ -369,7 +414,9 @@ Status Pass::act_on(const PlanEntry& entry) {
     fields.cert_seq = m_ledger.last_seq();
     log_event(util::LogLevel::Info, Event::Disposed, fields,
               fmt::format("{} {} ({} bytes), certificate {}",
-                          entry.action == policy::Action::Sanitize ? "sanitized" : "deleted",
+                          entry.action == policy::Action::Archive  ? "archived and sanitized"
+                          : entry.action == policy::Action::Delete ? "deleted"
+                                                                   : "sanitized",
                           shown, done->size, m_ledger.last_seq()));
     return clear_intent();
 }
@@ -404,7 +451,27 @@ Result<RunSummary> Pass::run() {
             m_summary.stopped = true;
             break;
         }
+        if (entry->action == policy::Action::Archive) {
+            bool encrypt = encrypts(*entry);
+            m_archives.add(std::move(*entry), encrypt);
+            continue;
+        }
         if (auto st = act_on(*entry); !st) return fail(st.error());
+    }
+    // One verified archive per root, client/matter and encryption setting; only then are
+    // the archived sources removed and certified. A pass asked to stop archives nothing.
+    std::vector<ArchivedGroup> archived;
+    if (!m_summary.stopped) {
+        archived = m_archives.write_all(
+            [this](const std::string& root) { return root_fd(root); }, m_summary);
+    }
+    for (const auto& group : archived) {
+        for (size_t i = 0; i < group.entries.size(); ++i) {
+            const PlanEntry& e = group.entries[i];
+            if (auto st = act_on(e, archive_method(group, e), group.archive.members[i].sha256); !st) {
+                return fail(st.error());
+            }
+        }
     }
 
     nlohmann::json checkpoint = {

@@ -104,6 +104,8 @@ Result<PlanEntry> PlanEntry::from_json(const nlohmann::json& j) {
             e.action = policy::Action::Sanitize;
         } else if (action == "delete") {
             e.action = policy::Action::Delete;
+        } else if (action == "archive") {
+            e.action = policy::Action::Archive;
         } else {
             return fail(ErrorKind::BadInput, fmt::format("plan entry: unsupported action '{}'", action));
         }

@@ -4,16 +4,25 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/util/encoding.hpp"
+#include "agent/util/sha256.hpp"
 
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
 namespace {
 
+using testing::exists;
 using testing::slurp;
 using testing::TempDir;
 
@@ -38,7 +47,62 @@ protected:
     Output lethe(const std::string& args) {
         return sh(std::string("'") + LETHE_BINARY + "' " + args);
     }
+    std::vector<std::string> files_in(const std::string& rel) {
+        std::vector<std::string> out;
+        DIR* d = ::opendir((m_dir / rel).c_str());
+        if (d == nullptr) return out;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n != "." && n != "..") out.push_back(n);
+        }
+        ::closedir(d);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    std::vector<nlohmann::json> disposals() {
+        std::vector<nlohmann::json> out;
+        std::ifstream in(m_dir / "state/ledger.jsonl");
+        for (std::string line; std::getline(in, line);) {
+            auto env = nlohmann::json::parse(line);
+            auto p = nlohmann::json::parse(*util::base64_decode(env["payload"].get<std::string>()));
+            if (p["type"] == "disposal") out.push_back(p);
+        }
+        return out;
+    }
+
+    // A share with two closed matters of one client, archived (encrypted or not) by the
+    // schedule, and a recent file that is not due.
+    void archive_setup(bool encrypt, const std::string& destination) {
+        m_dir.write("policies/firm.toml", std::string(R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "archive"
+encrypt = )") + (encrypt ? "true" : "false") + "\n");
+        Output k = lethe("keygen --age-identity '" + (m_dir / "rm.key") + "'");
+        ASSERT_EQ(k.code, 0) << k.err;
+        m_recipient = k.out.substr(0, k.out.find('\n'));
+        m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                                  "max_fraction_per_root = 1.0\n[archive]\ndestination = \"" +
+                                      destination + "\"\nrecipients = [\"" + m_recipient +
+                                      "\"]\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.mkdir("archive");
+        m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
+        m_dir.write("share/acme/2010-001/letters/letter.docx", std::string(200000, 'L'), "2011-02-03");
+        m_dir.write("share/acme/2012-004/memo.pdf", "closing memo", "2012-01-01");
+        m_dir.write("share/acme/2025-001/new.pdf", "recent work", "2025-11-01");
+        ASSERT_EQ(lethe("keygen --config '" + (m_dir / "lethe.toml") + "'").code, 0);
+    }
+
     TempDir m_dir;
+    std::string m_recipient;
 };
 
 TEST_F(ActionsE2E, KeygenWritesAnAgeIdentityThatTheAgeToolUses) {
@@ -64,6 +128,80 @@ TEST_F(ActionsE2E, KeygenWritesAnAgeIdentityThatTheAgeToolUses) {
     EXPECT_EQ(again.code, 2);
     EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
     EXPECT_EQ(slurp(id), key_text);
+}
+
+TEST_F(ActionsE2E, AnEncryptedArchivePassArchivesVerifiesRemovesAndCertifies) {
+    archive_setup(true, "archive");
+    Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
+    ASSERT_EQ(run.code, 0) << run.err;
+    // One archive per client/matter; sources gone only now; the recent file untouched.
+    std::vector<std::string> archives = files_in("archive");
+    ASSERT_EQ(archives.size(), 2u) << run.err;
+    for (const auto& a : archives) EXPECT_EQ(a.substr(a.size() - 12), ".tar.zst.age") << a;
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/letters/letter.docx"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2012-004/memo.pdf"));
+    EXPECT_EQ(slurp(m_dir / "share/acme/2025-001/new.pdf"), "recent work");
+
+    auto certs = disposals();
+    ASSERT_EQ(certs.size(), 3u);
+    for (const auto& c : certs) {
+        EXPECT_EQ(c["action"], "archive");
+        const auto& a = c["method"]["archive"];
+        EXPECT_EQ(a["member"], c["path"]);
+        EXPECT_TRUE(a["encrypted"].get<bool>());
+        EXPECT_EQ(a["sha256"], util::sha256_hex(slurp(m_dir / ("archive/" + a["name"].get<std::string>()))));
+        EXPECT_TRUE(c["method"]["verified"].get<bool>());
+    }
+    EXPECT_EQ(lethe("certs verify --config '" + (m_dir / "lethe.toml") + "'").code, 0);
+    EXPECT_NE(slurp(m_dir / "state/archives.jsonl").find("letters/letter.docx"), std::string::npos);
+
+    // The records manager's tools open it: age + GNU tar, and lethe restore.
+    std::string matter1;
+    for (const auto& a : archives) {
+        if (a.find("2010-001") != std::string::npos) matter1 = m_dir / ("archive/" + a);
+    }
+    ASSERT_FALSE(matter1.empty());
+    m_dir.mkdir("x");
+    Output tar = sh("age -d -i '" + (m_dir / "rm.key") + "' '" + matter1 + "' | tar --zstd -xf - -C '" +
+                    (m_dir / "x") + "'");
+    ASSERT_EQ(tar.code, 0) << tar.err;
+    EXPECT_EQ(slurp(m_dir / "x/acme/2010-001/brief.pdf"), "privileged brief");
+    Output restore = lethe("restore '" + matter1 + "' --identity '" + (m_dir / "rm.key") + "' --to '" +
+                           (m_dir / "restored") + "' --member acme/2010-001/letters/letter.docx");
+    ASSERT_EQ(restore.code, 0) << restore.err;
+    EXPECT_NE(restore.out.find("restored 1 files"), std::string::npos) << restore.out;
+    EXPECT_EQ(slurp(m_dir / "restored/acme/2010-001/letters/letter.docx"), std::string(200000, 'L'));
+    EXPECT_FALSE(exists(m_dir / "restored/acme/2010-001/brief.pdf"));
+    Output no_key = lethe("restore '" + matter1 + "' --to '" + (m_dir / "r2") + "'");
+    EXPECT_EQ(no_key.code, 2);
+    EXPECT_NE(no_key.err.find("--identity"), std::string::npos) << no_key.err;
+}
+
+TEST_F(ActionsE2E, APlainArchiveIsExtractedByGnuTar) {
+    archive_setup(false, "archive");
+    Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
+    ASSERT_EQ(run.code, 0) << run.err;
+    std::vector<std::string> archives = files_in("archive");
+    ASSERT_EQ(archives.size(), 2u);
+    m_dir.mkdir("x");
+    for (const auto& a : archives) {
+        EXPECT_EQ(a.substr(a.size() - 8), ".tar.zst") << a;
+        ASSERT_EQ(sh("tar --zstd -xf '" + (m_dir / ("archive/" + a)) + "' -C '" + (m_dir / "x") + "'").code, 0);
+    }
+    EXPECT_EQ(slurp(m_dir / "x/acme/2012-004/memo.pdf"), "closing memo");
+    EXPECT_EQ(slurp(m_dir / "x/acme/2010-001/letters/letter.docx"), std::string(200000, 'L'));
+}
+
+TEST_F(ActionsE2E, AMissingArchiveDestinationKeepsEverySource) {
+    archive_setup(true, "no-such-folder");
+    Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_NE(run.err.find("no-such-folder"), std::string::npos) << run.err;
+    EXPECT_NE(run.out.find("3 failed"), std::string::npos) << run.out;
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+    EXPECT_EQ(slurp(m_dir / "share/acme/2012-004/memo.pdf"), "closing memo");
+    EXPECT_TRUE(disposals().empty());
 }
 
 }  // namespace

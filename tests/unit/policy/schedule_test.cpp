@@ -92,8 +92,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "p.toml:6:10", "retention '7 years'"},
         BadCase{"unsupported_action",
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
-                "action = \"archive\"\n",
+                "action = \"review\"\n",
                 "p.toml:7:10", "not supported"},
+        BadCase{"encrypt_on_delete",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
+                "action = \"delete\"\nencrypt = true\n",
+                "p.toml:8:11", "applies to action"},
         BadCase{"unknown_mode", "[schedule]\nid = \"x\"\nversion = 1\nmode = \"enforcing\"\n",
                 "p.toml:4:8", "unknown mode"},
         BadCase{"no_version", "[schedule]\nid = \"x\"\n[[category]]\nid=\"c\"\n", "p.toml:1:1",

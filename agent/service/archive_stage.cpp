@@ -1,0 +1,168 @@
+#include "agent/service/archive_stage.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "agent/act/age.hpp"
+#include "agent/act/disposal.hpp"
+#include "agent/util/encoding.hpp"
+#include "agent/util/fs.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::service {
+
+void ArchiveStage::add(PlanEntry entry, bool encrypt) {
+    Key key{entry.root, entry.client, entry.matter, encrypt};
+    m_groups[key].push_back(std::move(entry));
+}
+
+nlohmann::json archive_method(const ArchivedGroup& group, const PlanEntry& entry) {
+    nlohmann::json j = {{"name", group.archive.name},
+                        {"sha256", group.archive.sha256},
+                        {"encrypted", group.encrypted},
+                        {"format", group.encrypted ? "pax tar, zstd, age v1 (X25519)"
+                                                   : "pax tar, zstd"}};
+    put_path(j, entry.facts.path);  // the member name is the path relative to the root
+    j["member"] = j["path"];
+    j.erase("path");
+    if (j.contains("path_b64")) {
+        j["member_b64"] = j["path_b64"];
+        j.erase("path_b64");
+    }
+    return j;
+}
+
+Status ArchiveStage::append_index(const ArchivedGroup& group) {
+    nlohmann::json members = nlohmann::json::array();
+    for (size_t i = 0; i < group.entries.size(); ++i) {
+        const PlanEntry& e = group.entries[i];
+        nlohmann::json m = {{"sha256", group.archive.members[i].sha256},
+                            {"size", group.archive.members[i].size},
+                            {"category", e.category},
+                            {"schedule", e.schedule_id},
+                            // archive_for is not in the schedule language yet: kept until a
+                            // records manager decides otherwise.
+                            {"expires", "permanent"}};
+        put_path(m, e.facts.path);
+        members.push_back(std::move(m));
+    }
+    const PlanEntry& first = group.entries.front();
+    nlohmann::json line = {{"type", "archive"},
+                           {"name", group.archive.name},
+                           {"path", group.archive.path},
+                           {"sha256", group.archive.sha256},
+                           {"bytes", group.archive.bytes},
+                           {"created", util::format_timestamp(m_now)},
+                           {"root", first.root},
+                           {"encrypted", group.encrypted},
+                           {"members", std::move(members)}};
+    if (first.client) line["client"] = *first.client;
+    if (first.matter) line["matter"] = *first.matter;
+    std::string path = m_config.state_dir + "/archives.jsonl";
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
+    if (auto st = util::write_all(fd.get(), line.dump() + "\n", path); !st) return st;
+    return util::fsync_fd(fd.get(), path);
+}
+
+std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSummary& summary) {
+    std::vector<ArchivedGroup> done;
+    if (m_groups.empty()) return done;
+    const std::string& dest = m_config.archive_destination;
+    auto fail_group = [&summary](const std::vector<PlanEntry>& entries, const std::string& why) {
+        summary.failed += entries.size();
+        util::log_error("{} files not archived and kept: {}", entries.size(), why);
+    };
+    if (dest.empty()) {
+        for (const auto& [key, entries] : m_groups) {
+            fail_group(entries, "no [archive] destination in the config");
+        }
+        return done;
+    }
+    if (auto removed = act::remove_partial_archives(dest); removed && *removed > 0) {
+        util::log_warning("removed {} partial archives left by an interrupted pass in {}", *removed,
+                          dest);
+    }
+    std::vector<act::age::Recipient> recipients;
+    std::string recipient_error;
+    for (const auto& text : m_config.archive_recipients) {
+        auto r = act::age::Recipient::parse(text);
+        if (!r) {
+            recipient_error = fmt::format("[archive] recipients: {}", r.error().message());
+            break;
+        }
+        recipients.push_back(*r);
+    }
+    for (auto& [key, entries] : m_groups) {
+        bool encrypt = std::get<3>(key);
+        if (encrypt && !recipient_error.empty()) {
+            fail_group(entries, recipient_error);
+            continue;
+        }
+        act::ArchiveKey akey{std::get<0>(key), std::get<1>(key), std::get<2>(key), encrypt};
+        auto writer = act::ArchiveWriter::create(dest, akey, m_pass_id, recipients);
+        if (!writer) {
+            fail_group(entries, writer.error().message());
+            continue;
+        }
+        ArchivedGroup group;
+        group.encrypted = encrypt;
+        bool broken = false;
+        for (auto& e : entries) {
+            std::string shown = fmt::format("{}/{}", e.root, util::utf8_display(e.facts.path));
+            auto fd = root_fd(e.root);
+            if (!fd) {
+                fail_group(entries, fd.error().message());
+                broken = true;
+                break;
+            }
+            auto file = act::prepare(*fd, e.facts, false);
+            if (!file) {
+                if (file.error().kind() == ErrorKind::Refused) {
+                    ++summary.skipped;
+                    util::log_warning("skipped {}: {}", shown, file.error().message());
+                } else {
+                    ++summary.failed;
+                    util::log_error("{}: {}", shown, file.error().message());
+                }
+                continue;
+            }
+            act::ArchiveMember m;
+            m.path = e.facts.path;
+            m.sha256 = file->record().sha256_before;
+            m.size = file->record().size;
+            m.mtime = std::chrono::duration_cast<std::chrono::seconds>(
+                          e.facts.mtime.time_since_epoch()).count();
+            m.mode = static_cast<uint32_t>(e.facts.mode & 07777);
+            m.uid = e.facts.uid;
+            m.gid = e.facts.gid;
+            if (auto st = writer->add(file->content_fd(), m); !st) {
+                fail_group(entries, fmt::format("{}: {}", shown, st.error().message()));
+                broken = true;
+                break;
+            }
+            group.entries.push_back(e);
+        }
+        if (broken) continue;
+        if (group.entries.empty()) continue;  // nothing left to archive; the writer cleans up
+        auto result = writer->commit();
+        if (!result) {
+            fail_group(group.entries, result.error().message());
+            continue;
+        }
+        group.archive = std::move(*result);
+        if (auto st = append_index(group); !st) {
+            // The archive is complete and verified but unindexed: keep the sources.
+            fail_group(group.entries, fmt::format("archive index: {}", st.error().message()));
+            continue;
+        }
+        util::log_info("archived {} files into {} ({} bytes)", group.entries.size(),
+                       group.archive.path, group.archive.bytes);
+        done.push_back(std::move(group));
+    }
+    return done;
+}
+
+}  // namespace lethe::service

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/act/archive.hpp"
+#include "agent/policy/config.hpp"
+#include "agent/service/pass.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/util/error.hpp"
+
+namespace lethe::service {
+
+// One committed archive and the plan entries it holds, in member order.
+struct ArchivedGroup {
+    act::ArchiveResult archive;
+    bool encrypted = false;
+    std::vector<PlanEntry> entries;
+};
+
+// The archive step of a pass. Due files whose category says `archive` are collected by
+// archive key (root, client, matter, encryption) while the plan is read; write_all() then
+// writes one verified archive per key, records it in the archive index
+// (`state_dir/archives.jsonl`) and hands back what it archived, so that the pass removes
+// those sources (by sanitize) and certifies them. A group whose archive cannot be written or
+// verified keeps all its sources and is counted as failed; a file that changed or is in use
+// is left out of its archive and counted as skipped. Not thread safe.
+class ArchiveStage {
+public:
+    ArchiveStage(const policy::AgentConfig& config, std::string pass_id, util::TimePoint now)
+        : m_config(config), m_pass_id(std::move(pass_id)), m_now(now) {}
+
+    void add(PlanEntry entry, bool encrypt);
+    [[nodiscard]] bool empty() const { return m_groups.empty(); }
+
+    using RootFd = std::function<Result<int>(const std::string& root)>;
+    [[nodiscard]] std::vector<ArchivedGroup> write_all(const RootFd& root_fd, RunSummary& summary);
+
+private:
+    using Key = std::tuple<std::string, std::optional<std::string>, std::optional<std::string>, bool>;
+    Status append_index(const ArchivedGroup& group);
+
+    const policy::AgentConfig& m_config;
+    std::string m_pass_id;
+    util::TimePoint m_now;
+    std::map<Key, std::vector<PlanEntry>> m_groups;
+};
+
+// The certificate's description of where a file was archived.
+nlohmann::json archive_method(const ArchivedGroup& group, const PlanEntry& entry);
+
+}  // namespace lethe::service
