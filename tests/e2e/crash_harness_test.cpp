@@ -58,20 +58,34 @@ id = "scratch"
 paths = ["**/*.tmp"]
 retain = "30d"
 action = "delete"
+
+[[category]]
+id = "correspondence"
+paths = ["{client}/{matter}/**"]
+extensions = ["eml"]
+retain = "6y"
+action = "archive"
+encrypt = true
 )");
         m_dir.write("lethe.toml",
                     "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
                     "max_fraction_per_root = 1.0\n[sanitize]\npasses = 2\nfinal_zero = true\n"
+                    "[archive]\ndestination = \"archive\"\nrecipients = "
+                    "[\"age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj\"]\n"
                     "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.mkdir("archive");
         for (const auto& [path, content] : due()) m_dir.write("share/" + path, content, "2010-05-01");
         for (const auto& [path, content] : kept()) m_dir.write("share/" + path, content, "2025-12-01");
     }
 
     static std::map<std::string, std::string> due() {
         return {{"acme/2010-001/brief.pdf", "privileged brief"},
-                {"acme/2010-001/letter.docx", std::string(3 << 20, 'L')},  // several blocks
+                {"acme/2010-001/letter.docx", std::string((1 << 20) + 5, 'L')},  // two blocks
                 {"zeta/1999-9/empty.pdf", ""},
-                {"acme/2010-001/scratch.tmp", "temp"}};
+                {"acme/2010-001/scratch.tmp", "temp"},
+                {"acme/2010-001/mail/re-brief.eml", "From: client"},
+                {"acme/2010-001/mail/big.eml", std::string(300000, 'E')},
+                {"zeta/1999-9/note.eml", "fax cover"}};
     }
     static std::map<std::string, std::string> kept() {
         return {{"acme/2025-002/new.pdf", "recent work"}, {"acme/2010-001/notes.txt", "no category"}};
@@ -138,6 +152,12 @@ void expect_no_loss_and_honest_certificates(Share& share, const std::string& lab
         EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex(due[path])) << label << " " << path;
         // A certificate never claims a disposal that did not happen.
         EXPECT_FALSE(exists(share.dir() / ("share/" + path))) << label << " " << path;
+        // An archived file is gone only with a verified copy in a complete archive.
+        if (c["action"] == "archive") {
+            std::string archive = share.dir() / ("archive/" + c["method"]["archive"]["name"].get<std::string>());
+            ASSERT_TRUE(exists(archive)) << label << " " << path;
+            EXPECT_EQ(c["method"]["archive"]["sha256"], util::sha256_hex(slurp(archive))) << label;
+        }
     }
     for (const auto& [path, content] : Share::due()) {
         EXPECT_FALSE(exists(share.dir() / ("share/" + path))) << label << " " << path;
@@ -148,6 +168,7 @@ void expect_no_loss_and_honest_certificates(Share& share, const std::string& lab
         EXPECT_EQ(slurp(share.dir() / ("share/" + path)), content) << label << " " << path;
     }
     EXPECT_TRUE(share.names_with("share", ".lethe-").empty()) << label;
+    EXPECT_TRUE(share.names_with("archive", ".partial").empty()) << label;
     EXPECT_FALSE(exists(share.dir() / "state/intent.json")) << label;
     EXPECT_EQ(share.lethe("certs verify").code, 0) << label;
 }
@@ -167,7 +188,9 @@ TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
     }
     // Every boundary of the sanitize and delete paths is reached.
     for (const char* step : {"intent-written", "overwrite-pass", "after-overwrite", "truncate",
-                             "after-rename", "after-unlink", "delete-unlinked", "certified"}) {
+                             "after-rename", "after-unlink", "delete-unlinked", "certified",
+                             "archive-member", "archive-written", "archive-verified",
+                             "archive-renamed"}) {
         EXPECT_NE(std::find(steps.begin(), steps.end(), step), steps.end()) << step;
     }
     std::map<std::string, int> seen;
