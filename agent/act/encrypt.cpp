@@ -36,7 +36,8 @@ private:
 
 Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
                                      const std::vector<age::Recipient>& recipients,
-                                     const std::map<std::string, std::string>& attributes) {
+                                     const std::map<std::string, std::string>& attributes,
+                                     const std::string& temp_name) {
     const std::string& path = file.planned().path;
     const std::string& name = file.name();
     if (name.size() >= 4 && name.compare(name.size() - 4, 4, ".age") == 0) {
@@ -51,7 +52,10 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
         return fail(ErrorKind::Refused,
                     fmt::format("{}.age already exists; {} left alone", path, path));
     }
-    std::string temp = fmt::format(".lethe-{}.age.partial", util::random_suffix(8));
+    const std::string& temp = temp_name;
+    if (::unlinkat(dir, temp.c_str(), 0) != 0 && errno != ENOENT) {
+        return fail(errno_error(fmt::format("remove the leftover {}", temp), errno));
+    }
     UniqueFd out(::openat(dir, temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                           0600));
     if (!out) return fail(errno_error(fmt::format("create the encrypted copy of {}", path), errno));
@@ -133,6 +137,35 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
     if (auto st = util::fsync_fd(dir, path); !st) return fail(st.error());
     util::fault_point("encrypt-renamed");
     return copy;
+}
+
+Result<std::optional<EncryptedCopy>> find_encrypted_copy(int root_fd,
+                                                        const std::string& planned_path,
+                                                        const std::string& intent_id) {
+    auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
+    if (!dir) return fail(dir.error());
+    EncryptedCopy copy;
+    copy.name = std::string(util::name_of(planned_path)) + ".age";
+    UniqueFd fd(::openat(dir->get(), copy.name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT) return std::optional<EncryptedCopy>();
+        return fail(errno_error(fmt::format("open {}.age", planned_path), errno));
+    }
+    std::string attr = std::string(kXattrPrefix) + "intent";
+    char value[128] = {};
+    ssize_t n = ::fgetxattr(fd.get(), attr.c_str(), value, sizeof value);
+    if (n < 0 || std::string_view(value, static_cast<size_t>(n)) != intent_id) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}.age exists but lethe cannot show it wrote it for this "
+                                "disposal; the original is left alone", planned_path));
+    }
+    copy.attributes_kept = true;
+    auto hash = util::sha256_fd_hex(fd.get(), copy.name);
+    if (!hash) return fail(hash.error());
+    copy.sha256 = *hash;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0) copy.bytes = static_cast<uint64_t>(st.st_size);
+    return std::optional<EncryptedCopy>(copy);
 }
 
 }  // namespace lethe::act

@@ -5,6 +5,7 @@
 // that its retention runs on and it is never encrypted twice.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,8 @@ struct EncryptedCopy {
     bool attributes_kept = false;  // false where the filesystem has no user xattrs
 };
 
-// Writes NAME.age beside the prepared file: encrypted into a temporary name in the same
-// folder, fsynced, re-read from disk and decrypted (with the file key held in memory, since
+// Writes NAME.age beside the prepared file: encrypted into `temp_name` in the same folder
+// (a leftover of that name from an interrupted attempt is replaced), fsynced, re-read from disk and decrypted (with the file key held in memory, since
 // the agent has no identity) into a SHA-256 that must equal `file.record().sha256_before`,
 // then renamed to NAME.age (never over an existing file) and the folder fsynced. Each entry
 // of `attributes` (e.g. category, trigger_date, expires) becomes `user.lethe.<key>`.
@@ -34,6 +35,13 @@ struct EncryptedCopy {
 // failed check (ErrorKind::Verification) removes the temporary file and keeps the original.
 [[nodiscard]] Result<EncryptedCopy> encrypt_beside(
     const PreparedFile& file, const std::vector<age::Recipient>& recipients,
-    const std::map<std::string, std::string>& attributes);
+    const std::map<std::string, std::string>& attributes, const std::string& temp_name);
+
+// For the recovery of an interrupted `encrypt`: the NAME.age beside `planned_path` if it
+// exists and carries `user.lethe.intent` = `intent_id` (so lethe wrote it for that intent;
+// it exists only after it was verified), with its SHA-256; nullopt if there is no NAME.age.
+// Refuses (ErrorKind::Refused) a NAME.age that lethe cannot prove it wrote.
+[[nodiscard]] Result<std::optional<EncryptedCopy>> find_encrypted_copy(
+    int root_fd, const std::string& planned_path, const std::string& intent_id);
 
 }  // namespace lethe::act

@@ -50,14 +50,16 @@ Result<Action> parse_action(TableReader& reader) {
     if (a == "sanitize") return Action::Sanitize;
     if (a == "delete") return Action::Delete;
     if (a == "archive") return Action::Archive;  // issue 6
-    if (a == "encrypt" || a == "review") {
+    if (a == "encrypt") return Action::Encrypt;  // issue 6
+    if (a == "review") {
         return fail(reader.error_at(
             "action", fmt::format("action '{}' is not supported by this version of lethe "
-                                  "(supported: archive, sanitize, delete)",
+                                  "(supported: archive, encrypt, sanitize, delete)",
                                   a)));
     }
     return fail(reader.error_at(
-        "action", fmt::format("unknown action '{}' (expected archive, sanitize or delete)", a)));
+        "action",
+        fmt::format("unknown action '{}' (expected archive, encrypt, sanitize or delete)", a)));
 }
 
 Result<Trigger> parse_trigger(TableReader& reader) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/act/disposal.hpp"
+#include "agent/act/encrypt.hpp"
 #include "agent/service/archive_stage.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
@@ -38,7 +39,7 @@ struct Intent {
     PlanEntry entry;
     act::DisposalRecord prepared;  // hash and filesystem limits found before destruction
     std::string temp_name;
-    nlohmann::json archive;  // where the file was archived before its removal, or null
+    nlohmann::json extra;  // method fields of archive/encrypt (where the copy is), or null
 
     [[nodiscard]] nlohmann::json to_json() const {
         nlohmann::json j = {{"id", id},
@@ -49,7 +50,7 @@ struct Intent {
                 {"residual_risks", prepared.residual_risks},
                 {"handling", prepared.handling},
                 {"temp_name", temp_name}};
-        if (!archive.is_null()) j["archive"] = archive;
+        if (!extra.is_null()) j["method_extra"] = extra;
         return j;
     }
     [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
@@ -65,7 +66,7 @@ struct Intent {
             in.prepared.residual_risks = j.at("residual_risks").get<std::vector<std::string>>();
             in.temp_name = j.at("temp_name").get<std::string>();
             in.prepared.handling = j.value("handling", std::vector<std::string>{});
-            if (j.contains("archive")) in.archive = j.at("archive");
+            if (j.contains("method_extra")) in.extra = j.at("method_extra");
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -83,7 +84,7 @@ bool overwrites(policy::Action action) { return action != policy::Action::Delete
 
 nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& rec,
                                 const RunOptions& options, const std::string& intent_id,
-                                const nlohmann::json& archive) {
+                                const nlohmann::json& extra) {
     nlohmann::json method = {{"kind", rec.method},
                              {"passes", rec.passes},
                              {"pattern", rec.pattern},
@@ -93,7 +94,9 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
                              {"residual_risks", rec.residual_risks},
                              {"scope", kMethodScope}};
     if (!rec.handling.empty()) method["handling"] = rec.handling;
-    if (!archive.is_null()) method["archive"] = archive;
+    if (extra.is_object()) {
+        for (const auto& [k, v] : extra.items()) method[k] = v;
+    }
     nlohmann::json p = {
         {"type", "disposal"},
         {"time", util::format_timestamp(options.now)},
@@ -153,12 +156,14 @@ private:
     Status recover();
     Status write_plan(PlanSummary& summary);
     Status check_guards(const PlanSummary& summary) const;
-    Status act_on(const PlanEntry& entry, const nlohmann::json& archive = nullptr,
+    Status act_on(const PlanEntry& entry, const nlohmann::json& extra = nullptr,
                   const std::string& archived_sha256 = "");
+    Result<nlohmann::json> encrypt_copy(const act::PreparedFile& file, const PlanEntry& entry,
+                                        const std::string& intent_id, const std::string& temp);
     [[nodiscard]] bool encrypts(const PlanEntry& entry) const;
     Status clear_intent();
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
-                   const nlohmann::json& archive = nullptr);
+                   const nlohmann::json& extra = nullptr);
     [[nodiscard]] act::SanitizeOptions sanitize_options() const {
         return {m_config.sanitize_passes, m_config.sanitize_final_zero, true};
     }
@@ -194,8 +199,8 @@ Status Pass::clear_intent() {
 }
 
 Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
-                     const nlohmann::json& archive) {
-    auto seq = m_ledger.append(disposal_payload(entry, rec, m_options, id, archive));
+                     const nlohmann::json& extra) {
+    auto seq = m_ledger.append(disposal_payload(entry, rec, m_options, id, extra));
     if (!seq) return fail(seq.error().with_context("ledger"));
     if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
     return {};
@@ -236,12 +241,35 @@ Status Pass::recover() {
 
     act::DisposalRecord rec = intent->prepared;
     rec.method = overwrites(e.action) ? "file overwrite" : "unlink";
+    // encrypt: the original is overwritten only once its verified NAME.age exists.
+    std::optional<act::EncryptedCopy> copy;
+    if (e.action == policy::Action::Encrypt) {
+        auto found = act::find_encrypted_copy(*fd, e.facts.path, intent->id);
+        if (!found) {
+            util::log_error("{}/{}: {}", e.root, util::utf8_display(e.facts.path),
+                            found.error().message());
+            ++m_summary.failed;
+            return clear_intent();  // nothing of the original was changed
+        }
+        copy = *found;
+    }
     auto still_there = scan::stat_beneath(*fd, e.facts.path);
+    if (e.action == policy::Action::Encrypt && !copy && !still_there) {
+        util::log_error("{}/{}: neither the file nor its encrypted copy is there; nothing to "
+                        "complete", e.root, util::utf8_display(e.facts.path));
+        ++m_summary.failed;
+        return clear_intent();
+    }
     if (still_there && still_there->inode == e.facts.inode && still_there->device == e.facts.device) {
         // Interrupted before the rename: do it again from the start; the certificate keeps
         // the hash taken before the first attempt changed anything.
         auto file = act::prepare(*fd, e.facts, overwrites(e.action), true);
         if (!file) return fail(file.error());
+        if (e.action == policy::Action::Encrypt && !copy) {
+            auto made = encrypt_copy(*file, e, intent->id, intent->temp_name);
+            if (!made) return fail(made.error());
+            intent->extra = {{"encrypted_copy", *made}};
+        }
         auto done = overwrites(e.action)
                         ? act::sanitize(*file, intent->temp_name, sanitize_options())
                         : act::remove(*file);
@@ -262,7 +290,12 @@ Status Pass::recover() {
         rec.verified = !still_there && still_there.error().sys_errno() == ENOENT;
         rec.read_back = "name no longer present after unlink (confirmed after an interruption)";
     }
-    if (auto st = certify(e, rec, intent->id, intent->archive); !st) return st;
+    if (copy) {
+        intent->extra = {{"encrypted_copy",
+                          {{"name", copy->name}, {"sha256", copy->sha256}, {"bytes", copy->bytes},
+                           {"format", "age v1 (X25519)"}, {"retention_attributes", true}}}};
+    }
+    if (auto st = certify(e, rec, intent->id, intent->extra); !st) return st;
     util::fault_point("recovery-certified");
     if (overwrites(e.action)) {
         if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
@@ -351,8 +384,36 @@ bool Pass::encrypts(const PlanEntry& entry) const {
     return false;
 }
 
-Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& archive,
+// Writes the verified NAME.age beside the file, carrying its retention in xattrs.
+Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const PlanEntry& entry,
+                                          const std::string& intent_id, const std::string& temp) {
+    std::vector<act::age::Recipient> recipients;
+    for (const auto& text : m_config.archive_recipients) {
+        auto r = act::age::Recipient::parse(text);
+        if (!r) return fail(ErrorKind::Refused, "[archive] recipients: " + r.error().message());
+        recipients.push_back(*r);
+    }
+    if (recipients.empty()) {
+        return fail(ErrorKind::Refused, "action encrypt needs [archive] recipients in the config");
+    }
+    std::map<std::string, std::string> attributes = {
+        {"category", entry.category},
+        {"schedule", entry.schedule_id},
+        {"trigger_date", util::format_date(entry.trigger_date)},
+        {"expires", entry.expires ? util::format_date(*entry.expires) : "permanent"},
+        {"intent", intent_id}};
+    auto copy = act::encrypt_beside(file, recipients, attributes, temp + ".age.partial");
+    if (!copy) return fail(copy.error());
+    return nlohmann::json{{"name", copy->name},
+                          {"sha256", copy->sha256},
+                          {"bytes", copy->bytes},
+                          {"format", "age v1 (X25519)"},
+                          {"retention_attributes", copy->attributes_kept}};
+}
+
+Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                     const std::string& archived_sha256) {
+    nlohmann::json extra = extra_in;
     auto fd = root_fd(entry.root);
     if (!fd) return fail(fd.error());
     std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
@@ -380,11 +441,22 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& archive,
         return {};
     }
     Intent intent{util::random_suffix(16), entry, file->record(),
-                  fmt::format(".lethe-{}", util::random_suffix(8)), archive};
+                  fmt::format(".lethe-{}", util::random_suffix(8)), extra};
     if (auto st = util::write_file_atomic(intent_path(), intent.to_json().dump(), 0600); !st) {
         return fail(st.error().with_context("intent record"));
     }
     util::fault_point("intent-written");
+    if (entry.action == policy::Action::Encrypt) {
+        auto copy = encrypt_copy(*file, entry, intent.id, intent.temp_name);
+        if (!copy) {
+            // Nothing of the original was changed; a partial copy was removed.
+            bool refused = copy.error().kind() == ErrorKind::Refused;
+            ++(refused ? m_summary.skipped : m_summary.failed);
+            util::log_error("{} not encrypted, kept: {}", shown, copy.error().message());
+            return clear_intent();
+        }
+        extra = {{"encrypted_copy", *copy}};
+    }
     auto done = overwrite ? act::sanitize(*file, intent.temp_name, sanitize_options())
                           : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
@@ -404,7 +476,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& archive,
         // The intent stays, so the next pass completes this file before anything else.
         return fail(done.error());
     }
-    if (auto st = certify(entry, *done, intent.id, archive); !st) return st;
+    if (auto st = certify(entry, *done, intent.id, extra); !st) return st;
     util::fault_point("certified");
     if (overwrite) {
         if (auto st = finish_sanitize(*fd, entry, intent.temp_name); !st) return st;
@@ -414,9 +486,10 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& archive,
     fields.cert_seq = m_ledger.last_seq();
     log_event(util::LogLevel::Info, Event::Disposed, fields,
               fmt::format("{} {} ({} bytes), certificate {}",
-                          entry.action == policy::Action::Archive  ? "archived and sanitized"
-                          : entry.action == policy::Action::Delete ? "deleted"
-                                                                   : "sanitized",
+                          entry.action == policy::Action::Archive   ? "archived and sanitized"
+                          : entry.action == policy::Action::Encrypt ? "encrypted and sanitized"
+                          : entry.action == policy::Action::Delete  ? "deleted"
+                                                                    : "sanitized",
                           shown, done->size, m_ledger.last_seq()));
     return clear_intent();
 }
@@ -468,7 +541,8 @@ Result<RunSummary> Pass::run() {
     for (const auto& group : archived) {
         for (size_t i = 0; i < group.entries.size(); ++i) {
             const PlanEntry& e = group.entries[i];
-            if (auto st = act_on(e, archive_method(group, e), group.archive.members[i].sha256); !st) {
+            nlohmann::json extra = {{"archive", archive_method(group, e)}};
+            if (auto st = act_on(e, extra, group.archive.members[i].sha256); !st) {
                 return fail(st.error());
             }
         }

@@ -106,6 +106,8 @@ Result<PlanEntry> PlanEntry::from_json(const nlohmann::json& j) {
             e.action = policy::Action::Delete;
         } else if (action == "archive") {
             e.action = policy::Action::Archive;
+        } else if (action == "encrypt") {
+            e.action = policy::Action::Encrypt;
         } else {
             return fail(ErrorKind::BadInput, fmt::format("plan entry: unsupported action '{}'", action));
         }

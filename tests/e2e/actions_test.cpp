@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include <dirent.h>
 
@@ -202,6 +203,66 @@ TEST_F(ActionsE2E, AMissingArchiveDestinationKeepsEverySource) {
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
     EXPECT_EQ(slurp(m_dir / "share/acme/2012-004/memo.pdf"), "closing memo");
     EXPECT_TRUE(disposals().empty());
+}
+
+TEST_F(ActionsE2E, TheEncryptActionReplacesAFileByAVerifiedAgeCopy) {
+    m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "hr-files"
+paths = ["hr/**"]
+extensions = ["docx"]
+retain = "3y"
+action = "encrypt"
+)");
+    Output k = lethe("keygen --age-identity '" + (m_dir / "rm.key") + "'");
+    ASSERT_EQ(k.code, 0);
+    std::string recipient = k.out.substr(0, k.out.find('\n'));
+    auto config = [&](bool with_recipient) {
+        m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                                  "max_fraction_per_root = 1.0\n" +
+                                      (with_recipient ? "[archive]\nrecipients = [\"" + recipient + "\"]\n"
+                                                      : std::string()) +
+                                      "[[root]]\nname = \"firm\"\npath = \"share\"\n");
+    };
+    std::string review(150000, 'R');
+    m_dir.write("share/hr/2019/review.docx", review, "2019-01-10");
+    config(false);
+    ASSERT_EQ(lethe("keygen --config '" + (m_dir / "lethe.toml") + "'").code, 0);
+
+    // Without recipients nothing can be encrypted: the file is kept.
+    Output refused = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
+    EXPECT_NE(refused.err.find("recipients"), std::string::npos) << refused.err;
+    EXPECT_EQ(slurp(m_dir / "share/hr/2019/review.docx"), review);
+    EXPECT_EQ(files_in("share/hr/2019"), std::vector<std::string>{"review.docx"});
+
+    config(true);
+    Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_EQ(files_in("share/hr/2019"), std::vector<std::string>{"review.docx.age"});
+    std::string copy = m_dir / "share/hr/2019/review.docx.age";
+    Output plain = sh("age -d -i '" + (m_dir / "rm.key") + "' '" + copy + "'");
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    EXPECT_EQ(plain.out, review);
+    char value[64] = {};
+    ssize_t n = ::getxattr(copy.c_str(), "user.lethe.category", value, sizeof value);
+    ASSERT_GT(n, 0) << "the test folder's filesystem keeps user xattrs (ext4, xfs, btrfs, tmpfs)";
+    EXPECT_EQ(std::string(value, static_cast<size_t>(n)), "hr-files");
+    auto certs = disposals();
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["action"], "encrypt");
+    EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(review));
+    EXPECT_EQ(certs[0]["method"]["encrypted_copy"]["name"], "review.docx.age");
+    EXPECT_EQ(certs[0]["method"]["encrypted_copy"]["sha256"], util::sha256_hex(slurp(copy)));
+    EXPECT_TRUE(certs[0]["method"]["verified"].get<bool>());
+
+    // The encrypted copy is never encrypted again.
+    ASSERT_EQ(lethe("run --config '" + (m_dir / "lethe.toml") + "'").code, 0);
+    EXPECT_EQ(files_in("share/hr/2019"), std::vector<std::string>{"review.docx.age"});
+    EXPECT_EQ(disposals().size(), 1u);
 }
 
 }  // namespace

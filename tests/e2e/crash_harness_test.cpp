@@ -66,6 +66,13 @@ extensions = ["eml"]
 retain = "6y"
 action = "archive"
 encrypt = true
+
+[[category]]
+id = "drafts"
+paths = ["{client}/{matter}/**"]
+extensions = ["odt"]
+retain = "5y"
+action = "encrypt"
 )");
         m_dir.write("lethe.toml",
                     "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
@@ -84,7 +91,8 @@ encrypt = true
                 {"zeta/1999-9/empty.pdf", ""},
                 {"acme/2010-001/scratch.tmp", "temp"},
                 {"acme/2010-001/mail/re-brief.eml", "From: client"},
-                {"zeta/1999-9/note.eml", "fax cover"}};
+                {"zeta/1999-9/note.eml", "fax cover"},
+                {"acme/2010-001/draft.odt", std::string(70000, 'D')}};
     }
     static std::map<std::string, std::string> kept() {
         return {{"acme/2025-002/new.pdf", "recent work"}, {"acme/2010-001/notes.txt", "no category"}};
@@ -151,6 +159,18 @@ void expect_no_loss_and_honest_certificates(Share& share, const std::string& lab
         EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex(due[path])) << label << " " << path;
         // A certificate never claims a disposal that did not happen.
         EXPECT_FALSE(exists(share.dir() / ("share/" + path))) << label << " " << path;
+        // An encrypted file is gone only with its verified NAME.age in its place.
+        if (c["action"] == "encrypt") {
+            std::string copy = share.dir() / ("share/" + path + ".age");
+            ASSERT_TRUE(exists(copy)) << label << " " << path;
+            EXPECT_EQ(c["method"]["encrypted_copy"]["sha256"], util::sha256_hex(slurp(copy))) << label;
+            std::string id = share.dir() / "spec.key";
+            std::ofstream(id) << "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX\n";
+            std::string out = share.dir() / "decrypted";
+            ASSERT_EQ(std::system(("age -d -i '" + id + "' -o '" + out + "' '" + copy + "'").c_str()), 0)
+                << label;
+            EXPECT_EQ(slurp(out), Share::due()[path]) << label;
+        }
         // An archived file is gone only with a verified copy in a complete archive.
         if (c["action"] == "archive") {
             std::string archive = share.dir() / ("archive/" + c["method"]["archive"]["name"].get<std::string>());
@@ -163,6 +183,12 @@ void expect_no_loss_and_honest_certificates(Share& share, const std::string& lab
         EXPECT_EQ(certified[path], 1) << label << ": " << path << " certified " << certified[path]
                                       << " times";
     }
+    for (const auto& [path, content] : Share::due()) {
+        // Only the encrypt action leaves NAME.age behind, and exactly one.
+        bool encrypted = path.size() > 4 && path.substr(path.size() - 4) == ".odt";
+        EXPECT_EQ(exists(share.dir() / ("share/" + path + ".age")), encrypted) << label << " " << path;
+    }
+    EXPECT_TRUE(share.names_with("share", ".partial").empty()) << label;
     for (const auto& [path, content] : Share::kept()) {
         EXPECT_EQ(slurp(share.dir() / ("share/" + path)), content) << label << " " << path;
     }
@@ -189,7 +215,8 @@ TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
     for (const char* step : {"intent-written", "overwrite-pass", "after-overwrite", "truncate",
                              "after-rename", "after-unlink", "delete-unlinked", "certified",
                              "archive-member", "archive-written", "archive-verified",
-                             "archive-renamed"}) {
+                             "archive-renamed", "encrypt-written", "encrypt-verified",
+                             "encrypt-renamed"}) {
         EXPECT_NE(std::find(steps.begin(), steps.end(), step), steps.end()) << step;
     }
     std::map<std::string, int> seen;

@@ -62,7 +62,8 @@ TEST_F(EncryptTest, AFileIsReplacedByAnAgeFileThatKeepsItsRetention) {
     auto file = prepared("acme/memo.docx");
     ASSERT_TRUE(file) << file.error().message();
     auto copy = encrypt_beside(*file, m_recipients,
-                               {{"category", "client-matter"}, {"expires", "2033-01-01"}});
+                               {{"category", "client-matter"}, {"expires", "2033-01-01"}},
+                               ".lethe-t.age.partial");
     ASSERT_TRUE(copy) << copy.error().message();
     EXPECT_EQ(copy->name, "memo.docx.age");
     std::string age_path = m_dir / "root/acme/memo.docx.age";
@@ -83,7 +84,7 @@ TEST_F(EncryptTest, AFileIsReplacedByAnAgeFileThatKeepsItsRetention) {
     // An .age file is never encrypted again.
     auto again = prepared("acme/memo.docx.age");
     ASSERT_TRUE(again);
-    auto twice = encrypt_beside(*again, m_recipients, {});
+    auto twice = encrypt_beside(*again, m_recipients, {}, ".lethe-t.age.partial");
     ASSERT_FALSE(twice);
     EXPECT_EQ(twice.error().kind(), ErrorKind::Refused);
 }
@@ -93,7 +94,7 @@ TEST_F(EncryptTest, AnExistingAgeFileIsNeverReplaced) {
     m_dir.write("root/acme/memo.docx.age", "someone else's file");
     auto file = prepared("acme/memo.docx");
     ASSERT_TRUE(file);
-    auto copy = encrypt_beside(*file, m_recipients, {});
+    auto copy = encrypt_beside(*file, m_recipients, {}, ".lethe-t.age.partial");
     ASSERT_FALSE(copy);
     EXPECT_EQ(copy.error().kind(), ErrorKind::Refused);
     EXPECT_EQ(slurp(m_dir / "root/acme/memo.docx.age"), "someone else's file");
