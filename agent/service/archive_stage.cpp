@@ -110,12 +110,19 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         ArchivedGroup group;
         group.encrypted = encrypt;
         bool broken = false;
-        for (auto& e : entries) {
+        // Files already in the abandoned archive and those not yet reached are kept.
+        auto abandon = [&](size_t next, const std::string& why) {
+            summary.failed += group.entries.size() + (entries.size() - next);
+            util::log_error("{} files not archived and kept: {}",
+                            group.entries.size() + (entries.size() - next), why);
+            broken = true;
+        };
+        for (size_t i = 0; i < entries.size() && !broken; ++i) {
+            const PlanEntry& e = entries[i];
             std::string shown = fmt::format("{}/{}", e.root, util::utf8_display(e.facts.path));
             auto fd = root_fd(e.root);
             if (!fd) {
-                fail_group(entries, fd.error().message());
-                broken = true;
+                abandon(i, fd.error().message());
                 break;
             }
             auto file = act::prepare(*fd, e.facts, false);
@@ -139,8 +146,7 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
             m.uid = e.facts.uid;
             m.gid = e.facts.gid;
             if (auto st = writer->add(file->content_fd(), m); !st) {
-                fail_group(entries, fmt::format("{}: {}", shown, st.error().message()));
-                broken = true;
+                abandon(i, fmt::format("{}: {}", shown, st.error().message()));
                 break;
             }
             group.entries.push_back(e);
