@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <linux/fiemap.h>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -31,7 +34,7 @@ namespace {
 
 using util::fault_point;
 
-constexpr size_t kBlock = size_t{1} << 20;  // 1 MiB, a multiple of every direct-I/O alignment
+constexpr size_t kBlock = size_t{4} << 20;  // 4 MiB: a multiple of every direct-I/O alignment
 
 struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
@@ -336,19 +339,74 @@ Result<std::vector<Range>> data_ranges(int fd, uint64_t size, const std::string&
     return out;
 }
 
-Status write_pass(int fd, const std::vector<Range>& ranges, bool zeros, char* block,
-                  util::Sha256* hash, const std::string& path) {
+// The overwrite pattern of one pass: zeros, or the AES-256-CTR keystream under a fresh key
+// from OpenSSL's CSPRNG. The keystream can be produced again from the start, so the
+// read-back compares block by block instead of hashing what was written and what was read.
+class Pattern {
+public:
+    static Result<Pattern> create(bool zeros) {
+        Pattern p;
+        p.m_zeros = zeros;
+        if (zeros) return p;
+        if (RAND_bytes(p.m_key, sizeof p.m_key) != 1 || RAND_bytes(p.m_iv, sizeof p.m_iv) != 1) {
+            return fail(ErrorKind::Internal, "OpenSSL RAND_bytes failed");
+        }
+        p.m_ctx.reset(EVP_CIPHER_CTX_new());
+        if (!p.m_ctx) return fail(ErrorKind::Internal, "OpenSSL: out of memory");
+        if (auto st = p.restart(); !st) return fail(st.error());
+        return p;
+    }
+    Pattern(Pattern&&) noexcept = default;
+    Pattern& operator=(Pattern&&) noexcept = default;
+    ~Pattern() {
+        OPENSSL_cleanse(m_key, sizeof m_key);
+        OPENSSL_cleanse(m_iv, sizeof m_iv);
+    }
+
+    // Back to the first byte of the pattern.
+    Status restart() {
+        if (m_zeros) return {};
+        if (EVP_EncryptInit_ex(m_ctx.get(), EVP_aes_256_ctr(), nullptr, m_key, m_iv) != 1) {
+            return fail(ErrorKind::Internal, "OpenSSL AES-256-CTR setup failed");
+        }
+        return {};
+    }
+
+    // The next `n` bytes of the pattern (n <= kBlock).
+    Status fill(char* out, size_t n) {
+        if (m_zeros) {
+            std::memset(out, 0, n);
+            return {};
+        }
+        static const std::vector<unsigned char> kZeros(kBlock, 0);
+        int len = 0;
+        if (EVP_EncryptUpdate(m_ctx.get(), reinterpret_cast<unsigned char*>(out), &len,
+                              kZeros.data(), static_cast<int>(n)) != 1 ||
+            static_cast<size_t>(len) != n) {
+            return fail(ErrorKind::Internal, "OpenSSL AES-256-CTR failed");
+        }
+        return {};
+    }
+
+private:
+    Pattern() = default;
+    struct CtxDeleter {
+        void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+    };
+    bool m_zeros = false;
+    unsigned char m_key[32] = {};
+    unsigned char m_iv[16] = {};
+    std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> m_ctx;
+};
+
+Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
+                  const std::string& path) {
     for (const Range& r : ranges) {
         uint64_t offset = r.offset;
         const uint64_t end = r.offset + r.length;
         while (offset < end) {
             size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, end - offset));
-            if (zeros) {
-                std::memset(block, 0, n);
-            } else if (RAND_bytes(reinterpret_cast<unsigned char*>(block), static_cast<int>(n)) !=
-                       1) {
-                return fail(ErrorKind::Internal, "OpenSSL RAND_bytes failed");
-            }
+            if (auto st = pattern.fill(block, n); !st) return st;
             size_t done = 0;
             while (done < n) {
                 ssize_t w = ::pwrite(fd, block + done, n - done, static_cast<off_t>(offset + done));
@@ -358,7 +416,6 @@ Status write_pass(int fd, const std::vector<Range>& ranges, bool zeros, char* bl
                 }
                 done += static_cast<size_t>(w);
             }
-            if (hash != nullptr) hash->update(block, n);
             offset += n;
         }
     }
@@ -368,9 +425,10 @@ Status write_pass(int fd, const std::vector<Range>& ranges, bool zeros, char* bl
     return {};
 }
 
-// Reads the data ranges back from the device, not from the page cache, and hashes them.
-Result<std::string> read_back(Target& t, const std::vector<Range>& ranges, char* block,
-                              std::string& how, const std::string& path) {
+// Reads the data ranges back from the device, not from the page cache, and compares them
+// with the pattern of the last pass. Returns whether every byte matched.
+Result<bool> read_back(Target& t, const std::vector<Range>& ranges, Pattern& pattern, char* block,
+                       char* expected, std::string& how, const std::string& path) {
     int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
     UniqueFd direct_fd(direct);
     int fd = t.file.get();
@@ -386,7 +444,8 @@ Result<std::string> read_back(Target& t, const std::vector<Range>& ranges, char*
         ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         how = "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable";
     }
-    util::Sha256 hash;
+    if (auto st = pattern.restart(); !st) return fail(st.error());
+    bool same = true;
     for (const Range& r : ranges) {
         uint64_t offset = r.offset;
         const uint64_t end = r.offset + r.length;
@@ -401,7 +460,8 @@ Result<std::string> read_back(Target& t, const std::vector<Range>& ranges, char*
             if (got == 0) break;
             size_t n = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(got),
                                                               end - offset));
-            hash.update(block, n);
+            if (auto st = pattern.fill(expected, n); !st) return fail(st.error());
+            if (std::memcmp(block, expected, n) != 0) same = false;
             offset += n;
         }
         if (offset != end) {
@@ -409,7 +469,7 @@ Result<std::string> read_back(Target& t, const std::vector<Range>& ranges, char*
                         fmt::format("{}: read back ended at byte {} of {}", path, offset, end));
         }
     }
-    return hash.finish_hex();
+    return same;
 }
 
 #ifdef LETHE_TEST_HOOKS
@@ -497,25 +557,28 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     }
 
     AlignedBuffer block = aligned_block();
-    if (!block) return fail(ErrorKind::Internal, "out of memory for the overwrite buffer");
-    util::Sha256 written;
+    AlignedBuffer expected = aligned_block();
+    if (!block || !expected) {
+        return fail(ErrorKind::Internal, "out of memory for the overwrite buffer");
+    }
+    std::optional<Pattern> last_pattern;
     for (int pass = 0; pass < rec.passes; ++pass) {
-        bool last = pass + 1 == rec.passes;
-        bool zeros = options.final_zero && last;
-        if (auto st = write_pass(t.file.get(), *ranges, zeros, block.get(),
-                                 last ? &written : nullptr, path);
-            !st) {
+        bool zeros = options.final_zero && pass + 1 == rec.passes;
+        auto pattern = Pattern::create(zeros);
+        if (!pattern) return fail(pattern.error());
+        if (auto st = write_pass(t.file.get(), *ranges, *pattern, block.get(), path); !st) {
             return fail(st.error());
         }
+        last_pattern.emplace(std::move(*pattern));
         fault_point("overwrite-pass");
     }
 #ifdef LETHE_TEST_HOOKS
     maybe_inject_corruption(t.file.get(), size);
 #endif
-    std::string expected = written.finish_hex();
-    auto actual = read_back(t, *ranges, block.get(), rec.read_back, path);
-    if (!actual) return fail(actual.error());
-    if (*actual != expected) {
+    auto matched = read_back(t, *ranges, *last_pattern, block.get(), expected.get(), rec.read_back,
+                             path);
+    if (!matched) return fail(matched.error());
+    if (!*matched) {
         return fail(ErrorKind::Verification,
                     fmt::format("{}: read-back does not match what was written; the file is left "
                                 "in place (overwritten, not removed) and no certificate is written",

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmarks of lethe's disposal actions against the standard tools, on the same data in
+# the same run (issue 6). Uses the release build (make build). Prints one line per
+# measurement and the ratio; copy the ratios into bench/README.md.
+#
+#   bench/disposal.sh [--big-mib N] [--small-files N] [--archive-mib N]
+#
+# Needs: shred (coreutils), tar, zstd, age, age-keygen. Writes only below a temporary folder
+# under $TMPDIR (default /tmp), removed at the end.
+set -euo pipefail
+
+big_mib=256
+small_files=10000
+archive_mib=500
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --big-mib) big_mib=$2; shift 2 ;;
+    --small-files) small_files=$2; shift 2 ;;
+    --archive-mib) archive_mib=$2; shift 2 ;;
+    *) echo "usage: $0 [--big-mib N] [--small-files N] [--archive-mib N]" >&2; exit 2 ;;
+  esac
+done
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+lethe="$here/build/release/agent/cli/lethe"
+[ -x "$lethe" ] || { echo "build the release binary first: make build" >&2; exit 2; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/lethe-bench-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+now() { date +%s.%N; }
+rate() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# A share with a schedule that disposes of everything in it with `action`.
+setup_share() {  # dir action [encrypt]
+  local dir=$1 action=$2 encrypt=${3:-false}
+  mkdir -p "$dir/share" "$dir/policies" "$dir/archive"
+  cat > "$dir/policies/bench.toml" <<TOML
+[schedule]
+id = "bench"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "all"
+paths = ["{client}/{matter}/**"]
+retain = "1y"
+action = "$action"
+$( [ "$action" = archive ] && echo "encrypt = $encrypt" )
+TOML
+  cat > "$dir/lethe.toml" <<TOML
+policies = "policies"
+[agent]
+state_dir = "state"
+max_disposals_per_pass = 1000000
+max_fraction_per_root = 1.0
+[archive]
+destination = "archive"
+recipients = ["$recipient"]
+[[root]]
+name = "bench"
+path = "share"
+TOML
+  "$lethe" keygen --config "$dir/lethe.toml" >/dev/null
+}
+
+age-keygen -o "$work/id.key" 2>/dev/null
+recipient=$(sed -n 's/^# public key: //p' "$work/id.key")
+
+echo "== sanitize one ${big_mib} MiB file (read-back verification on) =="
+setup_share "$work/big" sanitize
+mkdir -p "$work/big/share/c/m" "$work/shred"
+head -c "$((big_mib << 20))" /dev/urandom > "$work/big/share/c/m/big.bin"
+cp "$work/big/share/c/m/big.bin" "$work/shred/big.bin"
+touch -d 2010-01-01 "$work/big/share/c/m/big.bin"
+sync
+t0=$(now); shred -n1 -u "$work/shred/big.bin"; sync; t1=$(now)
+shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+t0=$(now); "$lethe" --log-level error run --config "$work/big/lethe.toml" >/dev/null; t1=$(now)
+lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+[ ! -e "$work/big/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
+echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
+echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s (overwrite + O_DIRECT read-back + certificate)"
+echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+
+echo "== sanitize ${small_files} files of 20 KiB, with certificates =="
+setup_share "$work/small" sanitize
+mkdir -p "$work/small/share/c/m" "$work/shred-small"
+head -c 20480 /dev/urandom > "$work/seed"
+for i in $(seq 1 "$small_files"); do
+  d=$((i % 100))
+  mkdir -p "$work/small/share/c/m/$d" "$work/shred-small/$d"
+  cp "$work/seed" "$work/small/share/c/m/$d/f$i.pdf"
+  cp "$work/seed" "$work/shred-small/$d/f$i.pdf"
+done
+find "$work/small/share" -type f -exec touch -d 2010-01-01 {} +
+sync
+t0=$(now); find "$work/shred-small" -type f -print0 | xargs -0 shred -n1 -u; sync; t1=$(now)
+shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+t0=$(now); "$lethe" --log-level error run --config "$work/small/lethe.toml" >/dev/null; t1=$(now)
+lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+left=$(find "$work/small/share" -type f | wc -l)
+[ "$left" -eq 0 ] || { echo "lethe left $left files" >&2; exit 1; }
+echo "shred -n1 -u : $(rate "$small_files" "$shred_s") files/s"
+echo "lethe run    : $(rate "$small_files" "$lethe_s") files/s"
+echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+
+echo "== archive + encrypt ~${archive_mib} MB of mixed files =="
+setup_share "$work/arch" archive true
+mkdir -p "$work/arch/share/c/m"
+# Mixed: compressible text and incompressible binary, sizes 4 KiB .. 4 MiB.
+made=0; i=0
+while [ "$made" -lt "$((archive_mib * 1000000))" ]; do
+  i=$((i + 1))
+  size=$(( (4096 << (i % 11)) ))
+  if [ $((i % 2)) -eq 0 ]; then
+    { yes "Lorem ipsum dolor sit amet, matter $i, privileged and confidential." || true; } |
+      head -c "$size" > "$work/arch/share/c/m/doc$i.txt"
+  else
+    head -c "$size" /dev/urandom > "$work/arch/share/c/m/scan$i.pdf"
+  fi
+  made=$((made + size))
+done
+cp -r "$work/arch/share" "$work/pipe-src"
+find "$work/arch/share" -type f -exec touch -d 2010-01-01 {} +
+sync
+t0=$(now); tar -C "$work/pipe-src" -cf - . | zstd -3 -T0 -q | age -r "$recipient" > "$work/pipe.tar.zst.age"; sync; t1=$(now)
+pipe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+t0=$(now); "$lethe" --log-level error run --config "$work/arch/lethe.toml" >/dev/null; t1=$(now)
+lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+mb=$(awk -v b="$made" 'BEGIN { print b / 1000000 }')
+echo "tar | zstd -3 -T0 | age -r : $(rate "$mb" "$pipe_s") MB/s"
+echo "lethe run (archive, verify, sanitize sources, certify): $(rate "$mb" "$lethe_s") MB/s"
+echo "ratio lethe/pipeline: $(ratio "$pipe_s" "$lethe_s")"
