@@ -54,18 +54,18 @@ std::string safe_component(std::string_view s) {
                   c == '.' || c == '-' || c == '_';
         out += ok ? c : '_';
     }
-    if (out.empty() || out[0] == '.') out.insert(0, "_");
+    if (out.empty() || out[0] == '.') return fmt::format("_{}", out);
     return out;
 }
 
 std::string archive_name(const ArchiveKey& key, const std::string& pass_id) {
-    std::string name = "lethe-" + safe_component(key.root);
-    if (key.client) name += "-" + safe_component(*key.client);
-    if (key.matter) name += "-" + safe_component(*key.matter);
+    std::string name = fmt::format("lethe-{}", safe_component(key.root));
+    if (key.client) name += fmt::format("-{}", safe_component(*key.client));
+    if (key.matter) name += fmt::format("-{}", safe_component(*key.matter));
     // The exact key, hashed, keeps two clients whose names sanitize alike apart.
     std::string exact = key.root + '\0' + key.client.value_or("") + '\0' + key.matter.value_or("") +
                         '\0' + (key.client ? "c" : "") + (key.matter ? "m" : "");
-    name += "-" + util::sha256_hex(exact).substr(0, 8) + "-" + safe_component(pass_id);
+    name += fmt::format("-{}-{}", util::sha256_hex(exact).substr(0, 8), safe_component(pass_id));
     name += key.encrypted ? ".tar.zst.age" : ".tar.zst";
     return name;
 }
@@ -263,6 +263,16 @@ age::Source decrypting_source(std::shared_ptr<age::Decryptor> dec) {
     return [dec](char* buf, size_t n) { return dec->read(buf, n); };
 }
 
+// zstd compresses on every CPU where libarchive allows it (a failure only costs speed).
+bool set_compression_threads(struct archive* a) {
+    long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    std::string n = std::to_string(cpus > 0 ? cpus : 1);
+    if (archive_write_set_filter_option(a, "zstd", "threads", n.c_str()) < ARCHIVE_WARN) {
+        archive_clear_error(a);
+    }
+    return true;
+}
+
 bool is_encrypted_name(std::string_view path) {
     return path.size() >= 4 && path.substr(path.size() - 4) == ".age";
 }
@@ -381,6 +391,7 @@ Result<ArchiveWriter> ArchiveWriter::create(const std::string& destination, cons
     if (a == nullptr || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+        !set_compression_threads(a) ||
         archive_write_open2(a, impl.get(), nullptr, &Impl::write_cb, &Impl::close_cb, nullptr) !=
             ARCHIVE_OK) {
         Error e = a == nullptr ? Error(ErrorKind::Internal, "libarchive: out of memory")
