@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 namespace lethe::classify {
 
 std::string_view to_string(Status status) {
@@ -11,6 +14,7 @@ std::string_view to_string(Status status) {
         case Status::Unmatched: return "unmatched";
         case Status::NotDue: return "not-due";
         case Status::Due: return "due";
+        case Status::Review: return "review";
         case Status::Skipped: return "skipped";
     }
     return "unmatched";
@@ -18,78 +22,239 @@ std::string_view to_string(Status status) {
 
 namespace {
 
-std::string lowercase_extension(std::string_view path) {
-    auto name = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
+std::string_view extension_of(std::string_view path, std::string& buffer) {
+    auto slash = path.rfind('/');
+    auto name = path.substr(slash == std::string_view::npos ? 0 : slash + 1);
     auto dot = name.rfind('.');
     if (dot == std::string_view::npos || dot == 0) return {};
-    std::string ext(name.substr(dot + 1));
-    std::transform(ext.begin(), ext.end(), ext.begin(),
+    buffer.assign(name.substr(dot + 1));
+    std::transform(buffer.begin(), buffer.end(), buffer.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return ext;
+    return buffer;
 }
 
 // Whether a candidate (expiry, action) keeps the file longer or more protectively than the
-// current best.
+// current best. A missing expiry (permanent, pending event, unknown date) keeps longest.
 bool keeps_better(const std::optional<util::Date>& expiry, policy::Action action,
                   const std::optional<util::Date>& best_expiry, policy::Action best_action) {
     if (expiry != best_expiry) {
-        if (!expiry) return true;        // permanent beats any date
+        if (!expiry) return true;
         if (!best_expiry) return false;
         return *expiry > *best_expiry;
     }
     return static_cast<int>(action) > static_cast<int>(best_action);
 }
 
+const policy::Event* find_event(const policy::RetentionSchedule& schedule, const std::string& name) {
+    for (const auto& e : schedule.events) {
+        if (e.name == name) return &e;
+    }
+    return nullptr;
+}
+
+// The trigger date of `category` for the file, with the cutoff and retention applied.
+void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups) {
+    const policy::Category& c = *m.category;
+    m.trigger = c.trigger;
+    if (c.trigger == policy::Trigger::Created && !facts.btime) {
+        if (c.created_fallback) {
+            m.trigger = *c.created_fallback;
+            m.note = fmt::format("the filesystem records no birth time: fell back to {}",
+                                 policy::to_string(m.trigger));
+        } else {
+            m.problem = "the filesystem records no birth time and the category has no "
+                        "created_fallback";
+            return;
+        }
+    }
+    switch (m.trigger) {
+        case policy::Trigger::Modified: m.trigger_date = util::date_of(facts.mtime); break;
+        case policy::Trigger::Accessed: m.trigger_date = util::date_of(facts.atime); break;
+        case policy::Trigger::Created: m.trigger_date = util::date_of(*facts.btime); break;
+        case policy::Trigger::Event: {
+            const policy::Event* event = find_event(*m.schedule, c.event);
+            if (event == nullptr || lookups == nullptr) {
+                m.problem = fmt::format("event '{}' cannot be looked up here", c.event);
+                return;
+            }
+            if (!event->marker.empty()) {
+                auto when = lookups->marker_time(facts.path, event->marker);
+                if (!when) {
+                    m.note = fmt::format("event '{}' has not happened: no {} in any folder above "
+                                         "the file",
+                                         c.event, event->marker);
+                    return;
+                }
+                m.trigger_date = util::date_of(*when);
+                m.note = fmt::format("event '{}': date of the {} marker", c.event, event->marker);
+            } else {
+                auto value = lookups->xattr(facts.path, event->xattr);
+                if (!value) {
+                    m.note = fmt::format("event '{}' has not happened: the file has no {} "
+                                         "attribute",
+                                         c.event, event->xattr);
+                    return;
+                }
+                auto date = util::parse_date(*value);
+                if (!date) {
+                    m.problem = fmt::format("event '{}': attribute {} holds '{}', not an ISO date "
+                                            "(YYYY-MM-DD)",
+                                            c.event, event->xattr, *value);
+                    return;
+                }
+                m.trigger_date = *date;
+                m.note = fmt::format("event '{}': date in the {} attribute", c.event, event->xattr);
+            }
+            break;
+        }
+    }
+    m.counted_from = c.cutoff.apply(*m.trigger_date);
+    if (!c.retain.permanent) m.expires = c.retain.add_to(*m.counted_from);
+}
+
 }  // namespace
 
-bool category_matches(const policy::Category& category, std::string_view path,
-                      std::optional<std::string>* client, std::optional<std::string>* matter) {
+bool category_matches(const policy::Category& category, const scan::FileFacts& facts,
+                      std::optional<std::string>* client, std::optional<std::string>* matter,
+                      std::string* why) {
+    if (category.min_size && facts.size < *category.min_size) return false;
+    if (category.max_size && facts.size > *category.max_size) return false;
+    if (!category.owners.empty() &&
+        std::find(category.owners.begin(), category.owners.end(), facts.uid) == category.owners.end()) {
+        return false;
+    }
+    if (!category.groups.empty() &&
+        std::find(category.groups.begin(), category.groups.end(), facts.gid) == category.groups.end()) {
+        return false;
+    }
+    std::string buffer;
     if (!category.extensions.empty()) {
-        std::string ext = lowercase_extension(path);
+        auto ext = extension_of(facts.path, buffer);
         if (std::find(category.extensions.begin(), category.extensions.end(), ext) ==
             category.extensions.end()) {
             return false;
         }
     }
-    if (category.paths.empty()) return true;
-    for (const auto& glob : category.paths) {
-        util::Glob::Captures caps;
-        if (glob.matches(path, &caps)) {
-            if (auto it = caps.find("client"); it != caps.end()) *client = it->second;
-            if (auto it = caps.find("matter"); it != caps.end()) *matter = it->second;
-            return true;
+    const util::Glob* matched = nullptr;
+    if (!category.paths.empty()) {
+        for (const auto& glob : category.paths) {
+            util::Glob::Captures caps;
+            if (glob.matches(facts.path, &caps)) {
+                if (auto it = caps.find("client"); it != caps.end()) *client = it->second;
+                if (auto it = caps.find("matter"); it != caps.end()) *matter = it->second;
+                matched = &glob;
+                break;
+            }
         }
+        if (matched == nullptr) return false;
     }
-    return false;
+    if (why != nullptr) {
+        std::vector<std::string> parts;
+        if (matched != nullptr) parts.push_back(fmt::format("path matches '{}'", matched->pattern()));
+        if (!category.extensions.empty()) parts.push_back(fmt::format("extension '{}'", buffer));
+        if (category.min_size || category.max_size) parts.push_back(fmt::format("size {} bytes within bounds", facts.size));
+        if (!category.owners.empty()) parts.push_back(fmt::format("owner uid {}", facts.uid));
+        if (!category.groups.empty()) parts.push_back(fmt::format("group gid {}", facts.gid));
+        if (parts.empty()) parts.emplace_back("no matchers: every file");
+        *why = fmt::format("{}", fmt::join(parts, ", "));
+    }
+    return true;
 }
 
 Decision classify(const scan::FileFacts& facts,
-                  const std::vector<policy::RetentionSchedule>& schedules, util::Date today) {
+                  const std::vector<policy::RetentionSchedule>& schedules, util::Date today,
+                  const ClassifyOptions& options) {
     Decision best;
+    // Event markers date whole folders: disposing one would restart the clock of every file
+    // below it, so they are never touched.
+    std::string_view name = facts.path.substr(facts.path.rfind('/') == std::string::npos ? 0 : facts.path.rfind('/') + 1);
     for (const auto& schedule : schedules) {
-        for (const auto& category : schedule.categories) {
-            std::optional<std::string> client;
-            std::optional<std::string> matter;
-            if (!category_matches(category, facts.path, &client, &matter)) continue;
-            ++best.matched_categories;
+        for (const auto& event : schedule.events) {
+            if (!event.marker.empty() && name == event.marker) return best;
+        }
+    }
+    std::optional<Match> winner;
+    std::string rule;
 
-            util::Date trigger = util::date_of(facts.mtime);  // Trigger::Modified
-            std::optional<util::Date> expiry;
-            if (!category.retain.permanent) expiry = category.retain.add_to(trigger);
+    // A pin overrides the matchers; a pin to a category that does not exist is never acted on.
+    std::optional<std::string> pin;
+    if (options.lookups != nullptr) pin = options.lookups->xattr(facts.path, std::string(policy::kPinXattr));
 
-            if (best.category == nullptr ||
-                keeps_better(expiry, category.action, best.expires, best.action)) {
-                best.schedule = &schedule;
-                best.category = &category;
-                best.client = std::move(client);
-                best.matter = std::move(matter);
-                best.trigger_date = trigger;
-                best.expires = expiry;
-                best.action = category.action;
+    auto consider = [&](Match m) {
+        date_match(m, facts, options.lookups);
+        ++best.matched_categories;
+        bool better = !winner || keeps_better(m.expires, m.category->action, winner->expires,
+                                              winner->category->action);
+        if (options.explain) best.matches.push_back(m);
+        if (better) winner = std::move(m);
+    };
+
+    if (pin) {
+        for (const auto& schedule : schedules) {
+            for (const auto& category : schedule.categories) {
+                if (category.id != *pin) continue;
+                Match m;
+                m.schedule = &schedule;
+                m.category = &category;
+                m.why = fmt::format("pinned by the {} attribute", policy::kPinXattr);
+                (void)category_matches(category, facts, &m.client, &m.matter, nullptr);
+                consider(std::move(m));
+            }
+        }
+        if (!winner) {
+            best.status = Status::Skipped;
+            best.reason = fmt::format("pinned by {} to category '{}', which no schedule defines",
+                                      policy::kPinXattr, *pin);
+            return best;
+        }
+        rule = fmt::format("pinned to '{}' by the {} attribute", *pin, policy::kPinXattr);
+    } else {
+        for (const auto& schedule : schedules) {
+            for (const auto& category : schedule.categories) {
+                Match m;
+                if (!category_matches(category, facts, &m.client, &m.matter,
+                                      options.explain ? &m.why : nullptr)) {
+                    continue;
+                }
+                m.schedule = &schedule;
+                m.category = &category;
+                consider(std::move(m));
             }
         }
     }
-    if (best.category == nullptr) {
+    if (!winner) return best;
+
+    best.schedule = winner->schedule;
+    best.category = winner->category;
+    best.client = winner->client;
+    best.matter = winner->matter;
+    best.trigger_date = winner->trigger_date.value_or(util::Date{});
+    best.expires = winner->expires;
+    best.action = winner->category->action;
+    best.trigger_note = winner->note;
+    if (options.explain) {
+        if (rule.empty() && best.matched_categories == 1) rule = "the only category that matched";
+        for (const auto& m : best.matches) {
+            if (!rule.empty()) break;
+            if (m.category == winner->category) continue;
+            if (m.expires != winner->expires) continue;
+            rule = m.category->action != winner->category->action
+                       ? fmt::format("expires with '{}' but its action is more protective ({} > {})",
+                                     m.category->id, policy::to_string(winner->category->action),
+                                     policy::to_string(m.category->action))
+                       : fmt::format("expires with '{}' with the same action; listed first",
+                                     m.category->id);
+        }
+        if (rule.empty()) {
+            rule = fmt::format("keeps the file longest of the {} matching categories",
+                               best.matched_categories);
+        }
+        best.rule = rule;
+    }
+
+    if (!winner->problem.empty()) {
+        best.status = Status::Skipped;
+        best.reason = winner->problem;
         return best;
     }
     if (!best.expires || today < *best.expires) {
@@ -97,9 +262,25 @@ Decision classify(const scan::FileFacts& facts,
         return best;
     }
     best.status = Status::Due;
-    if (best.action == policy::Action::Sanitize && facts.nlink > 1) {
-        best.status = Status::Skipped;
-        best.reason = "hard links: overwriting would destroy the data of the other names";
+    switch (best.action) {
+        case policy::Action::Review:
+            best.status = Status::Review;
+            best.reason = "the category's action is review: a records manager decides";
+            break;
+        case policy::Action::Archive:
+        case policy::Action::Encrypt:
+            best.status = Status::Skipped;
+            best.reason = fmt::format("action '{}' is not carried out by this version of lethe: "
+                                      "the file is kept",
+                                      policy::to_string(best.action));
+            break;
+        case policy::Action::Sanitize:
+            if (facts.nlink > 1) {
+                best.status = Status::Skipped;
+                best.reason = "hard links: overwriting would destroy the data of the other names";
+            }
+            break;
+        case policy::Action::Delete: break;
     }
     return best;
 }

@@ -14,12 +14,41 @@ namespace lethe::classify {
 // Where a file stands against the schedules on a given day.
 enum class Status {
     Unmatched,  // in no category: never touched, not listed
-    NotDue,     // retention still running (or permanent)
+    NotDue,     // retention still running (or permanent, or its event has not happened)
     Due,        // retention has run out: the action applies
-    Skipped,    // due, but lethe will not act on it; `reason` says why
+    Review,     // due, and the action is review: waits for a records manager
+    Skipped,    // due (or undecidable), but lethe will not act on it; `reason` says why
 };
 
 std::string_view to_string(Status status);
+
+// What the classifier may need beyond the walk's facts, asked only when a rule needs it.
+// Paths are relative to the root being classified.
+class FileLookups {
+public:
+    virtual ~FileLookups() = default;
+    // The mtime of a file named `marker` in the folder holding `path` or the nearest
+    // ancestor folder up to the root; none when there is no such marker.
+    virtual std::optional<util::TimePoint> marker_time(std::string_view path,
+                                                       const std::string& marker) = 0;
+    // The value of the extended attribute `name` of the file; none when it has none.
+    virtual std::optional<std::string> xattr(std::string_view path, const std::string& name) = 0;
+};
+
+// One category that matched a file, and what it alone would decide.
+struct Match {
+    const policy::RetentionSchedule* schedule = nullptr;
+    const policy::Category* category = nullptr;
+    std::string why;                    // which matchers held
+    policy::Trigger trigger = policy::Trigger::Modified;  // the trigger actually used
+    std::optional<util::Date> trigger_date;  // none: the event has not happened or is unknown
+    std::optional<util::Date> counted_from;  // trigger date after cutoff
+    std::optional<util::Date> expires;  // none: kept indefinitely (permanent, no event yet)
+    std::string note;                   // e.g. "no birth time: fell back to modified"
+    std::string problem;                // the trigger date cannot be determined: never act
+    std::optional<std::string> client;
+    std::optional<std::string> matter;
+};
 
 // The verdict for one file. Points into the schedules it was made from: those must outlive
 // it. Value type otherwise.
@@ -30,25 +59,38 @@ struct Decision {
     std::optional<std::string> client;
     std::optional<std::string> matter;
     util::Date trigger_date{};
-    std::optional<util::Date> expires;  // none when the retention is permanent
+    std::optional<util::Date> expires;  // none when the retention is permanent (or pending)
     policy::Action action = policy::Action::Review;
-    std::string reason;                 // for Skipped
-    size_t matched_categories = 0;      // how many categories matched (for explain output)
+    std::string reason;                 // for Skipped and Review
+    size_t matched_categories = 0;      // how many categories matched
+    // Filled only when classify() is asked to explain: every match and the deciding rule.
+    std::vector<Match> matches;
+    std::string rule;
+    std::string trigger_note;           // how the trigger date was found, when not plain
+};
+
+struct ClassifyOptions {
+    FileLookups* lookups = nullptr;  // none: events, pins and birth-time rules are undecidable
+    bool explain = false;            // fill Decision::matches and Decision::rule
 };
 
 // Classifies one file against every category of every schedule.
 //
-// When several categories match, the one that keeps the file longest wins (latest expiry;
-// permanent beats any date); on an equal expiry the more protective action wins
-// (review > archive > encrypt > sanitize > delete). A file is due on its expiry date and
-// after. A due file whose action would overwrite an inode with other hard links is Skipped.
+// Event marker files (e.g. `.matter-closed`) are Unmatched: never touched. A file pinned with the `user.lethe.category` extended attribute belongs to that category
+// only. Otherwise, when several categories match, the one that keeps the file longest wins
+// (latest expiry; permanent or a pending event beats any date); on an equal expiry the more
+// protective action wins (review > archive > encrypt > sanitize > delete), then the
+// category listed first. A file is due on its expiry date and after. A due file whose
+// action lethe does not carry out (archive, encrypt in this version), or that would
+// overwrite an inode with other hard links, is Skipped with a reason; never acted on.
 [[nodiscard]] Decision classify(const scan::FileFacts& facts,
                                 const std::vector<policy::RetentionSchedule>& schedules,
-                                util::Date today);
+                                util::Date today, const ClassifyOptions& options = {});
 
-// Whether `category` matches the file; fills client/matter captures when it does.
-[[nodiscard]] bool category_matches(const policy::Category& category, std::string_view path,
+// Whether `category` matches the file; fills client/matter captures when it does, and
+// `why` (when given) with the matchers that held.
+[[nodiscard]] bool category_matches(const policy::Category& category, const scan::FileFacts& facts,
                                     std::optional<std::string>* client,
-                                    std::optional<std::string>* matter);
+                                    std::optional<std::string>* matter, std::string* why = nullptr);
 
 }  // namespace lethe::classify

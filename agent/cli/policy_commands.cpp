@@ -1,10 +1,18 @@
 #include "agent/cli/commands.hpp"
 
+#include <map>
+#include <set>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
+#include "agent/classify/decision.hpp"
+#include "agent/classify/lookups.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/policy/schedule.hpp"
+#include "agent/scan/walker.hpp"
+#include "agent/util/encoding.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
 
@@ -12,32 +20,189 @@ namespace lethe::cli {
 
 namespace {
 
-int policy_check(const std::vector<std::string>& paths) {
+// Checks every file independently, then the rules across files, and reports everything.
+int policy_check(std::vector<std::string> paths, const std::string& config_path, bool strict,
+                 bool json) {
+    if (paths.empty()) {
+        auto config = policy::load_config(config_path);
+        if (!config) return report(config.error());
+        paths.push_back(config->policies);
+    }
     auto files = policy::schedule_files(paths);
     if (!files) return report(files.error());
+    std::vector<policy::ScheduleReport> reports;
+    std::vector<std::string> global_errors;
     if (files->empty()) {
-        util::log_error("no schedule files (*.toml) in {}", fmt::join(paths, ", "));
-        return kExitBadInput;
+        global_errors.push_back(
+            fmt::format("no schedule files (*.toml) in {}", fmt::join(paths, ", ")));
     }
-    int status = kExitOk;
+    std::map<std::string, std::string> schedule_ids;  // id -> file
+    std::map<std::string, std::string> category_ids;
     for (const auto& f : *files) {
         auto text = util::read_file(f);
-        auto s = text ? policy::parse_schedule(*text, f)
-                      : Result<policy::RetentionSchedule>(fail(text.error()));
-        if (!s) {
-            util::log_error("{}", s.error().message());
-            status = kExitBadInput;
-            continue;
+        policy::ScheduleReport r;
+        if (!text) {
+            r.file = f;
+            r.errors.push_back(text.error().message());
+        } else {
+            r = policy::check_schedule(*text, f);
         }
-        print_line(fmt::format("ok: {}: schedule '{}' version {}, {} categories, mode {}", f, s->id,
-                               s->version, s->categories.size(), policy::to_string(s->mode)));
+        if (r.schedule) {
+            if (auto [it, fresh] = schedule_ids.emplace(r.schedule->id, f); !fresh) {
+                r.errors.push_back(fmt::format("{}: schedule id '{}' is already used by {}", f,
+                                               r.schedule->id, it->second));
+            }
+            for (const auto& c : r.schedule->categories) {
+                if (auto [it, fresh] = category_ids.emplace(c.id, f); !fresh) {
+                    r.errors.push_back(fmt::format(
+                        "{}:{}: category id '{}' is already defined by {}", f, c.line, c.id,
+                        it->second));
+                }
+            }
+        }
+        reports.push_back(std::move(r));
     }
-    if (status == kExitOk) {
-        // Cross-file rules (duplicate schedule or category ids).
-        auto all = policy::load_schedules(paths);
-        if (!all) return report(all.error());
+    size_t errors = global_errors.size();
+    size_t warnings = 0;
+    for (const auto& r : reports) {
+        errors += r.errors.size();
+        warnings += r.warnings.size();
     }
-    return status;
+    if (json) {
+        nlohmann::json out = nlohmann::json::object();
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& r : reports) {
+            nlohmann::json j{{"file", r.file}, {"errors", r.errors}, {"warnings", r.warnings}};
+            if (r.schedule && r.errors.empty()) {
+                j["schedule"] = r.schedule->id;
+                j["version"] = r.schedule->version;
+                j["categories"] = r.schedule->categories.size();
+                j["mode"] = std::string(policy::to_string(r.schedule->mode));
+            }
+            list.push_back(std::move(j));
+        }
+        out["files"] = std::move(list);
+        out["errors"] = global_errors;
+        out["error_count"] = errors;
+        out["warning_count"] = warnings;
+        print_line(out.dump());
+    } else {
+        for (const auto& e : global_errors) util::log_error("{}", e);
+        for (const auto& r : reports) {
+            for (const auto& e : r.errors) util::log_error("{}", e);
+            for (const auto& w : r.warnings) util::log_warning("{}", w);
+            if (r.schedule && r.errors.empty()) {
+                print_line(fmt::format("ok: {}: schedule '{}' version {}, {} categories, mode {}{}",
+                                       r.file, r.schedule->id, r.schedule->version,
+                                       r.schedule->categories.size(),
+                                       policy::to_string(r.schedule->mode),
+                                       r.warnings.empty() ? "" : fmt::format(", {} warnings", r.warnings.size())));
+            }
+        }
+        if (errors > 0) {
+            util::log_error("{} error(s), {} warning(s): no disposal until fixed", errors, warnings);
+        }
+    }
+    if (errors > 0) return kExitBadInput;
+    if (warnings > 0 && strict) return kExitFinding;
+    return kExitOk;
+}
+
+// What one schedule set decides for a file, reduced to what a diff compares.
+struct Outcome {
+    std::string category;
+    std::string status;
+    std::string expires;
+    std::string action;
+    bool operator==(const Outcome&) const = default;
+};
+
+Outcome outcome_of(const classify::Decision& d) {
+    if (d.status == classify::Status::Unmatched) return {"(none)", "unmatched", "-", "-"};
+    return {d.category != nullptr ? d.category->id : "(none)", std::string(classify::to_string(d.status)),
+            d.expires ? util::format_date(*d.expires) : "never", std::string(policy::to_string(d.action))};
+}
+
+int policy_diff(const std::string& config_path, const std::string& old_path,
+                const std::string& new_path, const std::string& now_text, bool json) {
+    auto config = policy::load_config(config_path);
+    if (!config) return report(config.error());
+    auto before = policy::load_schedules({old_path});
+    if (!before) return report(before.error().with_context("OLD"));
+    auto after = policy::load_schedules({new_path});
+    if (!after) return report(after.error().with_context("NEW"));
+    auto now = current_time(now_text);
+    if (!now) return report(now.error());
+    util::Date today = util::date_of(*now);
+
+    struct Change {
+        uint64_t files = 0;
+        uint64_t bytes = 0;
+        std::vector<std::string> examples;
+    };
+    // (old category, new category, what moved) -> change
+    std::map<std::tuple<std::string, std::string, std::string>, Change> changes;
+    uint64_t files = 0;
+    uint64_t changed = 0;
+    for (const auto& root : config->roots) {
+        auto root_fd = scan::open_root(root.path);
+        if (!root_fd) return report(root_fd.error());
+        classify::FsLookups lookups(root_fd->get());
+        classify::ClassifyOptions options;
+        options.lookups = &lookups;
+        scan::WalkOptions walk_options{root.one_filesystem, root.exclude};
+        auto stats = scan::walk(
+            root_fd->get(), walk_options,
+            [&](const scan::FileFacts& facts) {
+                ++files;
+                Outcome a = outcome_of(classify::classify(facts, *before, today, options));
+                Outcome b = outcome_of(classify::classify(facts, *after, today, options));
+                if (a == b) return;
+                ++changed;
+                std::vector<std::string> moved;
+                if (a.expires != b.expires) moved.push_back(fmt::format("expires {} -> {}", a.expires, b.expires));
+                if (a.action != b.action) moved.push_back(fmt::format("action {} -> {}", a.action, b.action));
+                if (a.status != b.status) moved.push_back(fmt::format("status {} -> {}", a.status, b.status));
+                std::string what = moved.empty() ? "category only" : fmt::format("{}", fmt::join(moved, ", "));
+                auto key = std::make_tuple(a.category, b.category,
+                                           fmt::format("{}{}{}", a.status != b.status ? "status " : "",
+                                                       a.expires != b.expires ? "expiry " : "",
+                                                       a.action != b.action ? "action" : ""));
+                Change& c = changes[key];
+                ++c.files;
+                c.bytes += facts.size;
+                if (c.examples.size() < 3) {
+                    c.examples.push_back(fmt::format("{}/{}: {}", root.name,
+                                                     util::utf8_display(facts.path), what));
+                }
+            },
+            [&](std::string_view path, const Error& error) {
+                util::log_warning("{}: {}: {}", root.name, util::utf8_display(path), error.message());
+            });
+        if (!stats) return report(stats.error());
+    }
+    if (json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& [key, c] : changes) {
+            list.push_back({{"old_category", std::get<0>(key)},
+                            {"new_category", std::get<1>(key)},
+                            {"moves", std::get<2>(key)},
+                            {"files", c.files},
+                            {"bytes", c.bytes},
+                            {"examples", c.examples}});
+        }
+        print_line(nlohmann::json{{"files", files}, {"changed", changed}, {"changes", list}}.dump());
+        return kExitOk;
+    }
+    print_line(fmt::format("{} files judged as of {}; {} would change", files,
+                           util::format_date(today), changed));
+    for (const auto& [key, c] : changes) {
+        const auto& [from, to, moves] = key;
+        print_line(fmt::format("{} -> {}: {} files ({}), {}", from, to, c.files,
+                               human_bytes(c.bytes), moves.empty() ? "category" : moves));
+        for (const auto& e : c.examples) print_line("    " + e);
+    }
+    return kExitOk;
 }
 
 }  // namespace
@@ -45,10 +210,44 @@ int policy_check(const std::vector<std::string>& paths) {
 void add_policy_commands(CLI::App& app, CommandContext& context) {
     CLI::App* policy_cmd = app.add_subcommand("policy", "retention schedules");
     policy_cmd->require_subcommand(1);
-    CLI::App* check = policy_cmd->add_subcommand("check", "validate schedule files and folders");
-    auto paths = std::make_shared<std::vector<std::string>>();
-    check->add_option("paths", *paths, "schedule files or folders")->required();
-    check->callback([&context, paths] { context.chosen = [paths] { return policy_check(*paths); }; });
+
+    struct CheckOptions {
+        std::vector<std::string> paths;
+        bool strict = false;
+        bool json = false;
+    };
+    auto co = std::make_shared<CheckOptions>();
+    CLI::App* check = policy_cmd->add_subcommand(
+        "check", "validate schedule files and folders (default: the config's policies)");
+    context.add_config_option(check);
+    check->add_option("paths", co->paths, "schedule files or folders");
+    check->add_flag("--strict", co->strict, "exit 1 on warnings");
+    check->add_flag("--json", co->json, "one JSON object with every error and warning");
+    check->callback([&context, co] {
+        context.chosen = [&context, co] {
+            return policy_check(co->paths, context.config, co->strict, co->json);
+        };
+    });
+
+    struct DiffOptions {
+        std::string old_path;
+        std::string new_path;
+        std::string now;
+        bool json = false;
+    };
+    auto d = std::make_shared<DiffOptions>();
+    CLI::App* diff = policy_cmd->add_subcommand(
+        "diff", "what a schedule change would change on the configured roots");
+    context.add_config_option(diff);
+    diff->add_option("old", d->old_path, "the schedules in force (file or folder)")->required();
+    diff->add_option("new", d->new_path, "the proposed schedules (file or folder)")->required();
+    diff->add_option("--now", d->now, "judge as of this date (YYYY-MM-DD)");
+    diff->add_flag("--json", d->json, "one JSON object");
+    diff->callback([&context, d] {
+        context.chosen = [&context, d] {
+            return policy_diff(context.config, d->old_path, d->new_path, d->now, d->json);
+        };
+    });
 }
 
 }  // namespace lethe::cli

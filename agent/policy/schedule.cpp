@@ -1,12 +1,19 @@
 #include "agent/policy/schedule.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
+#include <charconv>
+#include <chrono>
+#include <climits>
+#include <cstdint>
 #include <algorithm>
 #include <set>
 
 #include <boost/filesystem.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "agent/policy/toml_reader.hpp"
 #include "agent/util/fs.hpp"
@@ -28,123 +35,417 @@ std::string_view to_string(Action action) {
 std::string_view to_string(Trigger trigger) {
     switch (trigger) {
         case Trigger::Modified: return "modified";
+        case Trigger::Created: return "created";
+        case Trigger::Accessed: return "accessed";
+        case Trigger::Event: return "event";
     }
     return "modified";
 }
 
 std::string_view to_string(Mode mode) { return mode == Mode::Enforce ? "enforce" : "observe"; }
 
+util::Date Cutoff::apply(util::Date date) const {
+    using namespace std::chrono;
+    if (kind == Kind::None) return date;
+    year_month_day ymd{date};
+    unsigned m = kind == Kind::YearEnd ? 12U : month;
+    unsigned d = kind == Kind::YearEnd ? 31U : day;
+    // The period ends on (m, d) of the trigger's year, or of the next year when the trigger
+    // is after it. A 29 Feb year end is the last day of February in years without one.
+    auto end_in = [&](year y) {
+        auto last = year_month_day_last{y, month_day_last{std::chrono::month{m}}}.day();
+        std::chrono::day dd{d};
+        return sys_days{year_month_day{y, std::chrono::month{m}, dd > last ? last : dd}};
+    };
+    sys_days end = end_in(ymd.year());
+    if (date > end) end = end_in(ymd.year() + years{1});
+    return end;
+}
+
+std::string Cutoff::to_string() const {
+    switch (kind) {
+        case Kind::None: return "none";
+        case Kind::YearEnd: return "year-end";
+        case Kind::FiscalYearEnd: return fmt::format("fiscal-year-end:{:02}-{:02}", month, day);
+    }
+    return "none";
+}
+
 namespace {
 
 using detail::TableReader;
 
-// Actions this version of lethe can carry out. A schedule naming another action is refused
-// as a whole, so that nothing is disposed under a schedule lethe only half understands.
+constexpr std::string_view kActions = "review, archive, encrypt, sanitize or delete";
+
 Result<Action> parse_action(TableReader& reader) {
     auto text = reader.string("action");
     if (!text) return fail(text.error());
     if (!text->has_value()) {
-        return fail(reader.error_at("action", "'action' is required (sanitize or delete)"));
+        return fail(reader.error_at("action", fmt::format("'action' is required ({})", kActions)));
     }
     const std::string& a = **text;
     if (a == "sanitize") return Action::Sanitize;
     if (a == "delete") return Action::Delete;
-    if (a == "archive") return Action::Archive;  // issue 6
-    if (a == "encrypt") return Action::Encrypt;  // issue 6
-    if (a == "review") {
-        return fail(reader.error_at(
-            "action", fmt::format("action '{}' is not supported by this version of lethe "
-                                  "(supported: archive, encrypt, sanitize, delete)",
-                                  a)));
-    }
+    if (a == "archive") return Action::Archive;
+    if (a == "encrypt") return Action::Encrypt;
+    if (a == "review") return Action::Review;
+    std::set<std::string, std::less<>> known{"review", "archive", "encrypt", "sanitize", "delete"};
+    std::string hint;
+    if (auto guess = detail::did_you_mean(a, known)) hint = fmt::format("did you mean '{}'? ", *guess);
     return fail(reader.error_at(
-        "action",
-        fmt::format("unknown action '{}' (expected archive, encrypt, sanitize or delete)", a)));
+        "action", fmt::format("unknown action '{}' ({}expected {})", a, hint, kActions)));
 }
 
-Result<Trigger> parse_trigger(TableReader& reader) {
-    auto text = reader.string("trigger");
-    if (!text) return fail(text.error());
-    if (!text->has_value() || **text == "modified") return Trigger::Modified;
-    return fail(reader.error_at(
-        "trigger", fmt::format("trigger '{}' is not supported by this version of lethe "
-                               "(supported: modified)",
-                               **text)));
-}
-
-Result<Category> parse_category(const toml::table& table, const std::string& file,
-                                size_t index) {
-    TableReader reader(table, file, fmt::format("category #{}", index + 1));
-    Category c;
-    auto id = reader.required_string("id");
-    if (!id) return fail(id.error());
-    c.id = *id;
-    TableReader named(table, file, fmt::format("category '{}'", c.id));
-    named.node("id");
-
-    auto description = named.string("description");
-    if (!description) return fail(description.error());
-    c.description = description->value_or("");
-    auto mandate = named.string("mandate");
-    if (!mandate) return fail(mandate.error());
-    c.mandate = mandate->value_or("");
-
-    auto paths = named.string_array("paths");
-    if (!paths) return fail(paths.error());
-    for (const auto& p : *paths) {
-        auto glob = util::Glob::compile(p);
-        if (!glob) return fail(named.error_at("paths", glob.error().message()));
-        c.paths.push_back(std::move(*glob));
-    }
-
-    auto extensions = named.string_array("extensions");
-    if (!extensions) return fail(extensions.error());
-    for (auto ext : *extensions) {
-        if (!ext.empty() && ext.front() == '.') ext.erase(0, 1);
-        if (ext.empty() || ext.find('/') != std::string::npos) {
-            return fail(named.error_at("extensions", fmt::format("bad extension '{}'", ext)));
+Result<Trigger> trigger_named(TableReader& reader, std::string_view key, std::string_view text,
+                              std::string* event) {
+    if (text == "modified") return Trigger::Modified;
+    if (text == "created") return Trigger::Created;
+    if (text == "accessed") return Trigger::Accessed;
+    if (event != nullptr && text.substr(0, 6) == "event:") {
+        *event = std::string(text.substr(6));
+        if (event->empty()) {
+            return fail(reader.error_at(key, "'event:' needs an event name, e.g. \"event:matter-closed\""));
         }
-        std::transform(ext.begin(), ext.end(), ext.begin(),
-                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-        c.extensions.push_back(ext);
+        return Trigger::Event;
+    }
+    std::set<std::string, std::less<>> known{"modified", "created", "accessed"};
+    std::string hint;
+    if (auto guess = detail::did_you_mean(text, known)) hint = fmt::format("did you mean '{}'? ", *guess);
+    return fail(reader.error_at(
+        key, fmt::format("unknown {} '{}' ({}expected modified, created, accessed{})", key, text,
+                         hint, event != nullptr ? " or event:NAME" : "")));
+}
+
+Result<Cutoff> parse_cutoff(TableReader& reader) {
+    auto text = reader.string("cutoff");
+    if (!text) return fail(text.error());
+    Cutoff c;
+    if (!text->has_value() || **text == "none") return c;
+    const std::string& t = **text;
+    if (t == "year-end") {
+        c.kind = Cutoff::Kind::YearEnd;
+        return c;
+    }
+    constexpr std::string_view kFiscal = "fiscal-year-end:";
+    if (t.rfind(kFiscal, 0) == 0) {
+        auto md = std::string_view(t).substr(kFiscal.size());
+        unsigned m = 0;
+        unsigned d = 0;
+        if (md.size() == 5 && md[2] == '-' &&
+            std::from_chars(md.data(), md.data() + 2, m).ptr == md.data() + 2 &&
+            std::from_chars(md.data() + 3, md.data() + 5, d).ptr == md.data() + 5 && m >= 1 &&
+            m <= 12 && d >= 1 &&
+            std::chrono::year_month_day{std::chrono::year{2024}, std::chrono::month{m},
+                                        std::chrono::day{d}}
+                .ok()) {
+            c.kind = Cutoff::Kind::FiscalYearEnd;
+            c.month = m;
+            c.day = d;
+            return c;
+        }
+        return fail(reader.error_at(
+            "cutoff", fmt::format("bad fiscal year end in '{}' (expected fiscal-year-end:MM-DD, "
+                                  "e.g. fiscal-year-end:03-31)",
+                                  t)));
+    }
+    return fail(reader.error_at(
+        "cutoff", fmt::format("unknown cutoff '{}' (expected year-end, fiscal-year-end:MM-DD or none)", t)));
+}
+
+Result<std::optional<uint64_t>> parse_size(TableReader& reader, std::string_view key) {
+    const toml::node* n = reader.node(key);
+    if (n == nullptr) return std::optional<uint64_t>{};
+    if (auto i = n->value<int64_t>(); i && n->is_integer()) {
+        if (*i < 0) return fail(reader.error_at(key, fmt::format("'{}' must not be negative", key)));
+        return std::optional<uint64_t>{static_cast<uint64_t>(*i)};
+    }
+    if (!n->is_string()) {
+        return fail(reader.error_at(key, fmt::format("'{}' must be a number of bytes or a string such as \"10MiB\"", key)));
+    }
+    std::string_view t = *n->value<std::string_view>();
+    uint64_t value = 0;
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    std::string_view unit(ptr, static_cast<size_t>(t.data() + t.size() - ptr));
+    static const std::pair<std::string_view, uint64_t> kUnits[] = {
+        {"", 1},          {"B", 1},           {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20},
+        {"GiB", 1ULL << 30}, {"TiB", 1ULL << 40}, {"kB", 1000},      {"MB", 1000000},
+        {"GB", 1000000000}, {"TB", 1000000000000}};
+    if (ec == std::errc{} && ptr != t.data()) {
+        for (const auto& [name, factor] : kUnits) {
+            if (unit == name && value <= UINT64_MAX / factor) {
+                return std::optional<uint64_t>{value * factor};
+            }
+        }
+    }
+    return fail(reader.error_at(
+        key, fmt::format("bad size '{}' (expected bytes or a number with B, KiB, MiB, GiB, TiB, "
+                         "kB, MB, GB or TB)",
+                         t)));
+}
+
+// Owners or groups: names (resolved on this host) or numeric ids.
+Result<std::vector<uint32_t>> parse_ids(TableReader& reader, std::string_view key, bool users) {
+    std::vector<uint32_t> out;
+    const toml::node* n = reader.node(key);
+    if (n == nullptr) return out;
+    const toml::array* arr = n->as_array();
+    if (arr == nullptr) {
+        return fail(reader.error_at(key, fmt::format("'{}' must be an array of names or numeric ids", key)));
+    }
+    for (const toml::node& item : *arr) {
+        if (item.is_integer()) {
+            int64_t v = *item.value<int64_t>();
+            if (v < 0 || v > UINT32_MAX) {
+                return fail(reader.error_at_node(item, fmt::format("'{}': id {} is out of range", key, v)));
+            }
+            out.push_back(static_cast<uint32_t>(v));
+            continue;
+        }
+        if (!item.is_string()) {
+            return fail(reader.error_at_node(item, fmt::format("'{}' must contain names or numeric ids", key)));
+        }
+        std::string name(*item.value<std::string_view>());
+        std::vector<char> buffer(16384);
+        int rc = 0;
+        if (users) {
+            struct passwd pw {};
+            struct passwd* found = nullptr;
+            rc = ::getpwnam_r(name.c_str(), &pw, buffer.data(), buffer.size(), &found);
+            if (rc == 0 && found != nullptr) {
+                out.push_back(found->pw_uid);
+                continue;
+            }
+        } else {
+            struct group gr {};
+            struct group* found = nullptr;
+            rc = ::getgrnam_r(name.c_str(), &gr, buffer.data(), buffer.size(), &found);
+            if (rc == 0 && found != nullptr) {
+                out.push_back(found->gr_gid);
+                continue;
+            }
+        }
+        return fail(reader.error_at_node(
+            item, fmt::format("'{}': no {} named '{}' on this host", key, users ? "user" : "group", name)));
+    }
+    return out;
+}
+
+// Collects errors instead of stopping at the first: `policy check` reports them all.
+struct Collector {
+    std::vector<std::string> errors;
+    template <typename T>
+    bool ok(const Result<T>& r) {
+        if (!r) errors.push_back(r.error().message());
+        return static_cast<bool>(r);
+    }
+    void unknown(const TableReader& reader) {
+        for (const auto& e : reader.unknown_keys()) errors.push_back(e.message());
+    }
+};
+
+// Parses one [[category]]. Each matcher is checked independently so that one mistake
+// does not hide the next.
+std::optional<Category> parse_category(const toml::table& table, const std::string& file,
+                                       size_t index, Collector& out) {
+    TableReader anonymous(table, file, fmt::format("category #{}", index + 1));
+    Category c;
+    c.line = table.source().begin.line;
+    auto id = anonymous.required_string("id");
+    if (!out.ok(id)) return std::nullopt;
+    c.id = *id;
+    TableReader r(table, file, fmt::format("category '{}'", c.id));
+    r.node("id");
+    size_t errors_before = out.errors.size();
+
+    if (auto v = r.string("description"); out.ok(v)) c.description = v->value_or("");
+    if (auto v = r.string("mandate"); out.ok(v)) c.mandate = v->value_or("");
+
+    if (auto paths = r.string_array("paths"); out.ok(paths)) {
+        for (const auto& p : *paths) {
+            auto glob = util::Glob::compile(p);
+            if (!glob) {
+                out.errors.push_back(r.error_at("paths", glob.error().message()).message());
+                continue;
+            }
+            for (const auto& name : glob->capture_names()) {
+                if (name != "client" && name != "matter") {
+                    std::set<std::string, std::less<>> known{"client", "matter"};
+                    auto guess = detail::did_you_mean(name, known);
+                    out.errors.push_back(
+                        r.error_at("paths", fmt::format("capture '{{{}}}' in '{}' is not defined "
+                                                        "(lethe defines {{client}} and {{matter}}){}",
+                                                        name, p,
+                                                        guess ? fmt::format("; did you mean '{{{}}}'?", *guess)
+                                                              : std::string()))
+                            .message());
+                }
+            }
+            c.paths.push_back(std::move(*glob));
+        }
     }
 
-    auto retain = named.string("retain");
-    if (!retain) return fail(retain.error());
-    if (!retain->has_value()) {
-        return fail(named.error_at("retain", "'retain' is required (e.g. \"7y\")"));
+    if (auto extensions = r.string_array("extensions"); out.ok(extensions)) {
+        for (auto ext : *extensions) {
+            if (!ext.empty() && ext.front() == '.') ext.erase(0, 1);
+            if (ext.empty() || ext.find('/') != std::string::npos) {
+                out.errors.push_back(r.error_at("extensions", fmt::format("bad extension '{}'", ext)).message());
+                continue;
+            }
+            std::transform(ext.begin(), ext.end(), ext.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            c.extensions.push_back(ext);
+        }
     }
-    auto retention = Retention::parse(**retain);
-    if (!retention) return fail(named.error_at("retain", retention.error().message()));
-    c.retain = *retention;
-
-    auto trigger = parse_trigger(named);
-    if (!trigger) return fail(trigger.error());
-    c.trigger = *trigger;
-
-    auto action = parse_action(named);
-    if (!action) return fail(action.error());
-    c.action = *action;
-
-    // issue 6: `encrypt = true` makes an archive category write .tar.zst.age archives.
-    auto encrypt = named.boolean("encrypt");
-    if (!encrypt) return fail(encrypt.error());
-    c.encrypt = encrypt->value_or(false);
-    if (c.encrypt && c.action != Action::Archive) {
-        return fail(named.error_at("encrypt", "'encrypt = true' applies to action = \"archive\""));
+    if (auto v = parse_size(r, "min_size"); out.ok(v)) c.min_size = *v;
+    if (auto v = parse_size(r, "max_size"); out.ok(v)) c.max_size = *v;
+    if (c.min_size && c.max_size && *c.min_size > *c.max_size) {
+        out.errors.push_back(r.error_at("min_size", "'min_size' is larger than 'max_size': nothing can match").message());
     }
+    if (auto v = parse_ids(r, "owners", true); out.ok(v)) c.owners = *v;
+    if (auto v = parse_ids(r, "groups", false); out.ok(v)) c.groups = *v;
 
-    if (auto st = named.check_no_unknown_keys(); !st) return fail(st.error());
+    if (auto retain = r.string("retain"); out.ok(retain)) {
+        if (!retain->has_value()) {
+            out.errors.push_back(r.error_at("retain", "'retain' is required (e.g. \"7y\" or \"permanent\")").message());
+        } else if (auto retention = Retention::parse(**retain); retention) {
+            c.retain = *retention;
+        } else {
+            out.errors.push_back(r.error_at("retain", retention.error().message()).message());
+        }
+    }
+    if (auto v = parse_cutoff(r); out.ok(v)) c.cutoff = *v;
+
+    if (auto text = r.string("trigger"); out.ok(text) && text->has_value()) {
+        if (auto t = trigger_named(r, "trigger", **text, &c.event); out.ok(t)) c.trigger = *t;
+    }
+    if (auto text = r.string("created_fallback"); out.ok(text) && text->has_value()) {
+        if (c.trigger != Trigger::Created) {
+            out.errors.push_back(r.error_at("created_fallback", "'created_fallback' only applies to trigger = \"created\"").message());
+        } else if (**text != "skip") {
+            auto t = trigger_named(r, "created_fallback", **text, nullptr);
+            if (out.ok(t) && *t == Trigger::Created) {
+                out.errors.push_back(r.error_at("created_fallback", "'created_fallback' must be modified, accessed or skip").message());
+            } else if (t) {
+                c.created_fallback = *t;
+            }
+        }
+    }
+    if (auto v = parse_action(r); out.ok(v)) c.action = *v;
+    // `encrypt = true` makes an archive category write .tar.zst.age archives.
+    if (auto v = r.boolean("encrypt"); out.ok(v)) {
+        c.encrypt = v->value_or(false);
+        if (c.encrypt && c.action != Action::Archive) {
+            out.errors.push_back(
+                r.error_at("encrypt", "'encrypt = true' applies to action = \"archive\"").message());
+        }
+    }
+    if (auto v = r.boolean("erasable"); out.ok(v)) c.erasable = v->value_or(true);
+    out.unknown(r);
+    if (out.errors.size() != errors_before) return std::nullopt;
     return c;
+}
+
+std::optional<Event> parse_event(const std::string& name, const toml::node& node,
+                                 const std::string& file, Collector& out) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+        out.errors.push_back(fmt::format("{}: 'event.{}' must be a table [event.{}]",
+                                         detail::location(file, node.source()), name, name));
+        return std::nullopt;
+    }
+    TableReader r(*table, file, fmt::format("[event.{}]", name));
+    Event e;
+    e.name = name;
+    size_t before = out.errors.size();
+    if (auto v = r.string("marker"); out.ok(v)) e.marker = v->value_or("");
+    if (auto v = r.string("xattr"); out.ok(v)) e.xattr = v->value_or("");
+    if (before == out.errors.size()) {
+        if (e.marker.empty() == e.xattr.empty()) {
+            out.errors.push_back(r.error_at("marker", "an event needs exactly one of 'marker' (a file name) or 'xattr' (an attribute name)").message());
+        } else if (!e.marker.empty() && (e.marker.find('/') != std::string::npos || e.marker == "." || e.marker == "..")) {
+            out.errors.push_back(r.error_at("marker", fmt::format("marker '{}' must be a plain file name", e.marker)).message());
+        } else if (!e.xattr.empty() && e.xattr.rfind("user.", 0) != 0) {
+            out.errors.push_back(r.error_at("xattr", fmt::format("xattr '{}' must be in the user. namespace", e.xattr)).message());
+        }
+    }
+    out.unknown(r);
+    if (before != out.errors.size()) return std::nullopt;
+    return e;
+}
+
+// Whether every file `narrow` matches is also matched by `wide` (a sound, not complete,
+// test: only the shapes a schedule writer produces by copy and paste).
+bool covers(const Category& wide, const Category& narrow) {
+    auto patterns = [](const Category& c) {
+        std::set<std::string> out;
+        for (const auto& g : c.paths) out.insert(g.pattern());
+        return out;
+    };
+    if (!wide.paths.empty()) {
+        auto w = patterns(wide);
+        auto n = patterns(narrow);
+        if (narrow.paths.empty() || !std::includes(w.begin(), w.end(), n.begin(), n.end())) return false;
+    }
+    if (!wide.extensions.empty()) {
+        if (narrow.extensions.empty()) return false;
+        for (const auto& e : narrow.extensions) {
+            if (std::find(wide.extensions.begin(), wide.extensions.end(), e) == wide.extensions.end()) return false;
+        }
+    }
+    if (wide.min_size && (!narrow.min_size || *narrow.min_size < *wide.min_size)) return false;
+    if (wide.max_size && (!narrow.max_size || *narrow.max_size > *wide.max_size)) return false;
+    auto subset = [](const std::vector<uint32_t>& w, const std::vector<uint32_t>& n) {
+        if (w.empty()) return true;
+        if (n.empty()) return false;
+        return std::all_of(n.begin(), n.end(), [&](uint32_t x) { return std::find(w.begin(), w.end(), x) != w.end(); });
+    };
+    return subset(wide.owners, narrow.owners) && subset(wide.groups, narrow.groups);
+}
+
+// Whether `a` keeps every file at least as long as `b` (same trigger and cutoff, and each
+// calendar component at least as large).
+bool keeps_at_least_as_long(const Category& a, const Category& b) {
+    if (a.trigger != b.trigger || a.event != b.event || !(a.cutoff == b.cutoff)) return false;
+    if (a.retain.permanent) return true;
+    if (b.retain.permanent) return false;
+    return a.retain.years * 12 + a.retain.months >= b.retain.years * 12 + b.retain.months &&
+           a.retain.days >= b.retain.days;
 }
 
 }  // namespace
 
-Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
-                                         const std::string& source_name) {
-    auto doc = detail::parse_toml(toml_text, source_name);
-    if (!doc) return fail(doc.error());
+std::vector<std::string> shadow_warnings(const RetentionSchedule& schedule) {
+    std::vector<std::string> out;
+    const auto& cats = schedule.categories;
+    for (size_t i = 0; i < cats.size(); ++i) {
+        for (size_t j = 0; j < cats.size(); ++j) {
+            if (i == j || !covers(cats[j], cats[i]) || !keeps_at_least_as_long(cats[j], cats[i])) continue;
+            // On an equal expiry the more protective action wins, then the earlier category.
+            bool strictly_longer = !keeps_at_least_as_long(cats[i], cats[j]);
+            bool wins_tie = cats[j].action > cats[i].action || (cats[j].action == cats[i].action && j < i);
+            if (!strictly_longer && !wins_tie) continue;
+            out.push_back(fmt::format(
+                "{}:{}: category '{}' can never win: category '{}' matches every file it "
+                "matches and keeps it {} (retain {} vs {}, action {} vs {})",
+                schedule.source_path, cats[i].line, cats[i].id, cats[j].id,
+                strictly_longer ? "longer" : "as long with a winning action",
+                cats[j].retain.to_string(), cats[i].retain.to_string(), to_string(cats[j].action),
+                to_string(cats[i].action)));
+            break;
+        }
+    }
+    return out;
+}
 
+ScheduleReport check_schedule(std::string_view toml_text, const std::string& source_name) {
+    ScheduleReport report;
+    report.file = source_name;
+    Collector out;
+    auto doc = detail::parse_toml(toml_text, source_name);
+    if (!doc) {
+        report.errors.push_back(doc.error().message());
+        return report;
+    }
     TableReader top(*doc, source_name, "schedule file");
     RetentionSchedule s;
     s.source_path = source_name;
@@ -152,54 +453,125 @@ Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
 
     const toml::node* header = top.node("schedule");
     if (header == nullptr || !header->is_table()) {
-        return fail(top.error_at("schedule", "a [schedule] table with id and version is required"));
-    }
-    TableReader sched(*header->as_table(), source_name, "[schedule]");
-    auto id = sched.required_string("id");
-    if (!id) return fail(id.error());
-    s.id = *id;
-    auto version = sched.integer("version");
-    if (!version) return fail(version.error());
-    if (!version->has_value() || **version < 1) {
-        return fail(sched.error_at("version", "'version' is required, a positive integer"));
-    }
-    s.version = **version;
-    auto approved = sched.string("approved_by");
-    if (!approved) return fail(approved.error());
-    s.approved_by = approved->value_or("");
-    auto mode = sched.string("mode");
-    if (!mode) return fail(mode.error());
-    if (!mode->has_value() || **mode == "observe") {
-        s.mode = Mode::Observe;
-    } else if (**mode == "enforce") {
-        s.mode = Mode::Enforce;
+        out.errors.push_back(top.error_at("schedule", "a [schedule] table with id and version is required").message());
     } else {
-        return fail(sched.error_at(
-            "mode", fmt::format("unknown mode '{}' (expected observe or enforce)", **mode)));
+        TableReader sched(*header->as_table(), source_name, "[schedule]");
+        if (auto schema = sched.integer("schema"); out.ok(schema) && schema->has_value()) {
+            if (**schema < 1 || **schema > kSchemaVersion) {
+                out.errors.push_back(sched.error_at("schema", fmt::format(
+                    "schema {} is not known to this version of lethe (it reads schema 1 to {}); "
+                    "upgrade lethe or write the schedule for schema {}",
+                    **schema, kSchemaVersion, kSchemaVersion)).message());
+            } else {
+                s.schema = **schema;
+            }
+        }
+        if (auto id = sched.required_string("id"); out.ok(id)) s.id = *id;
+        if (auto version = sched.integer("version"); out.ok(version)) {
+            if (!version->has_value() || **version < 1) {
+                out.errors.push_back(sched.error_at("version", "'version' is required, a positive integer").message());
+            } else {
+                s.version = **version;
+            }
+        }
+        if (auto v = sched.string("approved_by"); out.ok(v)) s.approved_by = v->value_or("");
+        if (const toml::node* approved = sched.node("approved")) {
+            if (const auto* d = approved->as_date()) {
+                auto ymd = std::chrono::year{d->get().year} / std::chrono::month{d->get().month} /
+                           std::chrono::day{d->get().day};
+                s.approved = util::Date{ymd};
+            } else if (approved->is_string()) {
+                auto d2 = util::parse_date(*approved->value<std::string_view>());
+                if (d2) {
+                    s.approved = *d2;
+                } else {
+                    out.errors.push_back(sched.error_at("approved", d2.error().message()).message());
+                }
+            } else {
+                out.errors.push_back(sched.error_at("approved", "'approved' must be a date, e.g. 2026-03-01").message());
+            }
+        }
+        if (auto mode = sched.string("mode"); out.ok(mode)) {
+            if (!mode->has_value() || **mode == "observe") {
+                s.mode = Mode::Observe;
+            } else if (**mode == "enforce") {
+                s.mode = Mode::Enforce;
+            } else {
+                out.errors.push_back(sched.error_at("mode", fmt::format("unknown mode '{}' (expected observe or enforce)", **mode)).message());
+            }
+        }
+        if (const toml::node* tz = sched.node("timezone")) {
+            // libstdc++ 12 has no std::chrono time zone database; dates are UTC.
+            std::string zone = tz->is_string() ? std::string(*tz->value<std::string_view>()) : "?";
+            if (zone != "UTC" && zone != "Etc/UTC") {
+                out.errors.push_back(sched.error_at("timezone", fmt::format(
+                    "timezone '{}' is not supported by this version of lethe: dates are computed in "
+                    "UTC (write timezone = \"UTC\" or leave it out)", zone)).message());
+            }
+        }
+        out.unknown(sched);
     }
-    if (auto st = sched.check_no_unknown_keys(); !st) return fail(st.error());
+
+    std::set<std::string> defined_events;
+    if (const toml::node* events = top.node("event")) {
+        if (const toml::table* t = events->as_table()) {
+            for (auto&& [name, node] : *t) {
+                if (auto e = parse_event(std::string(name.str()), node, source_name, out)) {
+                    s.events.push_back(std::move(*e));
+                }
+                defined_events.insert(std::string(name.str()));
+            }
+        } else {
+            out.errors.push_back(top.error_at("event", "'event' must be written as [event.NAME] tables").message());
+        }
+    }
 
     const toml::node* cats = top.node("category");
     if (cats == nullptr) {
-        return fail(top.error_at("category", "no [[category]] tables: the schedule is empty"));
-    }
-    const toml::array* arr = cats->as_array();
-    if (arr == nullptr || !arr->is_array_of_tables()) {
-        return fail(top.error_at("category", "'category' must be written as [[category]] tables"));
-    }
-    std::set<std::string> ids;
-    for (size_t i = 0; i < arr->size(); ++i) {
-        auto c = parse_category(*arr->get(i)->as_table(), source_name, i);
-        if (!c) return fail(c.error());
-        if (!ids.insert(c->id).second) {
-            return fail(ErrorKind::BadInput,
-                        fmt::format("{}: category id '{}' is used twice",
-                                    detail::location(source_name, arr->get(i)->source()), c->id));
+        out.errors.push_back(top.error_at("category", "no [[category]] tables: the schedule is empty").message());
+    } else if (const toml::array* arr = cats->as_array(); arr == nullptr || !arr->is_array_of_tables()) {
+        out.errors.push_back(top.error_at("category", "'category' must be written as [[category]] tables").message());
+    } else {
+        std::set<std::string> ids;
+        for (size_t i = 0; i < arr->size(); ++i) {
+            const toml::table& table = *arr->get(i)->as_table();
+            if (const toml::node* id = table.get("id"); id != nullptr && id->is_string()) {
+                std::string cid(*id->value<std::string_view>());
+                if (!ids.insert(cid).second) {
+                    out.errors.push_back(fmt::format("{}: category id '{}' is used twice",
+                                                     detail::location(source_name, id->source()), cid));
+                }
+            }
+            auto c = parse_category(table, source_name, i, out);
+            if (!c) continue;
+            if (c->trigger == Trigger::Event && defined_events.count(c->event) == 0) {
+                std::set<std::string, std::less<>> known(defined_events.begin(), defined_events.end());
+                auto guess = detail::did_you_mean(c->event, known);
+                out.errors.push_back(fmt::format(
+                    "{}: category '{}': event '{}' is used but never defined (add an [event.{}] "
+                    "table with a marker or xattr){}",
+                    detail::location(source_name, table.get("trigger")->source()), c->id, c->event,
+                    c->event, guess ? fmt::format("; did you mean '{}'?", *guess) : std::string()));
+            }
+            s.categories.push_back(std::move(*c));
         }
-        s.categories.push_back(std::move(*c));
     }
-    if (auto st = top.check_no_unknown_keys(); !st) return fail(st.error());
-    return s;
+    out.unknown(top);
+    report.errors = std::move(out.errors);
+    if (report.errors.empty()) {
+        report.warnings = shadow_warnings(s);
+        report.schedule = std::move(s);
+    }
+    return report;
+}
+
+Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
+                                         const std::string& source_name) {
+    auto report = check_schedule(toml_text, source_name);
+    if (!report.errors.empty()) {
+        return fail(ErrorKind::BadInput, fmt::format("{}", fmt::join(report.errors, "\n")));
+    }
+    return std::move(*report.schedule);
 }
 
 Result<std::vector<std::string>> schedule_files(const std::vector<std::string>& paths) {

@@ -15,8 +15,31 @@ namespace lethe::policy {
 // protective: when two categories give the same expiry, the later enumerator wins.
 enum class Action { Delete = 0, Sanitize = 1, Encrypt = 2, Archive = 3, Review = 4 };
 
-// What starts a record's retention clock.
-enum class Trigger { Modified };
+// What starts a record's retention clock: the file's modification, birth (statx btime) or
+// access time, or a named event (a marker file in an ancestor folder, or an extended
+// attribute holding an ISO date).
+enum class Trigger { Modified, Created, Accessed, Event };
+
+// Records-management cutoff: retention counts from the end of the period the trigger date
+// fell in, not from the trigger date itself.
+struct Cutoff {
+    enum class Kind { None, YearEnd, FiscalYearEnd };
+    Kind kind = Kind::None;
+    unsigned month = 12;  // the last day of the fiscal year (FiscalYearEnd)
+    unsigned day = 31;
+
+    // The end of the period `date` lies in (the date itself when there is no cutoff).
+    [[nodiscard]] util::Date apply(util::Date date) const;
+    [[nodiscard]] std::string to_string() const;
+    bool operator==(const Cutoff&) const = default;
+};
+
+// How an event is observed. Exactly one of marker / xattr is set.
+struct Event {
+    std::string name;
+    std::string marker;  // file name looked up in the file's ancestor folders; its mtime
+    std::string xattr;   // extended attribute on the file holding an ISO date
+};
 
 // observe: plan and report only. enforce: lethe run disposes. The default is observe.
 enum class Mode { Observe, Enforce };
@@ -33,19 +56,36 @@ struct Category {
     std::string mandate;                 // the legal authority for the period, if given
     std::vector<util::Glob> paths;       // any one must match; empty = every path
     std::vector<std::string> extensions; // lowercase, without the dot; empty = any
+    std::optional<uint64_t> min_size;    // bytes, inclusive
+    std::optional<uint64_t> max_size;    // bytes, inclusive
+    std::vector<uint32_t> owners;        // uids (names resolved when loaded); empty = any
+    std::vector<uint32_t> groups;        // gids; empty = any
     Retention retain;
+    Cutoff cutoff;
     Trigger trigger = Trigger::Modified;
+    std::string event;                   // the event name when trigger == Event
+    // For trigger = created on a filesystem without birth times: the trigger to use instead
+    // (Modified or Accessed); none means such files are skipped, with a reason.
+    std::optional<Trigger> created_fallback;
     Action action = Action::Review;
     bool encrypt = false;  // archive: write .tar.zst.age to the [archive] recipients (issue 6)
+    bool erasable = true;                // false: retention is mandated by law
+    size_t line = 0;                     // where the category starts in its file
 };
+
+// How a file pins itself to a category regardless of the matchers.
+inline constexpr std::string_view kPinXattr = "user.lethe.category";
 
 // One schedule file as approved by the records committee. Immutable once loaded.
 struct RetentionSchedule {
     std::string id;
     int64_t version = 0;
     std::string approved_by;
+    std::optional<util::Date> approved;  // the approval date, when given
+    int64_t schema = 1;
     Mode mode = Mode::Observe;
     std::vector<Category> categories;
+    std::vector<Event> events;
     std::string source_path;  // the file it was loaded from
     std::string sha256;       // lowercase hex of the file's bytes, for certificates
 };
@@ -55,6 +95,24 @@ struct RetentionSchedule {
 // silently widen or narrow what is disposed).
 [[nodiscard]] Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
                                                        const std::string& source_name);
+
+// The newest schedule language version this lethe understands.
+inline constexpr int64_t kSchemaVersion = 1;
+
+// Everything `lethe policy check` reports about one file: every error found (not only the
+// first), and warnings (categories that can never win). `schedule` is set when there are
+// no errors.
+struct ScheduleReport {
+    std::string file;
+    std::vector<std::string> errors;
+    std::vector<std::string> warnings;
+    std::optional<RetentionSchedule> schedule;
+};
+[[nodiscard]] ScheduleReport check_schedule(std::string_view toml_text,
+                                            const std::string& source_name);
+
+// Warnings for categories of `schedule` that another category always beats.
+[[nodiscard]] std::vector<std::string> shadow_warnings(const RetentionSchedule& schedule);
 
 // Loads schedules from files and folders (every `*.toml` directly in a folder, in name
 // order). Fails on the first broken file; fails if two schedules share an id or two

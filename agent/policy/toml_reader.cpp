@@ -1,5 +1,8 @@
 #include "agent/policy/toml_reader.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include <fmt/format.h>
 
 namespace lethe::policy::detail {
@@ -25,6 +28,7 @@ Error TableReader::error_at(std::string_view key, std::string_view message) cons
 }
 
 const toml::node* TableReader::node(std::string_view key) {
+    m_asked.emplace(key);
     const toml::node* n = m_table.get(key);
     if (n != nullptr) {
         m_read.emplace(key);
@@ -94,14 +98,54 @@ Result<std::vector<std::string>> TableReader::string_array(std::string_view key)
     return out;
 }
 
-Status TableReader::check_no_unknown_keys() const {
-    for (auto&& [key, value] : m_table) {
-        if (m_read.find(key.str()) == m_read.end()) {
-            return fail(Error(ErrorKind::BadInput,
-                              fmt::format("{}: {}: unknown key '{}'",
-                                          location(m_file, key.source()), m_context, key.str())));
+std::optional<std::string> did_you_mean(std::string_view word,
+                                        const std::set<std::string, std::less<>>& candidates) {
+    std::optional<std::string> best;
+    size_t best_distance = 0;
+    for (const auto& c : candidates) {
+        // Levenshtein distance, two rows.
+        std::vector<size_t> prev(c.size() + 1);
+        std::vector<size_t> cur(c.size() + 1);
+        for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+        for (size_t i = 1; i <= word.size(); ++i) {
+            cur[0] = i;
+            for (size_t j = 1; j <= c.size(); ++j) {
+                size_t cost = word[i - 1] == c[j - 1] ? 0 : 1;
+                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+            }
+            std::swap(prev, cur);
+        }
+        size_t d = prev[c.size()];
+        if (!best || d < best_distance) {
+            best = c;
+            best_distance = d;
         }
     }
+    // A typo is at most two edits, and less than half the word.
+    if (best && best_distance <= 2 && best_distance * 2 < std::max(word.size(), best->size())) {
+        return best;
+    }
+    return std::nullopt;
+}
+
+std::vector<Error> TableReader::unknown_keys() const {
+    std::vector<Error> out;
+    for (auto&& [key, value] : m_table) {
+        if (m_read.find(key.str()) != m_read.end()) continue;
+        std::string hint;
+        if (auto guess = did_you_mean(key.str(), m_asked)) {
+            hint = fmt::format(" (did you mean '{}'?)", *guess);
+        }
+        out.emplace_back(ErrorKind::BadInput,
+                         fmt::format("{}: {}: unknown key '{}'{}", location(m_file, key.source()),
+                                     m_context, key.str(), hint));
+    }
+    return out;
+}
+
+Status TableReader::check_no_unknown_keys() const {
+    auto unknown = unknown_keys();
+    if (!unknown.empty()) return fail(unknown.front());
     return {};
 }
 

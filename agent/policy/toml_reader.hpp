@@ -37,7 +37,10 @@ public:
     // An Error located at `key` (or at the table when the key is absent).
     [[nodiscard]] Error error_at(std::string_view key, std::string_view message) const;
     [[nodiscard]] Error error_at_node(const toml::node& node, std::string_view message) const;
+    // The first key that was never looked up, with a did-you-mean suggestion.
     [[nodiscard]] Status check_no_unknown_keys() const;
+    // Every such key.
+    [[nodiscard]] std::vector<Error> unknown_keys() const;
 
     const std::string& file() const { return m_file; }
 
@@ -46,7 +49,12 @@ private:
     const std::string& m_file;
     std::string m_context;
     std::set<std::string, std::less<>> m_read;
+    std::set<std::string, std::less<>> m_asked;  // every key looked up: the known keys
 };
+
+// The candidate closest to `word` by edit distance, when it is close enough to be a typo.
+[[nodiscard]] std::optional<std::string> did_you_mean(std::string_view word,
+                                                      const std::set<std::string, std::less<>>& candidates);
 
 // Parses TOML text, mapping a syntax error to "file:line:column: message".
 [[nodiscard]] Result<toml::table> parse_toml(std::string_view text, const std::string& file);

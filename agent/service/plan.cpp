@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/classify/lookups.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
@@ -185,14 +186,17 @@ namespace {
 // The files one walker thread found, classified on that thread, held until the next flush.
 class PlanSink : public scan::FileSink {
 public:
-    PlanSink(const std::string& root, const std::vector<policy::RetentionSchedule>& schedules,
-             const PlanOptions& options, std::mutex& lock, PlanSummary& summary,
+    PlanSink(const std::string& root, int root_fd,
+             const std::vector<policy::RetentionSchedule>& schedules, const PlanOptions& options,
+             std::mutex& lock, PlanSummary& summary,
              const std::function<void(const PlanEntry&)>& sink)
         : m_root(root), m_schedules(schedules), m_options(options), m_lock(lock),
-          m_summary(summary), m_sink(sink) {}
+          m_summary(summary), m_sink(sink), m_lookups(root_fd) {
+        m_classify.lookups = &m_lookups;  // one per walker thread: FsLookups is not thread-safe
+    }
 
     void file(const scan::FileFacts& facts) override {
-        classify::Decision d = classify::classify(facts, m_schedules, m_options.today);
+        classify::Decision d = classify::classify(facts, m_schedules, m_options.today, m_classify);
         if (d.status == classify::Status::Unmatched) {
             if (!m_options.client) ++m_unmatched;
             return;
@@ -234,6 +238,8 @@ private:
     const std::function<void(const PlanEntry&)>& m_sink;
     std::vector<Pending> m_pending;
     uint64_t m_unmatched = 0;
+    classify::FsLookups m_lookups;
+    classify::ClassifyOptions m_classify;
 };
 
 }  // namespace
@@ -263,7 +269,8 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
         // thread hands its entries to the summary and the sink in batches, under one lock.
         std::mutex lock;
         auto make_sink = [&]() -> std::unique_ptr<scan::FileSink> {
-            return std::make_unique<PlanSink>(root.name, schedules, options, lock, summary, sink);
+            return std::make_unique<PlanSink>(root.name, root_fd->get(), schedules, options, lock,
+                                              summary, sink);
         };
         auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options, make_sink,

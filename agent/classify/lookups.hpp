@@ -1,0 +1,31 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "agent/classify/decision.hpp"
+
+namespace lethe::classify {
+
+// FileLookups on a real root: markers are found with openat2 beneath the root (never through
+// a symlink), attributes are read from the file itself without following a symlink. Marker
+// results are cached per folder, so a matter of 10,000 files costs one lookup per folder.
+// Borrows `root_fd`, which must outlive it. Not thread-safe.
+class FsLookups final : public FileLookups {
+public:
+    explicit FsLookups(int root_fd) : m_root_fd(root_fd) {}
+
+    std::optional<util::TimePoint> marker_time(std::string_view path,
+                                               const std::string& marker) override;
+    std::optional<std::string> xattr(std::string_view path, const std::string& name) override;
+
+private:
+    std::optional<util::TimePoint> marker_in(const std::string& folder, const std::string& marker);
+
+    int m_root_fd;
+    std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_markers;
+};
+
+}  // namespace lethe::classify

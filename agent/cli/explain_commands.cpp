@@ -1,0 +1,178 @@
+#include "agent/cli/commands.hpp"
+
+#include <sys/stat.h>
+
+#include <boost/filesystem.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/classify/decision.hpp"
+#include "agent/classify/lookups.hpp"
+#include "agent/cli/common.hpp"
+#include "agent/util/encoding.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+std::string date_or(const std::optional<util::Date>& d, std::string_view none) {
+    return d ? util::format_date(*d) : std::string(none);
+}
+
+std::string trigger_text(const classify::Match& m) {
+    const policy::Category& c = *m.category;
+    if (c.trigger == policy::Trigger::Event) return fmt::format("event:{}", c.event);
+    return std::string(policy::to_string(m.trigger));
+}
+
+nlohmann::json match_json(const classify::Match& m) {
+    nlohmann::json j{{"category", m.category->id},
+                     {"schedule", m.schedule->id},
+                     {"why", m.why},
+                     {"trigger", trigger_text(m)},
+                     {"trigger_date", date_or(m.trigger_date, "")},
+                     {"cutoff", m.category->cutoff.to_string()},
+                     {"counted_from", date_or(m.counted_from, "")},
+                     {"retain", m.category->retain.to_string()},
+                     {"expires", date_or(m.expires, m.category->retain.permanent ? "permanent" : "pending")},
+                     {"action", std::string(policy::to_string(m.category->action))},
+                     {"erasable", m.category->erasable}};
+    if (!m.note.empty()) j["note"] = m.note;
+    if (!m.problem.empty()) j["problem"] = m.problem;
+    if (!m.category->mandate.empty()) j["mandate"] = m.category->mandate;
+    return j;
+}
+
+// Finds the root holding `path` (absolute, or relative to the working folder) and the path
+// relative to it. Lexical only: symlinks in the argument are not resolved.
+std::optional<std::pair<const policy::RootConfig*, std::string>> locate(
+    const policy::AgentConfig& config, const std::string& path) {
+    namespace fs = boost::filesystem;
+    std::string absolute = fs::absolute(path).lexically_normal().generic_string();
+    for (const auto& root : config.roots) {
+        std::string base = fs::path(root.path).lexically_normal().generic_string();
+        while (base.size() > 1 && base.back() == '/') base.pop_back();
+        if (absolute.size() > base.size() + 1 && absolute.compare(0, base.size(), base) == 0 &&
+            absolute[base.size()] == '/') {
+            return std::make_pair(&root, absolute.substr(base.size() + 1));
+        }
+    }
+    return std::nullopt;
+}
+
+int explain(const std::string& config_path, const std::vector<std::string>& paths,
+            const std::string& now_text, bool json) {
+    auto loaded = load_all(config_path);
+    if (!loaded) return report(loaded.error());
+    auto now = current_time(now_text);
+    if (!now) return report(now.error());
+    util::Date today = util::date_of(*now);
+    int status = kExitOk;
+    for (const auto& path : paths) {
+        auto where = locate(loaded->config, path);
+        if (!where) {
+            util::log_error("{}: not inside any configured root", path);
+            status = kExitBadInput;
+            continue;
+        }
+        const auto& [root, relative] = *where;
+        auto root_fd = scan::open_root(root->path);
+        if (!root_fd) return report(root_fd.error());
+        auto facts = scan::stat_beneath(root_fd->get(), relative);
+        if (!facts) {
+            util::log_error("{}: {}", path, facts.error().message());
+            status = kExitBadInput;
+            continue;
+        }
+        if (!S_ISREG(facts->mode)) {
+            util::log_error("{}: not a regular file (lethe only judges regular files)", path);
+            status = kExitBadInput;
+            continue;
+        }
+        classify::FsLookups lookups(root_fd->get());
+        classify::ClassifyOptions options;
+        options.lookups = &lookups;
+        options.explain = true;
+        classify::Decision d = classify::classify(*facts, loaded->schedules, today, options);
+
+        if (json) {
+            nlohmann::json j{{"root", root->name}, {"status", std::string(classify::to_string(d.status))}};
+            j["path"] = util::utf8_display(relative);
+            if (!util::is_valid_utf8(relative)) j["path_b64"] = util::base64_encode(relative);
+            nlohmann::json matches = nlohmann::json::array();
+            for (const auto& m : d.matches) matches.push_back(match_json(m));
+            j["matches"] = std::move(matches);
+            if (d.category != nullptr) {
+                j["winner"] = d.category->id;
+                j["rule"] = d.rule;
+                j["expires"] = date_or(d.expires, "never");
+                j["action"] = std::string(policy::to_string(d.action));
+            }
+            if (d.client) j["client"] = *d.client;
+            if (d.matter) j["matter"] = *d.matter;
+            if (!d.reason.empty()) j["reason"] = d.reason;
+            j["holds"] = nlohmann::json::array();
+            print_line(j.dump());
+            continue;
+        }
+        print_line(fmt::format("{}/{}  ({} bytes, modified {})", root->name,
+                               util::utf8_display(relative), facts->size,
+                               util::format_date(util::date_of(facts->mtime))));
+        if (d.matches.empty() && d.category == nullptr) {
+            print_line("  matches no category: lethe never touches it");
+            if (!d.reason.empty()) print_line(fmt::format("  status: {} ({})", classify::to_string(d.status), d.reason));
+            continue;
+        }
+        for (const auto& m : d.matches) {
+            const policy::Category& c = *m.category;
+            print_line(fmt::format("  category '{}' (schedule '{}' v{}): {}", c.id, m.schedule->id,
+                                   m.schedule->version, m.why));
+            std::string line = fmt::format("    trigger {} {}", trigger_text(m),
+                                           date_or(m.trigger_date, "(none yet)"));
+            if (c.cutoff.kind != policy::Cutoff::Kind::None) {
+                line += fmt::format(", cutoff {} -> {}", c.cutoff.to_string(), date_or(m.counted_from, "-"));
+            }
+            line += fmt::format(", retain {}, expires {}, action {}", c.retain.to_string(),
+                                date_or(m.expires, c.retain.permanent ? "never (permanent)" : "not yet set"),
+                                policy::to_string(c.action));
+            if (!c.erasable) line += ", not erasable";
+            print_line(line);
+            if (!m.note.empty()) print_line(fmt::format("    note: {}", m.note));
+            if (!m.problem.empty()) print_line(fmt::format("    problem: {}", m.problem));
+            if (!c.mandate.empty()) print_line(fmt::format("    mandate: {}", c.mandate));
+        }
+        print_line(fmt::format("  winner: '{}': {}", d.category->id, d.rule));
+        if (d.client || d.matter) {
+            print_line(fmt::format("  client: {}  matter: {}", d.client.value_or("-"), d.matter.value_or("-")));
+        }
+        print_line("  holds: none (legal holds are not in this version)");
+        std::string verdict = fmt::format("  status: {}", classify::to_string(d.status));
+        if (d.expires) verdict += fmt::format(", expires {}", util::format_date(*d.expires));
+        verdict += fmt::format(", action {}", policy::to_string(d.action));
+        if (!d.reason.empty()) verdict += fmt::format(" ({})", d.reason);
+        print_line(verdict);
+    }
+    return status;
+}
+
+}  // namespace
+
+void add_explain_commands(CLI::App& app, CommandContext& context) {
+    struct Options {
+        std::vector<std::string> paths;
+        std::string now;
+        bool json = false;
+    };
+    auto o = std::make_shared<Options>();
+    CLI::App* cmd = app.add_subcommand("explain", "why and when lethe would act on a file");
+    context.add_config_option(cmd);
+    cmd->add_option("paths", o->paths, "files inside a configured root")->required();
+    cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD)");
+    cmd->add_flag("--json", o->json, "one JSON object per file");
+    cmd->callback([&context, o] {
+        context.chosen = [&context, o] { return explain(context.config, o->paths, o->now, o->json); };
+    });
+}
+
+}  // namespace lethe::cli
