@@ -90,10 +90,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7 years\"\n"
                 "action = \"delete\"\n",
                 "p.toml:6:10", "retention '7 years'"},
-        BadCase{"unsupported_action",
+        BadCase{"unknown_action",
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
-                "action = \"review\"\n",
-                "p.toml:7:10", "not supported"},
+                "action = \"archve\"\n",
+                "p.toml:7:10", "did you mean 'archive'"},
         BadCase{"encrypt_on_delete",
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
                 "action = \"delete\"\nencrypt = true\n",
@@ -109,7 +109,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"duplicate_category",
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"1y\"\n"
                 "action = \"delete\"\n[[category]]\nid = \"c\"\nretain = \"1y\"\naction = \"delete\"\n",
-                "p.toml:8:1", "used twice"}),
+                "p.toml:9:6", "used twice"}),
     [](const ::testing::TestParamInfo<BadCase>& param) { return std::string(param.param.name); });
 
 TEST(LoadSchedules, ReadsFoldersAndRejectsDuplicateIdsAcrossFiles) {
