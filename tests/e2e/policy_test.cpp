@@ -1,0 +1,210 @@
+// End-to-end tests of the records manager's commands: policy check, explain, policy diff,
+// run against the built binary on a generated share.
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace lethe {
+namespace {
+
+using testing::exists;
+using testing::slurp;
+using testing::TempDir;
+
+struct Output {
+    int code = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) {
+        if (c == '\'') {
+            q += "'\\''";
+        } else {
+            q += c;
+        }
+    }
+    return q + "'";
+}
+
+constexpr const char* kFirm = R"([schedule]
+schema = 1
+id = "firm"
+version = 1
+approved = 2026-03-01
+mode = "enforce"
+
+[event.matter-closed]
+marker = ".matter-closed"
+
+[[category]]
+id = "client-matter"
+mandate = "SRA Code of Conduct: keep 7 years after the matter closes"
+paths = ["{client}/{matter}/**"]
+retain = "7y"
+cutoff = "year-end"
+trigger = "event:matter-closed"
+action = "archive"
+
+[[category]]
+id = "billing"
+paths = ["{client}/{matter}/billing/**"]
+retain = "6y"
+action = "sanitize"
+erasable = false
+
+[[category]]
+id = "scratch"
+paths = ["**/*.tmp"]
+retain = "30d"
+action = "delete"
+)";
+
+class PolicyE2E : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_dir.write("policies/firm.toml", kFirm);
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\nmax_fraction_per_root = 0.9\n"
+                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        // A closed matter (marker dated 2015), an open one, billing and scratch files.
+        m_dir.write("share/acme/m1/brief.pdf", "brief", "2010-01-01");
+        m_dir.write("share/acme/m1/sub/letter.docx", "letter", "2014-01-01");
+        m_dir.write("share/acme/m1/.matter-closed", "", "2015-05-05");
+        m_dir.write("share/acme/m1/billing/inv.xlsx", "invoice", "2012-01-01");
+        m_dir.write("share/acme/m2/draft.docx", "open matter", "2001-01-01");
+        m_dir.write("share/old.tmp", "temp", "2012-01-01");
+    }
+
+    Output lethe(const std::string& args) {
+        Output o;
+        std::string out = m_dir / ".out";
+        std::string err = m_dir / ".err";
+        std::string cmd = quote(LETHE_BINARY) + " " + args + " >" + quote(out) + " 2>" + quote(err);
+        int status = std::system(cmd.c_str());
+        o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        o.out = slurp(out);
+        o.err = slurp(err);
+        return o;
+    }
+    std::string config() const { return "--config " + quote(m_dir / "lethe.toml"); }
+
+    TempDir m_dir;
+};
+
+TEST_F(PolicyE2E, CheckExitsZeroOnACleanScheduleAndReadsTheConfigsPoliciesByDefault) {
+    Output o = lethe("policy check " + config());
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_NE(o.out.find("schedule 'firm' version 1, 3 categories, mode enforce"), std::string::npos) << o.out;
+}
+
+TEST_F(PolicyE2E, CheckWarnsAboutShadowedCategoriesAndFailsWithStrict) {
+    m_dir.write("policies/firm.toml", std::string(kFirm) + R"(
+[[category]]
+id = "scratch-copy"
+paths = ["**/*.tmp"]
+retain = "7d"
+action = "delete"
+)");
+    Output lax = lethe("policy check " + quote(m_dir / "policies"));
+    EXPECT_EQ(lax.code, 0) << lax.err;
+    EXPECT_NE(lax.err.find("category 'scratch-copy' can never win"), std::string::npos) << lax.err;
+    Output strict = lethe("policy check --strict " + quote(m_dir / "policies"));
+    EXPECT_EQ(strict.code, 1);
+}
+
+TEST_F(PolicyE2E, CheckReportsEveryErrorInEveryFileAndAsJson) {
+    m_dir.write("policies/hr.toml", R"([schedule]
+id = "hr"
+version = 1
+[[category]]
+id = "personnel"
+retain = "6 years"
+acton = "delete"
+)");
+    m_dir.write("policies/dup.toml", R"([schedule]
+id = "dup"
+version = 1
+[[category]]
+id = "billing"
+retain = "1y"
+action = "delete"
+)");
+    Output o = lethe("policy check " + quote(m_dir / "policies"));
+    EXPECT_EQ(o.code, 2);
+    EXPECT_NE(o.err.find("hr.toml:6:10: category 'personnel': retention '6 years'"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("hr.toml:7:1: category 'personnel': unknown key 'acton' (did you mean 'action'?)"),
+              std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("category id 'billing' is already defined by"), std::string::npos) << o.err;
+    Output json = lethe("policy check --json " + quote(m_dir / "policies"));
+    EXPECT_EQ(json.code, 2);
+    auto j = nlohmann::json::parse(json.out);
+    EXPECT_EQ(j["error_count"], 4) << json.out;  // retain, action missing, acton, duplicate id
+    EXPECT_EQ(j["files"].size(), 3u);
+}
+
+TEST_F(PolicyE2E, ExplainShowsEveryMatchTheWinnerAndWhy) {
+    Output o = lethe("explain " + config() + " --now 2026-11-25 " +
+                     quote(m_dir / "share/acme/m1/billing/inv.xlsx"));
+    ASSERT_EQ(o.code, 0) << o.err;
+    EXPECT_NE(o.out.find("category 'client-matter'"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("category 'billing'"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("trigger event:matter-closed 2015-05-05, cutoff year-end -> 2015-12-31, "
+                         "retain 7y, expires 2022-12-31"),
+              std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("winner: 'client-matter': keeps the file longest"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("client: acme  matter: m1"), std::string::npos) << o.out;
+    // Due, but archive is not carried out by this version: kept, and said so.
+    EXPECT_NE(o.out.find("status: skipped"), std::string::npos) << o.out;
+
+    Output open = lethe("explain --json " + config() + " --now 2026-11-25 " +
+                        quote(m_dir / "share/acme/m2/draft.docx"));
+    ASSERT_EQ(open.code, 0) << open.err;
+    auto j = nlohmann::json::parse(open.out);
+    EXPECT_EQ(j["status"], "not-due");
+    EXPECT_EQ(j["winner"], "client-matter");
+    EXPECT_EQ(j["matches"][0]["expires"], "pending");
+
+    Output outside = lethe("explain " + config() + " " + quote(m_dir / "policies/firm.toml"));
+    EXPECT_EQ(outside.code, 2);
+    EXPECT_NE(outside.err.find("not inside any configured root"), std::string::npos) << outside.err;
+}
+
+TEST_F(PolicyE2E, RunNeverDestroysFilesWhoseActionThisVersionCannotCarryOut) {
+    ASSERT_EQ(lethe("keygen " + config()).code, 0);
+    Output run = lethe("run " + config() + " --now 2026-11-25");
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/m1/brief.pdf"));      // archive: skipped
+    EXPECT_TRUE(exists(m_dir / "share/acme/m1/.matter-closed"));  // markers: never touched
+    EXPECT_TRUE(exists(m_dir / "share/acme/m2/draft.docx"));     // open matter
+    EXPECT_FALSE(exists(m_dir / "share/old.tmp"));       // delete: carried out
+}
+
+TEST_F(PolicyE2E, DiffCountsTheFilesAScheduleChangeWouldMoveByCategory) {
+    std::string proposed(kFirm);
+    proposed.replace(proposed.find("retain = \"30d\""), 14, "retain = \"20y\"");
+    m_dir.write("proposed/firm.toml", proposed);
+    Output o = lethe("policy diff " + config() + " --now 2026-11-25 " + quote(m_dir / "policies") +
+                     " " + quote(m_dir / "proposed"));
+    ASSERT_EQ(o.code, 0) << o.err;
+    EXPECT_NE(o.out.find("6 files judged as of 2026-11-25; 1 would change"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("scratch -> scratch: 1 files"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("clients/old.tmp: expires 2012-01-31 -> 2032-01-01, status due -> not-due"),
+              std::string::npos) << o.out;
+    Output json = lethe("policy diff --json " + config() + " --now 2026-11-25 " +
+                        quote(m_dir / "policies") + " " + quote(m_dir / "proposed"));
+    auto j = nlohmann::json::parse(json.out);
+    EXPECT_EQ(j["changed"], 1);
+    EXPECT_EQ(j["changes"][0]["old_category"], "scratch");
+}
+
+}  // namespace
+}  // namespace lethe
