@@ -206,5 +206,15 @@ TEST_F(PolicyE2E, DiffCountsTheFilesAScheduleChangeWouldMoveByCategory) {
     EXPECT_EQ(j["changes"][0]["old_category"], "scratch");
 }
 
+TEST_F(PolicyE2E, TheExampleSchedulesPassTheStrictCheck) {
+    std::string dir = std::string(LETHE_SOURCE_DIR) + "/policies";
+    Output set = lethe("policy check --strict " + quote(dir + "/law-firm"));
+    EXPECT_EQ(set.code, 0) << set.err;
+    EXPECT_NE(set.out.find("schedule 'law-firm-matters'"), std::string::npos) << set.out;
+    EXPECT_NE(set.out.find("schedule 'law-firm-marketing'"), std::string::npos) << set.out;
+    Output first = lethe("policy check --strict " + quote(dir + "/firm-example.toml"));
+    EXPECT_EQ(first.code, 0) << first.err;
+}
+
 }  // namespace
 }  // namespace lethe
