@@ -53,7 +53,7 @@ const policy::Event* find_event(const policy::RetentionSchedule& schedule, const
 }
 
 // The trigger date of `category` for the file, with the cutoff and retention applied.
-void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups) {
+void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups, bool explain) {
     const policy::Category& c = *m.category;
     m.trigger = c.trigger;
     if (c.trigger == policy::Trigger::Created && !facts.btime) {
@@ -80,17 +80,17 @@ void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups) {
             if (!event->marker.empty()) {
                 auto when = lookups->marker_time(facts.path, event->marker);
                 if (!when) {
-                    m.note = fmt::format("event '{}' has not happened: no {} in any folder above "
+                    if (explain) m.note = fmt::format("event '{}' has not happened: no {} in any folder above "
                                          "the file",
                                          c.event, event->marker);
                     return;
                 }
                 m.trigger_date = util::date_of(*when);
-                m.note = fmt::format("event '{}': date of the {} marker", c.event, event->marker);
+                if (explain) m.note = fmt::format("event '{}': date of the {} marker", c.event, event->marker);
             } else {
                 auto value = lookups->xattr(facts.path, event->xattr);
                 if (!value) {
-                    m.note = fmt::format("event '{}' has not happened: the file has no {} "
+                    if (explain) m.note = fmt::format("event '{}' has not happened: the file has no {} "
                                          "attribute",
                                          c.event, event->xattr);
                     return;
@@ -103,7 +103,7 @@ void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups) {
                     return;
                 }
                 m.trigger_date = *date;
-                m.note = fmt::format("event '{}': date in the {} attribute", c.event, event->xattr);
+                if (explain) m.note = fmt::format("event '{}': date in the {} attribute", c.event, event->xattr);
             }
             break;
         }
@@ -138,6 +138,14 @@ bool category_matches(const policy::Category& category, const scan::FileFacts& f
     const util::Glob* matched = nullptr;
     if (!category.paths.empty()) {
         for (const auto& glob : category.paths) {
+            // Capturing costs a map; only patterns with captures need one.
+            if (glob.capture_names().empty()) {
+                if (glob.matches(facts.path)) {
+                    matched = &glob;
+                    break;
+                }
+                continue;
+            }
             util::Glob::Captures caps;
             if (glob.matches(facts.path, &caps)) {
                 if (auto it = caps.find("client"); it != caps.end()) *client = it->second;
@@ -181,7 +189,7 @@ Decision classify(const scan::FileFacts& facts,
     if (options.lookups != nullptr) pin = options.lookups->xattr(facts.path, std::string(policy::kPinXattr));
 
     auto consider = [&](Match m) {
-        date_match(m, facts, options.lookups);
+        date_match(m, facts, options.lookups, options.explain);
         ++best.matched_categories;
         bool better = !winner || keeps_better(m.expires, m.category->action, winner->expires,
                                               winner->category->action);

@@ -29,16 +29,26 @@ std::optional<util::TimePoint> FsLookups::marker_in(const std::string& folder,
     return when;
 }
 
+std::optional<util::TimePoint> FsLookups::nearest(const std::string& folder,
+                                                  const std::string& marker) {
+    std::string key = folder + '\0' + marker;
+    if (auto it = m_nearest.find(key); it != m_nearest.end()) return it->second;
+    std::optional<util::TimePoint> when = marker_in(folder, marker);
+    if (!when && !folder.empty()) {
+        auto slash = folder.rfind('/');
+        when = nearest(slash == std::string::npos ? std::string() : folder.substr(0, slash), marker);
+    }
+    m_nearest.emplace(std::move(key), when);
+    return when;
+}
+
 std::optional<util::TimePoint> FsLookups::marker_time(std::string_view path,
                                                       const std::string& marker) {
-    // From the file's folder up to the root; the nearest marker wins.
-    std::string folder(path);
-    while (true) {
-        auto slash = folder.rfind('/');
-        folder.resize(slash == std::string::npos ? 0 : slash);
-        if (auto when = marker_in(folder, marker)) return when;
-        if (folder.empty()) return std::nullopt;
-    }
+    // From the file's folder up to the root; the nearest marker wins. Each folder's answer
+    // is remembered, so the files of one folder cost one map lookup each.
+    auto slash = path.rfind('/');
+    return nearest(std::string(slash == std::string_view::npos ? std::string_view() : path.substr(0, slash)),
+                   marker);
 }
 
 std::optional<std::string> FsLookups::xattr(std::string_view path, const std::string& name) {

@@ -23,9 +23,11 @@ public:
 
 private:
     std::optional<util::TimePoint> marker_in(const std::string& folder, const std::string& marker);
+    std::optional<util::TimePoint> nearest(const std::string& folder, const std::string& marker);
 
     int m_root_fd;
-    std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_markers;
+    std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_markers;  // in the folder
+    std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_nearest;  // at or above
 };
 
 }  // namespace lethe::classify
