@@ -175,7 +175,8 @@ Decision classify(const scan::FileFacts& facts,
     Decision best;
     // Event markers date whole folders: disposing one would restart the clock of every file
     // below it, so they are never touched.
-    std::string_view name = facts.path.substr(facts.path.rfind('/') == std::string::npos ? 0 : facts.path.rfind('/') + 1);
+    std::string_view path(facts.path);
+    std::string_view name = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
     for (const auto& schedule : schedules) {
         for (const auto& event : schedule.events) {
             if (!event.marker.empty() && name == event.marker) return best;
