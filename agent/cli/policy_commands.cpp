@@ -150,7 +150,9 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
         classify::FsLookups lookups(root_fd->get());
         classify::ClassifyOptions options;
         options.lookups = &lookups;
-        scan::WalkOptions walk_options{root.one_filesystem, root.exclude};
+        scan::WalkOptions walk_options;
+        walk_options.one_filesystem = root.one_filesystem;
+        walk_options.exclude = root.exclude;
         auto stats = scan::walk(
             root_fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
