@@ -278,11 +278,7 @@ Decision classify(const scan::FileFacts& facts,
             break;
         case policy::Action::Archive:
         case policy::Action::Encrypt:
-            best.status = Status::Skipped;
-            best.reason = fmt::format("action '{}' is not carried out by this version of lethe: "
-                                      "the file is kept",
-                                      policy::to_string(best.action));
-            break;
+            break;  // act/ re-checks the file, copies it verifiably, then sanitizes the original
         case policy::Action::Sanitize:
             if (facts.nlink > 1) {
                 best.status = Status::Skipped;

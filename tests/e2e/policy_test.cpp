@@ -52,7 +52,7 @@ paths = ["{client}/{matter}/**"]
 retain = "7y"
 cutoff = "year-end"
 trigger = "event:matter-closed"
-action = "archive"
+action = "review"
 
 [[category]]
 id = "billing"
@@ -162,8 +162,8 @@ TEST_F(PolicyE2E, ExplainShowsEveryMatchTheWinnerAndWhy) {
               std::string::npos) << o.out;
     EXPECT_NE(o.out.find("winner: 'client-matter': keeps the file longest"), std::string::npos) << o.out;
     EXPECT_NE(o.out.find("client: acme  matter: m1"), std::string::npos) << o.out;
-    // Due, but archive is not carried out by this version: kept, and said so.
-    EXPECT_NE(o.out.find("status: skipped"), std::string::npos) << o.out;
+    // Due, but the category asks for a person's review: kept, and said so.
+    EXPECT_NE(o.out.find("status: review"), std::string::npos) << o.out;
 
     Output open = lethe("explain --json " + config() + " --now 2026-11-25 " +
                         quote(m_dir / "share/acme/m2/draft.docx"));
@@ -178,11 +178,11 @@ TEST_F(PolicyE2E, ExplainShowsEveryMatchTheWinnerAndWhy) {
     EXPECT_NE(outside.err.find("not inside any configured root"), std::string::npos) << outside.err;
 }
 
-TEST_F(PolicyE2E, RunNeverDestroysFilesWhoseActionThisVersionCannotCarryOut) {
+TEST_F(PolicyE2E, RunNeverDestroysFilesAwaitingReview) {
     ASSERT_EQ(lethe("keygen " + config()).code, 0);
     Output run = lethe("run " + config() + " --now 2026-11-25");
     ASSERT_EQ(run.code, 0) << run.err;
-    EXPECT_TRUE(exists(m_dir / "share/acme/m1/brief.pdf"));      // archive: skipped
+    EXPECT_TRUE(exists(m_dir / "share/acme/m1/brief.pdf"));      // review: kept
     EXPECT_TRUE(exists(m_dir / "share/acme/m1/.matter-closed"));  // markers: never touched
     EXPECT_TRUE(exists(m_dir / "share/acme/m2/draft.docx"));     // open matter
     EXPECT_FALSE(exists(m_dir / "share/old.tmp"));       // delete: carried out

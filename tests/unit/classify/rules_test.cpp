@@ -285,7 +285,7 @@ TEST(Rules, APinOverridesTheMatchers) {
     EXPECT_NE(unknown.reason.find("no-such"), std::string::npos);
 }
 
-TEST(Rules, ActionsLetheDoesNotCarryOutAreNeverDue) {
+TEST(Rules, ArchiveAndEncryptAreDueWhileReviewWaitsForAPerson) {
     std::vector s{schedule(R"(
 [[category]]
 id = "a"
@@ -304,8 +304,12 @@ retain = "1y"
 action = "review"
 erasable = false
 )")};
-    EXPECT_EQ(classify(file("a/x", "2000-01-01"), s, date("2026-01-01")).status, Status::Skipped);
-    EXPECT_EQ(classify(file("e/x", "2000-01-01"), s, date("2026-01-01")).status, Status::Skipped);
+    Decision a = classify(file("a/x", "2000-01-01"), s, date("2026-01-01"));
+    EXPECT_EQ(a.status, Status::Due);
+    EXPECT_EQ(a.action, policy::Action::Archive);
+    Decision e = classify(file("e/x", "2000-01-01"), s, date("2026-01-01"));
+    EXPECT_EQ(e.status, Status::Due);
+    EXPECT_EQ(e.action, policy::Action::Encrypt);
     Decision r = classify(file("r/x", "2000-01-01"), s, date("2026-01-01"));
     EXPECT_EQ(r.status, Status::Review);
     EXPECT_FALSE(r.category->erasable);
