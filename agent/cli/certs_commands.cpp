@@ -253,6 +253,7 @@ void add_certs_commands(CLI::App& app, CommandContext& context) {
     });
 
     add_certs_read_commands(*certs, context);
+    add_certs_export_command(*certs, context);
 }
 
 }  // namespace lethe::cli

@@ -22,12 +22,7 @@ namespace {
 
 struct ListArgs {
     std::vector<std::string> ledgers;
-    std::string since;
-    std::string until;
-    std::string client;
-    std::string category;
-    std::string action;
-    std::string type;
+    CertFilter filter;
     bool json = false;
 };
 
@@ -43,34 +38,15 @@ std::optional<util::Date> entry_date(const nlohmann::json& p) {
     return util::date_of(*t);
 }
 
-int certs_list(const std::string& config_path, const ListArgs& args) {
-    std::optional<util::Date> since;
-    std::optional<util::Date> until;
-    if (!args.since.empty()) {
-        auto d = util::parse_date(args.since);
-        if (!d) return report(d.error().with_context("--since"));
-        since = *d;
-    }
-    if (!args.until.empty()) {
-        auto d = util::parse_date(args.until);
-        if (!d) return report(d.error().with_context("--until"));
-        until = *d;
-    }
+int certs_list(const std::string& config_path, ListArgs& args) {
+    if (auto st = args.filter.prepare(); !st) return report(st.error());
     auto ledgers = ledgers_to_read(config_path, args.ledgers);
     if (!ledgers) return report(ledgers.error());
     uint64_t shown = 0;
     for (const auto& path : *ledgers) {
         auto read = ledger::for_each_entry(path, [&](const ledger::Entry& e) {
+            if (!args.filter.matches(e)) return true;
             const nlohmann::json& p = e.payload;
-            if (!p.is_object()) return true;
-            auto date = entry_date(p);
-            if ((since || until) && !date) return true;
-            if (since && *date < *since) return true;
-            if (until && *date > *until) return true;
-            if (!args.client.empty() && field(p, "client") != args.client) return true;
-            if (!args.category.empty() && field(p, "category") != args.category) return true;
-            if (!args.action.empty() && field(p, "action") != args.action) return true;
-            if (!args.type.empty() && e.type() != args.type) return true;
             ++shown;
             if (args.json) {
                 nlohmann::json out = p;
@@ -249,18 +225,63 @@ int certs_prove(const std::string& config_path, const ProveArgs& args) {
 
 }  // namespace
 
+Status CertFilter::prepare() {
+    m_since.reset();
+    m_until.reset();
+    if (!since.empty()) {
+        auto d = util::parse_date(since);
+        if (!d) return fail(d.error().with_context("--since"));
+        m_since = *d;
+    }
+    if (!until.empty()) {
+        auto d = util::parse_date(until);
+        if (!d) return fail(d.error().with_context("--until"));
+        m_until = *d;
+    }
+    return {};
+}
+
+bool CertFilter::matches(const ledger::Entry& e) const {
+    const nlohmann::json& p = e.payload;
+    if (!p.is_object()) return false;
+    auto date = entry_date(p);
+    if ((m_since || m_until) && !date) return false;
+    if (m_since && *date < *m_since) return false;
+    if (m_until && *date > *m_until) return false;
+    if (!client.empty() && field(p, "client") != client) return false;
+    if (!category.empty() && field(p, "category") != category) return false;
+    if (!action.empty() && field(p, "action") != action) return false;
+    if (!type.empty() && e.type() != type) return false;
+    return true;
+}
+
+std::string CertFilter::describe() const {
+    std::vector<std::string> parts;
+    for (const auto& [name, value] :
+         {std::pair<const char*, const std::string&>{"--since", since}, {"--until", until},
+          {"--client", client}, {"--category", category}, {"--action", action},
+          {"--type", type}}) {
+        if (!value.empty()) parts.push_back(fmt::format("{} {}", name, value));
+    }
+    return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+void CertFilter::add_options(CLI::App* command) {
+    command->add_option("--since", since, "only certificates from this date on (YYYY-MM-DD, UTC)");
+    command->add_option("--until", until, "only certificates up to this date (YYYY-MM-DD, UTC)");
+    command->add_option("--client", client, "only this client");
+    command->add_option("--category", category, "only this category");
+    command->add_option("--action", action, "only this action (sanitize, delete, ...)");
+    command->add_option("--type", type,
+                        "only this type (disposal, checkpoint, key-rotated, ledger-repaired, ...)");
+}
+
 void add_certs_read_commands(CLI::App& certs, CommandContext& context) {
     auto l = std::make_shared<ListArgs>();
     CLI::App* list = certs.add_subcommand("list", "list certificates, oldest first");
     context.add_config_option(list);
     list->add_option("--ledger", l->ledgers, "ledger file (repeat for several); default: the agent's");
-    list->add_option("--since", l->since, "only certificates from this date on (YYYY-MM-DD, UTC)");
-    list->add_option("--until", l->until, "only certificates up to this date (YYYY-MM-DD, UTC)");
-    list->add_option("--client", l->client, "only this client");
-    list->add_option("--category", l->category, "only this category");
-    list->add_option("--action", l->action, "only this action (sanitize, delete, ...)");
-    list->add_option("--type", l->type,
-                     "only this type (disposal, checkpoint, key-rotated, ledger-repaired)");
+    l->filter.add_options(list);
     list->add_flag("--json", l->json, "one decoded payload per line (JSON Lines)");
     list->callback([&context, l] {
         context.chosen = [&context, l] { return certs_list(context.config, *l); };
