@@ -310,6 +310,59 @@ TEST_F(CertsE2E, ListFiltersByDateClientCategoryAndAction) {
     EXPECT_EQ(lethe("certs list -c lethe.toml --since 2026-02-30").code, 2);
 }
 
+TEST_F(CertsE2E, ExportWritesJsonLinesCsvAndHtmlWithTheListFilters) {
+    first_pass();
+    Output j = lethe("certs export -c lethe.toml --format json --out certs.jsonl --client acme");
+    ASSERT_EQ(j.code, 0) << j.out << j.err;
+    EXPECT_NE(j.out.find("exported 2 certificate(s) as json"), std::string::npos) << j.out;
+    std::istringstream in(slurp(m_dir / "certs.jsonl"));
+    std::vector<nlohmann::json> rows;
+    for (std::string l; std::getline(in, l);) rows.push_back(nlohmann::json::parse(l));
+    ASSERT_EQ(rows.size(), 2u);
+    for (const auto& r : rows) {
+        uint64_t line = r["line"].get<uint64_t>();
+        ASSERT_GE(line, 1u);
+        ASSERT_LE(line, lines().size());
+        // The hash is the certificate's id: the SHA-256 of its ledger line.
+        EXPECT_EQ(r["hash"], util::sha256_hex(lines()[line - 1]));
+        EXPECT_EQ(r["payload"], *ledger::decode_payload(lines()[line - 1]));
+        EXPECT_EQ(r["seq"], r["payload"]["seq"]);
+        EXPECT_EQ(r["payload"]["client"], "acme");
+    }
+
+    Output c = lethe("certs export -c lethe.toml --format csv --out certs.csv --action delete");
+    ASSERT_EQ(c.code, 0) << c.out << c.err;
+    std::string csv = slurp(m_dir / "certs.csv");
+    EXPECT_EQ(csv.substr(0, csv.find("\r\n")),
+              "ledger,line,seq,type,time,host,root,path,path_b64,client,matter,category,action,"
+              "size,sha256,schedule,schedule_version,trigger_date,expires,method,verified,intent,"
+              "hash");
+    EXPECT_NE(csv.find(",clients,beta/2012-004/scratch.tmp,,,,scratch,delete,4,"),
+              std::string::npos) << csv;
+    size_t rows_csv = 0;
+    for (size_t at = 0; (at = csv.find("\r\n", at)) != std::string::npos; at += 2) ++rows_csv;
+    EXPECT_EQ(rows_csv, 2u);  // the header and the one deletion
+
+    Output h = lethe("certs export -c lethe.toml --format html --out report.html --since 2026-01-15");
+    ASSERT_EQ(h.code, 0) << h.out << h.err;
+    std::string html = slurp(m_dir / "report.html");
+    EXPECT_NE(html.find("data-status=\"passed\""), std::string::npos);
+    EXPECT_NE(html.find("id=\"total-disposals\" data-value=\"3\""), std::string::npos);
+    EXPECT_NE(html.find("Filters: --since 2026-01-15."), std::string::npos);
+
+    EXPECT_EQ(lethe("certs export -c lethe.toml --format pdf --out x").code, 2);
+    EXPECT_EQ(lethe("certs export -c lethe.toml --format csv --out x --until 2026-13-01").code, 2);
+    EXPECT_FALSE(exists(m_dir / "x"));
+    // A ledger that fails verification is still exported, and the export says so with exit 1.
+    auto ls = lines();
+    ls[1][ls[1].size() - 5] = ls[1][ls[1].size() - 5] == 'A' ? 'B' : 'A';
+    write_lines(ls);
+    Output bad = lethe("certs export -c lethe.toml --format csv --out tampered.csv");
+    EXPECT_EQ(bad.code, 1) << bad.out << bad.err;
+    EXPECT_NE(bad.out.find("FAILED: "), std::string::npos) << bad.out;
+    EXPECT_TRUE(exists(m_dir / "tampered.csv"));
+}
+
 TEST_F(CertsE2E, ShowPrintsOneCertificateBySeqOrId) {
     first_pass();
     Output by_seq = lethe("certs show 4 -c lethe.toml");
