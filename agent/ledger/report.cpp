@@ -265,6 +265,11 @@ constexpr const char* kScript = R"JS(
     shown.textContent = n + ' of ' + rows.length + ' shown';
   }
   search.addEventListener('input', filter);
+  // A search can be linked to: report.html#q=acme opens with "acme" searched.
+  var linked = /^#q=(.*)$/.exec(window.location.hash);
+  if (linked) {
+    try { search.value = decodeURIComponent(linked[1]); } catch (e) { search.value = linked[1]; }
+  }
   filter();
   // Self-check: the totals at the top must add up from the table and the monthly figures.
   var count = 0, bytes = 0, monthly = 0;

@@ -56,13 +56,13 @@ grep -qF "($EXPECT_COUNT disposals," verify.out || fail "expected $EXPECT_COUNT 
 "$LETHE" certs export -c lethe.toml --format html --out report.html > export.out ||
   fail "export: $(cat export.out)"
 
-browse() {  # $1: what to do (--dump-dom or --screenshot=FILE), $2: stderr file
+browse() {  # $1: what to do (--dump-dom or --screenshot=FILE), $2: stderr file, $3: #fragment
   local profile
   profile=$(mktemp -d "$WORK/profile-XXXXXX")
   timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$profile" --enable-logging=stderr --v=0 --window-size=1200,1500 \
-    "$1" "file://$WORK/report.html" 2> "$2"
+    "$1" "file://$WORK/report.html${3:-}" 2> "$2"
 }
 
 browse --dump-dom dom.err > dom.html || fail "chromium --dump-dom failed: $(tail -5 dom.err)"
@@ -70,9 +70,18 @@ SHOT="$OUTDIR/certs-report.png"
 rm -f "$SHOT"
 browse --screenshot="$SHOT" shot.err > /dev/null || fail "chromium --screenshot failed: $(tail -5 shot.err)"
 
+# The search box, with a search given in the address (#q=): one row is left.
+browse --dump-dom search.err '#q=SCRATCH.tmp' > search.html ||
+  fail "chromium --dump-dom #q= failed: $(tail -5 search.err)"
+grep -qF "1 of $((EXPECT_COUNT + 1)) shown" search.html || fail "searching for scratch.tmp did not leave one row"
+VISIBLE=$(grep '^<tr data-type=' search.html | grep -vc ' hidden=')
+[ "$VISIBLE" -eq 1 ] || fail "$VISIBLE rows visible after the search, not 1"
+grep '^<tr data-type=' search.html | grep -v ' hidden=' | grep -qF 'clients/acme/m1/scratch.tmp' ||
+  fail "the row left by the search is not scratch.tmp"
+
 # Chromium logs every console message (errors, CSP violations, uncaught exceptions) as
 # INFO:CONSOLE; the report writes none of its own, so any such line is a fault.
-for log in dom.err shot.err; do
+for log in dom.err shot.err search.err; do
   if grep -F ':CONSOLE' "$log"; then fail "console messages while loading the report ($log)"; fi
 done
 
