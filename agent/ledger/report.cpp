@@ -46,6 +46,11 @@ std::string subject(const json& p) {
 std::string month_of(const json& p) {
     std::string t = text_of(p, "time");
     if (t.size() < 7 || t[4] != '-') return "";
+    for (size_t i : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{6}}) {
+        if (t[i] < '0' || t[i] > '9') return "";
+    }
+    int month = (t[5] - '0') * 10 + (t[6] - '0');
+    if (month < 1 || month > 12) return "";
     return t.substr(0, 7);
 }
 

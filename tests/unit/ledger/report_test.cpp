@@ -87,6 +87,19 @@ TEST(ReportTest, HtmlTotalsByCategoryAndMonthAndAnEscapedTable) {
     EXPECT_EQ(html.find("https://"), std::string::npos);
 }
 
+TEST(ReportTest, ATimeThatIsNotADateIsCountedButNotCharted) {
+    ReportInput in;
+    in.verification = {passed()};
+    in.entries = {disposal(1, "abcd-efgh", "a.pdf", 5), disposal(2, "2026-13-01", "b.pdf", 6),
+                  disposal(3, "2026-04-01T00:00:00Z", "c.pdf", 7)};
+    std::string html = render_html(in);
+    EXPECT_NE(html.find("id=\"total-disposals\" data-value=\"3\""), std::string::npos);
+    EXPECT_NE(html.find("<tr data-count=\"2\" data-bytes=\"11\"><td>(none)</td>"),
+              std::string::npos);
+    EXPECT_NE(html.find("data-month=\"2026-04\" data-count=\"1\""), std::string::npos);
+    EXPECT_EQ(html.find("data-month=\"2026-13\""), std::string::npos);
+}
+
 TEST(ReportTest, HtmlSaysFailedAtTheTopWhenTheLedgerDoesNotVerify) {
     ReportInput in;
     VerifyReport bad = passed();
