@@ -109,7 +109,11 @@ has "clients/acme/m1/bad$(printf '\357\277\275\357\277\275').pdf"
 [ "$(head -c 8 "$SHOT" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "$SHOT is not a PNG"
 
 # A tampered ledger still exports, but the report says FAILED at the top and the exit is 1.
-sed -i '2s/"sig":"./"sig":"A/' state/ledger.jsonl
+# The first character of line 2's signature, changed (A to B, anything else to A).
+cp state/ledger.jsonl ledger.orig
+sed -i '2{s/"sig":"A/"sig":"B/;t
+s/"sig":"./"sig":"A/}' state/ledger.jsonl
+cmp -s ledger.orig state/ledger.jsonl && fail "the tampering changed nothing"
 "$LETHE" certs export -c lethe.toml --format html --out tampered.html > tampered.out
 [ $? -eq 1 ] || fail "export of a tampered ledger did not exit 1: $(cat tampered.out)"
 grep -qF 'FAILED:' tampered.out || fail "no FAILED line: $(cat tampered.out)"
