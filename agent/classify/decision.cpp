@@ -16,6 +16,7 @@ std::string_view to_string(Status status) {
         case Status::Due: return "due";
         case Status::Review: return "review";
         case Status::Skipped: return "skipped";
+        case Status::Held: return "held";
     }
     return "unmatched";
 }

@@ -18,6 +18,7 @@ enum class Status {
     Due,        // retention has run out: the action applies
     Review,     // due, and the action is review: waits for a records manager
     Skipped,    // due (or undecidable), but lethe will not act on it; `reason` says why
+    Held,       // due, but under a legal hold (set by the plan, which knows the holds)
 };
 
 std::string_view to_string(Status status);

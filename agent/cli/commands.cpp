@@ -17,6 +17,7 @@ void add_all_commands(CLI::App& app, CommandContext& context) {
     add_status_commands(app, context);
     add_restore_commands(app, context);
     add_explain_commands(app, context);
+    add_hold_commands(app, context);
 }
 
 }  // namespace lethe::cli

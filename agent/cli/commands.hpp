@@ -31,5 +31,6 @@ void add_agent_commands(CLI::App& app, CommandContext& context);
 void add_status_commands(CLI::App& app, CommandContext& context);
 void add_restore_commands(CLI::App& app, CommandContext& context);
 void add_explain_commands(CLI::App& app, CommandContext& context);
+void add_hold_commands(CLI::App& app, CommandContext& context);
 
 }  // namespace lethe::cli

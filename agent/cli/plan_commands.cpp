@@ -32,6 +32,9 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
             progress.update(name, stats);
         };
     }
+    auto holds = service::load_holds(loaded->config.state_dir);
+    if (!holds) return report(holds.error());
+    options.holds = &*holds;
     if (!due_within.empty()) {
         auto horizon = policy::Retention::parse(due_within);
         if (!horizon || horizon->permanent) {
@@ -79,8 +82,10 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
         return it == summary->by_status.end() ? service::Tally{} : it->second;
     };
     auto due = count("due");
-    print_line(fmt::format("summary: {} due ({}), {} skipped, {} not due, {} in no category",
-                           due.files, human_bytes(due.bytes), count("skipped").files,
+    print_line(fmt::format("summary: {} due ({}), {} held, {} skipped, {} not due, {} in no "
+                           "category",
+                           due.files, human_bytes(due.bytes), count("held").files,
+                           count("skipped").files,
                            count("not-due").files, summary->unmatched));
     if (options.horizon) {
         print_line(fmt::format("  due by {}: {} more files ({})", util::format_date(*options.horizon),

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -13,9 +14,11 @@
 #include "agent/service/archive_stage.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
+#include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/state.hpp"
+#include "agent/service/test_hooks.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
@@ -144,7 +147,8 @@ public:
           m_schedules(schedules),
           m_options(options),
           m_ledger(ledger),
-          m_archives(config, pass_id(options.now), options.now) {}
+          m_archives(config, pass_id(options.now), options.now),
+          m_holds(config.state_dir) {}
 
     Result<RunSummary> run();
 
@@ -161,6 +165,7 @@ private:
     Result<nlohmann::json> encrypt_copy(const act::PreparedFile& file, const PlanEntry& entry,
                                         const std::string& intent_id, const std::string& temp);
     [[nodiscard]] bool encrypts(const PlanEntry& entry) const;
+    Result<bool> held_now(const PlanEntry& entry);
     Status clear_intent();
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
                    const nlohmann::json& extra = nullptr);
@@ -176,6 +181,8 @@ private:
     std::map<std::string, UniqueFd> m_roots;
     RunSummary m_summary;
     ArchiveStage m_archives;
+    HoldWatch m_holds;
+    nlohmann::json m_holds_checked;  // the store version checked before the current file
 };
 
 Result<int> Pass::root_fd(const std::string& name) {
@@ -200,7 +207,9 @@ Status Pass::clear_intent() {
 
 Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
                      const nlohmann::json& extra) {
-    auto seq = m_ledger.append(disposal_payload(entry, rec, m_options, id, extra));
+    auto payload = disposal_payload(entry, rec, m_options, id, extra);
+    payload["holds_checked"] = m_holds_checked;
+    auto seq = m_ledger.append(std::move(payload));
     if (!seq) return fail(seq.error().with_context("ledger"));
     if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
     return {};
@@ -234,6 +243,7 @@ Status Pass::recover() {
         ++m_summary.recovered;
         return clear_intent();
     }
+    m_holds_checked = "checked by the interrupted pass before it began this disposal";
     util::log_warning("completing the interrupted disposal of {}/{}", e.root,
                       util::utf8_display(e.facts.path));
     auto fd = root_fd(e.root);
@@ -316,6 +326,9 @@ Status Pass::write_plan(PlanSummary& summary) {
     PlanOptions plan_options;
     plan_options.today = util::date_of(m_options.now);
     plan_options.root = m_options.root;
+    auto holds = m_holds.current();
+    if (!holds) return fail(holds.error());
+    plan_options.holds = *holds;
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
         if (e.status == classify::Status::Skipped && e.mode == policy::Mode::Enforce) {
             ++m_summary.skipped;
@@ -323,6 +336,15 @@ Status Pass::write_plan(PlanSummary& summary) {
                       EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
                                         std::string(policy::to_string(e.action))),
                       fmt::format("skipped {}/{}: {}", e.root, util::utf8_display(e.facts.path),
+                                  e.reason));
+            return;
+        }
+        if (e.status == classify::Status::Held && e.mode == policy::Mode::Enforce) {
+            ++m_summary.held;
+            log_event(util::LogLevel::Info, Event::HoldChanged,
+                      EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                        std::string(policy::to_string(e.action))),
+                      fmt::format("kept {}/{}: {}", e.root, util::utf8_display(e.facts.path),
                                   e.reason));
             return;
         }
@@ -494,8 +516,42 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     return clear_intent();
 }
 
+// Re-reads the hold store if it changed (one stat otherwise) and tells whether a hold now
+// covers the file, so a hold placed while the pass runs protects every file not yet
+// reached. Appends the ledger entries of hold changes made meanwhile, as the ledger's
+// writer. An unreadable store stops the pass.
+Result<bool> Pass::held_now(const PlanEntry& entry) {
+    auto holds = m_holds.current();
+    if (!holds) return fail(holds.error());
+    bool pending = std::any_of((*holds)->holds.begin(), (*holds)->holds.end(), [](const Hold& h) {
+        return !h.placed_seq || (h.released && !h.released_seq);
+    });
+    if (pending) {
+        auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
+        if (!recorded) return fail(recorded.error());
+        holds = m_holds.current();
+        if (!holds) return fail(holds.error());
+    }
+    m_holds_checked = (*holds)->certificate_fields();
+    PlanEntry held = entry;
+    apply_holds(held, **holds, util::date_of(m_options.now));
+    if (held.status != classify::Status::Held) return false;
+    ++m_summary.held;
+    log_event(util::LogLevel::Info, Event::HoldChanged,
+              EventFields::file(entry.root, util::utf8_display(entry.facts.path), entry.category,
+                                std::string(policy::to_string(entry.action))),
+              fmt::format("kept {}/{}: {} (placed while the pass ran)", entry.root,
+                          util::utf8_display(entry.facts.path), held.reason));
+    return true;
+}
+
 Result<RunSummary> Pass::run() {
     if (auto st = recover(); !st) return fail(st.error());
+    // Hold changes made while no pass ran may still lack their ledger entries.
+    if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
+        !recorded) {
+        return fail(recorded.error());
+    }
 
     PlanSummary plan;
     if (auto st = write_plan(plan); !st) return fail(st.error());
@@ -524,6 +580,10 @@ Result<RunSummary> Pass::run() {
             m_summary.stopped = true;
             break;
         }
+        test_pause_between_files(done - 1);
+        auto held = held_now(*entry);
+        if (!held) return fail(held.error());
+        if (*held) continue;
         if (entry->action == policy::Action::Archive) {
             bool encrypt = encrypts(*entry);
             m_archives.add(std::move(*entry), encrypt);
@@ -541,6 +601,10 @@ Result<RunSummary> Pass::run() {
     for (const auto& group : archived) {
         for (size_t i = 0; i < group.entries.size(); ++i) {
             const PlanEntry& e = group.entries[i];
+            // The archive is written; a hold placed meanwhile still keeps the source.
+            auto held = held_now(e);
+            if (!held) return fail(held.error());
+            if (*held) continue;
             nlohmann::json extra = {{"archive", archive_method(group, e)}};
             if (auto st = act_on(e, extra, group.archive.members[i].sha256); !st) {
                 return fail(st.error());
@@ -560,6 +624,7 @@ Result<RunSummary> Pass::run() {
           {"disposed", m_summary.disposed},
           {"bytes", m_summary.bytes},
           {"skipped", m_summary.skipped},
+          {"held", m_summary.held},
           {"failed", m_summary.failed},
           {"observed", m_summary.observed},
           {"recovered", m_summary.recovered},

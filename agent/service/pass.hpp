@@ -33,6 +33,7 @@ struct RunSummary {
     uint64_t disposed = 0;
     uint64_t bytes = 0;
     uint64_t skipped = 0;    // changed since planned, hard links, vanished: left alone
+    uint64_t held = 0;       // due but under a legal hold (at plan time or just before acting)
     uint64_t failed = 0;     // verification or I/O failures: left in place, no certificate
     uint64_t recovered = 0;  // disposals of an interrupted pass completed and certified
     uint64_t first_seq = 0;

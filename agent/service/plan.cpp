@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "agent/classify/lookups.hpp"
 #include "agent/util/encoding.hpp"
@@ -68,6 +69,7 @@ nlohmann::json PlanEntry::to_json() const {
     j["action"] = std::string(policy::to_string(action));
     j["status"] = std::string(classify::to_string(status));
     if (!reason.empty()) j["reason"] = reason;
+    if (!holds.empty()) j["holds"] = holds;
     j["size"] = facts.size;
     j["inode"] = facts.inode;
     j["device"] = facts.device;
@@ -125,6 +127,14 @@ Result<PlanEntry> PlanEntry::from_json(const nlohmann::json& j) {
     } catch (const nlohmann::json::exception& ex) {
         return fail(ErrorKind::BadInput, fmt::format("plan entry: {}", ex.what()));
     }
+}
+
+void apply_holds(PlanEntry& entry, const HoldSet& holds, util::Date today) {
+    if (entry.status != classify::Status::Due && entry.status != classify::Status::Skipped) return;
+    entry.holds = holds.covering(entry.root, entry.facts.path, entry.client, entry.matter, today);
+    if (entry.holds.empty()) return;
+    entry.status = classify::Status::Held;
+    entry.reason = fmt::format("legal hold {}", fmt::join(entry.holds, ", "));
 }
 
 void PlanSummary::add(const PlanEntry& entry) {
@@ -204,6 +214,7 @@ public:
         if (m_options.client && d.client != m_options.client) return;
         if (m_options.matter && d.matter != m_options.matter) return;
         Pending p{make_entry(m_root, facts, d), false, false};
+        if (m_options.holds != nullptr) apply_holds(p.entry, *m_options.holds, m_options.today);
         p.within = d.status == classify::Status::NotDue && m_options.horizon && d.expires &&
                    *d.expires <= *m_options.horizon;
         p.listed = m_options.list_all || d.status != classify::Status::NotDue || p.within;

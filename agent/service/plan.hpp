@@ -14,6 +14,7 @@
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/scan/walker.hpp"
+#include "agent/service/holds.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/time.hpp"
 
@@ -37,6 +38,7 @@ struct PlanEntry {
     util::Date trigger_date{};
     std::optional<util::Date> expires;  // none = permanent
     policy::Action action = policy::Action::Review;
+    std::vector<std::string> holds;  // ids of the holds that keep it (status held)
 
     // The JSON Lines object of DESIGN.md: root, path (+ path_b64 for non-UTF-8 bytes),
     // category, client, matter, trigger_date, expires, action, status (+ reason), size, and
@@ -89,7 +91,11 @@ struct PlanOptions {
     bool list_all = false;                            // list every classified file (inventory)
     // Walk progress, on the caller's thread: the root being walked and its totals so far.
     std::function<void(const std::string& root, const scan::WalkStats&)> on_progress;
+    const HoldSet* holds = nullptr;                   // due files they cover are `held`
 };
+
+// Marks a due (or skipped) entry `held` when active holds cover it.
+void apply_holds(PlanEntry& entry, const HoldSet& holds, util::Date today);
 
 // Walks every root (or the one asked for), classifies each file and calls `sink` for each
 // file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then;

@@ -1,0 +1,338 @@
+// `lethe hold add|list|show|release`: legal holds, for records managers.
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "agent/cli/commands.hpp"
+#include "agent/cli/common.hpp"
+#include "agent/classify/decision.hpp"
+#include "agent/ledger/keys.hpp"
+#include "agent/ledger/ledger.hpp"
+#include "agent/scan/walker.hpp"
+#include "agent/service/holds.hpp"
+#include "agent/service/journal.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/service/state.hpp"
+#include "agent/util/encoding.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::cli {
+
+namespace {
+
+struct HoldOptions {
+    std::string id;
+    std::string reason;
+    std::vector<std::string> paths;
+    std::string client;
+    std::string matter;
+    std::string until;
+    std::string by;
+    bool json = false;
+    bool all = false;
+};
+
+util::TimePoint clock_now() {
+    return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
+}
+
+// Who is acting when --by is not given: the user behind sudo, else the login user.
+std::string current_user() {
+    if (const char* sudo = std::getenv("SUDO_USER"); sudo != nullptr && *sudo != '\0') return sudo;
+    if (const struct passwd* pw = ::getpwuid(::getuid()); pw != nullptr) return pw->pw_name;
+    return fmt::format("uid {}", ::getuid());
+}
+
+bool valid_id(const std::string& id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (char c : id) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// A --path: relative to every root, or absolute inside one root (then only that root).
+Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std::string& text) {
+    if (text.empty()) return fail(ErrorKind::BadInput, "--path: empty pattern");
+    if (!util::is_valid_utf8(text)) {
+        return fail(ErrorKind::BadInput, fmt::format("--path {}: not valid UTF-8", util::utf8_display(text)));
+    }
+    service::HoldPath p;
+    if (text.front() == '/') {
+        for (const auto& root : config.roots) {
+            std::string prefix = root.path.back() == '/' ? root.path : root.path + "/";
+            if (text.rfind(prefix, 0) == 0 && text.size() > prefix.size()) {
+                p.root = root.name;
+                p.glob = text.substr(prefix.size());
+                break;
+            }
+        }
+        if (!p.root) {
+            return fail(ErrorKind::BadInput,
+                        fmt::format("--path {}: not inside any root of the config", text));
+        }
+    } else {
+        p.glob = text;
+    }
+    while (!p.glob.empty() && p.glob.back() == '/') p.glob.pop_back();
+    auto glob = util::Glob::compile(p.glob);
+    if (!glob) return fail(glob.error().with_context(fmt::format("--path {}", text)));
+    return p;
+}
+
+// Appends the store's pending ledger entries if no pass is running; a running pass
+// appends them itself before its next file. Prints which happened.
+void record_in_ledger(const policy::AgentConfig& config) {
+    auto lock = service::StateLock::acquire(config.state_dir);
+    if (!lock) {
+        print_line("ledger entry pending: a pass is running; it records this change before it "
+                   "acts on its next file (the hold store already applies)");
+        return;
+    }
+    auto key = ledger::SigningKey::load(config.signing_key);
+    if (!key) {
+        util::log_warning("ledger entry pending: {}; the next pass records it", key.error().message());
+        return;
+    }
+    auto ledger = ledger::Ledger::open(config.ledger_path(), *key);
+    if (!ledger) {
+        util::log_warning("ledger entry pending: {}", ledger.error().message());
+        return;
+    }
+    auto recorded = service::record_hold_entries(config.state_dir, *ledger, clock_now());
+    if (!recorded) {
+        util::log_warning("ledger entry pending: {}", recorded.error().message());
+        return;
+    }
+    print_line(fmt::format("ledger entry {}", ledger->last_seq()));
+}
+
+int hold_add(const std::string& config_path, const HoldOptions& o) {
+    auto config = policy::load_config(config_path);
+    if (!config) return report(config.error());
+    if (!valid_id(o.id)) {
+        util::log_error("hold id '{}': use letters, digits, '.', '-' and '_' (at most 128)", o.id);
+        return kExitBadInput;
+    }
+    if (o.paths.empty() && o.client.empty() && o.matter.empty()) {
+        util::log_error("a hold needs what it covers: --path, --client or --matter");
+        return kExitBadInput;
+    }
+    service::Hold hold;
+    hold.id = o.id;
+    hold.reason = o.reason;
+    hold.placed_by = o.by.empty() ? current_user() : o.by;
+    hold.placed_at = util::format_timestamp(clock_now());
+    if (!o.client.empty()) hold.client = o.client;
+    if (!o.matter.empty()) hold.matter = o.matter;
+    for (const auto& text : o.paths) {
+        auto p = hold_path(*config, text);
+        if (!p) return report(p.error());
+        auto glob = util::Glob::compile(p->glob);
+        if (!glob) return report(glob.error());
+        hold.compiled.push_back(std::move(*glob));
+        hold.paths.push_back(std::move(*p));
+    }
+    if (!o.until.empty()) {
+        auto until = util::parse_date(o.until);
+        if (!until) return report(until.error().with_context("--until"));
+        hold.until = *until;
+    }
+    {
+        auto lock = service::HoldStoreLock::acquire(config->state_dir);
+        if (!lock) return report(lock.error());
+        auto set = service::load_holds(config->state_dir);
+        if (!set) return report(set.error());
+        if (set->find(hold.id) != nullptr) {
+            util::log_error("hold {} already exists (ids are never reused, even after release)",
+                            hold.id);
+            return kExitBadInput;
+        }
+        set->holds.push_back(hold);
+        if (auto st = service::save_holds(config->state_dir, *set); !st) return report(st.error());
+    }
+    service::EventFields fields;
+    service::log_event(util::LogLevel::Info, service::Event::HoldChanged, fields,
+                       fmt::format("hold {} placed by {}: {} ({})", hold.id, hold.placed_by,
+                                   hold.scope_text(), hold.reason));
+    print_line(fmt::format("hold {} placed: {}{}", hold.id, hold.scope_text(),
+                           hold.until ? fmt::format(", until {}", util::format_date(*hold.until))
+                                      : ""));
+    record_in_ledger(*config);
+    return kExitOk;
+}
+
+int hold_release(const std::string& config_path, const HoldOptions& o) {
+    auto config = policy::load_config(config_path);
+    if (!config) return report(config.error());
+    {
+        auto lock = service::HoldStoreLock::acquire(config->state_dir);
+        if (!lock) return report(lock.error());
+        auto set = service::load_holds(config->state_dir);
+        if (!set) return report(set.error());
+        service::Hold* hold = set->find(o.id);
+        if (hold == nullptr) {
+            util::log_error("no hold {}", o.id);
+            return kExitBadInput;
+        }
+        if (hold->released) {
+            util::log_error("hold {} was already released by {} at {}", o.id, hold->released_by,
+                            hold->released_at);
+            return kExitBadInput;
+        }
+        hold->released = true;
+        hold->released_by = o.by;
+        hold->released_at = util::format_timestamp(clock_now());
+        hold->release_reason = o.reason;
+        if (auto st = service::save_holds(config->state_dir, *set); !st) return report(st.error());
+    }
+    service::EventFields fields;
+    service::log_event(util::LogLevel::Info, service::Event::HoldChanged, fields,
+                       fmt::format("hold {} released by {}: {}", o.id, o.by, o.reason));
+    print_line(fmt::format("hold {} released; files it kept are disposed of by the next pass "
+                           "if no other hold covers them and they are due",
+                           o.id));
+    record_in_ledger(*config);
+    return kExitOk;
+}
+
+std::string state_of(const service::Hold& h, util::Date today) {
+    if (h.released) return "released";
+    return h.active_on(today) ? "active" : "lapsed";
+}
+
+int hold_list(const std::string& config_path, const HoldOptions& o) {
+    auto config = policy::load_config(config_path);
+    if (!config) return report(config.error());
+    auto set = service::load_holds(config->state_dir);
+    if (!set) return report(set.error());
+    util::Date today = util::date_of(clock_now());
+    if (!o.json) {
+        print_line(fmt::format("{:<20} {:<9} {:<20} {:<16} {}", "ID", "STATE", "PLACED", "BY",
+                               "COVERS"));
+    }
+    for (const auto& h : set->holds) {
+        if (h.released && !o.all) continue;
+        if (o.json) {
+            nlohmann::json j = h.to_json();
+            j["state"] = state_of(h, today);
+            print_line(j.dump());
+            continue;
+        }
+        print_line(fmt::format("{:<20} {:<9} {:<20} {:<16} {}  ({})", h.id, state_of(h, today),
+                               h.placed_at, h.placed_by, h.scope_text(), h.reason));
+    }
+    return kExitOk;
+}
+
+int hold_show(const std::string& config_path, const HoldOptions& o) {
+    auto loaded = load_all(config_path);
+    if (!loaded) return report(loaded.error());
+    auto set = service::load_holds(loaded->config.state_dir);
+    if (!set) return report(set.error());
+    const service::Hold* hold = set->find(o.id);
+    if (hold == nullptr) {
+        util::log_error("no hold {}", o.id);
+        return kExitBadInput;
+    }
+    util::Date today = util::date_of(clock_now());
+    print_line(fmt::format("hold {} ({})", hold->id, state_of(*hold, today)));
+    print_line(fmt::format("  reason:  {}", hold->reason));
+    print_line(fmt::format("  covers:  {}", hold->scope_text()));
+    print_line(fmt::format("  placed:  {} by {}{}", hold->placed_at, hold->placed_by,
+                           hold->placed_seq ? fmt::format(" (ledger entry {})", *hold->placed_seq)
+                                            : " (ledger entry pending)"));
+    if (hold->until) print_line(fmt::format("  until:   {}", util::format_date(*hold->until)));
+    if (hold->released) {
+        print_line(fmt::format("  released: {} by {}: {}{}", hold->released_at, hold->released_by,
+                               hold->release_reason,
+                               hold->released_seq
+                                   ? fmt::format(" (ledger entry {})", *hold->released_seq)
+                                   : " (ledger entry pending)"));
+    }
+    // What it covers now: walk the roots as a pass would, with the schedules' captures.
+    service::Tally covered;
+    uint64_t due = 0;
+    for (const auto& root : loaded->config.roots) {
+        auto fd = scan::open_root(root.path);
+        if (!fd) return report(fd.error());
+        scan::WalkOptions walk_options;
+        walk_options.one_filesystem = root.one_filesystem;
+        walk_options.exclude = root.exclude;
+        auto stats = scan::walk(
+            fd->get(), walk_options,
+            [&](const scan::FileFacts& facts) {
+                classify::Decision d = classify::classify(facts, loaded->schedules, today);
+                if (!hold->covers(root.name, facts.path, d.client, d.matter)) return;
+                covered.add(facts.size);
+                if (d.status == classify::Status::Due || d.status == classify::Status::Skipped) {
+                    ++due;
+                }
+            },
+            [&](std::string_view path, const Error& error) {
+                util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
+                                  error.message());
+            });
+        if (!stats) return report(stats.error());
+    }
+    print_line(fmt::format("  now:     {} files ({}, {} bytes), {} of them due and kept only by "
+                           "holds",
+                           covered.files, human_bytes(covered.bytes), covered.bytes, due));
+    return kExitOk;
+}
+
+}  // namespace
+
+void add_hold_commands(CLI::App& app, CommandContext& context) {
+    auto o = std::make_shared<HoldOptions>();
+    CLI::App* hold = app.add_subcommand("hold", "legal holds: nothing they cover is disposed of");
+    hold->require_subcommand(1);
+
+    CLI::App* add = hold->add_subcommand("add", "place a hold");
+    context.add_config_option(add);
+    add->add_option("id", o->id, "hold id (letters, digits, . - _)")->required();
+    add->add_option("--reason", o->reason, "why (the matter, the proceeding)")->required();
+    add->add_option("--path", o->paths,
+                    "glob relative to the roots, or an absolute path in one root; a folder "
+                    "covers everything below it");
+    add->add_option("--client", o->client, "every file of this client");
+    add->add_option("--matter", o->matter, "every file of this matter");
+    add->add_option("--until", o->until, "the hold lapses after this day (YYYY-MM-DD)");
+    add->add_option("--by", o->by, "who places it (default: the user running lethe)");
+    add->callback([&context, o] {
+        context.chosen = [&context, o] { return hold_add(context.config, *o); };
+    });
+
+    CLI::App* list = hold->add_subcommand("list", "list the holds in force");
+    context.add_config_option(list);
+    list->add_flag("--json", o->json, "one JSON object per hold");
+    list->add_flag("--all", o->all, "also released holds");
+    list->callback([&context, o] {
+        context.chosen = [&context, o] { return hold_list(context.config, *o); };
+    });
+
+    CLI::App* show = hold->add_subcommand("show", "a hold and what it covers now");
+    context.add_config_option(show);
+    show->add_option("id", o->id, "hold id")->required();
+    show->callback([&context, o] {
+        context.chosen = [&context, o] { return hold_show(context.config, *o); };
+    });
+
+    CLI::App* release = hold->add_subcommand("release", "release a hold");
+    context.add_config_option(release);
+    release->add_option("id", o->id, "hold id")->required();
+    release->add_option("--reason", o->reason, "why it ends")->required();
+    release->add_option("--by", o->by, "who releases it")->required();
+    release->callback([&context, o] {
+        context.chosen = [&context, o] { return hold_release(context.config, *o); };
+    });
+}
+
+}  // namespace lethe::cli

@@ -1,0 +1,315 @@
+#include "agent/service/holds.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "agent/util/fs.hpp"
+#include "agent/util/sha256.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+constexpr int kStoreSchema = 1;
+
+Error corrupt(const std::string& source, std::string_view what) {
+    return Error(ErrorKind::Refused,
+                 fmt::format("holds file {} is unreadable or corrupt ({}); no file will be "
+                             "disposed of until it is repaired or restored",
+                             source, what));
+}
+
+template <typename T>
+std::optional<T> optional_field(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    return it->get<T>();
+}
+
+}  // namespace
+
+bool Hold::covers(const std::string& root, std::string_view path,
+                  const std::optional<std::string>& file_client,
+                  const std::optional<std::string>& file_matter) const {
+    if (client || matter) {
+        if (client && file_client != client) return false;
+        if (matter && file_matter != matter) return false;
+        if (paths.empty()) return true;
+    }
+    for (size_t i = 0; i < paths.size() && i < compiled.size(); ++i) {
+        if (paths[i].root && *paths[i].root != root) continue;
+        // The file itself, or any folder above it.
+        std::string_view candidate = path;
+        for (;;) {
+            if (compiled[i].matches(candidate)) return true;
+            auto slash = candidate.rfind('/');
+            if (slash == std::string_view::npos) break;
+            candidate = candidate.substr(0, slash);
+        }
+    }
+    return false;
+}
+
+std::string Hold::scope_text() const {
+    std::vector<std::string> parts;
+    if (client) parts.push_back(fmt::format("client {}", *client));
+    if (matter) parts.push_back(fmt::format("matter {}", *matter));
+    for (const auto& p : paths) {
+        parts.push_back(p.root ? fmt::format("path {} in root {}", p.glob, *p.root)
+                               : fmt::format("path {}", p.glob));
+    }
+    return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+nlohmann::json Hold::to_json() const {
+    nlohmann::json j = {{"id", id}, {"reason", reason}, {"placed_by", placed_by},
+                        {"placed_at", placed_at}, {"released", released}};
+    nlohmann::json ps = nlohmann::json::array();
+    for (const auto& p : paths) {
+        nlohmann::json pj = {{"glob", p.glob}};
+        if (p.root) pj["root"] = *p.root;
+        ps.push_back(pj);
+    }
+    j["paths"] = ps;
+    if (client) j["client"] = *client;
+    if (matter) j["matter"] = *matter;
+    if (until) j["until"] = util::format_date(*until);
+    if (placed_seq) j["placed_seq"] = *placed_seq;
+    if (released) {
+        j["released_by"] = released_by;
+        j["released_at"] = released_at;
+        j["release_reason"] = release_reason;
+        if (released_seq) j["released_seq"] = *released_seq;
+    }
+    return j;
+}
+
+Result<Hold> Hold::from_json(const nlohmann::json& j) {
+    try {
+        Hold h;
+        h.id = j.at("id").get<std::string>();
+        h.reason = j.at("reason").get<std::string>();
+        h.placed_by = j.at("placed_by").get<std::string>();
+        h.placed_at = j.at("placed_at").get<std::string>();
+        h.released = j.at("released").get<bool>();
+        for (const auto& pj : j.at("paths")) {
+            HoldPath p;
+            p.glob = pj.at("glob").get<std::string>();
+            p.root = optional_field<std::string>(pj, "root");
+            auto glob = util::Glob::compile(p.glob);
+            if (!glob) return fail(glob.error().with_context(fmt::format("hold {}", h.id)));
+            h.compiled.push_back(std::move(*glob));
+            h.paths.push_back(std::move(p));
+        }
+        h.client = optional_field<std::string>(j, "client");
+        h.matter = optional_field<std::string>(j, "matter");
+        if (auto until = optional_field<std::string>(j, "until")) {
+            auto d = util::parse_date(*until);
+            if (!d) return fail(d.error().with_context(fmt::format("hold {}: until", h.id)));
+            h.until = *d;
+        }
+        h.placed_seq = optional_field<uint64_t>(j, "placed_seq");
+        if (h.released) {
+            h.released_by = j.at("released_by").get<std::string>();
+            h.released_at = j.at("released_at").get<std::string>();
+            h.release_reason = j.at("release_reason").get<std::string>();
+            h.released_seq = optional_field<uint64_t>(j, "released_seq");
+        }
+        if (h.id.empty()) return fail(ErrorKind::BadInput, "a hold has an empty id");
+        if (h.paths.empty() && !h.client && !h.matter) {
+            return fail(ErrorKind::BadInput, fmt::format("hold {} covers nothing", h.id));
+        }
+        return h;
+    } catch (const nlohmann::json::exception& e) {
+        return fail(ErrorKind::BadInput, e.what());
+    }
+}
+
+std::vector<std::string> HoldSet::covering(const std::string& root, std::string_view path,
+                                           const std::optional<std::string>& client,
+                                           const std::optional<std::string>& matter,
+                                           util::Date day) const {
+    std::vector<std::string> ids;
+    for (const auto& h : holds) {
+        if (h.active_on(day) && h.covers(root, path, client, matter)) ids.push_back(h.id);
+    }
+    return ids;
+}
+
+const Hold* HoldSet::find(std::string_view id) const {
+    auto it = std::find_if(holds.begin(), holds.end(), [&](const Hold& h) { return h.id == id; });
+    return it == holds.end() ? nullptr : &*it;
+}
+
+Hold* HoldSet::find(std::string_view id) {
+    auto it = std::find_if(holds.begin(), holds.end(), [&](const Hold& h) { return h.id == id; });
+    return it == holds.end() ? nullptr : &*it;
+}
+
+nlohmann::json HoldSet::certificate_fields() const {
+    uint64_t unreleased = 0;
+    for (const auto& h : holds) {
+        if (!h.released) ++unreleased;
+    }
+    return {{"store_version", version},
+            {"store_sha256", sha256.empty() ? "none (no hold has ever been placed)" : sha256},
+            {"unreleased", unreleased},
+            {"applied", "none"}};
+}
+
+std::string holds_path(const std::string& state_dir) { return state_dir + "/holds.json"; }
+
+Result<HoldSet> parse_holds(std::string_view text, const std::string& source) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return fail(corrupt(source, "not a JSON object"));
+    HoldSet set;
+    try {
+        if (j.at("schema").get<int>() != kStoreSchema) {
+            return fail(corrupt(source, fmt::format("unknown schema {}", j.at("schema").dump())));
+        }
+        set.version = j.at("version").get<uint64_t>();
+        for (const auto& hj : j.at("holds")) {
+            auto hold = Hold::from_json(hj);
+            if (!hold) return fail(corrupt(source, hold.error().message()));
+            if (set.find(hold->id) != nullptr) {
+                return fail(corrupt(source, fmt::format("hold {} appears twice", hold->id)));
+            }
+            set.holds.push_back(std::move(*hold));
+        }
+    } catch (const nlohmann::json::exception& e) {
+        return fail(corrupt(source, e.what()));
+    }
+    set.sha256 = util::sha256_hex(text);
+    return set;
+}
+
+Result<HoldSet> load_holds(const std::string& state_dir) {
+    std::string path = holds_path(state_dir);
+    auto text = util::read_file(path);
+    if (!text) {
+        if (text.error().sys_errno() == ENOENT) return HoldSet{};
+        return fail(corrupt(path, text.error().message()));
+    }
+    return parse_holds(*text, path);
+}
+
+Result<const HoldSet*> HoldWatch::current() {
+    std::string path = holds_path(m_state_dir);
+    Identity now;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        now.present = true;
+        now.device = st.st_dev;
+        now.inode = st.st_ino;
+        now.size = st.st_size;
+        now.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    } else if (errno != ENOENT) {
+        return fail(corrupt(path, errno_error("stat", errno).message()));
+    }
+    if (m_loaded && now == m_identity) return &m_set;
+    auto set = load_holds(m_state_dir);
+    if (!set) {
+        m_loaded = false;  // try again next time, never fall back to the old version
+        return fail(set.error());
+    }
+    m_set = std::move(*set);
+    m_identity = now;
+    m_loaded = true;
+    return &m_set;
+}
+
+Result<HoldStoreLock> HoldStoreLock::acquire(const std::string& state_dir) {
+    if (auto st = util::make_dirs(state_dir, 0700); !st) return fail(st.error());
+    std::string path = state_dir + "/holds.lock";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return fail(errno_error(fmt::format("open lock {}", path), errno));
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+        if (errno != EINTR) return fail(errno_error(fmt::format("lock {}", path), errno));
+    }
+    return HoldStoreLock(std::move(fd));
+}
+
+Status save_holds(const std::string& state_dir, HoldSet& set) {
+    nlohmann::json holds = nlohmann::json::array();
+    for (const auto& h : set.holds) holds.push_back(h.to_json());
+    nlohmann::json j = {{"schema", kStoreSchema}, {"version", set.version + 1}, {"holds", holds}};
+    std::string text = j.dump(2) + "\n";
+    if (auto st = util::write_file_atomic(holds_path(state_dir), text, 0600); !st) return st;
+    ++set.version;
+    set.sha256 = util::sha256_hex(text);
+    return {};
+}
+
+Result<uint64_t> record_hold_entries(const std::string& state_dir, ledger::Ledger& ledger,
+                                     util::TimePoint now) {
+    auto lock = HoldStoreLock::acquire(state_dir);
+    if (!lock) return fail(lock.error());
+    auto set = load_holds(state_dir);
+    if (!set) return fail(set.error());
+    struct Pending {
+        std::string time;
+        bool release;
+        size_t index;
+    };
+    std::vector<Pending> pending;
+    for (size_t i = 0; i < set->holds.size(); ++i) {
+        const Hold& h = set->holds[i];
+        if (!h.placed_seq) pending.push_back({h.placed_at, false, i});
+        if (h.released && !h.released_seq) pending.push_back({h.released_at, true, i});
+    }
+    if (pending.empty()) return 0;
+    std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+        return a.time != b.time ? a.time < b.time : !a.release && b.release;
+    });
+    uint64_t appended = 0;
+    Status failed;
+    for (const auto& p : pending) {
+        Hold& h = set->holds[p.index];
+        nlohmann::json payload;
+        if (!p.release) {
+            nlohmann::json hold = h.to_json();
+            for (const char* k : {"placed_seq", "released", "released_by", "released_at",
+                                  "release_reason", "released_seq"}) {
+                hold.erase(k);
+            }
+            payload = {{"type", "hold-placed"}, {"time", h.placed_at}, {"hold", hold}};
+        } else {
+            payload = {{"type", "hold-released"},
+                       {"time", h.released_at},
+                       {"hold", {{"id", h.id}, {"placed_seq", h.placed_seq.value_or(0)}}},
+                       {"released_by", h.released_by},
+                       {"reason", h.release_reason}};
+        }
+        payload["recorded"] = util::format_timestamp(now);
+        auto seq = ledger.append(std::move(payload));
+        if (!seq) {
+            failed = fail(seq.error().with_context("ledger"));
+            break;
+        }
+        ++appended;
+        if (p.release) {
+            h.released_seq = *seq;
+        } else {
+            h.placed_seq = *seq;
+        }
+    }
+    // Record what was appended even when a later append failed, so nothing is entered twice.
+    if (appended > 0) {
+        if (auto st = save_holds(state_dir, *set); !st) {
+            return fail(st.error().with_context(
+                "holds file (the ledger entries were appended; the store still shows them "
+                "pending)"));
+        }
+    }
+    if (!failed) return fail(failed.error());
+    return appended;
+}
+
+}  // namespace lethe::service

@@ -1,0 +1,15 @@
+#pragma once
+
+#include <cstdint>
+
+namespace lethe::service {
+
+// Test builds only (LETHE_TEST_HOOKS): when LETHE_TEST_PAUSE_AFTER=N and
+// LETHE_TEST_PAUSE_DIR=DIR are set, the pass stops before acting on its file N+1 (after N
+// files were handled): it writes its pid to the FIFO DIR/paused and waits until a line can
+// be read from the FIFO DIR/resume. Lets an end-to-end test do something (place a hold)
+// from another process at an exact point of a running pass, without sleeping. In other
+// builds, and without the variables, it does nothing.
+void test_pause_between_files(uint64_t files_done);
+
+}  // namespace lethe::service
