@@ -565,6 +565,7 @@ Result<RunSummary> Pass::run() {
     std::string line;
     bool complete = true;
     uint64_t done = 0;
+    uint64_t reached = 0;
     for (;;) {
         auto more = reader->next(line, complete);
         if (!more) return fail(more.error());
@@ -580,7 +581,7 @@ Result<RunSummary> Pass::run() {
             m_summary.stopped = true;
             break;
         }
-        test_pause_between_files(done - 1);
+        test_pause_between_files(reached++);
         auto held = held_now(*entry);
         if (!held) return fail(held.error());
         if (*held) continue;
