@@ -210,6 +210,7 @@ Result<const HoldSet*> HoldWatch::current() {
         now.inode = st.st_ino;
         now.size = st.st_size;
         now.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+        now.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
     } else if (errno != ENOENT) {
         return fail(corrupt(path, errno_error("stat", errno).message()));
     }

@@ -96,7 +96,7 @@ struct HoldSet {
 // unreadable or corrupt file fails with Refused.
 [[nodiscard]] Result<HoldSet> load_holds(const std::string& state_dir);
 
-// Re-reads the store only when the file changed (device, inode, size, mtime), so the pass
+// Re-reads the store only when the file changed (device, inode, size, mtime, ctime), so the pass
 // can check it before every file for the price of one stat. Not thread safe.
 class HoldWatch {
 public:
@@ -113,6 +113,7 @@ private:
         ino_t inode = 0;
         off_t size = 0;
         int64_t mtime_ns = 0;
+        int64_t ctime_ns = 0;
         bool operator==(const Identity&) const = default;
     } m_identity;
     HoldSet m_set;

@@ -1,0 +1,173 @@
+#include "agent/service/holds.hpp"
+
+#include <gtest/gtest.h>
+
+#include "agent/ledger/keys.hpp"
+#include "agent/util/fs.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace lethe::service {
+namespace {
+
+util::Date day(const char* text) { return *util::parse_date(text); }
+
+Hold make_hold(const std::string& id) {
+    Hold h;
+    h.id = id;
+    h.reason = "test";
+    h.placed_by = "alice";
+    h.placed_at = "2026-11-01T10:00:00Z";
+    return h;
+}
+
+void add_path(Hold& h, const std::string& glob, std::optional<std::string> root = {}) {
+    h.paths.push_back({std::move(root), glob});
+    h.compiled.push_back(*util::Glob::compile(glob));
+}
+
+TEST(Hold, AFolderPatternCoversEverythingBelowIt) {
+    Hold h = make_hold("H");
+    add_path(h, "acme/2010-001");
+    EXPECT_TRUE(h.covers("clients", "acme/2010-001/brief.pdf", {}, {}));
+    EXPECT_TRUE(h.covers("clients", "acme/2010-001/sub/deep.pdf", {}, {}));
+    EXPECT_FALSE(h.covers("clients", "acme/2010-0011/brief.pdf", {}, {}));
+    EXPECT_FALSE(h.covers("clients", "acme/brief.pdf", {}, {}));
+}
+
+TEST(Hold, ARootQualifiedPatternCoversOnlyThatRoot) {
+    Hold h = make_hold("H");
+    add_path(h, "**/*.pdf", "clients");
+    EXPECT_TRUE(h.covers("clients", "a/b.pdf", {}, {}));
+    EXPECT_FALSE(h.covers("hr", "a/b.pdf", {}, {}));
+}
+
+TEST(Hold, ClientAndMatterMustBothMatchWhenBothAreGiven) {
+    Hold h = make_hold("H");
+    h.client = "acme";
+    h.matter = "2010-001";
+    EXPECT_TRUE(h.covers("c", "x", std::string("acme"), std::string("2010-001")));
+    EXPECT_FALSE(h.covers("c", "x", std::string("acme"), std::string("2010-002")));
+    EXPECT_FALSE(h.covers("c", "x", std::string("bolt"), std::string("2010-001")));
+    EXPECT_FALSE(h.covers("c", "x", {}, {}));
+}
+
+TEST(HoldSet, OnlyActiveHoldsCoverAndUntilIsInclusive) {
+    HoldSet set;
+    Hold until = make_hold("UNTIL");
+    until.client = "acme";
+    until.until = day("2030-01-31");
+    Hold released = make_hold("GONE");
+    released.client = "acme";
+    released.released = true;
+    set.holds = {until, released};
+    EXPECT_EQ(set.covering("c", "x", std::string("acme"), {}, day("2030-01-31")),
+              std::vector<std::string>{"UNTIL"});
+    EXPECT_TRUE(set.covering("c", "x", std::string("acme"), {}, day("2030-02-01")).empty());
+}
+
+TEST(HoldStore, SavedHoldsReadBackAndEachSaveIsANewVersion) {
+    testing::TempDir dir;
+    HoldSet set;
+    Hold h = make_hold("LIT-1");
+    add_path(h, "acme/**", "clients");
+    h.client = "acme";
+    h.until = day("2031-05-06");
+    set.holds.push_back(h);
+    ASSERT_TRUE(save_holds(dir.path(), set));
+    ASSERT_TRUE(save_holds(dir.path(), set));
+    auto back = load_holds(dir.path());
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(back->version, 2u);
+    EXPECT_EQ(back->sha256, set.sha256);
+    ASSERT_EQ(back->holds.size(), 1u);
+    const Hold& r = back->holds[0];
+    EXPECT_EQ(r.id, "LIT-1");
+    EXPECT_EQ(r.client, "acme");
+    EXPECT_EQ(r.until, day("2031-05-06"));
+    ASSERT_EQ(r.paths.size(), 1u);
+    EXPECT_EQ(r.paths[0].root, "clients");
+    EXPECT_TRUE(r.covers("clients", "acme/x/y.pdf", std::string("acme"), {}));
+}
+
+TEST(HoldStore, NoFileIsTheEmptyStoreButACorruptOneIsRefused) {
+    testing::TempDir dir;
+    auto none = load_holds(dir.path());
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->version, 0u);
+    EXPECT_TRUE(none->holds.empty());
+
+    for (const char* bad : {"", "{", "[]", R"({"schema":1,"version":1})",
+                            R"({"schema":9,"version":1,"holds":[]})",
+                            R"({"schema":1,"version":1,"holds":[{"id":"H"}]})",
+                            R"({"schema":1,"version":1,"holds":[{"id":"H","reason":"r","placed_by":"a","placed_at":"t","released":false,"paths":[]}]})",
+                            R"({"schema":1,"version":1,"holds":[{"id":"H","reason":"r","placed_by":"a","placed_at":"t","released":false,"paths":[{"glob":"[x"}]}]})"}) {
+        dir.write("holds.json", bad);
+        auto set = load_holds(dir.path());
+        ASSERT_FALSE(set) << bad;
+        EXPECT_EQ(set.error().kind(), ErrorKind::Refused) << bad;
+        EXPECT_NE(set.error().message().find("no file will be disposed of"), std::string::npos);
+    }
+}
+
+TEST(HoldWatch, ReloadsWhenTheStoreIsReplacedAndFailsClosedWhenItBreaks) {
+    testing::TempDir dir;
+    HoldWatch watch(dir.path());
+    auto first = watch.current();
+    ASSERT_TRUE(first);
+    EXPECT_TRUE((*first)->holds.empty());
+
+    HoldSet set;
+    Hold h = make_hold("H");
+    h.client = "acme";
+    set.holds.push_back(h);
+    ASSERT_TRUE(save_holds(dir.path(), set));
+    auto second = watch.current();
+    ASSERT_TRUE(second);
+    ASSERT_EQ((*second)->holds.size(), 1u);
+
+    dir.write("holds.json", "{not json");
+    EXPECT_FALSE(watch.current());
+    EXPECT_FALSE(watch.current());  // never falls back to the version it had
+}
+
+TEST(HoldLedger, PendingChangesAreEnteredOnceInTheOrderTheyWereMade) {
+    testing::TempDir dir;
+    std::string key_path = dir / "keys/signing.pem";
+    ASSERT_TRUE(ledger::SigningKey::generate(key_path));
+    auto key = ledger::SigningKey::load(key_path);
+    ASSERT_TRUE(key);
+    auto ledger = ledger::Ledger::open(dir / "ledger.jsonl", *key);
+    ASSERT_TRUE(ledger);
+
+    HoldSet set;
+    Hold later = make_hold("LATER");
+    later.client = "bolt";
+    later.placed_at = "2026-11-02T00:00:00Z";
+    Hold first = make_hold("FIRST");
+    first.client = "acme";
+    first.released = true;
+    first.released_by = "bob";
+    first.released_at = "2026-11-03T00:00:00Z";
+    first.release_reason = "settled";
+    set.holds = {later, first};
+    ASSERT_TRUE(save_holds(dir.path(), set));
+
+    auto now = *util::parse_timestamp("2026-11-04T00:00:00Z");
+    auto appended = record_hold_entries(dir.path(), *ledger, now);
+    ASSERT_TRUE(appended) << appended.error().message();
+    EXPECT_EQ(*appended, 3u);
+    auto again = record_hold_entries(dir.path(), *ledger, now);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, 0u);
+
+    auto back = load_holds(dir.path());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->find("FIRST")->placed_seq, 1u);
+    EXPECT_EQ(back->find("LATER")->placed_seq, 2u);
+    EXPECT_EQ(back->find("FIRST")->released_seq, 3u);
+    EXPECT_EQ(ledger->last_payload()["type"], "hold-released");
+    EXPECT_EQ(ledger->last_payload()["hold"]["placed_seq"], 1);
+}
+
+}  // namespace
+}  // namespace lethe::service
