@@ -166,6 +166,10 @@ nlohmann::json HoldSet::certificate_fields() const {
 
 std::string holds_path(const std::string& state_dir) { return state_dir + "/holds.json"; }
 
+namespace {
+std::string lock_path(const std::string& state_dir) { return state_dir + "/holds.lock"; }
+}  // namespace
+
 Result<HoldSet> parse_holds(std::string_view text, const std::string& source) {
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return fail(corrupt(source, "not a JSON object"));
@@ -194,8 +198,16 @@ Result<HoldSet> load_holds(const std::string& state_dir) {
     std::string path = holds_path(state_dir);
     auto text = util::read_file(path);
     if (!text) {
-        if (text.error().sys_errno() == ENOENT) return HoldSet{};
-        return fail(corrupt(path, text.error().message()));
+        if (text.error().sys_errno() != ENOENT) return fail(corrupt(path, text.error().message()));
+        // save_holds marks the lock file once a store exists; lethe never removes either,
+        // so a store missing beside a marked lock file was deleted, and every hold with it.
+        struct stat st {};
+        if (::lstat(lock_path(state_dir).c_str(), &st) == 0 && st.st_size > 0) {
+            return fail(corrupt(path, fmt::format("missing, though {} shows that holds were "
+                                                  "placed here; restore it from backup",
+                                                  lock_path(state_dir))));
+        }
+        return HoldSet{};
     }
     return parse_holds(*text, path);
 }
@@ -228,7 +240,7 @@ Result<const HoldSet*> HoldWatch::current() {
 
 Result<HoldStoreLock> HoldStoreLock::acquire(const std::string& state_dir) {
     if (auto st = util::make_dirs(state_dir, 0700); !st) return fail(st.error());
-    std::string path = state_dir + "/holds.lock";
+    std::string path = lock_path(state_dir);
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return fail(errno_error(fmt::format("open lock {}", path), errno));
     while (::flock(fd.get(), LOCK_EX) != 0) {
@@ -243,6 +255,14 @@ Status save_holds(const std::string& state_dir, HoldSet& set) {
     nlohmann::json j = {{"schema", kStoreSchema}, {"version", set.version + 1}, {"holds", holds}};
     std::string text = j.dump(2) + "\n";
     if (auto st = util::write_file_atomic(holds_path(state_dir), text, 0600); !st) return st;
+    std::string lock = lock_path(state_dir);
+    struct stat lock_st {};
+    if (::lstat(lock.c_str(), &lock_st) != 0 || lock_st.st_size == 0) {
+        UniqueFd fd(::open(lock.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!fd) return fail(errno_error(fmt::format("open {}", lock), errno));
+        if (auto st = util::write_all(fd.get(), "a hold store exists here\n", lock); !st) return st;
+        if (auto st = util::fsync_fd(fd.get(), lock); !st) return st;
+    }
     ++set.version;
     set.sha256 = util::sha256_hex(text);
     return {};
@@ -250,6 +270,10 @@ Status save_holds(const std::string& state_dir, HoldSet& set) {
 
 Result<uint64_t> record_hold_entries(const std::string& state_dir, ledger::Ledger& ledger,
                                      util::TimePoint now) {
+    // Without a store there is nothing to record; do not create the lock file either.
+    auto peek = load_holds(state_dir);
+    if (!peek) return fail(peek.error());
+    if (peek->version == 0) return 0;
     auto lock = HoldStoreLock::acquire(state_dir);
     if (!lock) return fail(lock.error());
     auto set = load_holds(state_dir);

@@ -92,8 +92,10 @@ struct HoldSet {
 // store: a corrupt store must stop all disposal, never read as "no holds".
 [[nodiscard]] Result<HoldSet> parse_holds(std::string_view text, const std::string& source);
 
-// Reads `state_dir/holds.json`; an absent file is the empty store (version 0). An
-// unreadable or corrupt file fails with Refused.
+// Reads `state_dir/holds.json`; an absent file is the empty store (version 0) unless
+// `state_dir/holds.lock` is marked (non-empty), which shows a store was written here: then,
+// as for an
+// unreadable or corrupt file, it fails with Refused.
 [[nodiscard]] Result<HoldSet> load_holds(const std::string& state_dir);
 
 // Re-reads the store only when the file changed (device, inode, size, mtime, ctime), so the pass

@@ -245,6 +245,14 @@ TEST_F(HoldsE2E, ACorruptHoldsFileStopsAllDisposal) {
     // Nor may a hold command paper over it with a fresh store.
     EXPECT_EQ(lethe("hold add H2 --reason x --client acme " + config()).code, 2);
     EXPECT_EQ(of_type("disposal").size(), 0u);
+
+    // A deleted store is not "no holds" either.
+    ASSERT_EQ(::unlink((m_dir / "state/holds.json").c_str()), 0);
+    Output deleted = lethe("run " + config());
+    EXPECT_EQ(deleted.code, 2);
+    EXPECT_NE(deleted.err.find("restore it from backup"), std::string::npos) << deleted.err;
+    EXPECT_TRUE(exists(m_dir / "share/bolt/2010-009/d.pdf"));
+    EXPECT_EQ(of_type("disposal").size(), 0u);
 }
 
 // Runs `lethe run` in a child that pauses between two files (LETHE_TEST_HOOKS), places a

@@ -1,5 +1,7 @@
 #include "agent/service/holds.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "agent/ledger/keys.hpp"
@@ -95,6 +97,17 @@ TEST(HoldStore, NoFileIsTheEmptyStoreButACorruptOneIsRefused) {
     ASSERT_TRUE(none);
     EXPECT_EQ(none->version, 0u);
     EXPECT_TRUE(none->holds.empty());
+    EXPECT_FALSE(testing::exists(dir / "holds.lock"));  // reading never creates the lock
+
+    // Once a store was written, its disappearance is not "no holds".
+    { auto lock = HoldStoreLock::acquire(dir.path()); ASSERT_TRUE(lock); }
+    EXPECT_TRUE(load_holds(dir.path()));  // the first writer holds the lock before any store
+    ASSERT_TRUE(save_holds(dir.path(), *none));
+    ASSERT_EQ(::unlink((dir / "holds.json").c_str()), 0);
+    auto deleted = load_holds(dir.path());
+    ASSERT_FALSE(deleted);
+    EXPECT_EQ(deleted.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(deleted.error().message().find("restore it from backup"), std::string::npos);
 
     for (const char* bad : {"", "{", "[]", R"({"schema":1,"version":1})",
                             R"({"schema":9,"version":1,"holds":[]})",
