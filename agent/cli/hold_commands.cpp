@@ -1,16 +1,15 @@
 // `lethe hold add|list|show|release`: legal holds, for records managers.
 
+#include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 
-#include <fmt/format.h>
-
+#include "agent/classify/decision.hpp"
 #include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
-#include "agent/classify/decision.hpp"
 #include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/walker.hpp"
@@ -62,7 +61,8 @@ bool valid_id(const std::string& id) {
 Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std::string& text) {
     if (text.empty()) return fail(ErrorKind::BadInput, "--path: empty pattern");
     if (!util::is_valid_utf8(text)) {
-        return fail(ErrorKind::BadInput, fmt::format("--path {}: not valid UTF-8", util::utf8_display(text)));
+        return fail(ErrorKind::BadInput,
+                    fmt::format("--path {}: not valid UTF-8", util::utf8_display(text)));
     }
     service::HoldPath p;
     if (text.front() == '/') {
@@ -92,13 +92,15 @@ Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std
 void record_in_ledger(const policy::AgentConfig& config) {
     auto lock = service::StateLock::acquire(config.state_dir);
     if (!lock) {
-        print_line("ledger entry pending: a pass is running; it records this change before it "
-                   "acts on its next file (the hold store already applies)");
+        print_line(
+            "ledger entry pending: a pass is running; it records this change before it "
+            "acts on its next file (the hold store already applies)");
         return;
     }
     auto key = ledger::SigningKey::load(config.signing_key);
     if (!key) {
-        util::log_warning("ledger entry pending: {}; the next pass records it", key.error().message());
+        util::log_warning("ledger entry pending: {}; the next pass records it",
+                          key.error().message());
         return;
     }
     auto ledger = ledger::Ledger::open(config.ledger_path(), *key);
@@ -162,9 +164,9 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
     service::log_event(util::LogLevel::Info, service::Event::HoldChanged, fields,
                        fmt::format("hold {} placed by {}: {} ({})", hold.id, hold.placed_by,
                                    hold.scope_text(), hold.reason));
-    print_line(fmt::format("hold {} placed: {}{}", hold.id, hold.scope_text(),
-                           hold.until ? fmt::format(", until {}", util::format_date(*hold.until))
-                                      : ""));
+    print_line(
+        fmt::format("hold {} placed: {}{}", hold.id, hold.scope_text(),
+                    hold.until ? fmt::format(", until {}", util::format_date(*hold.until)) : ""));
     record_in_ledger(*config);
     return kExitOk;
 }
@@ -196,9 +198,10 @@ int hold_release(const std::string& config_path, const HoldOptions& o) {
     service::EventFields fields;
     service::log_event(util::LogLevel::Info, service::Event::HoldChanged, fields,
                        fmt::format("hold {} released by {}: {}", o.id, o.by, o.reason));
-    print_line(fmt::format("hold {} released; files it kept are disposed of by the next pass "
-                           "if no other hold covers them and they are due",
-                           o.id));
+    print_line(
+        fmt::format("hold {} released; files it kept are disposed of by the next pass "
+                    "if no other hold covers them and they are due",
+                    o.id));
     record_in_ledger(*config);
     return kExitOk;
 }
@@ -215,8 +218,8 @@ int hold_list(const std::string& config_path, const HoldOptions& o) {
     if (!set) return report(set.error());
     util::Date today = util::date_of(clock_now());
     if (!o.json) {
-        print_line(fmt::format("{:<20} {:<9} {:<20} {:<16} {}", "ID", "STATE", "PLACED", "BY",
-                               "COVERS"));
+        print_line(
+            fmt::format("{:<20} {:<9} {:<20} {:<16} {}", "ID", "STATE", "PLACED", "BY", "COVERS"));
     }
     for (const auto& h : set->holds) {
         if (h.released && !o.all) continue;
@@ -282,9 +285,10 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
             });
         if (!stats) return report(stats.error());
     }
-    print_line(fmt::format("  now:     {} files ({}, {} bytes), {} of them due and kept only by "
-                           "holds",
-                           covered.files, human_bytes(covered.bytes), covered.bytes, due));
+    print_line(
+        fmt::format("  now:     {} files ({}, {} bytes), {} of them due and kept only by "
+                    "holds",
+                    covered.files, human_bytes(covered.bytes), covered.bytes, due));
     return kExitOk;
 }
 
@@ -306,9 +310,8 @@ void add_hold_commands(CLI::App& app, CommandContext& context) {
     add->add_option("--matter", o->matter, "every file of this matter");
     add->add_option("--until", o->until, "the hold lapses after this day (YYYY-MM-DD)");
     add->add_option("--by", o->by, "who places it (default: the user running lethe)");
-    add->callback([&context, o] {
-        context.chosen = [&context, o] { return hold_add(context.config, *o); };
-    });
+    add->callback(
+        [&context, o] { context.chosen = [&context, o] { return hold_add(context.config, *o); }; });
 
     CLI::App* list = hold->add_subcommand("list", "list the holds in force");
     context.add_config_option(list);

@@ -1,14 +1,13 @@
 #include "agent/service/holds.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
@@ -69,8 +68,11 @@ std::string Hold::scope_text() const {
 }
 
 nlohmann::json Hold::to_json() const {
-    nlohmann::json j = {{"id", id}, {"reason", reason}, {"placed_by", placed_by},
-                        {"placed_at", placed_at}, {"released", released}};
+    nlohmann::json j = {{"id", id},
+                        {"reason", reason},
+                        {"placed_by", placed_by},
+                        {"placed_at", placed_at},
+                        {"released", released}};
     nlohmann::json ps = nlohmann::json::array();
     for (const auto& p : paths) {
         nlohmann::json pj = {{"glob", p.glob}};

@@ -14,12 +14,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/ledger/ledger.hpp"
 #include "agent/util/error.hpp"
@@ -45,9 +44,9 @@ struct Hold {
     std::vector<HoldPath> paths;
     std::optional<std::string> client;  // with `matter`, both must match
     std::optional<std::string> matter;
-    std::optional<util::Date> until;    // lapses after this day
+    std::optional<util::Date> until;  // lapses after this day
     std::string placed_by;
-    std::string placed_at;              // ISO timestamp
+    std::string placed_at;               // ISO timestamp
     std::optional<uint64_t> placed_seq;  // ledger entry; none while pending
     bool released = false;
     std::string released_by;
@@ -70,9 +69,9 @@ struct Hold {
 
 // One version of the hold store. Immutable once loaded; safe to share between threads.
 struct HoldSet {
-    uint64_t version = 0;       // bumped by every write; 0 = no store yet
-    std::string sha256;         // of the file's bytes ("" when there is no file)
-    std::vector<Hold> holds;    // active, lapsed and released
+    uint64_t version = 0;     // bumped by every write; 0 = no store yet
+    std::string sha256;       // of the file's bytes ("" when there is no file)
+    std::vector<Hold> holds;  // active, lapsed and released
 
     // Ids of the holds active on `day` that cover the file.
     [[nodiscard]] std::vector<std::string> covering(const std::string& root, std::string_view path,
@@ -94,19 +93,18 @@ struct HoldSet {
 
 // Reads `state_dir/holds.json`; an absent file is the empty store (version 0) unless
 // `state_dir/holds.lock` is marked (non-empty), which shows a store was written here: then,
-// as for an
-// unreadable or corrupt file, it fails with Refused.
+// as for an unreadable or corrupt file, it fails with Refused.
 [[nodiscard]] Result<HoldSet> load_holds(const std::string& state_dir);
 
 // Re-reads the store only when the file changed (device, inode, size, mtime, ctime), so the pass
 // can check it before every file for the price of one stat. Not thread safe.
 class HoldWatch {
-public:
+  public:
     explicit HoldWatch(std::string state_dir) : m_state_dir(std::move(state_dir)) {}
     // The current store; an error when it cannot be read or parsed (then disposal stops).
     [[nodiscard]] Result<const HoldSet*> current();
 
-private:
+  private:
     std::string m_state_dir;
     bool m_loaded = false;
     struct Identity {
@@ -124,10 +122,10 @@ private:
 // An exclusive flock on `state_dir/holds.lock`, for one read-modify-write of the store.
 // Blocks until the lock is free (writers hold it for milliseconds). Move-only.
 class HoldStoreLock {
-public:
+  public:
     [[nodiscard]] static Result<HoldStoreLock> acquire(const std::string& state_dir);
 
-private:
+  private:
     explicit HoldStoreLock(UniqueFd fd) : m_fd(std::move(fd)) {}
     UniqueFd m_fd;
 };

@@ -2,12 +2,11 @@
 
 #ifdef LETHE_TEST_HOOKS
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "agent/util/fd.hpp"
 #include "agent/util/fs.hpp"

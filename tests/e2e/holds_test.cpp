@@ -2,6 +2,7 @@
 // the way a records manager and an auditor would (the share, the plan, the ledger).
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,10 +10,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "agent/util/encoding.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -43,7 +42,7 @@ std::string quote(const std::string& s) {
 }
 
 class HoldsE2E : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         m_dir.write("policies/firm.toml", R"([schedule]
 id = "firm-2026"
@@ -57,9 +56,10 @@ extensions = ["pdf"]
 retain = "7y"
 action = "sanitize"
 )");
-        m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                                  "max_fraction_per_root = 0.9\n"
-                                  "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 0.9\n"
+                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
         // Expired (2010 + 7y) under two clients; one recent file keeps the guard happy.
         m_dir.write("share/acme/2010-001/a.pdf", "acme a", "2010-05-01");
         m_dir.write("share/acme/2010-001/b.pdf", "acme b", "2010-05-01");
@@ -74,8 +74,8 @@ action = "sanitize"
         Output o;
         std::string out = m_dir / ".out";
         std::string err = m_dir / ".err";
-        std::string cmd = env + " " + quote(LETHE_BINARY) + " " + args + " >" + quote(out) +
-                          " 2>" + quote(err);
+        std::string cmd =
+            env + " " + quote(LETHE_BINARY) + " " + args + " >" + quote(out) + " 2>" + quote(err);
         int status = std::system(cmd.c_str());
         o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         o.out = slurp(out);
@@ -114,7 +114,8 @@ action = "sanitize"
 };
 
 TEST_F(HoldsE2E, HeldFilesSurviveEveryPassAndGoInTheFirstPassAfterRelease) {
-    Output add = lethe("hold add LIT-7 --reason 'Smith v Acme' --client acme --by alice " + config());
+    Output add =
+        lethe("hold add LIT-7 --reason 'Smith v Acme' --client acme --by alice " + config());
     ASSERT_EQ(add.code, 0) << add.err;
     EXPECT_NE(add.out.find("hold LIT-7 placed: client acme"), std::string::npos) << add.out;
 
@@ -191,8 +192,9 @@ TEST_F(HoldsE2E, HeldFilesSurviveEveryPassAndGoInTheFirstPassAfterRelease) {
 }
 
 TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
-    Output add = lethe("hold add H-PATH --reason audit --path " +
-                       quote(m_dir / "share/acme/2010-001") + " --path 'bolt/**/d.pdf' " + config());
+    Output add =
+        lethe("hold add H-PATH --reason audit --path " + quote(m_dir / "share/acme/2010-001") +
+              " --path 'bolt/**/d.pdf' " + config());
     ASSERT_EQ(add.code, 0) << add.err;
     Output run = lethe("run " + config());
     ASSERT_EQ(run.code, 0) << run.err;
@@ -204,8 +206,8 @@ TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
 }
 
 TEST_F(HoldsE2E, AHoldLapsesAfterItsUntilDate) {
-    Output add = lethe("hold add H-UNTIL --reason review --matter 2010-002 --until 2030-01-31 " +
-                       config());
+    Output add =
+        lethe("hold add H-UNTIL --reason review --matter 2010-002 --until 2030-01-31 " + config());
     ASSERT_EQ(add.code, 0) << add.err;
     Output before = lethe("plan " + config() + " --now 2030-01-31");
     EXPECT_NE(before.out.find("legal hold H-UNTIL"), std::string::npos) << before.out;

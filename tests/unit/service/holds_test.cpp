@@ -1,8 +1,7 @@
 #include "agent/service/holds.hpp"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "agent/ledger/keys.hpp"
 #include "agent/util/fs.hpp"
@@ -100,7 +99,10 @@ TEST(HoldStore, NoFileIsTheEmptyStoreButACorruptOneIsRefused) {
     EXPECT_FALSE(testing::exists(dir / "holds.lock"));  // reading never creates the lock
 
     // Once a store was written, its disappearance is not "no holds".
-    { auto lock = HoldStoreLock::acquire(dir.path()); ASSERT_TRUE(lock); }
+    {
+        auto lock = HoldStoreLock::acquire(dir.path());
+        ASSERT_TRUE(lock);
+    }
     EXPECT_TRUE(load_holds(dir.path()));  // the first writer holds the lock before any store
     ASSERT_TRUE(save_holds(dir.path(), *none));
     ASSERT_EQ(::unlink((dir / "holds.json").c_str()), 0);
@@ -109,11 +111,12 @@ TEST(HoldStore, NoFileIsTheEmptyStoreButACorruptOneIsRefused) {
     EXPECT_EQ(deleted.error().kind(), ErrorKind::Refused);
     EXPECT_NE(deleted.error().message().find("restore it from backup"), std::string::npos);
 
-    for (const char* bad : {"", "{", "[]", R"({"schema":1,"version":1})",
-                            R"({"schema":9,"version":1,"holds":[]})",
-                            R"({"schema":1,"version":1,"holds":[{"id":"H"}]})",
-                            R"({"schema":1,"version":1,"holds":[{"id":"H","reason":"r","placed_by":"a","placed_at":"t","released":false,"paths":[]}]})",
-                            R"({"schema":1,"version":1,"holds":[{"id":"H","reason":"r","placed_by":"a","placed_at":"t","released":false,"paths":[{"glob":"[x"}]}]})"}) {
+    for (
+        const char* bad :
+        {"", "{", "[]", R"({"schema":1,"version":1})", R"({"schema":9,"version":1,"holds":[]})",
+         R"({"schema":1,"version":1,"holds":[{"id":"H"}]})",
+         R"({"schema":1,"version":1,"holds":[{"id":"H","reason":"r","placed_by":"a","placed_at":"t","released":false,"paths":[]}]})",
+         R"({"schema":1,"version":1,"holds":[{"id":"H","reason":"r","placed_by":"a","placed_at":"t","released":false,"paths":[{"glob":"[x"}]}]})"}) {
         dir.write("holds.json", bad);
         auto set = load_holds(dir.path());
         ASSERT_FALSE(set) << bad;
