@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -300,8 +301,18 @@ TEST_F(HoldsE2E, AHoldPlacedDuringAPassProtectsTheFilesNotYetReached) {
     EXPECT_EQ(add.code, 0) << add.err;
     EXPECT_NE(add.out.find("ledger entry pending"), std::string::npos) << add.out;
 
-    int resume = ::open((hooks + "/resume").c_str(), O_WRONLY | O_CLOEXEC);
-    ASSERT_GE(resume, 0);
+    // Without a reader (the pass not yet waiting) a non-blocking open fails with ENXIO; a
+    // pass that died instead fails the test rather than hang it.
+    int resume = -1;
+    for (int i = 0; i < 600 && resume < 0; ++i) {
+        resume = ::open((hooks + "/resume").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (resume >= 0) break;
+        ASSERT_EQ(errno, ENXIO);
+        int early = 0;
+        ASSERT_NE(::waitpid(child, &early, WNOHANG), child) << slurp(out_path);
+        ::poll(nullptr, 0, 100);
+    }
+    ASSERT_GE(resume, 0) << slurp(out_path);
     ASSERT_EQ(::write(resume, "\n", 1), 1);
     ::close(resume);
     int status = 0;
