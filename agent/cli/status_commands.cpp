@@ -4,13 +4,14 @@
 
 #include <chrono>
 
-#include "agent/cli/commands.hpp"
 #include "agent/cli/certs.hpp"
+#include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
 #include "agent/policy/config.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
+#include "agent/service/holds.hpp"
 #include "agent/service/pass_record.hpp"
 #include "agent/service/timing.hpp"
 #include "agent/util/fs.hpp"
@@ -86,6 +87,21 @@ int status(const std::string& config_path) {
         }
     }
     struct stat st {};
+    if (auto holds = service::load_holds(config->state_dir); !holds) {
+        warnings.push_back(holds.error().message());
+    } else {
+        util::Date today =
+            util::date_of(util::TimePoint{std::chrono::system_clock::now().time_since_epoch()});
+        size_t active = 0;
+        size_t pending = 0;
+        for (const auto& h : holds->holds) {
+            if (h.active_on(today)) ++active;
+            if (!h.placed_seq || (h.released && !h.released_seq)) ++pending;
+        }
+        print_line(fmt::format(
+            "holds:      {} active (`lethe hold list`){}", active,
+            pending > 0 ? fmt::format(", {} change(s) not yet in the ledger", pending) : ""));
+    }
     if (::lstat((config->state_dir + "/intent.json").c_str(), &st) == 0) {
         warnings.push_back("an interrupted disposal is pending; the next pass completes it first");
     }

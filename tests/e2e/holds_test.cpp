@@ -120,6 +120,9 @@ TEST_F(HoldsE2E, HeldFilesSurviveEveryPassAndGoInTheFirstPassAfterRelease) {
     ASSERT_EQ(add.code, 0) << add.err;
     EXPECT_NE(add.out.find("hold LIT-7 placed: client acme"), std::string::npos) << add.out;
 
+    Output status = lethe("status " + config());
+    EXPECT_NE(status.out.find("holds:      1 active"), std::string::npos) << status.out;
+
     Output plan = lethe("plan --json " + config());
     ASSERT_EQ(plan.code, 0) << plan.err;
     std::istringstream lines(plan.out);
