@@ -402,7 +402,7 @@ Result<ArchiveWriter> ArchiveWriter::create(const std::string& destination, cons
     return ArchiveWriter(std::move(impl));
 }
 
-Status ArchiveWriter::add(int fd, const ArchiveMember& member) {
+Status ArchiveWriter::add(int fd, const ArchiveMember& member, const util::StopToken* stop) {
     Impl& s = *m_impl;
     if (s.abandoned || s.committed) return fail(ErrorKind::Internal, "archive writer is closed");
     EntryPtr entry(archive_entry_new2(s.archive.get()));
@@ -439,6 +439,10 @@ Status ArchiveWriter::add(int fd, const ArchiveMember& member) {
             return fail(e);
         }
         offset += static_cast<uint64_t>(got);
+        if (stop != nullptr && stop->stop_requested()) {
+            s.abandon();
+            return fail(util::stopped(fmt::format("archive {}", util::utf8_display(member.path))));
+        }
     }
     if (hash.finish_hex() != member.sha256) {
         s.abandon();
@@ -451,7 +455,7 @@ Status ArchiveWriter::add(int fd, const ArchiveMember& member) {
     return {};
 }
 
-Result<ArchiveResult> ArchiveWriter::commit() {
+Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop) {
     Impl& s = *m_impl;
     if (s.abandoned || s.committed) return fail(ErrorKind::Internal, "archive writer is closed");
     nlohmann::json manifest = {{"type", "lethe-archive-manifest"}, {"schema", 1},
@@ -493,8 +497,16 @@ Result<ArchiveResult> ArchiveWriter::commit() {
     uint64_t reread_bytes = 0;
     age::Source raw = hashing_source(in.get(), s.partial, reread_hash, reread_bytes);
     age::Source source = raw;
+    if (stop != nullptr) {
+        source = [raw, stop, &s](char* buf, size_t n) -> Result<size_t> {
+            if (stop->stop_requested()) {
+                return fail(util::stopped(fmt::format("re-read {}", s.partial)));
+            }
+            return raw(buf, n);
+        };
+    }
     if (s.file_key) {
-        auto dec = age::Decryptor::start_with_file_key(*s.file_key, raw);
+        auto dec = age::Decryptor::start_with_file_key(*s.file_key, source);
         if (!dec) {
             s.abandon();
             return fail(dec.error().with_context(fmt::format("re-read {}", s.partial)));
@@ -505,6 +517,7 @@ Result<ArchiveResult> ArchiveWriter::commit() {
     auto listed = reader.run(s.partial, nullptr);
     if (!listed) {
         s.abandon();
+        if (listed.error().kind() == ErrorKind::Stopped) return fail(listed.error());
         return fail(Error(ErrorKind::Verification, listed.error().message())
                         .with_context("the archive did not verify when re-read; sources kept"));
     }

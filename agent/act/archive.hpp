@@ -14,6 +14,7 @@
 
 #include "agent/act/age.hpp"
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 
 namespace lethe::act {
 
@@ -67,9 +68,14 @@ public:
     // Streams the content of `fd` (read from its start) as member `member.path`, hashing it;
     // fails (ErrorKind::Verification) if the content read does not have `member.sha256`
     // (the file changed after it was hashed): the archive is then unusable and is abandoned.
-    [[nodiscard]] Status add(int fd, const ArchiveMember& member);
+    // `stop` (may be null) is checked after every block copied: when it asks to stop, the
+    // archive is abandoned (its `.partial` removed) and ErrorKind::Stopped is returned.
+    [[nodiscard]] Status add(int fd, const ArchiveMember& member,
+                             const util::StopToken* stop = nullptr);
 
-    [[nodiscard]] Result<ArchiveResult> commit();
+    // `stop` as in add(), checked while the archive is re-read; a stopped commit abandons
+    // the archive and renames nothing.
+    [[nodiscard]] Result<ArchiveResult> commit(const util::StopToken* stop = nullptr);
 
     [[nodiscard]] const std::string& partial_path() const;
     [[nodiscard]] size_t member_count() const;

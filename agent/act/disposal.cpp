@@ -399,8 +399,12 @@ private:
     std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> m_ctx;
 };
 
+bool asked_to_stop(const util::StopToken* stop) {
+    return stop != nullptr && stop->stop_requested();
+}
+
 Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
-                  const std::string& path) {
+                  const std::string& path, const util::StopToken* stop) {
     for (const Range& r : ranges) {
         uint64_t offset = r.offset;
         const uint64_t end = r.offset + r.length;
@@ -417,6 +421,7 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
                 done += static_cast<size_t>(w);
             }
             offset += n;
+            if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("overwrite {}", path)));
         }
     }
     if (::fdatasync(fd) != 0) {
@@ -428,7 +433,8 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
 // Reads the data ranges back from the device, not from the page cache, and compares them
 // with the pattern of the last pass. Returns whether every byte matched.
 Result<bool> read_back(Target& t, const std::vector<Range>& ranges, Pattern& pattern, char* block,
-                       char* expected, std::string& how, const std::string& path) {
+                       char* expected, std::string& how, const std::string& path,
+                       const util::StopToken* stop) {
     int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
     UniqueFd direct_fd(direct);
     int fd = t.file.get();
@@ -463,6 +469,7 @@ Result<bool> read_back(Target& t, const std::vector<Range>& ranges, Pattern& pat
             if (auto st = pattern.fill(expected, n); !st) return fail(st.error());
             if (std::memcmp(block, expected, n) != 0) same = false;
             offset += n;
+            if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("read back {}", path)));
         }
         if (offset != end) {
             return fail(ErrorKind::Verification,
@@ -566,7 +573,8 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
         bool zeros = options.final_zero && pass + 1 == rec.passes;
         auto pattern = Pattern::create(zeros);
         if (!pattern) return fail(pattern.error());
-        if (auto st = write_pass(t.file.get(), *ranges, *pattern, block.get(), path); !st) {
+        if (auto st = write_pass(t.file.get(), *ranges, *pattern, block.get(), path, options.stop);
+            !st) {
             return fail(st.error());
         }
         last_pattern.emplace(std::move(*pattern));
@@ -576,7 +584,7 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     maybe_inject_corruption(t.file.get(), size);
 #endif
     auto matched = read_back(t, *ranges, *last_pattern, block.get(), expected.get(), rec.read_back,
-                             path);
+                             path, options.stop);
     if (!matched) return fail(matched.error());
     if (!*matched) {
         return fail(ErrorKind::Verification,

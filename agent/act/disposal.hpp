@@ -7,6 +7,7 @@
 
 #include "agent/scan/file_facts.hpp"
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 
 namespace lethe::act {
 
@@ -17,6 +18,11 @@ struct SanitizeOptions {
     // finish_interrupted(). Until then the renamed file is the durable proof that the
     // overwrite was verified, so a crash before the certificate is still certified honestly.
     bool defer_unlink = false;
+    // Checked after every block written or read back. When it asks to stop, sanitize()
+    // returns ErrorKind::Stopped with the file still at its name, partly overwritten and
+    // not certified: the caller keeps its intent record so that the next pass overwrites
+    // it again from the start. Not owned; may be null.
+    const util::StopToken* stop = nullptr;
 };
 
 // What a disposal did, for its certificate. Every field is a fact observed while doing it.
@@ -81,7 +87,8 @@ private:
 // could fill the disk). Refuses (ErrorKind::Refused, nothing changed) a file whose size
 // changed since prepare(). On a failed read-back, or a file that changed size while being
 // overwritten (ErrorKind::Verification), the file is left in place, overwritten but not
-// removed.
+// removed. Stopped on request (ErrorKind::Stopped, see SanitizeOptions::stop), the file is
+// left in place, partly overwritten.
 [[nodiscard]] Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
                                               const SanitizeOptions& options);
 

@@ -37,7 +37,8 @@ private:
 Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
                                      const std::vector<age::Recipient>& recipients,
                                      const std::map<std::string, std::string>& attributes,
-                                     const std::string& temp_name) {
+                                     const std::string& temp_name,
+                                     const util::StopToken* stop) {
     const std::string& path = file.planned().path;
     const std::string& name = file.name();
     if (name.size() >= 4 && name.compare(name.size() - 4, 4, ".age") == 0) {
@@ -81,6 +82,9 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
         if (auto st = enc->write(std::string_view(buf.data(), static_cast<size_t>(n))); !st) {
             return fail(st.error());
         }
+        if (stop != nullptr && stop->stop_requested()) {
+            return fail(util::stopped(fmt::format("encrypt {}", path)));
+        }
     }
     if (auto st = enc->finish(); !st) return fail(st.error());
     for (const auto& [k, v] : attributes) {
@@ -116,6 +120,9 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
         }
         if (*n == 0) break;
         plain.update(buf.data(), *n);
+        if (stop != nullptr && stop->stop_requested()) {
+            return fail(util::stopped(fmt::format("re-read the encrypted copy of {}", path)));
+        }
     }
     if (!decrypted || plain.finish_hex() != file.record().sha256_before) {
         return fail(ErrorKind::Verification,

@@ -12,6 +12,7 @@
 #include "agent/act/age.hpp"
 #include "agent/act/disposal.hpp"
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 
 namespace lethe::act {
 
@@ -33,9 +34,13 @@ struct EncryptedCopy {
 // The original is not touched: the caller sanitizes it afterwards. Refuses
 // (ErrorKind::Refused) a file whose name already ends in ".age" or an existing NAME.age; a
 // failed check (ErrorKind::Verification) removes the temporary file and keeps the original.
+// `stop` (may be null) is checked after every block encrypted or read back; when it asks to
+// stop, the temporary file is removed, the original is untouched and ErrorKind::Stopped is
+// returned.
 [[nodiscard]] Result<EncryptedCopy> encrypt_beside(
     const PreparedFile& file, const std::vector<age::Recipient>& recipients,
-    const std::map<std::string, std::string>& attributes, const std::string& temp_name);
+    const std::map<std::string, std::string>& attributes, const std::string& temp_name,
+    const util::StopToken* stop = nullptr);
 
 // For the recovery of an interrupted `encrypt`: the NAME.age beside `planned_path` if it
 // exists and carries `user.lethe.intent` = `intent_id` (so lethe wrote it for that intent;

@@ -7,7 +7,7 @@ namespace lethe::cli {
 namespace {
 
 int agent(const std::string& config_path, bool once, const std::string& now_text,
-          uint64_t hold_after, int64_t clock_step) {
+          uint64_t hold_after, uint64_t hold_at_block, int64_t clock_step) {
     service::AgentOptions options;
     options.config_path = config_path;
     options.once = once;
@@ -17,6 +17,7 @@ int agent(const std::string& config_path, bool once, const std::string& now_text
         options.injected_now = *now;
     }
     if (hold_after > 0) options.hold_after_files = hold_after;
+    if (hold_at_block > 0) options.hold_at_block = hold_at_block;
     options.clock_step = std::chrono::seconds(clock_step);
     auto outcome = service::run_agent(options);
     if (!outcome) return report(outcome.error());
@@ -30,6 +31,7 @@ void add_agent_commands(CLI::App& app, CommandContext& context) {
         bool once = false;
         std::string now;
         uint64_t hold_after = 0;
+        uint64_t hold_at_block = 0;
         int64_t clock_step = 0;
     };
     auto o = std::make_shared<Options>();
@@ -41,12 +43,15 @@ void add_agent_commands(CLI::App& app, CommandContext& context) {
     cmd->add_option("--now", o->now, "TEST BUILD ONLY: act as of this time");
     cmd->add_option("--test-hold-after", o->hold_after,
                     "TEST BUILD ONLY: after N files, wait for SIGTERM");
+    cmd->add_option("--test-hold-at-block", o->hold_at_block,
+                    "TEST BUILD ONLY: after N blocks of long files, wait for SIGTERM");
     cmd->add_option("--test-clock-step", o->clock_step,
                     "TEST BUILD ONLY: seconds the --now clock advances at each reading");
 #endif
     cmd->callback([&context, o] {
         context.chosen = [&context, o] {
-            return agent(context.config, o->once, o->now, o->hold_after, o->clock_step);
+            return agent(context.config, o->once, o->now, o->hold_after, o->hold_at_block,
+                         o->clock_step);
         };
     });
 }

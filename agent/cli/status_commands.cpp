@@ -163,6 +163,17 @@ int config_check(const std::string& config_path) {
     } else {
         print_line(fmt::format("ok: state_dir {}", config->state_dir));
     }
+    if (!config->metrics_file.empty()) {
+        std::string folder = util::folder_of(config->metrics_file);
+        if (::stat(folder.c_str(), &st) != 0) {
+            bad("metrics_file", errno_error(fmt::format("folder {}", folder), errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            bad("metrics_file",
+                Error(ErrorKind::BadInput, fmt::format("{} is not a folder", folder)));
+        } else {
+            print_line(fmt::format("ok: metrics_file {}", config->metrics_file));
+        }
+    }
     return status;
 }
 
@@ -192,10 +203,27 @@ int unit_dropin(const std::string& config_path) {
         print_line(fmt::format("ReadWritePaths={}", unit_path(root.path)));
         writable.push_back(root.path);
     }
+    if (!config->archive_destination.empty()) {
+        print_line("# [archive] destination");
+        print_line(fmt::format("ReadWritePaths={}", unit_path(config->archive_destination)));
+        writable.push_back(config->archive_destination);
+    }
     if (config->state_dir != "/var/lib/lethe") {
         print_line("# state_dir (not the unit's StateDirectory)");
         print_line(fmt::format("ReadWritePaths={}", unit_path(config->state_dir)));
         writable.push_back(config->state_dir);
+    }
+    auto inside = [](const std::string& path, const std::string& folder) {
+        return path.size() > folder.size() && path.compare(0, folder.size(), folder) == 0 &&
+               path[folder.size()] == '/';
+    };
+    if (!config->metrics_file.empty() && !inside(config->metrics_file, config->state_dir) &&
+        !inside(config->metrics_file, "/var/lib/lethe")) {
+        // The file is replaced by a rename, so its folder must be writable.
+        std::string folder = util::folder_of(config->metrics_file);
+        print_line("# metrics_file's folder (node_exporter textfile collector)");
+        print_line(fmt::format("ReadWritePaths={}", unit_path(folder)));
+        writable.push_back(folder);
     }
     auto under = [&](std::string_view top) {
         for (const auto& p : writable) {

@@ -119,6 +119,18 @@ Result<AgentConfig> load_config(const std::string& path) {
     auto policies = top.string("policies");
     if (!policies) return fail(policies.error());
     cfg.policies = resolve(base_dir, policies->value_or("/etc/lethe/policies.d"));
+    auto metrics = top.string("metrics_file");
+    if (!metrics) return fail(metrics.error());
+    if (metrics->has_value()) {
+        std::string_view m = **metrics;
+        // node_exporter's textfile collector reads only *.prom files.
+        if (m.size() <= 5 || m.substr(m.size() - 5) != ".prom" || m.back() == '/') {
+            return fail(top.error_at("metrics_file",
+                                     "must name a file ending in .prom (node_exporter's textfile "
+                                     "collector reads only those)"));
+        }
+        cfg.metrics_file = resolve(base_dir, **metrics);
+    }
 
     cfg.state_dir = "/var/lib/lethe";
     if (const toml::node* agent = top.node("agent")) {

@@ -28,6 +28,9 @@ struct AgentConfig {
     double max_fraction_per_root = 0.05;
     std::vector<RootConfig> roots;
     std::string signing_key;  // private key path; public key is `<signing_key>.pub`
+    // Optional: the node_exporter textfile (absolute, ends in .prom) rewritten after every
+    // pass; empty = none.
+    std::string metrics_file;
 
     // [sanitize]: how files are overwritten (issue 6).
     int sanitize_passes = 1;          // random-data passes, 1..10

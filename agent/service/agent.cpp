@@ -65,6 +65,7 @@ class Agent {
     void reload();
     Result<RunSummary> one_pass(util::TimePoint now);
     void on_progress(const std::string& root, uint64_t done, uint64_t planned);
+    void on_block();
     util::TimePoint now() {
         if (!m_options.injected_now) return real_now();
         return *m_options.injected_now + m_options.clock_step * m_clock_reads++;
@@ -88,6 +89,7 @@ class Agent {
     std::condition_variable m_wake;
     std::chrono::steady_clock::time_point m_last_status{};
     std::string m_last_root;
+    uint64_t m_blocks = 0;  // blocks of long files in this pass
 };
 
 void Agent::wake() {
@@ -173,17 +175,31 @@ void Agent::on_progress(const std::string& root, uint64_t done, uint64_t planned
     }
 }
 
+void Agent::on_block() {
+    m_heartbeat = steady_ns();
+    ++m_blocks;
+    if (m_options.hold_at_block && m_blocks == *m_options.hold_at_block) {
+        notify(fmt::format("STATUS=test hold at block {}", m_blocks));
+        std::unique_lock lock(m_mutex);
+        m_wake.wait(lock, [this] { return m_stop.load(); });
+    }
+}
+
 Result<RunSummary> Agent::one_pass(util::TimePoint start) {
     m_idle = false;
     m_heartbeat = steady_ns();
     m_last_root.clear();
     m_window_closed = false;
     m_pass_stop = m_stop.load();
+    m_blocks = 0;
     notify(fmt::format("STATUS=pass started; {}", describe_schedules(m_inputs)));
     RunOptions options;
     options.now = start;
     options.injected_time = m_options.injected_now.has_value();
     options.stop = &m_pass_stop;
+    // A closing window waits for the file in hand; only a stop request interrupts one.
+    options.interrupt = &m_stop;
+    options.on_block = [this] { on_block(); };
     options.progress = [this](const std::string& root, uint64_t done, uint64_t planned) {
         on_progress(root, done, planned);
     };

@@ -67,7 +67,8 @@ Status ArchiveStage::append_index(const ArchivedGroup& group) {
     return util::fsync_fd(fd.get(), path);
 }
 
-std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSummary& summary) {
+std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSummary& summary,
+                                                   const util::StopToken* stop) {
     std::vector<ArchivedGroup> done;
     if (m_groups.empty()) return done;
     const std::string& dest = m_config.archive_destination;
@@ -95,7 +96,16 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         }
         recipients.push_back(*r);
     }
+    auto stopped = [&summary](size_t kept) {
+        summary.stopped = true;
+        util::log_info("stopped on request while archiving: the unfinished archive was removed and "
+                       "its {} files kept; the next pass archives them", kept);
+    };
     for (auto& [key, entries] : m_groups) {
+        if (stop != nullptr && stop->stop_requested()) {
+            summary.stopped = true;
+            break;
+        }
         bool encrypt = std::get<3>(key);
         if (encrypt && !recipient_error.empty()) {
             fail_group(entries, recipient_error);
@@ -128,7 +138,7 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
             auto file = act::prepare(*fd, e.facts, false);
             if (!file) {
                 if (file.error().kind() == ErrorKind::Refused) {
-                    ++summary.skipped;
+                    summary.skip("changed_or_in_use");
                     util::log_warning("skipped {}: {}", shown, file.error().message());
                 } else {
                     ++summary.failed;
@@ -145,7 +155,11 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
             m.mode = static_cast<uint32_t>(e.facts.mode & 07777);
             m.uid = e.facts.uid;
             m.gid = e.facts.gid;
-            if (auto st = writer->add(file->content_fd(), m); !st) {
+            if (auto st = writer->add(file->content_fd(), m, stop); !st) {
+                if (st.error().kind() == ErrorKind::Stopped) {
+                    stopped(entries.size());
+                    return done;
+                }
                 abandon(i, fmt::format("{}: {}", shown, st.error().message()));
                 break;
             }
@@ -153,7 +167,11 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         }
         if (broken) continue;
         if (group.entries.empty()) continue;  // nothing left to archive; the writer cleans up
-        auto result = writer->commit();
+        auto result = writer->commit(stop);
+        if (!result && result.error().kind() == ErrorKind::Stopped) {
+            stopped(entries.size());
+            return done;
+        }
         if (!result) {
             fail_group(group.entries, result.error().message());
             continue;

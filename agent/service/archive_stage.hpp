@@ -38,8 +38,13 @@ public:
     void add(PlanEntry entry, bool encrypt);
     [[nodiscard]] bool empty() const { return m_groups.empty(); }
 
+    // `stop` (may be null) is checked between archives and between blocks of each: when it
+    // asks to stop, the archive being written is abandoned (its `.partial` removed, its
+    // sources untouched), `summary.stopped` is set and the archives finished so far are
+    // returned.
     using RootFd = std::function<Result<int>(const std::string& root)>;
-    [[nodiscard]] std::vector<ArchivedGroup> write_all(const RootFd& root_fd, RunSummary& summary);
+    [[nodiscard]] std::vector<ArchivedGroup> write_all(const RootFd& root_fd, RunSummary& summary,
+                                                       const util::StopToken* stop = nullptr);
 
 private:
     using Key = std::tuple<std::string, std::optional<std::string>, std::optional<std::string>, bool>;

@@ -148,11 +148,13 @@ public:
           m_options(options),
           m_ledger(ledger),
           m_archives(config, pass_id(options.now), options.now),
-          m_holds(config.state_dir) {}
+          m_holds(config.state_dir),
+          m_stop_token(options.interrupt, options.on_block) {}
 
     Result<RunSummary> run();
 
 private:
+    Result<RunSummary> finish();
     std::string intent_path() const { return m_config.state_dir + "/intent.json"; }
     std::string plan_path() const { return m_config.state_dir + "/plan.jsonl"; }
 
@@ -170,7 +172,7 @@ private:
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
                    const nlohmann::json& extra = nullptr);
     [[nodiscard]] act::SanitizeOptions sanitize_options() const {
-        return {m_config.sanitize_passes, m_config.sanitize_final_zero, true};
+        return {m_config.sanitize_passes, m_config.sanitize_final_zero, true, &m_stop_token};
     }
     Status finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name);
 
@@ -183,6 +185,7 @@ private:
     ArchiveStage m_archives;
     HoldWatch m_holds;
     nlohmann::json m_holds_checked;  // the store version checked before the current file
+    util::StopToken m_stop_token;    // between blocks of a long file
 };
 
 Result<int> Pass::root_fd(const std::string& name) {
@@ -331,7 +334,7 @@ Status Pass::write_plan(PlanSummary& summary) {
     plan_options.holds = *holds;
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
         if (e.status == classify::Status::Skipped && e.mode == policy::Mode::Enforce) {
-            ++m_summary.skipped;
+            m_summary.skip(e.facts.nlink > 1 ? "hard_links" : "policy_problem");
             log_event(util::LogLevel::Warning, Event::Skipped,
                       EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
                                         std::string(policy::to_string(e.action))),
@@ -424,7 +427,8 @@ Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const P
         {"trigger_date", util::format_date(entry.trigger_date)},
         {"expires", entry.expires ? util::format_date(*entry.expires) : "permanent"},
         {"intent", intent_id}};
-    auto copy = act::encrypt_beside(file, recipients, attributes, temp + ".age.partial");
+    auto copy =
+        act::encrypt_beside(file, recipients, attributes, temp + ".age.partial", &m_stop_token);
     if (!copy) return fail(copy.error());
     return nlohmann::json{{"name", copy->name},
                           {"sha256", copy->sha256},
@@ -446,7 +450,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     auto file = act::prepare(*fd, entry.facts, overwrite);
     if (!file) {
         if (file.error().kind() == ErrorKind::Refused) {
-            ++m_summary.skipped;
+            m_summary.skip("changed_or_in_use");
             log_event(util::LogLevel::Warning, Event::Skipped, fields,
                       fmt::format("skipped {}: {}", shown, file.error().message()));
             return {};
@@ -457,7 +461,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         return {};
     }
     if (!archived_sha256.empty() && file->record().sha256_before != archived_sha256) {
-        ++m_summary.skipped;
+        m_summary.skip("changed_or_in_use");
         util::log_warning("skipped {}: changed since it was archived; kept (the archived copy "
                           "remains)", shown);
         return {};
@@ -470,10 +474,20 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     util::fault_point("intent-written");
     if (entry.action == policy::Action::Encrypt) {
         auto copy = encrypt_copy(*file, entry, intent.id, intent.temp_name);
+        if (!copy && copy.error().kind() == ErrorKind::Stopped) {
+            // Nothing of the original was changed and the partial copy is removed.
+            m_summary.stopped = true;
+            util::log_info("stopped on request while encrypting {}: kept, not encrypted", shown);
+            return clear_intent();
+        }
         if (!copy) {
             // Nothing of the original was changed; a partial copy was removed.
             bool refused = copy.error().kind() == ErrorKind::Refused;
-            ++(refused ? m_summary.skipped : m_summary.failed);
+            if (refused) {
+                m_summary.skip("encrypt_refused");
+            } else {
+                ++m_summary.failed;
+            }
             util::log_error("{} not encrypted, kept: {}", shown, copy.error().message());
             return clear_intent();
         }
@@ -483,9 +497,17 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                           : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
         // Refused before anything was changed (the file grew or shrank since prepare).
-        ++m_summary.skipped;
+        m_summary.skip("changed_or_in_use");
         util::log_warning("skipped {}: {}", shown, done.error().message());
         return clear_intent();
+    }
+    if (!done && done.error().kind() == ErrorKind::Stopped) {
+        // Partly overwritten, still under its name, not certified: the intent record stays
+        // and the next pass overwrites the file again before anything else, then certifies.
+        m_summary.stopped = true;
+        util::log_info("stopped on request while overwriting {}: the next pass completes it",
+                       shown);
+        return {};
     }
     if (!done) {
         if (done.error().kind() == ErrorKind::Verification) {
@@ -504,6 +526,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         if (auto st = finish_sanitize(*fd, entry, intent.temp_name); !st) return st;
     }
     ++m_summary.disposed;
+    ++m_summary.disposed_by_action[std::string(policy::to_string(entry.action))];
     m_summary.bytes += done->size;
     fields.cert_seq = m_ledger.last_seq();
     log_event(util::LogLevel::Info, Event::Disposed, fields,
@@ -546,7 +569,13 @@ Result<bool> Pass::held_now(const PlanEntry& entry) {
 }
 
 Result<RunSummary> Pass::run() {
-    if (auto st = recover(); !st) return fail(st.error());
+    if (auto st = recover(); !st) {
+        if (st.error().kind() != ErrorKind::Stopped) return fail(st.error());
+        // The intent record stays; the next pass tries again.
+        m_summary.stopped = true;
+        util::log_info("stopped on request while completing an interrupted disposal");
+        return finish();
+    }
     // Hold changes made while no pass ran may still lack their ledger entries.
     if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
         !recorded) {
@@ -555,6 +584,10 @@ Result<RunSummary> Pass::run() {
 
     PlanSummary plan;
     if (auto st = write_plan(plan); !st) return fail(st.error());
+    for (const auto& [root, walk] : plan.walks) m_summary.scanned_by_root[root] = walk.files;
+    if (auto it = plan.by_status.find("review"); it != plan.by_status.end()) {
+        m_summary.review = it->second.files;
+    }
     if (auto st = check_guards(plan); !st) {
         ::unlink(plan_path().c_str());
         return fail(st.error());
@@ -577,7 +610,7 @@ Result<RunSummary> Pass::run() {
         if (!entry) return fail(entry.error().with_context(plan_path()));
         if (m_options.progress) m_options.progress(entry->root, done++, m_summary.planned);
         // Between files no intent record is open: the safe point to stop at.
-        if (m_options.stop != nullptr && m_options.stop->load()) {
+        if (m_summary.stopped || (m_options.stop != nullptr && m_options.stop->load())) {
             m_summary.stopped = true;
             break;
         }
@@ -597,11 +630,16 @@ Result<RunSummary> Pass::run() {
     std::vector<ArchivedGroup> archived;
     if (!m_summary.stopped) {
         archived = m_archives.write_all(
-            [this](const std::string& root) { return root_fd(root); }, m_summary);
+            [this](const std::string& root) { return root_fd(root); }, m_summary, &m_stop_token);
     }
     for (const auto& group : archived) {
         for (size_t i = 0; i < group.entries.size(); ++i) {
             const PlanEntry& e = group.entries[i];
+            // A source not removed now stays; the next pass archives it again.
+            if (m_summary.stopped || (m_options.stop != nullptr && m_options.stop->load())) {
+                m_summary.stopped = true;
+                break;
+            }
             // The archive is written; a hold placed meanwhile still keeps the source.
             auto held = held_now(e);
             if (!held) return fail(held.error());
@@ -612,7 +650,11 @@ Result<RunSummary> Pass::run() {
             }
         }
     }
+    return finish();
+}
 
+// Ends the pass with its signed checkpoint.
+Result<RunSummary> Pass::finish() {
     nlohmann::json checkpoint = {
         {"type", "checkpoint"},
         {"time", util::format_timestamp(m_options.now)},

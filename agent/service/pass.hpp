@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,14 @@ struct RunOptions {
     // When set and true, the pass stops at the next safe point (between files, no intent
     // record left behind), writes its checkpoint and returns with `stopped`.
     const std::atomic<bool>* stop = nullptr;
+    // When set and true, a long sanitize, encryption or archive also stops between two of
+    // its blocks (SIGTERM): a sanitize keeps its intent record, so the next pass overwrites
+    // the file again and certifies it; an encryption or an archive is removed unfinished,
+    // its sources untouched. No certificate is written for a stopped file.
+    const std::atomic<bool>* interrupt = nullptr;
+    // Called after every block of a long file (overwrite, encryption, archive): shows that
+    // the pass is alive (the watchdog) while one file takes minutes.
+    std::function<void()> on_block;
     // Called before each due file is acted on (root name, files done, files planned).
     std::function<void(const std::string& root, uint64_t done, uint64_t planned)> progress;
 };
@@ -39,6 +48,18 @@ struct RunSummary {
     uint64_t first_seq = 0;
     uint64_t checkpoint_seq = 0;
     bool stopped = false;    // asked to stop before every due file was handled
+    // For the metrics file: files walked per root, files in review, disposals by action
+    // ("sanitize", ...: they add up to `disposed`) and skips by reason ("hard_links",
+    // "policy_problem", "changed_or_in_use", "encrypt_refused": they add up to `skipped`).
+    std::map<std::string, uint64_t> scanned_by_root;
+    uint64_t review = 0;
+    std::map<std::string, uint64_t> disposed_by_action;
+    std::map<std::string, uint64_t> skipped_by_reason;
+
+    void skip(const std::string& reason) {
+        ++skipped;
+        ++skipped_by_reason[reason];
+    }
 };
 
 // One disposal pass: takes the state lock, completes any disposal an earlier pass was

@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "agent/ledger/ledger.hpp"
 #include "agent/service/journal.hpp"
+#include "agent/service/metrics.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
 
@@ -64,6 +67,7 @@ Status write_pass_record(const std::string& state_dir, const PassRecord& record)
                         {"result", record.result},
                         {"summary", summary_json(record.summary)}};
     if (!record.error.empty()) j["error"] = record.error;
+    if (!record.last_success.empty()) j["last_success"] = record.last_success;
     if (auto st = util::make_dirs(state_dir, 0700); !st) return st;
     return util::write_file_atomic(state_dir + kRecordName, j.dump(2) + "\n", 0600);
 }
@@ -83,6 +87,7 @@ Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir)
     r.finished = j.value("finished", "");
     r.result = j.value("result", "");
     r.error = j.value("error", "");
+    r.last_success = j.value("last_success", "");
     if (j.contains("summary") && j["summary"].is_object()) r.summary = summary_from(j["summary"]);
     return std::optional<PassRecord>(std::move(r));
 }
@@ -92,13 +97,16 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
     log_event(util::LogLevel::Info, Event::PassStarted, {},
               fmt::format("pass started over {} root(s){}", inputs.config.roots.size(),
                           options.root ? fmt::format(" (only '{}')", *options.root) : ""));
+    auto began = std::chrono::steady_clock::now();
     auto summary = run_pass(inputs.config, inputs.schedules, inputs.key, options);
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
     PassRecord record;
     record.started = util::format_timestamp(options.now);
     record.finished = util::format_timestamp(options.injected_time ? options.now : finished());
     if (summary) {
         record.summary = *summary;
         record.result = summary->stopped ? "stopped" : summary->failed > 0 ? "failures" : "ok";
+        record.last_success = record.finished;
         EventFields fields;
         fields.cert_seq = summary->checkpoint_seq;
         // The head in the journal too, so a ledger cut after this pass is detectable.
@@ -114,11 +122,20 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
     } else {
         record.result = "error";
         record.error = summary.error().message();
+        if (auto previous = read_pass_record(inputs.config.state_dir); previous && *previous) {
+            record.last_success = (*previous)->last_success;
+        }
         log_event(util::LogLevel::Error, Event::Error, {},
                   fmt::format("pass failed: {}", summary.error().message()));
     }
     if (auto st = write_pass_record(inputs.config.state_dir, record); !st) {
         util::log_warning("could not record the pass for `lethe status`: {}", st.error().message());
+    }
+    const std::string& metrics = inputs.config.metrics_file;
+    if (!metrics.empty()) {
+        if (auto st = write_metrics_file(metrics, render_metrics(record, took.count())); !st) {
+            util::log_warning("could not write the metrics file: {}", st.error().message());
+        }
     }
     return summary;
 }

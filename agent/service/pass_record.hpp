@@ -33,6 +33,9 @@ struct PassRecord {
     std::string finished;
     std::string result;  // "ok", "failures", "stopped" or "error"
     std::string error;   // the reason when result is "error"
+    // When the last pass that reached its checkpoint (any result but "error") ended; carried
+    // over from the previous record by a pass that fails. Empty before any.
+    std::string last_success;
     RunSummary summary;
 };
 
@@ -41,7 +44,8 @@ struct PassRecord {
 [[nodiscard]] Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir);
 
 // Runs one pass with journal events (pass started, pass finished or error) and records its
-// outcome in state_dir. `finished` gives the end time (the clock, injectable).
+// outcome in state_dir, and in the config's `metrics_file` when one is set (a failure to
+// write either is logged as a warning; it does not fail the pass). `finished` gives the end time (the clock, injectable).
 [[nodiscard]] Result<RunSummary> run_recorded_pass(const AgentInputs& inputs,
                                                    const RunOptions& options,
                                                    util::TimePoint (*finished)());

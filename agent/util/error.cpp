@@ -22,6 +22,7 @@ int exit_code_for(const Error& error) {
         case ErrorKind::Io:
             return kExitBadInput;
         case ErrorKind::Verification:
+        case ErrorKind::Stopped:  // the work is not complete; the next pass completes it
             return kExitFinding;
         case ErrorKind::Internal:
             return kExitInternal;

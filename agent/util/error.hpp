@@ -15,6 +15,7 @@ enum class ErrorKind {
     Io,         // the operating system failed an operation
     Verification,  // something failed a check (signature, read-back, identity)
     Internal,   // a bug or an impossible state
+    Stopped,    // asked to stop (SIGTERM) between two blocks of a long operation
 };
 
 // One error value: a kind, the errno if the OS produced it, and a message that already

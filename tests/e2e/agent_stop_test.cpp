@@ -1,0 +1,182 @@
+// SIGTERM in the middle of one long file: the agent stops between two blocks of the
+// overwrite or of the archive, says STOPPING=1, leaves no certificate for that file and no
+// half state the next pass cannot finish. The agent is held at an exact block by a test-build
+// option, so no test waits on the clock.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "agent/util/encoding.hpp"
+#include "agent/util/sha256.hpp"
+#include "tests/e2e/service_fixture.hpp"
+
+namespace lethe::testing {
+namespace {
+
+constexpr const char* kHuge = "share/acme/2010-003/huge.pdf";
+
+class AgentStopE2E : public ServiceFixture {
+  protected:
+    void SetUp() override {
+        ServiceFixture::SetUp();
+        // 64 MiB: 16 overwrite blocks and 256 archive blocks, none of them all zeros.
+        m_huge.resize(size_t{64} << 20);
+        uint32_t x = 2463534242u;
+        for (char& c : m_huge) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            c = static_cast<char>(x | 1u);
+        }
+        m_dir.write(kHuge, m_huge, "2010-03-01");
+    }
+
+    std::vector<nlohmann::json> payloads() {
+        std::vector<nlohmann::json> out;
+        std::ifstream in(m_dir / "state/ledger.jsonl");
+        for (std::string line; std::getline(in, line);) {
+            auto env = nlohmann::json::parse(line);
+            out.push_back(
+                nlohmann::json::parse(*util::base64_decode(env["payload"].get<std::string>())));
+        }
+        return out;
+    }
+    std::vector<nlohmann::json> certificates_of(const std::string& path) {
+        std::vector<nlohmann::json> out;
+        for (auto& p : payloads()) {
+            if (p["type"] == "disposal" && p.value("path", "") == path) out.push_back(p);
+        }
+        return out;
+    }
+
+    // Starts the agent, holds it at `block`, sends SIGTERM and checks that it stops
+    // promptly and cleanly; returns what the notify socket saw.
+    void stop_at_block(int block) {
+        NotifySocket sock(m_dir / "notify");
+        std::map<std::string, std::string> env = {
+            {"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}, {"WATCHDOG_USEC", "200000"}};
+        pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(),
+                           "--test-hold-at-block", std::to_string(block)},
+                          env);
+        ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
+        ASSERT_TRUE(sock.wait_for("STATUS=test hold at block " + std::to_string(block)))
+            << sock.seen() << agent_output();
+        // The pass is inside one file, and the watchdog is still fed.
+        ASSERT_TRUE(sock.wait_for("WATCHDOG=1")) << sock.seen();
+        ASSERT_EQ(::kill(pid, SIGTERM), 0);
+        ASSERT_TRUE(sock.wait_for("STOPPING=1")) << sock.seen() << agent_output();
+        EXPECT_EQ(wait_exit(pid), 0) << agent_output();
+        EXPECT_EQ(sock.seen().find("STATUS=idle"), std::string::npos) << sock.seen();
+    }
+
+    void expect_ledger_verifies() {
+        auto verify = lethe("certs verify --config " + shell_quote(config()));
+        EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    }
+
+    std::string m_huge;
+};
+
+TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAndCertifies) {
+    keygen();
+    stop_at_block(10);
+    if (HasFatalFailure()) return;
+
+    // Stopped inside the overwrite of the huge file: still under its name, partly
+    // overwritten, not certified; its intent record waits for the next pass.
+    ASSERT_TRUE(exists(m_dir / kHuge));
+    std::string after = slurp(m_dir / kHuge);
+    EXPECT_EQ(after.size(), m_huge.size());
+    EXPECT_NE(after, m_huge);
+    EXPECT_TRUE(exists(m_dir / "state/intent.json"));
+    EXPECT_TRUE(certificates_of("acme/2010-003/huge.pdf").empty());
+    auto entries = payloads();
+    ASSERT_FALSE(entries.empty());
+    EXPECT_EQ(entries.back()["type"], "checkpoint");
+    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    expect_ledger_verifies();
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while overwriting clients/acme/2010-003/huge.pdf"),
+              std::string::npos)
+        << log;
+
+    // The next pass overwrites it again, verifies and certifies it with the hash of the
+    // content before the first attempt changed anything.
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("1 interrupted disposals completed"), std::string::npos) << run.out;
+    EXPECT_FALSE(exists(m_dir / kHuge));
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    auto certs = certificates_of("acme/2010-003/huge.pdf");
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(m_huge));
+    EXPECT_EQ(certs[0]["subject"]["size"], m_huge.size());
+    EXPECT_EQ(certs[0]["method"]["verified"], true);
+    EXPECT_EQ(certs[0]["method"]["kind"], "file overwrite");
+    expect_ledger_verifies();
+    // Nothing of it is left in its folder, under any name.
+    for (const auto& e : std::filesystem::directory_iterator(m_dir / "share/acme/2010-003")) {
+        ADD_FAILURE() << "left behind: " << e.path();
+    }
+}
+
+TEST_F(AgentStopE2E, SigtermMidArchiveRemovesThePartialArchiveKeepsTheSourcesAndTheNextPassArchives) {
+    m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "archive"
+)");
+    m_dir.write("lethe.toml",
+                "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
+                "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+    m_dir.mkdir("archive");
+    keygen();
+    stop_at_block(40);  // archive blocks are 256 KiB: inside the huge file
+    if (HasFatalFailure()) return;
+
+    // No archive, finished or not, and every source as it was; no archive certificate.
+    std::string names;
+    for (const auto& e : std::filesystem::directory_iterator(m_dir / "archive")) {
+        names += e.path().filename().string() + " ";
+    }
+    EXPECT_EQ(names, "") << names;
+    EXPECT_EQ(slurp(m_dir / kHuge), m_huge);
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/letter.docx"), "letter to client");
+    for (const auto& p : payloads()) EXPECT_NE(p["type"], "disposal") << p.dump();
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    expect_ledger_verifies();
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while archiving"), std::string::npos) << log;
+
+    // The next pass archives the files, verifies the archive and removes the sources.
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_FALSE(exists(m_dir / kHuge));
+    auto certs = certificates_of("acme/2010-003/huge.pdf");
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(m_huge));
+    EXPECT_EQ(certs[0]["method"]["archive"]["member"], "acme/2010-003/huge.pdf");
+    std::vector<std::string> archives;
+    for (const auto& e : std::filesystem::directory_iterator(m_dir / "archive")) {
+        archives.push_back(e.path().filename().string());
+    }
+    ASSERT_EQ(archives.size(), 1u);
+    EXPECT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
+    EXPECT_EQ(certs[0]["method"]["archive"]["name"], archives[0]);
+    expect_ledger_verifies();
+}
+
+}  // namespace
+}  // namespace lethe::testing
