@@ -126,7 +126,7 @@ Result<AgentConfig> load_config(const std::string& path) {
         // node_exporter's textfile collector reads only *.prom files.
         if (m.size() <= 5 || m.substr(m.size() - 5) != ".prom" || m.back() == '/') {
             return fail(top.error_at("metrics_file",
-                                     "must name a file ending in .prom (node_exporter's textfile "
+                                     "metrics_file must name a file ending in .prom (node_exporter's textfile "
                                      "collector reads only those)"));
         }
         cfg.metrics_file = resolve(base_dir, **metrics);

@@ -1,10 +1,12 @@
 #include "agent/service/pass.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -43,6 +45,9 @@ struct Intent {
     act::DisposalRecord prepared;  // hash and filesystem limits found before destruction
     std::string temp_name;
     nlohmann::json extra;  // method fields of archive/encrypt (where the copy is), or null
+    // The ledger's last sequence number when the intent was recorded: its certificate, if
+    // one was written, comes after it. 0 in records of older versions (search everything).
+    uint64_t after_seq = 0;
 
     [[nodiscard]] nlohmann::json to_json() const {
         nlohmann::json j = {{"id", id},
@@ -52,7 +57,8 @@ struct Intent {
                 {"filesystem", prepared.filesystem},
                 {"residual_risks", prepared.residual_risks},
                 {"handling", prepared.handling},
-                {"temp_name", temp_name}};
+                {"temp_name", temp_name},
+                {"after_seq", after_seq}};
         if (!extra.is_null()) j["method_extra"] = extra;
         return j;
     }
@@ -70,6 +76,7 @@ struct Intent {
             in.temp_name = j.at("temp_name").get<std::string>();
             in.prepared.handling = j.value("handling", std::vector<std::string>{});
             if (j.contains("method_extra")) in.extra = j.at("method_extra");
+            in.after_seq = j.value("after_seq", uint64_t{0});
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -139,6 +146,70 @@ std::string pass_id(util::TimePoint now) {
     return id + "-" + util::random_suffix(2);
 }
 
+// The `intent` ids of the disposal certificates after sequence number `after_seq`, read
+// from the end of the ledger backwards: the certificates an interrupted pass wrote for the
+// intents it left. Lines that do not parse are passed over (the ledger was opened, so its
+// tail is whole; `lethe certs verify` judges the rest).
+Result<std::set<std::string>> intents_certified_after(const std::string& ledger_path,
+                                                      uint64_t after_seq) {
+    std::set<std::string> ids;
+    UniqueFd fd(::open(ledger_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return fail(errno_error(fmt::format("open {}", ledger_path), errno));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail(errno_error(fmt::format("stat {}", ledger_path), errno));
+    }
+    const auto size = static_cast<uint64_t>(st.st_size);
+    for (uint64_t tail = uint64_t{1} << 20;; tail *= 4) {
+        uint64_t start = size > tail ? size - tail : 0;
+        std::string buf(static_cast<size_t>(size - start), '\0');
+        size_t got = 0;
+        while (got < buf.size()) {
+            ssize_t n = ::pread(fd.get(), buf.data() + got, buf.size() - got,
+                                static_cast<off_t>(start + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return fail(errno_error(fmt::format("read {}", ledger_path), errno));
+            if (n == 0) break;
+            got += static_cast<size_t>(n);
+        }
+        buf.resize(got);
+        size_t pos = 0;
+        if (start > 0) pos = buf.find('\n') == std::string::npos ? buf.size() : buf.find('\n') + 1;
+        bool reached = start == 0;
+        while (pos < buf.size()) {
+            size_t end = buf.find('\n', pos);
+            if (end == std::string::npos) end = buf.size();
+            auto env = nlohmann::json::parse(buf.begin() + static_cast<std::ptrdiff_t>(pos),
+                                             buf.begin() + static_cast<std::ptrdiff_t>(end),
+                                             nullptr, false);
+            pos = end + 1;
+            if (!env.is_object() || !env.contains("payload") || !env["payload"].is_string()) {
+                continue;
+            }
+            auto raw = util::base64_decode(env["payload"].get<std::string>());
+            if (!raw) continue;
+            auto payload = nlohmann::json::parse(*raw, nullptr, false);
+            if (!payload.is_object()) continue;
+            uint64_t seq = payload.value("seq", uint64_t{0});
+            if (seq <= after_seq) {
+                reached = true;
+                continue;
+            }
+            if (payload.value("type", "") == "disposal" && payload.contains("intent") &&
+                payload["intent"].is_string()) {
+                ids.insert(payload["intent"].get<std::string>());
+            }
+        }
+        if (reached) return ids;
+        ids.clear();
+    }
+}
+
+// Certificates are appended in groups (one write, one fsync) of at most this many files or
+// bytes; every intent of a group stays recorded until the group is in the ledger.
+constexpr size_t kBatchFiles = 64;
+constexpr uint64_t kBatchBytes = uint64_t{64} << 20;
+
 class Pass {
 public:
     Pass(const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
@@ -154,6 +225,7 @@ public:
     Result<RunSummary> run();
 
 private:
+    Result<RunSummary> run_steps();
     Result<RunSummary> finish();
     std::string intent_path() const { return m_config.state_dir + "/intent.json"; }
     std::string plan_path() const { return m_config.state_dir + "/plan.jsonl"; }
@@ -168,9 +240,13 @@ private:
                                         const std::string& intent_id, const std::string& temp);
     [[nodiscard]] bool encrypts(const PlanEntry& entry) const;
     Result<bool> held_now(const PlanEntry& entry);
-    Status clear_intent();
+    Status write_intents();
+    Status record_intent(Intent intent);
+    Status drop_intent(const std::string& id);
+    Status recover_one(Intent& intent, const std::set<std::string>& certified);
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
                    const nlohmann::json& extra = nullptr);
+    Status commit_certificates();
     [[nodiscard]] act::SanitizeOptions sanitize_options() const {
         return {m_config.sanitize_passes, m_config.sanitize_final_zero, true, &m_stop_token};
     }
@@ -186,6 +262,19 @@ private:
     HoldWatch m_holds;
     nlohmann::json m_holds_checked;  // the store version checked before the current file
     util::StopToken m_stop_token;    // between blocks of a long file
+
+    // A disposal done whose certificate waits for the group commit. Its intent is in
+    // m_intents (and intent.json) until the certificate is in the ledger.
+    struct Pending {
+        PlanEntry entry;
+        nlohmann::json payload;
+        std::string intent_id;
+        std::string temp_name;
+        uint64_t size = 0;
+    };
+    std::vector<Intent> m_intents;  // what intent.json holds
+    std::vector<Pending> m_pending;
+    uint64_t m_pending_bytes = 0;
 };
 
 Result<int> Pass::root_fd(const std::string& name) {
@@ -201,11 +290,76 @@ Result<int> Pass::root_fd(const std::string& name) {
     return raw;
 }
 
-Status Pass::clear_intent() {
-    if (::unlink(intent_path().c_str()) != 0 && errno != ENOENT) {
-        return fail(errno_error(fmt::format("remove {}", intent_path()), errno));
+// Replaces intent.json durably with the open intents, or removes it when there are none.
+Status Pass::write_intents() {
+    if (m_intents.empty()) {
+        if (::unlink(intent_path().c_str()) != 0 && errno != ENOENT) {
+            return fail(errno_error(fmt::format("remove {}", intent_path()), errno));
+        }
+        return util::fsync_dir(m_config.state_dir);
     }
-    return util::fsync_dir(m_config.state_dir);
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& in : m_intents) list.push_back(in.to_json());
+    nlohmann::json j = {{"intents", std::move(list)}};
+    if (auto st = util::write_file_atomic(intent_path(), j.dump(), 0600); !st) {
+        return fail(st.error().with_context("intent record"));
+    }
+    return {};
+}
+
+Status Pass::record_intent(Intent intent) {
+    m_intents.push_back(std::move(intent));
+    return write_intents();
+}
+
+Status Pass::drop_intent(const std::string& id) {
+    std::erase_if(m_intents, [&id](const Intent& in) { return in.id == id; });
+    return write_intents();
+}
+
+// Appends the certificates of the disposals done since the last commit with one write and
+// one fsync, then removes the renamed, overwritten files and their intents.
+Status Pass::commit_certificates() {
+    if (m_pending.empty()) return {};
+    // Taken out first: a failed append is never retried within this pass (the intents make
+    // the next pass certify those disposals), so nothing is ever certified twice.
+    std::vector<Pending> group = std::move(m_pending);
+    m_pending.clear();
+    m_pending_bytes = 0;
+    std::vector<nlohmann::json> payloads;
+    payloads.reserve(group.size());
+    for (const auto& p : group) payloads.push_back(p.payload);
+    auto last = m_ledger.append_batch(std::move(payloads));
+    if (!last) return fail(last.error().with_context("ledger"));
+    uint64_t seq = *last + 1 - group.size();
+    if (m_summary.first_seq == 0) m_summary.first_seq = seq;
+    util::fault_point("certified");
+    for (const auto& p : group) {
+        const PlanEntry& e = p.entry;
+        if (overwrites(e.action)) {
+            auto fd = root_fd(e.root);
+            if (!fd) return fail(fd.error());
+            if (auto st = finish_sanitize(*fd, e, p.temp_name); !st) return st;
+        }
+        ++m_summary.disposed;
+        ++m_summary.disposed_by_action[std::string(policy::to_string(e.action))];
+        m_summary.bytes += p.size;
+        EventFields fields = EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                               std::string(policy::to_string(e.action)));
+        fields.cert_seq = seq;
+        log_event(util::LogLevel::Info, Event::Disposed, fields,
+                  fmt::format("{} {}/{} ({} bytes), certificate {}",
+                              e.action == policy::Action::Archive   ? "archived and sanitized"
+                              : e.action == policy::Action::Encrypt ? "encrypted and sanitized"
+                              : e.action == policy::Action::Delete  ? "deleted"
+                                                                    : "sanitized",
+                              e.root, util::utf8_display(e.facts.path), p.size, seq));
+        ++seq;
+    }
+    std::set<std::string> done;
+    for (const auto& p : group) done.insert(p.intent_id);
+    std::erase_if(m_intents, [&done](const Intent& in) { return done.count(in.id) != 0; });
+    return write_intents();
 }
 
 Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
@@ -218,8 +372,9 @@ Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, con
     return {};
 }
 
-// Completes what an interrupted pass began: the intent record names the file, its hash
-// before destruction and the name it was to be renamed to.
+// Completes what an interrupted pass began: each intent record names the file, its hash
+// before destruction and the name it was to be renamed to. Records are resolved one by one
+// and dropped from intent.json as they are, so a crash in the middle repeats nothing.
 Status Pass::recover() {
     auto text = util::read_file(intent_path());
     if (!text) {
@@ -227,16 +382,50 @@ Status Pass::recover() {
         return fail(text.error());
     }
     auto j = nlohmann::json::parse(*text, nullptr, false);
-    auto intent = j.is_discarded() ? Result<Intent>(fail(ErrorKind::BadInput, "not JSON"))
-                                   : Intent::from_json(j);
-    if (!intent) {
+    std::vector<Intent> intents;
+    Status parsed;
+    if (j.is_object() && j.contains("intents") && j["intents"].is_array()) {
+        for (const auto& one : j["intents"]) {
+            auto in = Intent::from_json(one);
+            if (!in) {
+                parsed = fail(in.error());
+                break;
+            }
+            intents.push_back(std::move(*in));
+        }
+    } else if (j.is_object()) {
+        // One record, as lethe wrote it before certificates were grouped.
+        auto in = Intent::from_json(j);
+        if (in) {
+            intents.push_back(std::move(*in));
+        } else {
+            parsed = fail(in.error());
+        }
+    } else {
+        parsed = fail(ErrorKind::BadInput, "not JSON");
+    }
+    if (!parsed) {
         return fail(ErrorKind::Refused,
                     fmt::format("{} is unreadable ({}); refusing to dispose until it is inspected",
-                                intent_path(), intent.error().message()));
+                                intent_path(), parsed.error().message()));
     }
-    const nlohmann::json& last = m_ledger.last_payload();
+    uint64_t after = UINT64_MAX;
+    for (const auto& in : intents) after = std::min(after, in.after_seq);
+    auto certified = intents.empty() ? Result<std::set<std::string>>(std::set<std::string>{})
+                                     : intents_certified_after(m_ledger.path(), after);
+    if (!certified) return fail(certified.error());
+    m_intents = intents;
+    for (auto& in : intents) {
+        if (auto st = recover_one(in, *certified); !st) return st;
+        if (auto st = drop_intent(in.id); !st) return st;
+    }
+    return {};
+}
+
+Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
+    auto* intent = &in;
     const PlanEntry& e = intent->entry;
-    if (last.is_object() && last.value("intent", "") == intent->id) {
+    if (certified.count(intent->id) != 0) {
         // Certified; only the cleanup was interrupted.
         if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
@@ -244,7 +433,7 @@ Status Pass::recover() {
             if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
         }
         ++m_summary.recovered;
-        return clear_intent();
+        return {};
     }
     m_holds_checked = "checked by the interrupted pass before it began this disposal";
     util::log_warning("completing the interrupted disposal of {}/{}", e.root,
@@ -262,7 +451,7 @@ Status Pass::recover() {
             util::log_error("{}/{}: {}", e.root, util::utf8_display(e.facts.path),
                             found.error().message());
             ++m_summary.failed;
-            return clear_intent();  // nothing of the original was changed
+            return {};  // nothing of the original was changed
         }
         copy = *found;
     }
@@ -271,7 +460,7 @@ Status Pass::recover() {
         util::log_error("{}/{}: neither the file nor its encrypted copy is there; nothing to "
                         "complete", e.root, util::utf8_display(e.facts.path));
         ++m_summary.failed;
-        return clear_intent();
+        return {};
     }
     if (still_there && still_there->inode == e.facts.inode && still_there->device == e.facts.device) {
         // Interrupted before the rename: do it again from the start; the certificate keeps
@@ -314,8 +503,9 @@ Status Pass::recover() {
         if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
     }
     ++m_summary.recovered;
-    return clear_intent();
+    return {};
 }
+
 
 Status Pass::write_plan(PlanSummary& summary) {
     UniqueFd out(::open(plan_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -467,18 +657,20 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         return {};
     }
     Intent intent{util::random_suffix(16), entry, file->record(),
-                  fmt::format(".lethe-{}", util::random_suffix(8)), extra};
-    if (auto st = util::write_file_atomic(intent_path(), intent.to_json().dump(), 0600); !st) {
-        return fail(st.error().with_context("intent record"));
-    }
+                  fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq()};
+    const std::string id = intent.id;
+    const std::string temp_name = intent.temp_name;
+    // Durable before anything is destroyed, beside the intents of the disposals whose
+    // certificates wait for the group commit.
+    if (auto st = record_intent(std::move(intent)); !st) return st;
     util::fault_point("intent-written");
     if (entry.action == policy::Action::Encrypt) {
-        auto copy = encrypt_copy(*file, entry, intent.id, intent.temp_name);
+        auto copy = encrypt_copy(*file, entry, id, temp_name);
         if (!copy && copy.error().kind() == ErrorKind::Stopped) {
             // Nothing of the original was changed and the partial copy is removed.
             m_summary.stopped = true;
             util::log_info("stopped on request while encrypting {}: kept, not encrypted", shown);
-            return clear_intent();
+            return drop_intent(id);
         }
         if (!copy) {
             // Nothing of the original was changed; a partial copy was removed.
@@ -489,17 +681,17 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                 ++m_summary.failed;
             }
             util::log_error("{} not encrypted, kept: {}", shown, copy.error().message());
-            return clear_intent();
+            return drop_intent(id);
         }
         extra = {{"encrypted_copy", *copy}};
     }
-    auto done = overwrite ? act::sanitize(*file, intent.temp_name, sanitize_options())
+    auto done = overwrite ? act::sanitize(*file, temp_name, sanitize_options())
                           : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
         // Refused before anything was changed (the file grew or shrank since prepare).
         m_summary.skip("changed_or_in_use");
         util::log_warning("skipped {}: {}", shown, done.error().message());
-        return clear_intent();
+        return drop_intent(id);
     }
     if (!done && done.error().kind() == ErrorKind::Stopped) {
         // Partly overwritten, still under its name, not certified: the intent record stays
@@ -515,28 +707,20 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
             ++m_summary.failed;
             log_event(util::LogLevel::Error, Event::Error, fields,
                       fmt::format("verification failed: {}", done.error().message()));
-            return clear_intent();
+            return drop_intent(id);
         }
         // The intent stays, so the next pass completes this file before anything else.
         return fail(done.error());
     }
-    if (auto st = certify(entry, *done, intent.id, extra); !st) return st;
-    util::fault_point("certified");
-    if (overwrite) {
-        if (auto st = finish_sanitize(*fd, entry, intent.temp_name); !st) return st;
+    // The certificate joins the group; the intent stays until the group is in the ledger.
+    auto payload = disposal_payload(entry, *done, m_options, id, extra);
+    payload["holds_checked"] = m_holds_checked;
+    m_pending.push_back({entry, std::move(payload), id, temp_name, done->size});
+    m_pending_bytes += done->size;
+    if (m_pending.size() >= kBatchFiles || m_pending_bytes >= kBatchBytes) {
+        return commit_certificates();
     }
-    ++m_summary.disposed;
-    ++m_summary.disposed_by_action[std::string(policy::to_string(entry.action))];
-    m_summary.bytes += done->size;
-    fields.cert_seq = m_ledger.last_seq();
-    log_event(util::LogLevel::Info, Event::Disposed, fields,
-              fmt::format("{} {} ({} bytes), certificate {}",
-                          entry.action == policy::Action::Archive   ? "archived and sanitized"
-                          : entry.action == policy::Action::Encrypt ? "encrypted and sanitized"
-                          : entry.action == policy::Action::Delete  ? "deleted"
-                                                                    : "sanitized",
-                          shown, done->size, m_ledger.last_seq()));
-    return clear_intent();
+    return {};
 }
 
 // Re-reads the hold store if it changed (one stat otherwise) and tells whether a hold now
@@ -550,6 +734,9 @@ Result<bool> Pass::held_now(const PlanEntry& entry) {
         return !h.placed_seq || (h.released && !h.released_seq);
     });
     if (pending) {
+        // The ledger keeps the order of events: disposals done before the hold changed are
+        // certified before it is recorded.
+        if (auto st = commit_certificates(); !st) return fail(st.error());
         auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
         if (!recorded) return fail(recorded.error());
         holds = m_holds.current();
@@ -569,6 +756,19 @@ Result<bool> Pass::held_now(const PlanEntry& entry) {
 }
 
 Result<RunSummary> Pass::run() {
+    auto result = run_steps();
+    if (!result && !m_pending.empty()) {
+        // Certify what was done before the error; if that fails too, the intent records
+        // let the next pass do it.
+        if (auto st = commit_certificates(); !st) {
+            util::log_error("certificates of this pass left to the next one: {}",
+                            st.error().message());
+        }
+    }
+    return result;
+}
+
+Result<RunSummary> Pass::run_steps() {
     if (auto st = recover(); !st) {
         if (st.error().kind() != ErrorKind::Stopped) return fail(st.error());
         // The intent record stays; the next pass tries again.
@@ -627,6 +827,8 @@ Result<RunSummary> Pass::run() {
     }
     // One verified archive per root, client/matter and encryption setting; only then are
     // the archived sources removed and certified. A pass asked to stop archives nothing.
+    // Writing archives takes a while: certify what is done first.
+    if (auto st = commit_certificates(); !st) return fail(st.error());
     std::vector<ArchivedGroup> archived;
     if (!m_summary.stopped) {
         archived = m_archives.write_all(
@@ -655,6 +857,7 @@ Result<RunSummary> Pass::run() {
 
 // Ends the pass with its signed checkpoint.
 Result<RunSummary> Pass::finish() {
+    if (auto st = commit_certificates(); !st) return fail(st.error());
     nlohmann::json checkpoint = {
         {"type", "checkpoint"},
         {"time", util::format_timestamp(m_options.now)},

@@ -16,7 +16,8 @@
 namespace lethe::testing {
 namespace {
 
-constexpr const char* kHuge = "share/acme/2010-003/huge.pdf";
+// In the same matter as the fixture's due files: one archive holds them all.
+constexpr const char* kHuge = "share/acme/2010-001/huge.pdf";
 
 class AgentStopE2E : public ServiceFixture {
   protected:
@@ -92,14 +93,14 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     EXPECT_EQ(after.size(), m_huge.size());
     EXPECT_NE(after, m_huge);
     EXPECT_TRUE(exists(m_dir / "state/intent.json"));
-    EXPECT_TRUE(certificates_of("acme/2010-003/huge.pdf").empty());
+    EXPECT_TRUE(certificates_of("acme/2010-001/huge.pdf").empty());
     auto entries = payloads();
     ASSERT_FALSE(entries.empty());
     EXPECT_EQ(entries.back()["type"], "checkpoint");
     EXPECT_EQ(entries.back()["pass"]["stopped"], true);
     expect_ledger_verifies();
     std::string log = agent_output();
-    EXPECT_NE(log.find("stopped on request while overwriting clients/acme/2010-003/huge.pdf"),
+    EXPECT_NE(log.find("stopped on request while overwriting clients/acme/2010-001/huge.pdf"),
               std::string::npos)
         << log;
 
@@ -110,7 +111,7 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     EXPECT_NE(run.out.find("1 interrupted disposals completed"), std::string::npos) << run.out;
     EXPECT_FALSE(exists(m_dir / kHuge));
     EXPECT_FALSE(exists(m_dir / "state/intent.json"));
-    auto certs = certificates_of("acme/2010-003/huge.pdf");
+    auto certs = certificates_of("acme/2010-001/huge.pdf");
     ASSERT_EQ(certs.size(), 1u);
     EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(m_huge));
     EXPECT_EQ(certs[0]["subject"]["size"], m_huge.size());
@@ -118,7 +119,7 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     EXPECT_EQ(certs[0]["method"]["kind"], "file overwrite");
     expect_ledger_verifies();
     // Nothing of it is left in its folder, under any name.
-    for (const auto& e : std::filesystem::directory_iterator(m_dir / "share/acme/2010-003")) {
+    for (const auto& e : std::filesystem::directory_iterator(m_dir / "share/acme/2010-001")) {
         ADD_FAILURE() << "left behind: " << e.path();
     }
 }
@@ -164,10 +165,10 @@ action = "archive"
     auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
     EXPECT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_FALSE(exists(m_dir / kHuge));
-    auto certs = certificates_of("acme/2010-003/huge.pdf");
+    auto certs = certificates_of("acme/2010-001/huge.pdf");
     ASSERT_EQ(certs.size(), 1u);
     EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(m_huge));
-    EXPECT_EQ(certs[0]["method"]["archive"]["member"], "acme/2010-003/huge.pdf");
+    EXPECT_EQ(certs[0]["method"]["archive"]["member"], "acme/2010-001/huge.pdf");
     std::vector<std::string> archives;
     for (const auto& e : std::filesystem::directory_iterator(m_dir / "archive")) {
         archives.push_back(e.path().filename().string());

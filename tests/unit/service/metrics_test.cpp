@@ -41,7 +41,7 @@ struct Parsed {
     }
     [[nodiscard]] size_t count(const std::string& name) const {
         size_t n = 0;
-        for (const auto& s : samples) n += s.name == name ? 1 : 0;
+        for (const auto& s : samples) n += s.name == name ? 1u : 0u;
         return n;
     }
 };
