@@ -389,6 +389,9 @@ struct CrashPoint {
     int interrupted;
 };
 
+// Names the parameterized tests after their crash point.
+void PrintTo(const CrashPoint& p, std::ostream* os) { *os << p.point; }
+
 class CrashRecovery : public LetheE2E, public ::testing::WithParamInterface<CrashPoint> {};
 
 TEST_P(CrashRecovery, TheNextPassCompletesAndCertifiesTheInterruptedDisposal) {
