@@ -423,7 +423,7 @@ Status Pass::recover() {
 }
 
 Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
-    auto* intent = &in;
+    Intent* intent = &in;
     const PlanEntry& e = intent->entry;
     if (certified.count(intent->id) != 0) {
         // Certified; only the cleanup was interrupted.
@@ -505,7 +505,6 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     ++m_summary.recovered;
     return {};
 }
-
 
 Status Pass::write_plan(PlanSummary& summary) {
     UniqueFd out(::open(plan_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
