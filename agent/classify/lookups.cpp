@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 
 #include <cerrno>
 
@@ -52,15 +51,25 @@ std::optional<util::TimePoint> FsLookups::marker_time(std::string_view path,
 }
 
 std::optional<std::string> FsLookups::xattr(std::string_view path, const std::string& name) {
-    auto fd = util::open_beneath(m_root_fd, path, O_PATH);
-    if (!fd) return std::nullopt;
-    // An O_PATH descriptor cannot be read by fgetxattr; its /proc magic link names exactly
-    // this inode, so no path is resolved again.
-    std::string proc = fmt::format("/proc/self/fd/{}", fd->get());
-    char buffer[256];
-    ssize_t n = ::getxattr(proc.c_str(), name.c_str(), buffer, sizeof buffer);
-    if (n < 0) return std::nullopt;
-    return std::string(buffer, static_cast<size_t>(n));
+    // The files of one folder reach a walker thread one after another, so the folder is
+    // opened once (O_PATH, beneath the root, no symlinks) and each file costs one
+    // attribute read relative to it that never follows the file's name if it is a symlink,
+    // and resolves nothing above the folder again.
+    std::string_view folder = util::parent_of(path);
+    std::string_view leaf = util::name_of(path);
+    if (!m_folder_known || folder != m_folder) {
+        m_folder.assign(folder);
+        m_folder_known = true;
+        m_folder_fd.reset();
+        if (!folder.empty()) {
+            if (auto fd = util::open_beneath(m_root_fd, folder, O_PATH | O_DIRECTORY)) {
+                m_folder_fd = std::move(*fd);
+            }
+        }
+    }
+    int dir_fd = folder.empty() ? m_root_fd : m_folder_fd.get();
+    if (dir_fd < 0) return std::nullopt;
+    return util::read_xattr_at(dir_fd, leaf, name);
 }
 
 }  // namespace lethe::classify

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "agent/classify/decision.hpp"
+#include "agent/util/fd.hpp"
 
 namespace lethe::classify {
 
@@ -26,6 +27,9 @@ private:
     std::optional<util::TimePoint> nearest(const std::string& folder, const std::string& marker);
 
     int m_root_fd;
+    std::string m_folder;     // the folder of the last attribute lookup, and its descriptor
+    bool m_folder_known = false;
+    UniqueFd m_folder_fd;
     std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_markers;  // in the folder
     std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_nearest;  // at or above
 };

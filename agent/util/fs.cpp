@@ -4,10 +4,12 @@
 #include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <string>
 
@@ -199,6 +201,52 @@ std::string folder_of(const std::string& path) {
         return "/";
     }
     return path.substr(0, slash);
+}
+
+namespace {
+
+// getxattrat(2), Linux 6.13; one number on every architecture (the unified syscall table).
+// glibc 2.36 has no wrapper and its headers no number.
+constexpr long kSysGetxattrat = 464;
+
+struct XattrArgs {  // struct xattr_args of <linux/xattr.h>
+    uint64_t value;
+    uint32_t size;
+    uint32_t flags;
+};
+
+std::atomic<bool> g_no_getxattrat{false};
+
+}  // namespace
+
+std::optional<std::string> read_xattr_at(int dir_fd, std::string_view name,
+                                         const std::string& attribute, size_t max_size,
+                                         bool force_proc) {
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    std::string value(max_size, '\0');
+    std::string leaf(name);
+    ssize_t n = -1;
+    bool done = false;
+    if (!force_proc && !g_no_getxattrat.load(std::memory_order_relaxed)) {
+        XattrArgs args{reinterpret_cast<uintptr_t>(value.data()), static_cast<uint32_t>(value.size()), 0};
+        n = ::syscall(kSysGetxattrat, dir_fd, leaf.c_str(), AT_SYMLINK_NOFOLLOW, attribute.c_str(),
+                      &args, sizeof args);
+        if (n < 0 && errno == ENOSYS) {
+            g_no_getxattrat.store(true, std::memory_order_relaxed);
+        } else {
+            done = true;
+        }
+    }
+    if (!done) {
+        // The magic link names exactly the open folder; lgetxattr does not follow `name`.
+        std::string proc = fmt::format("/proc/self/fd/{}/{}", dir_fd, leaf);
+        n = ::lgetxattr(proc.c_str(), attribute.c_str(), value.data(), value.size());
+    }
+    if (n < 0) return std::nullopt;
+    value.resize(static_cast<size_t>(n));
+    return value;
 }
 
 std::string_view parent_of(std::string_view path) {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,17 @@ namespace lethe::util {
 // `same_mount`, crossing a mount point (bind mounts included) fails with EXDEV.
 [[nodiscard]] Result<UniqueFd> open_beneath(int dir_fd, std::string_view relative, int flags,
                                             mode_t mode = 0, bool same_mount = false);
+
+// The value of the extended attribute `attribute` of the entry `name` in the open folder
+// `dir_fd` (O_PATH is enough), never following `name` if it is a symlink; nullopt when the
+// entry or the attribute does not exist, or the value is longer than `max_size`. `name` is
+// one path component. Uses getxattrat(2) (Linux 6.13) where the kernel has it, else
+// lgetxattr(2) through the folder's /proc/self/fd magic link; `force_proc` takes the
+// second way on any kernel (for tests).
+[[nodiscard]] std::optional<std::string> read_xattr_at(int dir_fd, std::string_view name,
+                                                       const std::string& attribute,
+                                                       size_t max_size = 255,
+                                                       bool force_proc = false);
 
 // The folder holding `path` ("." for a bare name, "/" for a top-level entry).
 std::string folder_of(const std::string& path);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -46,6 +47,34 @@ TEST(OpenBeneath, RefusesSymlinksAndEscapes) {
     EXPECT_FALSE(open_beneath(root.get(), "link/secret", O_RDONLY));
     EXPECT_FALSE(open_beneath(root.get(), "../outside/secret", O_RDONLY));
     EXPECT_FALSE(open_beneath(root.get(), "link", O_RDONLY | O_DIRECTORY));
+}
+
+TEST(ReadXattrAt, ReadsTheEntryItselfAndNeverFollowsASymlinkEitherWay) {
+    TempDir dir;
+    std::string file = dir.write("root/folder/pinned.pdf", "x");
+    std::string outside = dir.write("outside.pdf", "o");
+    ASSERT_EQ(::setxattr(file.c_str(), "user.lethe.category", "matter", 6, 0), 0) << "user xattrs on the test folder";
+    ASSERT_EQ(::setxattr(outside.c_str(), "user.lethe.category", "stolen", 6, 0), 0);
+    ASSERT_EQ(::symlink((dir / "outside.pdf").c_str(), (dir / "root/folder/link.pdf").c_str()), 0);
+    std::string long_value(300, 'v');
+    std::string wordy = dir.write("root/folder/wordy.pdf", "w");
+    ASSERT_EQ(::setxattr(wordy.c_str(), "user.lethe.category", long_value.data(), long_value.size(), 0), 0);
+    UniqueFd folder(::open((dir / "root/folder").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(folder);
+    for (bool force_proc : {false, true}) {
+        SCOPED_TRACE(force_proc ? "through /proc" : "getxattrat where the kernel has it");
+        EXPECT_EQ(read_xattr_at(folder.get(), "pinned.pdf", "user.lethe.category", 255, force_proc),
+                  std::optional<std::string>("matter"));
+        EXPECT_EQ(read_xattr_at(folder.get(), "link.pdf", "user.lethe.category", 255, force_proc), std::nullopt);
+        EXPECT_EQ(read_xattr_at(folder.get(), "missing.pdf", "user.lethe.category", 255, force_proc), std::nullopt);
+        EXPECT_EQ(read_xattr_at(folder.get(), "pinned.pdf", "user.other", 255, force_proc), std::nullopt);
+        EXPECT_EQ(read_xattr_at(folder.get(), "..", "user.lethe.category", 255, force_proc), std::nullopt);
+        EXPECT_EQ(read_xattr_at(folder.get(), "../folder/pinned.pdf", "user.lethe.category", 255, force_proc),
+                  std::nullopt);
+        EXPECT_EQ(read_xattr_at(folder.get(), "wordy.pdf", "user.lethe.category", 255, force_proc), std::nullopt);
+        EXPECT_EQ(read_xattr_at(folder.get(), "wordy.pdf", "user.lethe.category", 300, force_proc),
+                  std::optional<std::string>(long_value));
+    }
 }
 
 TEST(MakeDirs, RefusesAFileWhereAFolderShouldBe) {
