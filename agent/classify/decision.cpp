@@ -262,7 +262,36 @@ Decision classify(const scan::FileFacts& facts,
         best.rule = rule;
     }
 
-    if (!winner->problem.empty()) {
+    // lethe's own encrypted copy (NAME.age, pinned to its original's category, with the
+    // original's dates in xattrs): its retention runs on from the original's, and the copy
+    // itself is kept `archive_for` after it was made (permanently by default), then
+    // sanitized. It is never encrypted again.
+    bool encrypted_copy = false;
+    if (pin && options.lookups != nullptr && name.size() > 4 &&
+        name.substr(name.size() - 4) == ".age") {
+        std::string prefix(policy::kPinXattr.substr(0, policy::kPinXattr.rfind('.') + 1));
+        if (options.lookups->xattr(facts.path, prefix + "expires")) {
+            encrypted_copy = true;
+            if (auto t = options.lookups->xattr(facts.path, prefix + "trigger_date")) {
+                if (auto d = util::parse_date(*t)) best.trigger_date = *d;
+            }
+            util::Date made = util::date_of(facts.mtime);
+            if (auto e = options.lookups->xattr(facts.path, prefix + "encrypted")) {
+                if (auto d = util::parse_date(*e)) made = *d;
+            }
+            best.expires = winner->category->archive_for
+                               ? std::optional(winner->category->archive_for->add_to(made))
+                               : std::nullopt;
+            best.action = policy::Action::Sanitize;
+            best.trigger_note = fmt::format(
+                "encrypted copy made {}: kept {} after that (the category's archive_for), then "
+                "sanitized",
+                util::format_date(made),
+                winner->category->archive_for ? winner->category->archive_for->to_string()
+                                              : "permanently");
+        }
+    }
+    if (!encrypted_copy && !winner->problem.empty()) {
         best.status = Status::Skipped;
         best.reason = winner->problem;
         return best;

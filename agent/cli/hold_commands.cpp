@@ -13,6 +13,7 @@
 #include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/walker.hpp"
+#include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
@@ -289,6 +290,26 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         fmt::format("  now:     {} files ({}, {} bytes), {} of them due and kept only by "
                     "holds",
                     covered.files, human_bytes(covered.bytes), covered.bytes, due));
+    // Archived copies in lethe's archives are covered too (their archives are kept whole).
+    auto index = service::load_archive_index(loaded->config.state_dir);
+    if (!index) return report(index.error());
+    service::Tally archived;
+    uint64_t archives = 0;
+    uint64_t expired = 0;
+    for (const service::IndexedArchive* a : index->live()) {
+        bool any = false;
+        for (const auto& m : a->members) {
+            if (!hold->covers(a->root, m.path, a->client, a->matter)) continue;
+            archived.add(m.size);
+            if (m.expired_on(today)) ++expired;
+            any = true;
+        }
+        if (any) ++archives;
+    }
+    print_line(fmt::format("  archived: {} copies ({}, {} bytes) in {} archives, {} of them "
+                           "expired and kept only by holds",
+                           archived.files, human_bytes(archived.bytes), archived.bytes, archives,
+                           expired));
     return kExitOk;
 }
 

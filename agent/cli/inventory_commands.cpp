@@ -1,9 +1,14 @@
 #include "agent/cli/commands.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "agent/cli/common.hpp"
 #include "agent/cli/progress.hpp"
+#include "agent/service/archive_index.hpp"
+#include "agent/service/holds.hpp"
 #include "agent/service/inventory.hpp"
 #include "agent/util/log.hpp"
 
@@ -21,6 +26,12 @@ int inventory(const std::string& config_path, const std::string& client,
     if (!loaded) return report(loaded.error());
     auto now = current_time(now_text);
     if (!now) return report(now.error());
+    // Archived copies are part of what the firm keeps: an unreadable index or hold store
+    // would make the answer incomplete, so the inventory stops instead.
+    auto index = service::load_archive_index(loaded->config.state_dir);
+    if (!index) return report(index.error());
+    auto holds = service::load_holds(loaded->config.state_dir);
+    if (!holds) return report(holds.error());
     service::InventoryOptions options;
     options.today = util::date_of(*now);
     options.client = client;
@@ -52,9 +63,37 @@ int inventory(const std::string& config_path, const std::string& client,
         });
     progress.finish();
     if (!summary) return report(summary.error());
+    std::optional<std::string> only_matter;
+    if (!matter.empty()) only_matter = matter;
+    auto archived = service::archived_copies(*index, *holds, client, only_matter, options.today);
+    service::Tally archived_total;
+    std::set<std::string> archive_names;
+    for (const auto& c : archived) {
+        archived_total.add(c.member.size);
+        archive_names.insert(c.archive);
+    }
     if (json) {
-        print_line(summary->to_json().dump());
+        for (const auto& c : archived) print_line(c.to_json(client).dump());
+        auto j = summary->to_json();
+        j["archived"] = {{"copies", archived_total.files},
+                         {"bytes", archived_total.bytes},
+                         {"archives", archive_names.size()}};
+        print_line(j.dump());
         return kExitOk;
+    }
+    if (!archived.empty()) {
+        print_line("");
+        print_line(fmt::format("{:<14} {:<10}  {:>10}  {:<16}  {:<12}  {:<40}  {}", "ARCHIVED",
+                               "EXPIRES", "SIZE", "CATEGORY", "MATTER", "ARCHIVE", "MEMBER"));
+        for (const auto& c : archived) {
+            print_line(fmt::format(
+                "{:<14} {:<10}  {:>10}  {:<16}  {:<12}  {:<40}  {}",
+                c.holds.empty() ? "archived" : "held " + fmt::format("{}", fmt::join(c.holds, ",")),
+                c.member.expires ? util::format_date(*c.member.expires) : "permanent",
+                human_bytes(c.member.size), c.member.category,
+                c.matter ? display_name(*c.matter) : "-", c.archive,
+                display_name(c.member.path)));
+        }
     }
     print_line(fmt::format("summary: client {}{}: {} files, {}", display_name(client),
                            matter.empty() ? "" : " matter " + display_name(matter),
@@ -64,6 +103,9 @@ int inventory(const std::string& config_path, const std::string& client,
                                category.empty() ? "(no category)" : category, t.files,
                                human_bytes(t.bytes)));
     }
+    print_line(fmt::format("  archived {:<16} {:>6} copies {} in {} archives", "(lethe)",
+                           archived_total.files, human_bytes(archived_total.bytes),
+                           archive_names.size()));
     for (const auto& [root, t] : summary->by_root) {
         print_line(fmt::format("  root     {:<16} {:>6} files  {}", root, t.files,
                                human_bytes(t.bytes)));

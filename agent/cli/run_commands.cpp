@@ -27,12 +27,16 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
     });
     if (!summary) return report(summary.error());
     print_line(fmt::format("disposed {} files ({}); {} held, {} skipped, {} failed, {} due under "
-                           "observe mode not disposed{}; checkpoint certificate {}",
+                           "observe mode not disposed{}{}; checkpoint certificate {}",
                            summary->disposed, human_bytes(summary->bytes), summary->held,
                            summary->skipped,
                            summary->failed, summary->observed,
                            summary->recovered > 0
                                ? fmt::format(", {} interrupted disposals completed", summary->recovered)
+                               : "",
+                           summary->archives_disposed + summary->archives_held > 0
+                               ? fmt::format("; {} expired archives sanitized, {} kept by holds",
+                                             summary->archives_disposed, summary->archives_held)
                                : "",
                            summary->checkpoint_seq));
     return summary->failed > 0 ? kExitFinding : kExitOk;

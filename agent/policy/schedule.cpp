@@ -340,6 +340,19 @@ std::optional<Category> parse_category(const toml::table& table, const std::stri
         }
     }
     if (auto v = r.boolean("erasable"); out.ok(v)) c.erasable = v->value_or(true);
+    // `archive_for`: the life of the copy an archive or encrypt action leaves behind.
+    if (auto text = r.string("archive_for"); out.ok(text) && text->has_value()) {
+        if (c.action != Action::Archive && c.action != Action::Encrypt) {
+            out.errors.push_back(r.error_at("archive_for",
+                                            "'archive_for' applies to action = \"archive\" or "
+                                            "\"encrypt\" (the copy they keep)")
+                                     .message());
+        } else if (auto life = Retention::parse(**text); !life) {
+            out.errors.push_back(r.error_at("archive_for", life.error().message()).message());
+        } else if (!life->permanent) {
+            c.archive_for = *life;
+        }
+    }
     out.unknown(r);
     if (out.errors.size() != errors_before) return std::nullopt;
     return c;

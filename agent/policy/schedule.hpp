@@ -70,6 +70,9 @@ struct Category {
     Action action = Action::Review;
     bool encrypt = false;  // archive: write .tar.zst.age to the [archive] recipients (issue 6)
     bool erasable = true;                // false: retention is mandated by law
+    // archive / encrypt: how long the archived or encrypted copy is kept after it was made;
+    // none = permanently (the default).
+    std::optional<Retention> archive_for;
     size_t line = 0;                     // where the category starts in its file
 };
 

@@ -7,13 +7,16 @@
 
 #include "agent/act/age.hpp"
 #include "agent/act/disposal.hpp"
+#include "agent/service/archive_index.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
 
 namespace lethe::service {
 
-void ArchiveStage::add(PlanEntry entry, bool encrypt) {
+void ArchiveStage::add(PlanEntry entry, bool encrypt,
+                       std::optional<policy::Retention> archive_for) {
+    m_archive_for[entry.category] = archive_for;
     Key key{entry.root, entry.client, entry.matter, encrypt};
     m_groups[key].push_back(std::move(entry));
 }
@@ -35,36 +38,34 @@ nlohmann::json archive_method(const ArchivedGroup& group, const PlanEntry& entry
 }
 
 Status ArchiveStage::append_index(const ArchivedGroup& group) {
-    nlohmann::json members = nlohmann::json::array();
+    const PlanEntry& first = group.entries.front();
+    IndexedArchive a;
+    a.name = group.archive.name;
+    a.path = group.archive.path;
+    a.sha256 = group.archive.sha256;
+    a.bytes = group.archive.bytes;
+    a.created = util::format_timestamp(m_now);
+    a.root = first.root;
+    a.client = first.client;
+    a.matter = first.matter;
+    a.encrypted = group.encrypted;
+    util::Date today = util::date_of(m_now);
     for (size_t i = 0; i < group.entries.size(); ++i) {
         const PlanEntry& e = group.entries[i];
-        nlohmann::json m = {{"sha256", group.archive.members[i].sha256},
-                            {"size", group.archive.members[i].size},
-                            {"category", e.category},
-                            {"schedule", e.schedule_id},
-                            // archive_for is not in the schedule language yet: kept until a
-                            // records manager decides otherwise.
-                            {"expires", "permanent"}};
-        put_path(m, e.facts.path);
-        members.push_back(std::move(m));
+        ArchivedMember m;
+        m.path = e.facts.path;
+        m.sha256 = group.archive.members[i].sha256;
+        m.size = group.archive.members[i].size;
+        m.category = e.category;
+        m.schedule = e.schedule_id;
+        m.archived = today;
+        // Fixed when the copy is made, as a file's expiry is fixed by its trigger date.
+        if (auto it = m_archive_for.find(e.category); it != m_archive_for.end() && it->second) {
+            m.expires = it->second->add_to(today);
+        }
+        a.members.push_back(std::move(m));
     }
-    const PlanEntry& first = group.entries.front();
-    nlohmann::json line = {{"type", "archive"},
-                           {"name", group.archive.name},
-                           {"path", group.archive.path},
-                           {"sha256", group.archive.sha256},
-                           {"bytes", group.archive.bytes},
-                           {"created", util::format_timestamp(m_now)},
-                           {"root", first.root},
-                           {"encrypted", group.encrypted},
-                           {"members", std::move(members)}};
-    if (first.client) line["client"] = *first.client;
-    if (first.matter) line["matter"] = *first.matter;
-    std::string path = m_config.state_dir + "/archives.jsonl";
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
-    if (auto st = util::write_all(fd.get(), line.dump() + "\n", path); !st) return st;
-    return util::fsync_fd(fd.get(), path);
+    return append_archive(m_config.state_dir, a);
 }
 
 std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSummary& summary,

@@ -26,7 +26,7 @@ struct ArchivedGroup {
 // The archive step of a pass. Due files whose category says `archive` are collected by
 // archive key (root, client, matter, encryption) while the plan is read; write_all() then
 // writes one verified archive per key, records it in the archive index
-// (`state_dir/archives.jsonl`) and hands back what it archived, so that the pass removes
+// (`state_dir/archives.jsonl`, see archive_index.hpp) and hands back what it archived, so that the pass removes
 // those sources (by sanitize) and certifies them. A group whose archive cannot be written or
 // verified keeps all its sources and is counted as failed; a file that changed or is in use
 // is left out of its archive and counted as skipped. Not thread safe.
@@ -35,7 +35,8 @@ public:
     ArchiveStage(const policy::AgentConfig& config, std::string pass_id, util::TimePoint now)
         : m_config(config), m_pass_id(std::move(pass_id)), m_now(now) {}
 
-    void add(PlanEntry entry, bool encrypt);
+    // `archive_for` is the category's life of the archived copy (none = permanent).
+    void add(PlanEntry entry, bool encrypt, std::optional<policy::Retention> archive_for);
     [[nodiscard]] bool empty() const { return m_groups.empty(); }
 
     // `stop` (may be null) is checked between archives and between blocks of each: when it
@@ -54,6 +55,7 @@ private:
     std::string m_pass_id;
     util::TimePoint m_now;
     std::map<Key, std::vector<PlanEntry>> m_groups;
+    std::map<std::string, std::optional<policy::Retention>> m_archive_for;  // by category
 };
 
 // The certificate's description of where a file was archived.

@@ -93,6 +93,44 @@ nlohmann::json InventorySummary::to_json() const {
     return j;
 }
 
+nlohmann::json ArchivedCopy::to_json(const std::string& client) const {
+    nlohmann::json j = {{"type", "archived"}, {"archive", archive}, {"archive_path", archive_path},
+                        {"root", root}};
+    put_path(j, member.path);
+    j["client"] = util::utf8_display(client);
+    if (matter) j["matter"] = util::utf8_display(*matter);
+    j["category"] = member.category;
+    j["size"] = member.size;
+    j["sha256"] = member.sha256;
+    j["archived"] = util::format_date(member.archived);
+    j["expires"] = member.expires ? util::format_date(*member.expires) : "permanent";
+    j["status"] = holds.empty() ? "archived" : "held";
+    j["holds"] = holds;
+    return j;
+}
+
+std::vector<ArchivedCopy> archived_copies(const ArchiveIndex& index, const HoldSet& holds,
+                                          const std::string& client,
+                                          const std::optional<std::string>& matter,
+                                          util::Date today) {
+    std::vector<ArchivedCopy> out;
+    for (const IndexedArchive* a : index.live()) {
+        if (a->client != client) continue;
+        if (matter && a->matter != matter) continue;
+        for (const auto& m : a->members) {
+            ArchivedCopy c;
+            c.archive = a->name;
+            c.archive_path = a->path;
+            c.root = a->root;
+            c.member = m;
+            c.matter = a->matter;
+            c.holds = holds.covering(a->root, m.path, a->client, a->matter, today);
+            out.push_back(std::move(c));
+        }
+    }
+    return out;
+}
+
 Result<InventorySummary> make_inventory(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     const InventoryOptions& options, const std::function<void(const InventoryEntry&)>& sink) {

@@ -14,6 +14,8 @@
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/scan/walker.hpp"
+#include "agent/service/archive_index.hpp"
+#include "agent/service/holds.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/time.hpp"
@@ -68,5 +70,27 @@ struct InventoryOptions {
 [[nodiscard]] Result<InventorySummary> make_inventory(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     const InventoryOptions& options, const std::function<void(const InventoryEntry&)>& sink);
+
+// One archived copy kept about a client: a member of one of lethe's archives that is not
+// yet disposed of. Value type.
+struct ArchivedCopy {
+    std::string archive;  // the archive's file name in the destination
+    std::string archive_path;
+    std::string root;
+    ArchivedMember member;
+    std::optional<std::string> matter;
+    std::vector<std::string> holds;  // active holds covering it today
+
+    // type "archived", archive, archive_path, root, path (+ path_b64), client, matter,
+    // category, size, sha256, archived, expires, status ("held" or "archived"), holds.
+    [[nodiscard]] nlohmann::json to_json(const std::string& client) const;
+};
+
+// The archived copies of the client (and matter) in the index, in index order.
+[[nodiscard]] std::vector<ArchivedCopy> archived_copies(const ArchiveIndex& index,
+                                                        const HoldSet& holds,
+                                                        const std::string& client,
+                                                        const std::optional<std::string>& matter,
+                                                        util::Date today);
 
 }  // namespace lethe::service

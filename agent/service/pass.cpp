@@ -13,6 +13,7 @@
 
 #include "agent/act/disposal.hpp"
 #include "agent/act/encrypt.hpp"
+#include "agent/service/archive_disposal.hpp"
 #include "agent/service/archive_stage.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
@@ -220,6 +221,7 @@ public:
           m_ledger(ledger),
           m_archives(config, pass_id(options.now), options.now),
           m_holds(config.state_dir),
+          m_disposer(config, ledger, options.now, options.injected_time),
           m_stop_token(options.interrupt, options.on_block) {}
 
     Result<RunSummary> run();
@@ -238,7 +240,8 @@ private:
                   const std::string& archived_sha256 = "");
     Result<nlohmann::json> encrypt_copy(const act::PreparedFile& file, const PlanEntry& entry,
                                         const std::string& intent_id, const std::string& temp);
-    [[nodiscard]] bool encrypts(const PlanEntry& entry) const;
+    [[nodiscard]] const policy::Category* category_of(const PlanEntry& entry) const;
+    Status expire_archives_step();
     Result<bool> held_now(const PlanEntry& entry);
     Status write_intents();
     Status record_intent(Intent intent);
@@ -260,6 +263,7 @@ private:
     RunSummary m_summary;
     ArchiveStage m_archives;
     HoldWatch m_holds;
+    ArchiveDisposer m_disposer;
     nlohmann::json m_holds_checked;  // the store version checked before the current file
     util::StopToken m_stop_token;    // between blocks of a long file
 
@@ -588,14 +592,32 @@ Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string
     return {};
 }
 
-bool Pass::encrypts(const PlanEntry& entry) const {
+const policy::Category* Pass::category_of(const PlanEntry& entry) const {
     for (const auto& schedule : m_schedules) {
         if (schedule.id != entry.schedule_id) continue;
         for (const auto& c : schedule.categories) {
-            if (c.id == entry.category) return c.encrypt;
+            if (c.id == entry.category) return &c;
         }
     }
-    return false;
+    return nullptr;
+}
+
+// Archives whose every copy has expired are sanitized and certified. An unreadable archive
+// index stops only this step (nothing archived is disposed of) and fails the pass's exit.
+Status Pass::expire_archives_step() {
+    auto expired = expire_archives(m_config, m_schedules, m_disposer, m_holds,
+                                   util::date_of(m_options.now), m_options.root);
+    if (!expired) {
+        if (expired.error().kind() != ErrorKind::Refused) return fail(expired.error());
+        ++m_summary.failed;
+        util::log_error("{}", expired.error().message());
+        return {};
+    }
+    m_summary.archives_disposed += expired->disposed;
+    m_summary.archives_held += expired->held;
+    m_summary.failed += expired->failed;
+    if (m_summary.first_seq == 0) m_summary.first_seq = expired->first_seq;
+    return {};
 }
 
 // Writes the verified NAME.age beside the file, carrying its retention in xattrs.
@@ -615,6 +637,7 @@ Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const P
         {"schedule", entry.schedule_id},
         {"trigger_date", util::format_date(entry.trigger_date)},
         {"expires", entry.expires ? util::format_date(*entry.expires) : "permanent"},
+        {"encrypted", util::format_date(util::date_of(m_options.now))},
         {"intent", intent_id}};
     auto copy =
         act::encrypt_beside(file, recipients, attributes, temp + ".age.partial", &m_stop_token);
@@ -775,6 +798,9 @@ Result<RunSummary> Pass::run_steps() {
         util::log_info("stopped on request while completing an interrupted disposal");
         return finish();
     }
+    auto archive_recovered = m_disposer.recover();
+    if (!archive_recovered) return fail(archive_recovered.error());
+    if (*archive_recovered) ++m_summary.recovered;
     // Hold changes made while no pass ran may still lack their ledger entries.
     if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
         !recorded) {
@@ -818,8 +844,10 @@ Result<RunSummary> Pass::run_steps() {
         if (!held) return fail(held.error());
         if (*held) continue;
         if (entry->action == policy::Action::Archive) {
-            bool encrypt = encrypts(*entry);
-            m_archives.add(std::move(*entry), encrypt);
+            const policy::Category* c = category_of(*entry);
+            bool encrypt = c != nullptr && c->encrypt;
+            auto archive_for = c != nullptr ? c->archive_for : std::nullopt;
+            m_archives.add(std::move(*entry), encrypt, archive_for);
             continue;
         }
         if (auto st = act_on(*entry); !st) return fail(st.error());
@@ -851,6 +879,10 @@ Result<RunSummary> Pass::run_steps() {
             }
         }
     }
+    if (!m_summary.stopped) {
+        if (auto st = commit_certificates(); !st) return fail(st.error());
+        if (auto st = expire_archives_step(); !st) return fail(st.error());
+    }
     return finish();
 }
 
@@ -873,6 +905,8 @@ Result<RunSummary> Pass::finish() {
           {"failed", m_summary.failed},
           {"observed", m_summary.observed},
           {"recovered", m_summary.recovered},
+          {"archives_disposed", m_summary.archives_disposed},
+          {"archives_held", m_summary.archives_held},
           {"stopped", m_summary.stopped}}},
     };
     if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";

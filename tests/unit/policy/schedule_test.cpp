@@ -60,6 +60,33 @@ action = "delete"
     EXPECT_EQ(s->mode, Mode::Observe);
 }
 
+TEST(Schedule, ArchiveForIsTheLifeOfTheArchivedCopyAndDefaultsToPermanent) {
+    auto s = parse_schedule(R"(
+[schedule]
+id = "x"
+version = 1
+[[category]]
+id = "matters"
+retain = "7y"
+action = "archive"
+archive_for = "3y"
+[[category]]
+id = "hr"
+retain = "1y"
+action = "encrypt"
+[[category]]
+id = "forever"
+retain = "1y"
+action = "archive"
+archive_for = "permanent"
+)", "x.toml");
+    ASSERT_TRUE(s) << s.error().message();
+    ASSERT_TRUE(s->categories[0].archive_for.has_value());
+    EXPECT_EQ(s->categories[0].archive_for->years, 3);
+    EXPECT_FALSE(s->categories[1].archive_for.has_value());
+    EXPECT_FALSE(s->categories[2].archive_for.has_value());
+}
+
 struct BadCase {
     const char* name;
     const char* toml;
@@ -98,6 +125,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
                 "action = \"delete\"\nencrypt = true\n",
                 "p.toml:8:11", "applies to action"},
+        BadCase{"archive_for_on_delete",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
+                "action = \"delete\"\narchive_for = \"3y\"\n",
+                "p.toml:8:15", "applies to action = \"archive\""},
+        BadCase{"bad_archive_for",
+                "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"7y\"\n"
+                "action = \"archive\"\narchive_for = \"3 years\"\n",
+                "p.toml:8:15", "retention '3 years'"},
         BadCase{"unknown_mode", "[schedule]\nid = \"x\"\nversion = 1\nmode = \"enforcing\"\n",
                 "p.toml:4:8", "unknown mode"},
         BadCase{"no_version", "[schedule]\nid = \"x\"\n[[category]]\nid=\"c\"\n", "p.toml:1:1",

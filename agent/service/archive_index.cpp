@@ -1,0 +1,228 @@
+#include "agent/service/archive_index.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "agent/service/holds.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/util/fs.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+Result<util::Date> date_field(const nlohmann::json& j, const char* key) {
+    auto d = util::parse_date(j.at(key).get<std::string>());
+    if (!d) return fail(ErrorKind::BadInput, fmt::format("'{}': {}", key, d.error().message()));
+    return *d;
+}
+
+Result<ArchivedMember> member_from_json(const nlohmann::json& j) {
+    ArchivedMember m;
+    auto path = get_path(j);
+    if (!path) return fail(path.error());
+    m.path = *path;
+    m.sha256 = j.at("sha256").get<std::string>();
+    m.size = j.at("size").get<uint64_t>();
+    m.category = j.at("category").get<std::string>();
+    m.schedule = j.at("schedule").get<std::string>();
+    // Lines written before archive_for existed have no `archived` date: the copy was made
+    // the day the archive was created, which the caller fills in.
+    if (j.contains("archived")) {
+        auto d = date_field(j, "archived");
+        if (!d) return fail(d.error());
+        m.archived = *d;
+    }
+    std::string expires = j.at("expires").get<std::string>();
+    if (expires != "permanent") {
+        auto d = date_field(j, "expires");
+        if (!d) return fail(d.error());
+        m.expires = *d;
+    }
+    return m;
+}
+
+Status append_line(const std::string& state_dir, const nlohmann::json& line) {
+    std::string path = archive_index_path(state_dir);
+    struct stat st {};
+    bool created = ::lstat(path.c_str(), &st) != 0;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
+    if (auto st2 = util::write_all(fd.get(), line.dump() + "\n", path); !st2) return st2;
+    if (auto st2 = util::fsync_fd(fd.get(), path); !st2) return st2;
+    if (created) return util::fsync_dir(state_dir);
+    return {};
+}
+
+}  // namespace
+
+std::string archive_index_path(const std::string& state_dir) {
+    return state_dir + "/archives.jsonl";
+}
+
+nlohmann::json IndexedArchive::to_json() const {
+    nlohmann::json ms = nlohmann::json::array();
+    for (const auto& m : members) {
+        nlohmann::json j = {{"sha256", m.sha256},
+                            {"size", m.size},
+                            {"category", m.category},
+                            {"schedule", m.schedule},
+                            {"archived", util::format_date(m.archived)},
+                            {"expires", m.expires ? util::format_date(*m.expires) : "permanent"}};
+        put_path(j, m.path);
+        ms.push_back(std::move(j));
+    }
+    nlohmann::json line = {{"type", "archive"},     {"name", name},       {"path", path},
+                           {"sha256", sha256},      {"bytes", bytes},     {"created", created},
+                           {"root", root},          {"encrypted", encrypted},
+                           {"members", std::move(ms)}};
+    if (client) line["client"] = *client;
+    if (matter) line["matter"] = *matter;
+    return line;
+}
+
+Result<IndexedArchive> IndexedArchive::from_json(const nlohmann::json& j) {
+    try {
+        IndexedArchive a;
+        a.name = j.at("name").get<std::string>();
+        a.path = j.at("path").get<std::string>();
+        a.sha256 = j.at("sha256").get<std::string>();
+        a.bytes = j.at("bytes").get<uint64_t>();
+        a.created = j.at("created").get<std::string>();
+        a.root = j.at("root").get<std::string>();
+        if (j.contains("client")) a.client = j.at("client").get<std::string>();
+        if (j.contains("matter")) a.matter = j.at("matter").get<std::string>();
+        a.encrypted = j.at("encrypted").get<bool>();
+        if (a.name.empty() || a.name.find('/') != std::string::npos || a.sha256.size() != 64) {
+            return fail(ErrorKind::BadInput, "bad archive name or sha256");
+        }
+        auto created = util::parse_timestamp(a.created);
+        if (!created) return fail(ErrorKind::BadInput, "'created' is not a timestamp");
+        const auto& members = j.at("members");
+        if (!members.is_array() || members.empty()) {
+            return fail(ErrorKind::BadInput, "'members' must be a non-empty array");
+        }
+        for (const auto& mj : members) {
+            auto m = member_from_json(mj);
+            if (!m) return fail(m.error());
+            if (!mj.contains("archived")) m->archived = util::date_of(*created);
+            a.members.push_back(std::move(*m));
+        }
+        return a;
+    } catch (const nlohmann::json::exception& e) {
+        return fail(ErrorKind::BadInput, e.what());
+    }
+}
+
+const IndexedArchive* ArchiveIndex::find(const std::string& name) const {
+    for (const auto& a : archives) {
+        if (a.name == name) return &a;
+    }
+    return nullptr;
+}
+
+std::vector<const IndexedArchive*> ArchiveIndex::live() const {
+    std::vector<const IndexedArchive*> out;
+    for (const auto& a : archives) {
+        if (!a.disposed) out.push_back(&a);
+    }
+    return out;
+}
+
+Result<ArchiveIndex> parse_archive_index(std::string_view text, const std::string& source) {
+    ArchiveIndex index;
+    std::map<std::string, size_t> by_name;
+    size_t line_no = 0;
+    size_t pos = 0;
+    auto corrupt = [&](const std::string& why) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("archive index {} line {}: {}; archive expiry and erasure stop "
+                                "until it is repaired (nothing archived is disposed of)",
+                                source, line_no, why));
+    };
+    while (pos < text.size()) {
+        ++line_no;
+        size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) {
+            return corrupt("the last line is incomplete (an interrupted append?)");
+        }
+        std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) return corrupt("not a JSON object");
+        std::string type = j.value("type", "");
+        if (type == "archive") {
+            auto a = IndexedArchive::from_json(j);
+            if (!a) return corrupt(a.error().message());
+            if (by_name.contains(a->name)) {
+                return corrupt(fmt::format("archive {} is indexed twice", a->name));
+            }
+            by_name[a->name] = index.archives.size();
+            index.archives.push_back(std::move(*a));
+        } else if (type == "archive-disposed") {
+            try {
+                std::string name = j.at("name").get<std::string>();
+                auto it = by_name.find(name);
+                if (it == by_name.end()) {
+                    return corrupt(fmt::format("disposal of {}, which is not indexed", name));
+                }
+                IndexedArchive& a = index.archives[it->second];
+                if (a.disposed) return corrupt(fmt::format("{} is disposed of twice", name));
+                a.disposed = true;
+                a.disposed_at = j.at("time").get<std::string>();
+                a.disposed_reason = j.at("reason").get<std::string>();
+                a.disposed_certificate = j.at("certificate").get<uint64_t>();
+            } catch (const nlohmann::json::exception& e) {
+                return corrupt(e.what());
+            }
+        } else {
+            return corrupt(fmt::format("unknown line type '{}'", type));
+        }
+    }
+    return index;
+}
+
+Result<ArchiveIndex> load_archive_index(const std::string& state_dir) {
+    std::string path = archive_index_path(state_dir);
+    auto text = util::read_file(path);
+    if (!text) {
+        if (text.error().sys_errno() == ENOENT) return ArchiveIndex{};
+        return fail(ErrorKind::Refused,
+                    fmt::format("archive index {} cannot be read ({}); archive expiry and "
+                                "erasure stop until it is repaired",
+                                path, text.error().message()));
+    }
+    return parse_archive_index(*text, path);
+}
+
+Status append_archive(const std::string& state_dir, const IndexedArchive& archive) {
+    return append_line(state_dir, archive.to_json());
+}
+
+Status append_archive_disposed(const std::string& state_dir, const ArchiveDisposal& d) {
+    nlohmann::json line = {{"type", "archive-disposed"},
+                           {"name", d.name},
+                           {"time", d.time},
+                           {"reason", d.reason},
+                           {"certificate", d.certificate}};
+    if (d.request) line["request"] = *d.request;
+    return append_line(state_dir, line);
+}
+
+std::vector<std::string> holds_on_archive(const IndexedArchive& archive, const HoldSet& holds,
+                                          util::Date day) {
+    std::vector<std::string> ids;
+    for (const auto& m : archive.members) {
+        for (auto& id : holds.covering(archive.root, m.path, archive.client, archive.matter, day)) {
+            if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+        }
+    }
+    return ids;
+}
+
+}  // namespace lethe::service
