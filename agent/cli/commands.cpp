@@ -18,6 +18,7 @@ void add_all_commands(CLI::App& app, CommandContext& context) {
     add_restore_commands(app, context);
     add_explain_commands(app, context);
     add_hold_commands(app, context);
+    add_erase_commands(app, context);
 }
 
 }  // namespace lethe::cli

@@ -83,16 +83,16 @@ int inventory(const std::string& config_path, const std::string& client,
     }
     if (!archived.empty()) {
         print_line("");
-        print_line(fmt::format("{:<14} {:<10}  {:>10}  {:<16}  {:<12}  {:<40}  {}", "ARCHIVED",
-                               "EXPIRES", "SIZE", "CATEGORY", "MATTER", "ARCHIVE", "MEMBER"));
+        print_line(fmt::format("{:<14} {:<10}  {:>10}  {:<16}  {:<12}  {}  {}", "ARCHIVED",
+                               "EXPIRES", "SIZE", "CATEGORY", "MATTER", "MEMBER", "(ARCHIVE)"));
         for (const auto& c : archived) {
             print_line(fmt::format(
-                "{:<14} {:<10}  {:>10}  {:<16}  {:<12}  {:<40}  {}",
+                "{:<14} {:<10}  {:>10}  {:<16}  {:<12}  {}  ({})",
                 c.holds.empty() ? "archived" : "held " + fmt::format("{}", fmt::join(c.holds, ",")),
                 c.member.expires ? util::format_date(*c.member.expires) : "permanent",
                 human_bytes(c.member.size), c.member.category,
-                c.matter ? display_name(*c.matter) : "-", c.archive,
-                display_name(c.member.path)));
+                c.matter ? display_name(*c.matter) : "-", display_name(c.member.path),
+                c.archive));
         }
     }
     print_line(fmt::format("summary: client {}{}: {} files, {}", display_name(client),

@@ -9,12 +9,14 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/act/disposal.hpp"
 #include "agent/act/encrypt.hpp"
 #include "agent/service/archive_disposal.hpp"
 #include "agent/service/archive_stage.hpp"
+#include "agent/service/erase.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/service/holds.hpp"
@@ -49,6 +51,7 @@ struct Intent {
     // The ledger's last sequence number when the intent was recorded: its certificate, if
     // one was written, comes after it. 0 in records of older versions (search everything).
     uint64_t after_seq = 0;
+    nlohmann::json request = nullptr;  // the erasure request it belongs to, or null
 
     [[nodiscard]] nlohmann::json to_json() const {
         nlohmann::json j = {{"id", id},
@@ -61,6 +64,7 @@ struct Intent {
                 {"temp_name", temp_name},
                 {"after_seq", after_seq}};
         if (!extra.is_null()) j["method_extra"] = extra;
+        if (!request.is_null()) j["request"] = request;
         return j;
     }
     [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
@@ -78,6 +82,7 @@ struct Intent {
             in.prepared.handling = j.value("handling", std::vector<std::string>{});
             if (j.contains("method_extra")) in.extra = j.at("method_extra");
             in.after_seq = j.value("after_seq", uint64_t{0});
+            if (j.contains("request")) in.request = j.at("request");
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -229,6 +234,17 @@ public:
 private:
     Result<RunSummary> run_steps();
     Result<RunSummary> finish();
+    Result<RunSummary> run_erasure();
+    Status write_erasure_plan(const ErasureRequest& request, const HoldSet& holds);
+    Result<uint64_t> write_checkpoint();
+    // Tells the caller about an item of the erasure; the summary certificate lists those kept.
+    void report(const ErasureItem& item) {
+        if (item.outcome == ErasureItem::Outcome::Kept ||
+            item.outcome == ErasureItem::Outcome::Failed) {
+            m_erasure_kept.push_back(item.to_json());
+        }
+        if (m_options.erasure != nullptr && m_options.erasure->on_item) m_options.erasure->on_item(item);
+    }
     std::string intent_path() const { return m_config.state_dir + "/intent.json"; }
     std::string plan_path() const { return m_config.state_dir + "/plan.jsonl"; }
 
@@ -279,6 +295,8 @@ private:
     std::vector<Intent> m_intents;  // what intent.json holds
     std::vector<Pending> m_pending;
     uint64_t m_pending_bytes = 0;
+    nlohmann::json m_request = nullptr;  // erasure: the request every certificate carries
+    std::vector<nlohmann::json> m_erasure_kept;  // erasure: items kept or failed, for its summary
 };
 
 Result<int> Pass::root_fd(const std::string& name) {
@@ -370,6 +388,13 @@ Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, con
                      const nlohmann::json& extra) {
     auto payload = disposal_payload(entry, rec, m_options, id, extra);
     payload["holds_checked"] = m_holds_checked;
+    if (!m_request.is_null()) {
+        payload["request"] = m_request;
+        payload["reason"] = "erasure request";
+        if (const policy::Category* c = category_of(entry)) {
+            payload["category_action"] = std::string(policy::to_string(c->action));
+        }
+    }
     auto seq = m_ledger.append(std::move(payload));
     if (!seq) return fail(seq.error().with_context("ledger"));
     if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
@@ -440,6 +465,7 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         return {};
     }
     m_holds_checked = "checked by the interrupted pass before it began this disposal";
+    m_request = intent->request;
     util::log_warning("completing the interrupted disposal of {}/{}", e.root,
                       util::utf8_display(e.facts.path));
     auto fd = root_fd(e.root);
@@ -501,7 +527,9 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
                           {{"name", copy->name}, {"sha256", copy->sha256}, {"bytes", copy->bytes},
                            {"format", "age v1 (X25519)"}, {"retention_attributes", true}}}};
     }
-    if (auto st = certify(e, rec, intent->id, intent->extra); !st) return st;
+    auto certificate = certify(e, rec, intent->id, intent->extra);
+    m_request = nullptr;
+    if (!certificate) return certificate;
     util::fault_point("recovery-certified");
     if (overwrites(e.action)) {
         if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
@@ -679,7 +707,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         return {};
     }
     Intent intent{util::random_suffix(16), entry, file->record(),
-                  fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq()};
+                  fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq(), m_request};
     const std::string id = intent.id;
     const std::string temp_name = intent.temp_name;
     // Durable before anything is destroyed, beside the intents of the disposals whose
@@ -777,8 +805,38 @@ Result<bool> Pass::held_now(const PlanEntry& entry) {
     return true;
 }
 
+Result<uint64_t> Pass::write_checkpoint() {
+    nlohmann::json checkpoint = {
+        {"type", "checkpoint"},
+        {"time", util::format_timestamp(m_options.now)},
+        {"host", host_name()},
+        {"agent", fmt::format("lethe {}", LETHE_VERSION)},
+        {"head", m_ledger.head()},
+        {"entries", m_ledger.last_seq()},
+        {"pass",
+         {{"planned", m_summary.planned},
+          {"disposed", m_summary.disposed},
+          {"bytes", m_summary.bytes},
+          {"skipped", m_summary.skipped},
+          {"held", m_summary.held},
+          {"failed", m_summary.failed},
+          {"observed", m_summary.observed},
+          {"recovered", m_summary.recovered},
+          {"archives_disposed", m_summary.archives_disposed},
+          {"archives_held", m_summary.archives_held},
+          {"stopped", m_summary.stopped}}},
+    };
+    if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
+    checkpoint.update(m_ledger.tree_head());  // adds merkle_root
+    auto seq = m_ledger.append(std::move(checkpoint));
+    if (!seq) return fail(seq.error().with_context("ledger checkpoint"));
+    m_summary.checkpoint_seq = *seq;
+    util::log_info("checkpoint: ledger entry {}, head {}", *seq, m_ledger.head());
+    return *seq;
+}
+
 Result<RunSummary> Pass::run() {
-    auto result = run_steps();
+    auto result = m_options.erasure != nullptr ? run_erasure() : run_steps();
     if (!result && !m_pending.empty()) {
         // Certify what was done before the error; if that fails too, the intent records
         // let the next pass do it.
@@ -889,33 +947,246 @@ Result<RunSummary> Pass::run_steps() {
 // Ends the pass with its signed checkpoint.
 Result<RunSummary> Pass::finish() {
     if (auto st = commit_certificates(); !st) return fail(st.error());
-    nlohmann::json checkpoint = {
-        {"type", "checkpoint"},
+    auto seq = write_checkpoint();
+    if (!seq) return fail(seq.error());
+    ::unlink(plan_path().c_str());
+    return m_summary;
+}
+
+// The erasure's plan: the client's files to erase, in the plan file as due entries with the
+// erasure's action; those kept are reported at once.
+Status Pass::write_erasure_plan(const ErasureRequest& request, const HoldSet& holds) {
+    UniqueFd out(::open(plan_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out) return fail(errno_error(fmt::format("create {}", plan_path()), errno));
+    std::string buffer;
+    Status write_error;
+    auto flush = [&] {
+        if (write_error) write_error = util::write_all(out.get(), buffer, plan_path());
+        buffer.clear();
+    };
+    PlanOptions plan_options;
+    plan_options.today = util::date_of(m_options.now);
+    plan_options.root = m_options.root;
+    plan_options.client = request.client;
+    plan_options.matter = request.matter;
+    plan_options.list_all = true;
+    auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
+        ErasureVerdict v = erasure_verdict(e, m_schedules, holds, plan_options.today);
+        if (!v.erase) {
+            ++(v.holds.empty() ? m_summary.kept : m_summary.held);
+            ErasureItem item;
+            item.root = e.root;
+            item.path = e.facts.path;
+            item.category = e.category;
+            item.size = e.facts.size;
+            item.reason = v.reason;
+            item.holds = v.holds;
+            item.mandate = v.mandate;
+            report(item);
+            return;
+        }
+        PlanEntry due = e;
+        due.status = classify::Status::Due;
+        due.reason.clear();
+        due.action = v.action;
+        ++m_summary.planned;
+        buffer += due.to_json().dump();
+        buffer += '\n';
+        if (buffer.size() > (1u << 16)) flush();
+    });
+    if (!planned) return fail(planned.error());
+    flush();
+    return write_error;
+}
+
+// Carries out an erasure request: the client's files, then its archives, then a summary
+// certificate that closes the request, then the checkpoint. A dry run stops after deciding.
+Result<RunSummary> Pass::run_erasure() {
+    const ErasureRequest& request = *m_options.erasure;
+    if (!request.dry_run) {
+        if (auto st = recover(); !st) return fail(st.error());
+        auto recovered = m_disposer.recover();
+        if (!recovered) return fail(recovered.error());
+        if (*recovered) ++m_summary.recovered;
+        if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
+            !recorded) {
+            return fail(recorded.error());
+        }
+    }
+    // Both must be readable before anything is decided: an unreadable index would hide
+    // archived copies, an unreadable hold store would hide holds.
+    auto index = load_archive_index(m_config.state_dir);
+    if (!index) return fail(index.error());
+    auto holds = m_holds.current();
+    if (!holds) return fail(holds.error());
+    util::Date today = util::date_of(m_options.now);
+
+    if (auto st = write_erasure_plan(request, **holds); !st) return fail(st.error());
+    std::vector<const IndexedArchive*> to_erase;
+    uint64_t copies = 0;
+    for (const auto& a : archives_in_scope(*index, m_schedules, **holds, request, today)) {
+        if (m_options.root && a.archive->root != *m_options.root) continue;
+        if (a.verdict.erase) {
+            to_erase.push_back(a.archive);
+            copies += a.archive->members.size();
+            continue;
+        }
+        ++(a.verdict.holds.empty() ? m_summary.kept : m_summary.held);
+        ErasureItem item;
+        item.kind = ErasureItem::Kind::Archive;
+        item.root = a.archive->root;
+        item.path = a.archive->name;
+        item.size = a.archive->bytes;
+        item.members = a.archive->members.size();
+        item.reason = a.verdict.reason;
+        item.holds = a.verdict.holds;
+        item.mandate = a.verdict.mandate;
+        report(item);
+    }
+    uint64_t total = m_summary.planned + copies;
+    if (!request.confirm_large && total > static_cast<uint64_t>(m_config.max_disposals_per_pass)) {
+        ::unlink(plan_path().c_str());
+        return fail(ErrorKind::Refused,
+                    fmt::format("refusing the erasure: it would dispose of {} files and {} "
+                                "archived copies, more than max_disposals_per_pass = {}; nothing "
+                                "was disposed (check the list with --dry-run, then add "
+                                "--confirm-large)",
+                                m_summary.planned, copies, m_config.max_disposals_per_pass));
+    }
+
+    auto reader = util::LineReader::open(plan_path());
+    if (!reader) return fail(reader.error());
+    if (!request.dry_run) m_request = request.certificate_field();
+    std::vector<uint64_t> certificates;
+    std::string line;
+    bool complete = true;
+    for (;;) {
+        auto more = reader->next(line, complete);
+        if (!more) return fail(more.error());
+        if (!*more) break;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        auto entry = j.is_discarded()
+                         ? Result<PlanEntry>(fail(ErrorKind::Internal, "plan line is not JSON"))
+                         : PlanEntry::from_json(j);
+        if (!entry) return fail(entry.error().with_context(plan_path()));
+        ErasureItem item;
+        item.root = entry->root;
+        item.path = entry->facts.path;
+        item.category = entry->category;
+        item.size = entry->facts.size;
+        item.action = std::string(policy::to_string(entry->action));
+        if (request.dry_run) {
+            item.outcome = ErasureItem::Outcome::WouldErase;
+            report(item);
+            continue;
+        }
+        if (m_options.stop != nullptr && m_options.stop->load()) {
+            m_summary.stopped = true;
+            break;
+        }
+        auto held = held_now(*entry);
+        if (!held) return fail(held.error());
+        if (*held) {
+            auto now_holds = m_holds.current();
+            if (!now_holds) return fail(now_holds.error());
+            item.holds = (*now_holds)->covering(entry->root, entry->facts.path, entry->client,
+                                                entry->matter, today);
+            item.reason = fmt::format("legal hold {} (placed while the erasure ran)",
+                                      fmt::join(item.holds, ", "));
+            item.action.clear();
+            report(item);
+            continue;
+        }
+        RunSummary before = m_summary;
+        if (auto st = act_on(*entry); !st) return fail(st.error());
+        // An erasure reports each file's certificate number: commit its group now.
+        if (auto st = commit_certificates(); !st) return fail(st.error());
+        if (m_summary.disposed > before.disposed) {
+            item.outcome = ErasureItem::Outcome::Erased;
+            item.certificate = m_ledger.last_seq();
+            certificates.push_back(item.certificate);
+        } else if (m_summary.skipped > before.skipped) {
+            ++m_summary.kept;
+            item.reason = "changed since it was listed, in use, or refused by the file checks "
+                          "(see the log)";
+        } else {
+            item.outcome = ErasureItem::Outcome::Failed;
+            item.reason = "disposal failed (see the log); the file is kept";
+        }
+        report(item);
+    }
+    ::unlink(plan_path().c_str());
+
+    for (const IndexedArchive* a : to_erase) {
+        ErasureItem item;
+        item.kind = ErasureItem::Kind::Archive;
+        item.root = a->root;
+        item.path = a->name;
+        item.size = a->bytes;
+        item.members = a->members.size();
+        item.action = "sanitize";
+        if (request.dry_run) {
+            item.outcome = ErasureItem::Outcome::WouldErase;
+            report(item);
+            continue;
+        }
+        if (m_summary.stopped) break;
+        auto now_holds = m_holds.current();
+        if (!now_holds) return fail(now_holds.error());
+        item.holds = holds_on_archive(*a, **now_holds, today);
+        if (!item.holds.empty()) {
+            ++m_summary.held;
+            item.reason = fmt::format("legal hold {} (placed while the erasure ran)",
+                                      fmt::join(item.holds, ", "));
+            item.action.clear();
+            report(item);
+            continue;
+        }
+        ArchiveDisposalReason why{"erasure request", {{"request", m_request}}, request.reference};
+        auto seq = m_disposer.dispose(*a, why, (*now_holds)->certificate_fields());
+        if (!seq) {
+            if (seq.error().kind() != ErrorKind::Refused &&
+                seq.error().kind() != ErrorKind::Verification) {
+                return fail(seq.error());
+            }
+            ++m_summary.failed;
+            item.outcome = ErasureItem::Outcome::Failed;
+            item.reason = seq.error().message();
+            report(item);
+            continue;
+        }
+        ++m_summary.archives_disposed;
+        if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
+        item.outcome = ErasureItem::Outcome::Erased;
+        item.certificate = *seq;
+        certificates.push_back(*seq);
+        report(item);
+    }
+    if (request.dry_run) return m_summary;
+    if (auto st = commit_certificates(); !st) return fail(st.error());
+
+    nlohmann::json summary = {
+        {"type", "erasure-request"},
         {"time", util::format_timestamp(m_options.now)},
         {"host", host_name()},
         {"agent", fmt::format("lethe {}", LETHE_VERSION)},
-        {"head", m_ledger.head()},
-        {"entries", m_ledger.last_seq()},
-        {"pass",
-         {{"planned", m_summary.planned},
-          {"disposed", m_summary.disposed},
+        {"request", m_request},
+        {"erased",
+         {{"files", m_summary.disposed},
           {"bytes", m_summary.bytes},
-          {"skipped", m_summary.skipped},
-          {"held", m_summary.held},
-          {"failed", m_summary.failed},
-          {"observed", m_summary.observed},
-          {"recovered", m_summary.recovered},
-          {"archives_disposed", m_summary.archives_disposed},
-          {"archives_held", m_summary.archives_held},
-          {"stopped", m_summary.stopped}}},
+          {"archives", m_summary.archives_disposed},
+          {"certificates", certificates}}},
+        {"kept", {{"held", m_summary.held}, {"other", m_summary.kept}, {"items", m_erasure_kept}}},
+        {"failed", m_summary.failed},
+        {"complete", !m_summary.stopped && m_summary.failed == 0},
     };
-    if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
-    checkpoint.update(m_ledger.tree_head());  // adds merkle_root
-    auto seq = m_ledger.append(std::move(checkpoint));
-    if (!seq) return fail(seq.error().with_context("ledger checkpoint"));
-    m_summary.checkpoint_seq = *seq;
-    util::log_info("checkpoint: ledger entry {}, head {}", *seq, m_ledger.head());
-    ::unlink(plan_path().c_str());
+    if (m_options.injected_time) summary["clock"] = "injected (test build)";
+    auto seq = m_ledger.append(std::move(summary));
+    if (!seq) return fail(seq.error().with_context("ledger"));
+    m_summary.request_seq = *seq;
+    m_request = nullptr;
+    auto cp = write_checkpoint();
+    if (!cp) return fail(cp.error());
     return m_summary;
 }
 

@@ -16,6 +16,8 @@
 
 namespace lethe::service {
 
+struct ErasureRequest;  // erase.hpp
+
 struct RunOptions {
     util::TimePoint now{};
     bool injected_time = false;  // recorded in every certificate of the pass
@@ -33,6 +35,9 @@ struct RunOptions {
     std::function<void()> on_block;
     // Called before each due file is acted on (root name, files done, files planned).
     std::function<void(const std::string& root, uint64_t done, uint64_t planned)> progress;
+    // When set, the pass carries out this erasure request instead of the schedules' due
+    // disposals (see erase.hpp); owned by the caller.
+    const ErasureRequest* erasure = nullptr;
 };
 
 // What one disposal pass did.
@@ -47,6 +52,8 @@ struct RunSummary {
     uint64_t recovered = 0;  // disposals of an interrupted pass completed and certified
     uint64_t archives_disposed = 0;  // archives whose every copy expired: sanitized, certified
     uint64_t archives_held = 0;      // archives whose copies expired but a hold keeps
+    uint64_t kept = 0;               // erasure: kept by a rule other than a hold
+    uint64_t request_seq = 0;        // erasure: the summary certificate that closes it
     uint64_t first_seq = 0;
     uint64_t checkpoint_seq = 0;
     bool stopped = false;    // asked to stop before every due file was handled

@@ -1,0 +1,168 @@
+#include "agent/service/erase.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "agent/util/encoding.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+// The client and matter the schedules' path patterns capture for `path`.
+void capture(const std::vector<policy::RetentionSchedule>& schedules, const std::string& path,
+             std::optional<std::string>* client, std::optional<std::string>* matter) {
+    for (const auto& schedule : schedules) {
+        for (const auto& category : schedule.categories) {
+            for (const auto& glob : category.paths) {
+                util::Glob::Captures caps;
+                if (!glob.matches(path, &caps)) continue;
+                auto c = caps.find("client");
+                if (c == caps.end()) continue;
+                *client = c->second;
+                if (auto m = caps.find("matter"); m != caps.end()) *matter = m->second;
+                return;
+            }
+        }
+    }
+}
+
+ErasureVerdict kept(std::string reason) {
+    ErasureVerdict v;
+    v.reason = std::move(reason);
+    return v;
+}
+
+}  // namespace
+
+std::string_view ErasureItem::to_string(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::Erased: return "erased";
+        case Outcome::WouldErase: return "would-erase";
+        case Outcome::Kept: return "kept";
+        case Outcome::Failed: return "failed";
+    }
+    return "kept";
+}
+
+nlohmann::json ErasureItem::to_json() const {
+    nlohmann::json j = {{"kind", kind == Kind::File ? "file" : "archive"},
+                        {"outcome", to_string(outcome)},
+                        {"root", root}};
+    if (kind == Kind::File) {
+        put_path(j, path);
+        j["category"] = category;
+    } else {
+        j["archive"] = path;
+        j["members"] = members;
+    }
+    j["size"] = size;
+    if (!action.empty()) j["action"] = action;
+    if (!reason.empty()) j["reason"] = reason;
+    if (!holds.empty()) j["holds"] = holds;
+    if (!mandate.empty()) j["mandate"] = mandate;
+    if (certificate != 0) j["certificate"] = certificate;
+    return j;
+}
+
+nlohmann::json ErasureRequest::certificate_field() const {
+    nlohmann::json j = {{"reference", reference}, {"by", by}, {"client", util::utf8_display(client)}};
+    if (matter) j["matter"] = util::utf8_display(*matter);
+    return j;
+}
+
+CategoryRef find_category(const std::vector<policy::RetentionSchedule>& schedules,
+                          const std::string& schedule_id, const std::string& category_id) {
+    for (const auto& s : schedules) {
+        if (s.id != schedule_id) continue;
+        for (const auto& c : s.categories) {
+            if (c.id == category_id) return {&s, &c};
+        }
+    }
+    return {};
+}
+
+ErasureVerdict erasure_verdict(const PlanEntry& entry,
+                               const std::vector<policy::RetentionSchedule>& schedules,
+                               const HoldSet& holds, util::Date today) {
+    auto held = holds.covering(entry.root, entry.facts.path, entry.client, entry.matter, today);
+    if (!held.empty()) {
+        ErasureVerdict v = kept(fmt::format("legal hold {}", fmt::join(held, ", ")));
+        v.holds = std::move(held);
+        return v;
+    }
+    CategoryRef ref = find_category(schedules, entry.schedule_id, entry.category);
+    if (ref.category == nullptr) return kept(entry.reason.empty() ? "in no category" : entry.reason);
+    if (!ref.category->erasable) {
+        ErasureVerdict v = kept(fmt::format("category {} is not erasable{}", entry.category,
+                                            ref.category->mandate.empty()
+                                                ? ""
+                                                : " (" + ref.category->mandate + ")"));
+        v.mandate = ref.category->mandate;
+        return v;
+    }
+    if (ref.schedule->mode != policy::Mode::Enforce) {
+        return kept(fmt::format("schedule {} is in observe mode: it never destroys", ref.schedule->id));
+    }
+    ErasureVerdict v;
+    v.action = entry.action == policy::Action::Delete ? policy::Action::Delete
+                                                      : policy::Action::Sanitize;
+    if (v.action == policy::Action::Sanitize && entry.facts.nlink > 1) {
+        return kept("hard links: overwriting would destroy the data of the other names");
+    }
+    v.erase = true;
+    return v;
+}
+
+std::vector<ArchiveErasure> archives_in_scope(const ArchiveIndex& index,
+                                              const std::vector<policy::RetentionSchedule>& schedules,
+                                              const HoldSet& holds,
+                                              const ErasureRequest& request, util::Date today) {
+    std::vector<ArchiveErasure> out;
+    for (const IndexedArchive* a : index.live()) {
+        size_t ours = 0;
+        for (const auto& m : a->members) {
+            std::optional<std::string> client = a->client;
+            std::optional<std::string> matter = a->matter;
+            if (!client) capture(schedules, m.path, &client, &matter);
+            if (client == request.client && (!request.matter || matter == request.matter)) ++ours;
+        }
+        if (ours == 0) continue;
+        ArchiveErasure e{a, {}};
+        auto held = holds_on_archive(*a, holds, today);
+        if (ours != a->members.size()) {
+            e.verdict = kept(fmt::format(
+                "the archive also holds {} copies of other data; lethe cannot erase part of an "
+                "archive, so it is kept whole (see the records manager guide)",
+                a->members.size() - ours));
+        } else if (!held.empty()) {
+            e.verdict = kept(fmt::format("legal hold {}", fmt::join(held, ", ")));
+            e.verdict.holds = std::move(held);
+        } else {
+            e.verdict.erase = true;
+            for (const auto& m : a->members) {
+                CategoryRef ref = find_category(schedules, m.schedule, m.category);
+                if (ref.category != nullptr && !ref.category->erasable) {
+                    e.verdict = kept(fmt::format("member {} is in category {}, which is not "
+                                                 "erasable{}",
+                                                 util::utf8_display(m.path), m.category,
+                                                 ref.category->mandate.empty()
+                                                     ? ""
+                                                     : " (" + ref.category->mandate + ")"));
+                    e.verdict.mandate = ref.category->mandate;
+                    break;
+                }
+                if (ref.schedule == nullptr || ref.schedule->mode != policy::Mode::Enforce) {
+                    e.verdict = kept(fmt::format("schedule {} of member {} is not loaded or in "
+                                                 "observe mode",
+                                                 m.schedule, util::utf8_display(m.path)));
+                    break;
+                }
+            }
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+}  // namespace lethe::service

@@ -1,0 +1,104 @@
+#pragma once
+
+// A client's erasure request (`lethe erase`): what of the client's data is erased now and
+// what is kept, and why. The pass carries it out (RunOptions::erasure); this header holds
+// the request and the rules that decide, file by file and archive by archive.
+//
+// Rules, checked in this order:
+//  - a file or archive member under an active hold is kept (the hold ids are reported);
+//  - a file in a category with `erasable = false` is kept (its mandate is reported), and an
+//    archive with any such member is kept whole;
+//  - a file or member under a schedule in observe mode is kept (observe never destroys);
+//  - a file with other hard links is kept when its category overwrites;
+//  - an archive that also holds data not of this client (and matter) is kept whole: lethe
+//    does not rewrite archives, so part of one cannot be erased;
+//  - everything else is erased now, whatever its expiry: `delete` categories unlink, every
+//    other action (sanitize, archive, encrypt, review) overwrites, because an erasure must
+//    not leave a new archived or encrypted copy behind; an archive is sanitized whole.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/policy/schedule.hpp"
+#include "agent/service/archive_index.hpp"
+#include "agent/service/holds.hpp"
+#include "agent/service/plan.hpp"
+#include "agent/util/time.hpp"
+
+namespace lethe::service {
+
+// One line of an erasure's report: a file in a share or an archive of lethe's.
+struct ErasureItem {
+    enum class Kind { File, Archive };
+    enum class Outcome { Erased, WouldErase, Kept, Failed };
+    Kind kind = Kind::File;
+    Outcome outcome = Outcome::Kept;
+    std::string root;
+    std::string path;      // file: relative to the root; archive: the archive's file name
+    std::string category;  // file: its category; archive: empty
+    std::string action;    // what erasure does or would do: "sanitize" or "delete"
+    std::string reason;    // why kept or failed
+    std::vector<std::string> holds;
+    std::string mandate;   // of a non-erasable category that keeps it
+    uint64_t size = 0;
+    uint64_t members = 0;  // archive: how many archived copies it holds
+    uint64_t certificate = 0;
+
+    [[nodiscard]] nlohmann::json to_json() const;
+    [[nodiscard]] static std::string_view to_string(Outcome outcome);
+};
+
+struct ErasureRequest {
+    std::string client;
+    std::optional<std::string> matter;
+    std::string reference;  // the firm's reference of the request
+    std::string by;         // who asked lethe to carry it out
+    bool dry_run = false;   // report only: nothing is disposed, nothing is written
+    bool confirm_large = false;  // allow more than max_disposals_per_pass
+    // Called for every item as it is decided (kept) or done (erased, failed).
+    std::function<void(const ErasureItem&)> on_item;
+
+    // The `request` object every certificate of the erasure carries.
+    [[nodiscard]] nlohmann::json certificate_field() const;
+};
+
+// The category and schedule a plan entry names; null when no loaded schedule defines them.
+struct CategoryRef {
+    const policy::RetentionSchedule* schedule = nullptr;
+    const policy::Category* category = nullptr;
+};
+[[nodiscard]] CategoryRef find_category(const std::vector<policy::RetentionSchedule>& schedules,
+                                        const std::string& schedule_id,
+                                        const std::string& category_id);
+
+// Whether one file of the client is erased, and how. When kept, `reason` (and `holds` /
+// `mandate`) say why.
+struct ErasureVerdict {
+    bool erase = false;
+    policy::Action action = policy::Action::Sanitize;  // Sanitize or Delete
+    std::string reason;
+    std::vector<std::string> holds;
+    std::string mandate;
+};
+[[nodiscard]] ErasureVerdict erasure_verdict(const PlanEntry& entry,
+                                             const std::vector<policy::RetentionSchedule>& schedules,
+                                             const HoldSet& holds, util::Date today);
+
+// Whether one archive is in the request's scope, and if so whether it is erased.
+struct ArchiveErasure {
+    const IndexedArchive* archive = nullptr;
+    ErasureVerdict verdict;
+};
+// The live archives that hold data of the client (and matter), with their verdicts. Members
+// of archives written without a captured client are attributed with the schedules' path
+// patterns, as the inventory does.
+[[nodiscard]] std::vector<ArchiveErasure> archives_in_scope(
+    const ArchiveIndex& index, const std::vector<policy::RetentionSchedule>& schedules,
+    const HoldSet& holds, const ErasureRequest& request, util::Date today);
+
+}  // namespace lethe::service
