@@ -4,6 +4,9 @@
 
 #include <sys/xattr.h>
 
+#include <algorithm>
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "agent/util/sha256.hpp"
@@ -20,9 +23,10 @@ using testing::sh_quote;
 using testing::slurp;
 using testing::TempDir;
 
-class ArchiveLifecycleE2E : public ::testing::Test {
-  protected:
-    void SetUp() override {
+// A share whose closed matters a first pass archives (archive_for 3y) and an HR folder
+// whose files are encrypted in place (archive_for 2y).
+void prepare_share(const TempDir& m_dir) {
+    {
         m_dir.write("policies/firm.toml", R"([schedule]
 id = "firm-2026"
 version = 1
@@ -44,7 +48,7 @@ retain = "3y"
 action = "encrypt"
 archive_for = "2y"
 )");
-        CommandOutput k = lethe("keygen --age-identity " + sh_quote(m_dir / "rm.key"));
+        CommandOutput k = testing::run_lethe(m_dir, "keygen --age-identity " + sh_quote(m_dir / "rm.key"));
         ASSERT_EQ(k.code, 0) << k.err;
         std::string recipient = k.out.substr(0, k.out.find('\n'));
         m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
@@ -57,8 +61,13 @@ archive_for = "2y"
         m_dir.write("share/acme/2010-001/letter.docx", "letter", "2011-02-03");
         m_dir.write("share/acme/2012-004/memo.pdf", "closing memo", "2012-01-01");
         m_dir.write("share/acme/2025-001/new.pdf", "recent work", "2025-11-01");
-        ASSERT_EQ(lethe("keygen " + config()).code, 0);
+        ASSERT_EQ(testing::run_lethe(m_dir, "keygen --config " + sh_quote(m_dir / "lethe.toml")).code, 0);
     }
+}
+
+class ArchiveLifecycleE2E : public ::testing::Test {
+  protected:
+    void SetUp() override { prepare_share(m_dir); }
 
     CommandOutput lethe(const std::string& args) { return testing::run_lethe(m_dir, args); }
     [[nodiscard]] std::string config() const { return "--config " + sh_quote(m_dir / "lethe.toml"); }
@@ -228,6 +237,73 @@ TEST_F(ArchiveLifecycleE2E, AnEncryptedCopyKeepsItsRetentionAndIsSanitizedAfterA
     EXPECT_EQ(last["subject"]["sha256"], copy_sha);
     EXPECT_EQ(lethe("certs verify " + config()).code, 0);
 }
+
+#ifdef LETHE_TEST_HOOKS
+// The crash harness for archive expiry: the expiring pass is killed (SIGKILL) at every step
+// of the archive's disposal, then passes run again; the archive is then gone with exactly
+// one certificate, the index says so once, and nothing is left behind.
+TEST(ArchiveExpiryCrash, AKillAtEveryStepCompletesTheDisposalAndCertifiesItOnce) {
+    auto expiring_run = [](const TempDir& dir, const std::string& env) {
+        return testing::run_shell(dir, "env " + env + " " + sh_quote(LETHE_BINARY) +
+                                           " run --config " + sh_quote(dir / "lethe.toml") +
+                                           " --now 2029-11-26T12:00:00Z");
+    };
+    auto archived = [](const TempDir& dir) {
+        EXPECT_EQ(testing::run_lethe(dir, "run --config " + sh_quote(dir / "lethe.toml") +
+                                              " --now 2026-11-26T12:00:00Z").code, 0);
+        return names_in(dir / "archive");
+    };
+    std::vector<std::string> steps;
+    {
+        TempDir dir;
+        prepare_share(dir);
+        ASSERT_EQ(archived(dir).size(), 2u);
+        std::string list = dir / "steps.txt";
+        ASSERT_EQ(expiring_run(dir, "LETHE_FAULT_AT=" + sh_quote("list:" + list)).code, 0);
+        size_t pos = 0;
+        std::string text = slurp(list);
+        while (pos < text.size()) {
+            size_t end = text.find('\n', pos);
+            steps.push_back(text.substr(pos, end - pos));
+            pos = end + 1;
+        }
+    }
+    for (const char* step : {"archive-intent-written", "archive-certified"}) {
+        EXPECT_NE(std::find(steps.begin(), steps.end(), step), steps.end()) << step;
+    }
+    std::map<std::string, int> seen;
+    for (const std::string& step : steps) {
+        std::string label = step + ":" + std::to_string(++seen[step]);
+        TempDir dir;
+        prepare_share(dir);
+        auto before = archived(dir);
+        ASSERT_EQ(before.size(), 2u);
+        CommandOutput crashed = expiring_run(dir, "LETHE_FAULT_AT=" + label);
+        EXPECT_NE(crashed.code, 0) << label;
+        CommandOutput again = expiring_run(dir, "");
+        ASSERT_EQ(again.code, 0) << label << ": " << again.err;
+        EXPECT_TRUE(names_in(dir / "archive").empty()) << label;
+        auto certs = payloads_of(dir / "state/ledger.jsonl", "archive-disposal");
+        ASSERT_EQ(certs.size(), 2u) << label;
+        EXPECT_NE(certs[0]["archive"]["name"], certs[1]["archive"]["name"]) << label;
+        for (const auto& c : certs) {
+            EXPECT_TRUE(c["method"]["verified"].get<bool>()) << label;
+            EXPECT_EQ(c["subject"]["sha256"], c["archive"]["sha256"]) << label;
+        }
+        std::string index = slurp(dir / "state/archives.jsonl");
+        size_t disposed = 0;
+        for (size_t p = index.find("archive-disposed"); p != std::string::npos;
+             p = index.find("archive-disposed", p + 1)) {
+            ++disposed;
+        }
+        EXPECT_EQ(disposed, 2u) << label << index;
+        EXPECT_FALSE(exists(dir / "state/archive-intent.json")) << label;
+        EXPECT_EQ(testing::run_lethe(dir, "certs verify --config " + sh_quote(dir / "lethe.toml")).code, 0)
+            << label;
+    }
+    EXPECT_GE(steps.size(), 6u);
+}
+#endif
 
 }  // namespace
 }  // namespace lethe
