@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -278,6 +280,21 @@ Result<ArchiveExpirySummary> expire_archives(
         }
         return false;
     };
+    // The blast-radius guard counts archived copies as a pass counts files.
+    uint64_t expiring = 0;
+    for (const IndexedArchive* a : index->live()) {
+        if (root && a->root != *root) continue;
+        if (std::all_of(a->members.begin(), a->members.end(),
+                        [&](const ArchivedMember& m) { return m.expired_on(today); })) {
+            expiring += a->members.size();
+        }
+    }
+    if (expiring > static_cast<uint64_t>(config.max_disposals_per_pass)) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("refusing archive expiry: {} archived copies have expired, more "
+                                "than max_disposals_per_pass = {}; no archive was disposed of",
+                                expiring, config.max_disposals_per_pass));
+    }
     for (const IndexedArchive* a : index->live()) {
         if (root && a->root != *root) continue;
         bool all_expired = true;

@@ -76,7 +76,8 @@ struct ArchiveExpirySummary {
 // The archive-expiry step of a pass: every archive in the index (limited to `root` when
 // given) whose members have all expired on `today`, none of them held, and all of whose
 // members' schedules are loaded and in enforce mode, is disposed of with reason "expired".
-// Fails (and disposes of nothing) when the index or the hold store cannot be read.
+// Fails (and disposes of nothing) when the index or the hold store cannot be read, and
+// refuses (Refused) when more archived copies expired than max_disposals_per_pass.
 [[nodiscard]] Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     ArchiveDisposer& disposer, HoldWatch& holds, util::Date today,

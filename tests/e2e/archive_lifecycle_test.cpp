@@ -195,6 +195,21 @@ TEST_F(ArchiveLifecycleE2E, ACorruptArchiveIndexStopsArchiveExpiryAndTheInventor
     EXPECT_NE(inv.err.find("archives.jsonl line 3"), std::string::npos) << inv.err;
 }
 
+TEST_F(ArchiveLifecycleE2E, MoreExpiredCopiesThanTheGuardAllowsKeepEveryArchive) {
+    ASSERT_EQ(run_at("2026-11-26").code, 0);
+    auto before = names_in(m_dir / "archive");
+    ASSERT_EQ(before.size(), 2u);
+    std::string cfg = slurp(m_dir / "lethe.toml");
+    m_dir.write("lethe.toml", cfg.replace(cfg.find("[agent]\n"), 8,
+                                          "[agent]\nmax_disposals_per_pass = 2\n"));
+    CommandOutput run = run_at("2029-11-26");
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_NE(run.err.find("refusing archive expiry: 3 archived copies have expired, more than "
+                           "max_disposals_per_pass = 2"),
+              std::string::npos) << run.err;
+    EXPECT_EQ(names_in(m_dir / "archive"), before);
+}
+
 TEST_F(ArchiveLifecycleE2E, AnEncryptedCopyKeepsItsRetentionAndIsSanitizedAfterArchiveFor) {
     m_dir.write("share/hr/2019/salaries.xlsx", std::string(70000, 'S'), "2019-01-10");
     ASSERT_EQ(run_at("2026-11-26").code, 0);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "agent/util/sha256.hpp"
 #include "tests/support/e2e.hpp"
 
@@ -221,12 +223,76 @@ TEST_F(EraseE2E, AnUnreadableArchiveIndexStopsTheErasureBeforeAnything) {
     EXPECT_EQ(snapshot(), before);
 }
 
+TEST_F(EraseE2E, AnArchiveThatAlsoHoldsOtherClientsDataIsKeptWholeAndReported) {
+    // A category that does not capture the client archives two clients' files together.
+    m_dir.write("policies/loose.toml", R"([schedule]
+id = "loose"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "drafts"
+paths = ["**/drafts/**"]
+retain = "1y"
+action = "archive"
+)");
+    m_dir.write("share/acme/2019-003/drafts/a.txt", "acme draft", "2019-01-01");
+    m_dir.write("share/bolt/2019-004/drafts/b.txt", "bolt draft", "2019-01-01");
+    auto before = names_in(m_dir / "archive");
+    ASSERT_EQ(lethe("run " + config() + " --now 2026-11-26T11:00:00Z").code, 0);
+    auto after = names_in(m_dir / "archive");
+    ASSERT_EQ(after.size(), before.size() + 1);
+    std::string mixed;
+    for (const auto& n : after) {
+        if (std::find(before.begin(), before.end(), n) == before.end()) mixed = n;
+    }
+    CommandOutput run = erase("");
+    ASSERT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("kept         archive " + mixed +
+                           " (2 archived copies)  (the archive also holds 1 copies of other data"),
+              std::string::npos) << run.out;
+    EXPECT_TRUE(exists(m_dir / ("archive/" + mixed)));
+    auto summary = payloads_of(m_dir / "state/ledger.jsonl", "erasure-request");
+    ASSERT_EQ(summary.size(), 1u);
+    EXPECT_NE(summary[0]["kept"]["items"].dump().find(mixed), std::string::npos);
+}
+
 TEST_F(EraseE2E, BadArgumentsAreRefused) {
     CommandOutput no_request = lethe("erase --client acme --by x " + config());
     EXPECT_EQ(no_request.code, 2) << no_request.err;
     CommandOutput empty = lethe("erase --client '' --request R --by x " + config());
     EXPECT_EQ(empty.code, 2) << empty.err;
 }
+
+#ifdef LETHE_TEST_HOOKS
+TEST_F(EraseE2E, AnInterruptedErasureIsCompletedByTheNextPassWithTheRequestInItsCertificate) {
+    CommandOutput killed = testing::run_shell(
+        m_dir, "env LETHE_FAULT_AT=intent-written:1 " + sh_quote(LETHE_BINARY) +
+                   " erase --client acme --request ER-9 --by rm " + config() +
+                   " --now 2026-11-27T09:00:00Z");
+    ASSERT_NE(killed.code, 0) << killed.out;
+    ASSERT_TRUE(exists(m_dir / "state/intent.json"));
+    CommandOutput pass = lethe("run " + config() + " --now 2026-11-27T10:00:00Z");
+    ASSERT_EQ(pass.code, 0) << pass.err;
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    std::vector<nlohmann::json> erased;
+    for (const auto& p : payloads_of(m_dir / "state/ledger.jsonl", "disposal")) {
+        if (p.contains("request")) erased.push_back(p);
+    }
+    ASSERT_EQ(erased.size(), 1u);
+    EXPECT_EQ(erased[0]["request"]["reference"], "ER-9");
+    EXPECT_FALSE(exists(m_dir / ("share/" + erased[0]["path"].get<std::string>())));
+    // Run again, the erasure finishes the rest and closes the request.
+    CommandOutput rest = lethe("erase --client acme --request ER-9 --by rm " + config() +
+                               " --now 2026-11-27T11:00:00Z");
+    ASSERT_EQ(rest.code, 0) << rest.out << rest.err;
+    EXPECT_FALSE(exists(m_dir / "share/acme/2024-007/new.pdf"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2024-007/notes.tmp"));
+    EXPECT_TRUE(names_in(m_dir / "archive").empty());
+    ASSERT_EQ(payloads_of(m_dir / "state/ledger.jsonl", "erasure-request").size(), 1u);
+    EXPECT_EQ(lethe("certs verify " + config()).code, 0);
+}
+#endif
 
 }  // namespace
 }  // namespace lethe
