@@ -124,7 +124,15 @@ std::vector<ArchiveErasure> archives_in_scope(const ArchiveIndex& index,
         for (const auto& m : a->members) {
             std::optional<std::string> client = a->client;
             std::optional<std::string> matter = a->matter;
-            if (!client) capture(schedules, m.path, &client, &matter);
+            // An archive written without a captured client, or without a matter when the
+            // request names one: attribute each member by the schedules' path patterns.
+            if (!client || (request.matter && !matter)) {
+                std::optional<std::string> c;
+                std::optional<std::string> mt;
+                capture(schedules, m.path, &c, &mt);
+                if (!client) client = c;
+                if (!matter && client == c) matter = mt;
+            }
             if (client == request.client && (!request.matter || matter == request.matter)) ++ours;
         }
         if (ours == 0) continue;

@@ -257,6 +257,34 @@ action = "archive"
     EXPECT_NE(summary[0]["kept"]["items"].dump().find(mixed), std::string::npos);
 }
 
+TEST_F(EraseE2E, AMatterRequestKeepsAClientArchiveThatHoldsOtherMattersToo) {
+    // A category that captures the client but not the matter: one archive per client.
+    m_dir.write("policies/notes.toml", R"([schedule]
+id = "notes"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "notes"
+paths = ["{client}/**"]
+extensions = ["txt"]
+retain = "1y"
+action = "archive"
+)");
+    m_dir.write("share/acme/2011-001/a.txt", "note a", "2019-01-01");
+    m_dir.write("share/acme/2011-002/b.txt", "note b", "2019-01-01");
+    auto before = names_in(m_dir / "archive");
+    ASSERT_EQ(lethe("run " + config() + " --now 2026-11-26T11:00:00Z").code, 0);
+    auto after = names_in(m_dir / "archive");
+    ASSERT_EQ(after.size(), before.size() + 1);
+    CommandOutput run = lethe("erase --client acme --matter 2011-001 --request ER-3 --by rm " +
+                              config() + " --now 2026-11-27T09:00:00Z");
+    ASSERT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("(the archive also holds 1 copies of other data"), std::string::npos)
+        << run.out;
+    EXPECT_EQ(names_in(m_dir / "archive"), after);
+}
+
 TEST_F(EraseE2E, BadArgumentsAreRefused) {
     CommandOutput no_request = lethe("erase --client acme --by x " + config());
     EXPECT_EQ(no_request.code, 2) << no_request.err;
