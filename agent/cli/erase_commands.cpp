@@ -26,26 +26,31 @@ struct EraseOptions {
 };
 
 std::string item_line(const service::ErasureItem& item) {
-    std::string what = item.kind == service::ErasureItem::Kind::File
-                           ? fmt::format("{}/{}", item.root, display_name(item.path))
-                           : fmt::format("archive {} ({} archived copies)", item.path,
-                                         item.members);
+    std::string what =
+        item.kind == service::ErasureItem::Kind::File
+            ? fmt::format("{}/{}", item.root, display_name(item.path))
+            : fmt::format("archive {} ({} archived copies)", item.path, item.members);
     std::string detail;
     switch (item.outcome) {
         case service::ErasureItem::Outcome::Erased:
             detail = fmt::format("{}, certificate {}", item.action, item.certificate);
             break;
-        case service::ErasureItem::Outcome::WouldErase: detail = item.action; break;
+        case service::ErasureItem::Outcome::WouldErase:
+            detail = item.action;
+            break;
         case service::ErasureItem::Outcome::Kept:
-        case service::ErasureItem::Outcome::Failed: detail = item.reason; break;
+        case service::ErasureItem::Outcome::Failed:
+            detail = item.reason;
+            break;
     }
     return fmt::format("{:<12} {}  ({})", service::ErasureItem::to_string(item.outcome), what,
                        detail);
 }
 
 int erase_request(const std::string& config_path, const EraseOptions& o) {
-    for (const auto& [value, name] : {std::pair{&o.client, "--client"},
-                                      std::pair{&o.request, "--request"}, std::pair{&o.by, "--by"}}) {
+    for (const auto& [value, name] :
+         {std::pair{&o.client, "--client"}, std::pair{&o.request, "--request"},
+          std::pair{&o.by, "--by"}}) {
         if (value->empty()) {
             util::log_error("erase: {} must not be empty", name);
             return kExitBadInput;
@@ -84,26 +89,25 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
     if (!summary) return report(summary.error());
     const service::RunSummary& s = *summary;
     if (o.json) {
-        nlohmann::json j = {{"type", "summary"},
-                            {"request", o.request},
-                            {"dry_run", o.dry_run},
-                            {"files", o.dry_run ? s.planned : s.disposed},
-                            {"bytes", s.bytes},
-                            {"archives", o.dry_run ? archives_listed : s.archives_disposed},
-                            {"held", s.held},
-                            {"kept", s.kept},
-                            {"failed", s.failed}};
+        nlohmann::json j = {
+            {"type", "summary"},    {"request", o.request},
+            {"dry_run", o.dry_run}, {"files", o.dry_run ? s.planned : s.disposed},
+            {"bytes", s.bytes},     {"archives", o.dry_run ? archives_listed : s.archives_disposed},
+            {"held", s.held},       {"kept", s.kept},
+            {"failed", s.failed}};
         if (!o.dry_run) j["certificate"] = s.request_seq;
         print_line(j.dump());
     } else if (o.dry_run) {
-        print_line(fmt::format("dry run: would erase {} files and {} archives; would keep {} by "
-                               "holds and {} for other reasons; nothing was changed",
-                               s.planned, archives_listed, s.held, s.kept));
+        print_line(
+            fmt::format("dry run: would erase {} files and {} archives; would keep {} by "
+                        "holds and {} for other reasons; nothing was changed",
+                        s.planned, archives_listed, s.held, s.kept));
     } else {
-        print_line(fmt::format("erased {} files ({}) and {} archives; kept {} by holds and {} for "
-                               "other reasons; {} failed; request closed by certificate {}",
-                               s.disposed, human_bytes(s.bytes), s.archives_disposed, s.held,
-                               s.kept, s.failed, s.request_seq));
+        print_line(
+            fmt::format("erased {} files ({}) and {} archives; kept {} by holds and {} for "
+                        "other reasons; {} failed; request closed by certificate {}",
+                        s.disposed, human_bytes(s.bytes), s.archives_disposed, s.held, s.kept,
+                        s.failed, s.request_seq));
     }
     return s.failed > 0 || s.stopped ? kExitFinding : kExitOk;
 }
@@ -113,8 +117,9 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
 void add_erase_commands(CLI::App& app, CommandContext& context) {
     auto o = std::make_shared<EraseOptions>();
     CLI::App* cmd = app.add_subcommand(
-        "erase", "a client's erasure request: dispose now of everything of theirs not held or "
-                 "mandated, and certify it");
+        "erase",
+        "a client's erasure request: dispose now of everything of theirs not held or "
+        "mandated, and certify it");
     context.add_config_option(cmd);
     cmd->add_option("--client", o->client, "the client, as the schedules' {client} captures it")
         ->required();

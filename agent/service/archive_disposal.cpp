@@ -1,11 +1,10 @@
 #include "agent/service/archive_disposal.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "agent/act/disposal.hpp"
 #include "agent/scan/file_facts.hpp"
@@ -90,14 +89,10 @@ nlohmann::json archive_subject(const IndexedArchive& archive) {
         put_path(j, m.path);
         members.push_back(std::move(j));
     }
-    nlohmann::json j = {{"name", archive.name},
-                        {"path", archive.path},
-                        {"sha256", archive.sha256},
-                        {"bytes", archive.bytes},
-                        {"created", archive.created},
-                        {"root", archive.root},
-                        {"encrypted", archive.encrypted},
-                        {"members", std::move(members)}};
+    nlohmann::json j = {{"name", archive.name},           {"path", archive.path},
+                        {"sha256", archive.sha256},       {"bytes", archive.bytes},
+                        {"created", archive.created},     {"root", archive.root},
+                        {"encrypted", archive.encrypted}, {"members", std::move(members)}};
     if (archive.client) j["client"] = *archive.client;
     if (archive.matter) j["matter"] = *archive.matter;
     return j;
@@ -122,9 +117,8 @@ Result<uint64_t> ArchiveDisposer::dispose(const IndexedArchive& archive,
     if (!dir_fd) return fail(ErrorKind::Refused, dir_fd.error().message());
     auto facts = scan::stat_beneath(dir_fd->get(), name);
     if (!facts) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("archive {} is not where it was written: {}", archive.path,
-                                facts.error().message()));
+        return fail(ErrorKind::Refused, fmt::format("archive {} is not where it was written: {}",
+                                                    archive.path, facts.error().message()));
     }
     auto file = act::prepare(dir_fd->get(), *facts, true);
     if (!file) return fail(file.error());
@@ -168,9 +162,9 @@ Result<uint64_t> ArchiveDisposer::dispose(const IndexedArchive& archive,
     util::fault_point("archive-certified");
     auto removed = act::finish_interrupted(dir_fd->get(), name, temp);
     if (!removed) return fail(removed.error());
-    if (auto st = append_archive_disposed(m_config.state_dir,
-                                          {archive.name, util::format_timestamp(m_now), why.reason,
-                                           *seq, why.request});
+    if (auto st = append_archive_disposed(
+            m_config.state_dir,
+            {archive.name, util::format_timestamp(m_now), why.reason, *seq, why.request});
         !st) {
         return fail(st.error().with_context("archive index"));
     }
@@ -242,10 +236,10 @@ Result<bool> ArchiveDisposer::recover() {
                                     ? "verified before the interruption (the file had been renamed)"
                                     : "not confirmed: the file was gone when the pass resumed";
             }
-            auto appended = m_ledger.append(payload_for(
-                *archive, rec, facts, id, why,
-                "checked by the interrupted process before it began this disposal", m_now,
-                m_injected));
+            auto appended = m_ledger.append(
+                payload_for(*archive, rec, facts, id, why,
+                            "checked by the interrupted process before it began this disposal",
+                            m_now, m_injected));
             if (!appended) return fail(appended.error().with_context("ledger"));
             seq = *appended;
         }
@@ -306,9 +300,10 @@ Result<ArchiveExpirySummary> expire_archives(
         if (!all_expired) continue;
         if (!all_enforced) {
             ++out.kept;
-            util::log_info("kept archive {}: its copies have expired but a member's schedule is "
-                           "not loaded or is in observe mode",
-                           a->name);
+            util::log_info(
+                "kept archive {}: its copies have expired but a member's schedule is "
+                "not loaded or is in observe mode",
+                a->name);
             continue;
         }
         // Checked just before acting, as for files: a hold placed meanwhile keeps it.
@@ -321,8 +316,8 @@ Result<ArchiveExpirySummary> expire_archives(
                            a->name, fmt::join(held, ", "));
             continue;
         }
-        auto seq = disposer.dispose(*a, {"expired", nullptr, std::nullopt},
-                                    (*set)->certificate_fields());
+        auto seq =
+            disposer.dispose(*a, {"expired", nullptr, std::nullopt}, (*set)->certificate_fields());
         if (!seq) {
             ++out.failed;
             util::log_error("archive {} not disposed of: {}", a->name, seq.error().message());

@@ -11,11 +11,10 @@
 // interrupted completes the disposal and certifies it (recover()).
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/ledger/ledger.hpp"
 #include "agent/policy/config.hpp"
@@ -29,8 +28,8 @@ namespace lethe::service {
 
 // Why an archive is disposed of, for its certificate and the index.
 struct ArchiveDisposalReason {
-    std::string reason;           // "expired" or "erasure request"
-    nlohmann::json extra;         // added to the certificate payload (e.g. "request"), or null
+    std::string reason;    // "expired" or "erasure request"
+    nlohmann::json extra;  // added to the certificate payload (e.g. "request"), or null
     std::optional<std::string> request;  // the erasure request's reference
 };
 
@@ -38,8 +37,8 @@ struct ArchiveDisposalReason {
 // the ledger. Not thread safe.
 class ArchiveDisposer {
   public:
-    ArchiveDisposer(const policy::AgentConfig& config, ledger::Ledger& ledger,
-                    util::TimePoint now, bool injected_time)
+    ArchiveDisposer(const policy::AgentConfig& config, ledger::Ledger& ledger, util::TimePoint now,
+                    bool injected_time)
         : m_config(config), m_ledger(ledger), m_now(now), m_injected(injected_time) {}
 
     // Completes an archive disposal an earlier process was interrupted in, if any. Returns

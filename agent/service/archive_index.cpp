@@ -1,12 +1,11 @@
 #include "agent/service/archive_index.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "agent/service/holds.hpp"
 #include "agent/service/plan.hpp"
@@ -77,10 +76,10 @@ nlohmann::json IndexedArchive::to_json() const {
         put_path(j, m.path);
         ms.push_back(std::move(j));
     }
-    nlohmann::json line = {{"type", "archive"},     {"name", name},       {"path", path},
-                           {"sha256", sha256},      {"bytes", bytes},     {"created", created},
-                           {"root", root},          {"encrypted", encrypted},
-                           {"members", std::move(ms)}};
+    nlohmann::json line = {
+        {"type", "archive"}, {"name", name},           {"path", path},
+        {"sha256", sha256},  {"bytes", bytes},         {"created", created},
+        {"root", root},      {"encrypted", encrypted}, {"members", std::move(ms)}};
     if (client) line["client"] = *client;
     if (matter) line["matter"] = *matter;
     return line;

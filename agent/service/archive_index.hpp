@@ -18,11 +18,10 @@
 // Writers append while holding the pass lock (`state_dir/lock`); readers take no lock.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/util/error.hpp"
 #include "agent/util/time.hpp"
@@ -95,7 +94,7 @@ struct ArchiveIndex {
 struct ArchiveDisposal {
     std::string name;
     std::string time;
-    std::string reason;   // "expired" or "erasure request"
+    std::string reason;  // "expired" or "erasure request"
     uint64_t certificate = 0;
     std::optional<std::string> request;  // the erasure request's reference
 };

@@ -37,10 +37,14 @@ ErasureVerdict kept(std::string reason) {
 
 std::string_view ErasureItem::to_string(Outcome outcome) {
     switch (outcome) {
-        case Outcome::Erased: return "erased";
-        case Outcome::WouldErase: return "would-erase";
-        case Outcome::Kept: return "kept";
-        case Outcome::Failed: return "failed";
+        case Outcome::Erased:
+            return "erased";
+        case Outcome::WouldErase:
+            return "would-erase";
+        case Outcome::Kept:
+            return "kept";
+        case Outcome::Failed:
+            return "failed";
     }
     return "kept";
 }
@@ -66,7 +70,8 @@ nlohmann::json ErasureItem::to_json() const {
 }
 
 nlohmann::json ErasureRequest::certificate_field() const {
-    nlohmann::json j = {{"reference", reference}, {"by", by}, {"client", util::utf8_display(client)}};
+    nlohmann::json j = {
+        {"reference", reference}, {"by", by}, {"client", util::utf8_display(client)}};
     if (matter) j["matter"] = util::utf8_display(*matter);
     return j;
 }
@@ -92,21 +97,22 @@ ErasureVerdict erasure_verdict(const PlanEntry& entry,
         return v;
     }
     CategoryRef ref = find_category(schedules, entry.schedule_id, entry.category);
-    if (ref.category == nullptr) return kept(entry.reason.empty() ? "in no category" : entry.reason);
+    if (ref.category == nullptr)
+        return kept(entry.reason.empty() ? "in no category" : entry.reason);
     if (!ref.category->erasable) {
-        ErasureVerdict v = kept(fmt::format("category {} is not erasable{}", entry.category,
-                                            ref.category->mandate.empty()
-                                                ? ""
-                                                : " (" + ref.category->mandate + ")"));
+        ErasureVerdict v = kept(
+            fmt::format("category {} is not erasable{}", entry.category,
+                        ref.category->mandate.empty() ? "" : " (" + ref.category->mandate + ")"));
         v.mandate = ref.category->mandate;
         return v;
     }
     if (ref.schedule->mode != policy::Mode::Enforce) {
-        return kept(fmt::format("schedule {} is in observe mode: it never destroys", ref.schedule->id));
+        return kept(
+            fmt::format("schedule {} is in observe mode: it never destroys", ref.schedule->id));
     }
     ErasureVerdict v;
-    v.action = entry.action == policy::Action::Delete ? policy::Action::Delete
-                                                      : policy::Action::Sanitize;
+    v.action =
+        entry.action == policy::Action::Delete ? policy::Action::Delete : policy::Action::Sanitize;
     if (v.action == policy::Action::Sanitize && entry.facts.nlink > 1) {
         return kept("hard links: overwriting would destroy the data of the other names");
     }
@@ -114,10 +120,9 @@ ErasureVerdict erasure_verdict(const PlanEntry& entry,
     return v;
 }
 
-std::vector<ArchiveErasure> archives_in_scope(const ArchiveIndex& index,
-                                              const std::vector<policy::RetentionSchedule>& schedules,
-                                              const HoldSet& holds,
-                                              const ErasureRequest& request, util::Date today) {
+std::vector<ArchiveErasure> archives_in_scope(
+    const ArchiveIndex& index, const std::vector<policy::RetentionSchedule>& schedules,
+    const HoldSet& holds, const ErasureRequest& request, util::Date today) {
     std::vector<ArchiveErasure> out;
     for (const IndexedArchive* a : index.live()) {
         size_t ours = 0;
@@ -151,19 +156,19 @@ std::vector<ArchiveErasure> archives_in_scope(const ArchiveIndex& index,
             for (const auto& m : a->members) {
                 CategoryRef ref = find_category(schedules, m.schedule, m.category);
                 if (ref.category != nullptr && !ref.category->erasable) {
-                    e.verdict = kept(fmt::format("member {} is in category {}, which is not "
-                                                 "erasable{}",
-                                                 util::utf8_display(m.path), m.category,
-                                                 ref.category->mandate.empty()
-                                                     ? ""
-                                                     : " (" + ref.category->mandate + ")"));
+                    e.verdict = kept(fmt::format(
+                        "member {} is in category {}, which is not "
+                        "erasable{}",
+                        util::utf8_display(m.path), m.category,
+                        ref.category->mandate.empty() ? "" : " (" + ref.category->mandate + ")"));
                     e.verdict.mandate = ref.category->mandate;
                     break;
                 }
                 if (ref.schedule == nullptr || ref.schedule->mode != policy::Mode::Enforce) {
-                    e.verdict = kept(fmt::format("schedule {} of member {} is not loaded or in "
-                                                 "observe mode",
-                                                 m.schedule, util::utf8_display(m.path)));
+                    e.verdict =
+                        kept(fmt::format("schedule {} of member {} is not loaded or in "
+                                         "observe mode",
+                                         m.schedule, util::utf8_display(m.path)));
                     break;
                 }
             }

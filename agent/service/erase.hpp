@@ -18,11 +18,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/policy/schedule.hpp"
 #include "agent/service/archive_index.hpp"
@@ -44,7 +43,7 @@ struct ErasureItem {
     std::string action;    // what erasure does or would do: "sanitize" or "delete"
     std::string reason;    // why kept or failed
     std::vector<std::string> holds;
-    std::string mandate;   // of a non-erasable category that keeps it
+    std::string mandate;  // of a non-erasable category that keeps it
     uint64_t size = 0;
     uint64_t members = 0;  // archive: how many archived copies it holds
     uint64_t certificate = 0;
@@ -56,9 +55,9 @@ struct ErasureItem {
 struct ErasureRequest {
     std::string client;
     std::optional<std::string> matter;
-    std::string reference;  // the firm's reference of the request
-    std::string by;         // who asked lethe to carry it out
-    bool dry_run = false;   // report only: nothing is disposed, nothing is written
+    std::string reference;       // the firm's reference of the request
+    std::string by;              // who asked lethe to carry it out
+    bool dry_run = false;        // report only: nothing is disposed, nothing is written
     bool confirm_large = false;  // allow more than max_disposals_per_pass
     // Called for every item as it is decided (kept) or done (erased, failed).
     std::function<void(const ErasureItem&)> on_item;
@@ -85,9 +84,9 @@ struct ErasureVerdict {
     std::vector<std::string> holds;
     std::string mandate;
 };
-[[nodiscard]] ErasureVerdict erasure_verdict(const PlanEntry& entry,
-                                             const std::vector<policy::RetentionSchedule>& schedules,
-                                             const HoldSet& holds, util::Date today);
+[[nodiscard]] ErasureVerdict erasure_verdict(
+    const PlanEntry& entry, const std::vector<policy::RetentionSchedule>& schedules,
+    const HoldSet& holds, util::Date today);
 
 // Whether one archive is in the request's scope, and if so whether it is erased.
 struct ArchiveErasure {

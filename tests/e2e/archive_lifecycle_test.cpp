@@ -2,12 +2,11 @@
 // whole archives, holds on archived members, the inventory of archived copies, and a
 // corrupt archive index (fail closed). Time is injected with the test build's --now.
 
+#include <gtest/gtest.h>
 #include <sys/xattr.h>
 
 #include <algorithm>
 #include <map>
-
-#include <gtest/gtest.h>
 
 #include "agent/util/sha256.hpp"
 #include "tests/support/e2e.hpp"
@@ -48,20 +47,22 @@ retain = "3y"
 action = "encrypt"
 archive_for = "2y"
 )");
-        CommandOutput k = testing::run_lethe(m_dir, "keygen --age-identity " + sh_quote(m_dir / "rm.key"));
+        CommandOutput k =
+            testing::run_lethe(m_dir, "keygen --age-identity " + sh_quote(m_dir / "rm.key"));
         ASSERT_EQ(k.code, 0) << k.err;
         std::string recipient = k.out.substr(0, k.out.find('\n'));
-        m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                                  "max_fraction_per_root = 1.0\n[archive]\ndestination = "
-                                  "\"archive\"\nrecipients = [\"" +
-                                      recipient +
-                                      "\"]\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\n[archive]\ndestination = "
+                    "\"archive\"\nrecipients = [\"" +
+                        recipient + "\"]\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
         m_dir.mkdir("archive");
         m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
         m_dir.write("share/acme/2010-001/letter.docx", "letter", "2011-02-03");
         m_dir.write("share/acme/2012-004/memo.pdf", "closing memo", "2012-01-01");
         m_dir.write("share/acme/2025-001/new.pdf", "recent work", "2025-11-01");
-        ASSERT_EQ(testing::run_lethe(m_dir, "keygen --config " + sh_quote(m_dir / "lethe.toml")).code, 0);
+        ASSERT_EQ(
+            testing::run_lethe(m_dir, "keygen --config " + sh_quote(m_dir / "lethe.toml")).code, 0);
     }
 }
 
@@ -70,7 +71,9 @@ class ArchiveLifecycleE2E : public ::testing::Test {
     void SetUp() override { prepare_share(m_dir); }
 
     CommandOutput lethe(const std::string& args) { return testing::run_lethe(m_dir, args); }
-    [[nodiscard]] std::string config() const { return "--config " + sh_quote(m_dir / "lethe.toml"); }
+    [[nodiscard]] std::string config() const {
+        return "--config " + sh_quote(m_dir / "lethe.toml");
+    }
     CommandOutput run_at(const std::string& when) {
         return lethe("run " + config() + " --now " + when + "T12:00:00Z");
     }
@@ -120,10 +123,15 @@ TEST_F(ArchiveLifecycleE2E, ArchivesAreSanitizedWhenEveryCopyExpiredUnlessAHoldC
         EXPECT_EQ(j["status"], "archived");
         EXPECT_EQ(j["client"], "acme");
     }
-    EXPECT_EQ(archived[0]["archive"], archived[0]["path"].get<std::string>().find("2010-001") != std::string::npos ? a1 : a2);
+    EXPECT_EQ(
+        archived[0]["archive"],
+        archived[0]["path"].get<std::string>().find("2010-001") != std::string::npos ? a1 : a2);
 
     // A hold on one matter keeps that archive, and says so everywhere.
-    ASSERT_EQ(lethe("hold add LIT-9 --reason 'Acme v Bolt' --matter 2012-004 --by alice " + config()).code, 0);
+    ASSERT_EQ(
+        lethe("hold add LIT-9 --reason 'Acme v Bolt' --matter 2012-004 --by alice " + config())
+            .code,
+        0);
     CommandOutput text_inv = lethe("inventory --client acme --now 2026-11-27 " + config());
     ASSERT_EQ(text_inv.code, 0) << text_inv.err;
     EXPECT_NE(text_inv.out.find("held LIT-9"), std::string::npos) << text_inv.out;
@@ -152,7 +160,8 @@ TEST_F(ArchiveLifecycleE2E, ArchivesAreSanitizedWhenEveryCopyExpiredUnlessAHoldC
     EXPECT_EQ(certs[0]["action"], "sanitize");
     EXPECT_TRUE(certs[0]["method"]["verified"].get<bool>());
     EXPECT_EQ(certs[0]["subject"]["sha256"], certs[0]["archive"]["sha256"]);
-    EXPECT_NE(slurp(m_dir / "state/archives.jsonl").find("\"archive-disposed\""), std::string::npos);
+    EXPECT_NE(slurp(m_dir / "state/archives.jsonl").find("\"archive-disposed\""),
+              std::string::npos);
 
     // The inventory no longer lists the sanitized copies; the held one stays.
     CommandOutput after = lethe("inventory --client acme --json --now 2029-11-26 " + config());
@@ -200,13 +209,14 @@ TEST_F(ArchiveLifecycleE2E, MoreExpiredCopiesThanTheGuardAllowsKeepEveryArchive)
     auto before = names_in(m_dir / "archive");
     ASSERT_EQ(before.size(), 2u);
     std::string cfg = slurp(m_dir / "lethe.toml");
-    m_dir.write("lethe.toml", cfg.replace(cfg.find("[agent]\n"), 8,
-                                          "[agent]\nmax_disposals_per_pass = 2\n"));
+    m_dir.write("lethe.toml",
+                cfg.replace(cfg.find("[agent]\n"), 8, "[agent]\nmax_disposals_per_pass = 2\n"));
     CommandOutput run = run_at("2029-11-26");
     EXPECT_EQ(run.code, 1) << run.out << run.err;
     EXPECT_NE(run.err.find("refusing archive expiry: 3 archived copies have expired, more than "
                            "max_disposals_per_pass = 2"),
-              std::string::npos) << run.err;
+              std::string::npos)
+        << run.err;
     EXPECT_EQ(names_in(m_dir / "archive"), before);
 }
 
@@ -265,7 +275,9 @@ TEST(ArchiveExpiryCrash, AKillAtEveryStepCompletesTheDisposalAndCertifiesItOnce)
     };
     auto archived = [](const TempDir& dir) {
         EXPECT_EQ(testing::run_lethe(dir, "run --config " + sh_quote(dir / "lethe.toml") +
-                                              " --now 2026-11-26T12:00:00Z").code, 0);
+                                              " --now 2026-11-26T12:00:00Z")
+                      .code,
+                  0);
         return names_in(dir / "archive");
     };
     std::vector<std::string> steps;
@@ -313,7 +325,9 @@ TEST(ArchiveExpiryCrash, AKillAtEveryStepCompletesTheDisposalAndCertifiesItOnce)
         }
         EXPECT_EQ(disposed, 2u) << label << index;
         EXPECT_FALSE(exists(dir / "state/archive-intent.json")) << label;
-        EXPECT_EQ(testing::run_lethe(dir, "certs verify --config " + sh_quote(dir / "lethe.toml")).code, 0)
+        EXPECT_EQ(
+            testing::run_lethe(dir, "certs verify --config " + sh_quote(dir / "lethe.toml")).code,
+            0)
             << label;
     }
     EXPECT_GE(steps.size(), 6u);

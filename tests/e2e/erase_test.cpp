@@ -50,10 +50,11 @@ extensions = ["tmp"]
 retain = "30d"
 action = "delete"
 )");
-        m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                                  "max_fraction_per_root = 1.0\nmax_disposals_per_pass = 5\n"
-                                  "[archive]\ndestination = \"archive\"\n"
-                                  "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\nmax_disposals_per_pass = 5\n"
+                    "[archive]\ndestination = \"archive\"\n"
+                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
         m_dir.mkdir("archive");
         m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
         m_dir.write("share/acme/2010-001/letter.docx", "letter", "2011-02-03");
@@ -66,23 +67,29 @@ action = "delete"
         // The closed matter goes to an archive first.
         ASSERT_EQ(lethe("run " + config() + " --now 2026-11-26T10:00:00Z").code, 0);
         ASSERT_EQ(names_in(m_dir / "archive").size(), 1u);
-        ASSERT_EQ(lethe("hold add LIT-4 --reason 'Acme v Bolt' --matter 2025-002 --by alice " +
-                        config()).code, 0);
+        ASSERT_EQ(
+            lethe("hold add LIT-4 --reason 'Acme v Bolt' --matter 2025-002 --by alice " + config())
+                .code,
+            0);
     }
 
     CommandOutput lethe(const std::string& args) { return testing::run_lethe(m_dir, args); }
-    [[nodiscard]] std::string config() const { return "--config " + sh_quote(m_dir / "lethe.toml"); }
+    [[nodiscard]] std::string config() const {
+        return "--config " + sh_quote(m_dir / "lethe.toml");
+    }
     CommandOutput erase(const std::string& extra) {
         return lethe("erase --client acme --request ER-2026-17 --by 'R. Manager' " + config() +
                      " --now 2026-11-27T09:00:00Z " + extra);
     }
     std::string snapshot() {
         std::string all;
-        for (const char* f : {"state/ledger.jsonl", "state/archives.jsonl"}) all += slurp(m_dir / f);
+        for (const char* f : {"state/ledger.jsonl", "state/archives.jsonl"})
+            all += slurp(m_dir / f);
         for (const auto& n : names_in(m_dir / "archive")) all += n;
-        for (const char* f : {"share/acme/2024-007/new.pdf", "share/acme/2024-007/notes.tmp",
-                              "share/acme/2024-007/billing/invoice.xlsx",
-                              "share/acme/2025-002/deposition.pdf", "share/bolt/2024-001/other.pdf"}) {
+        for (const char* f :
+             {"share/acme/2024-007/new.pdf", "share/acme/2024-007/notes.tmp",
+              "share/acme/2024-007/billing/invoice.xlsx", "share/acme/2025-002/deposition.pdf",
+              "share/bolt/2024-001/other.pdf"}) {
             all += exists(m_dir / f) ? slurp(m_dir / f) : std::string("(gone)");
         }
         return all;
@@ -96,15 +103,19 @@ TEST_F(EraseE2E, ADryRunListsWhatWouldBeErasedAndKeptAndChangesNothing) {
     CommandOutput dry = erase("--dry-run");
     ASSERT_EQ(dry.code, 0) << dry.out << dry.err;
     EXPECT_NE(dry.out.find("would-erase  clients/acme/2024-007/new.pdf  (sanitize)"),
-              std::string::npos) << dry.out;
+              std::string::npos)
+        << dry.out;
     EXPECT_NE(dry.out.find("would-erase  clients/acme/2024-007/notes.tmp  (delete)"),
-              std::string::npos) << dry.out;
+              std::string::npos)
+        << dry.out;
     EXPECT_NE(dry.out.find("would-erase  archive "), std::string::npos) << dry.out;
     EXPECT_NE(dry.out.find("kept         clients/acme/2025-002/deposition.pdf  (legal hold LIT-4)"),
-              std::string::npos) << dry.out;
+              std::string::npos)
+        << dry.out;
     EXPECT_NE(dry.out.find("kept         clients/acme/2024-007/billing/invoice.xlsx  (category "
                            "billing is not erasable (Tax Code s.147: six years))"),
-              std::string::npos) << dry.out;
+              std::string::npos)
+        << dry.out;
     EXPECT_EQ(dry.out.find("bolt"), std::string::npos) << dry.out;
     EXPECT_NE(dry.out.find("nothing was changed"), std::string::npos) << dry.out;
     EXPECT_EQ(snapshot(), before);
@@ -116,7 +127,8 @@ TEST_F(EraseE2E, ErasesTheClientsFilesAndArchivesKeepsHeldAndMandatedDataAndCert
     ASSERT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("erased 2 files"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("and 1 archives; kept 1 by holds and 1 for other reasons; 0 failed"),
-              std::string::npos) << run.out;
+              std::string::npos)
+        << run.out;
 
     // Gone: not yet due files, the scratch file and the archive of the closed matter.
     EXPECT_FALSE(exists(m_dir / "share/acme/2024-007/new.pdf"));
@@ -188,11 +200,15 @@ TEST_F(EraseE2E, ErasesTheClientsFilesAndArchivesKeepsHeldAndMandatedDataAndCert
 TEST_F(EraseE2E, AHeldArchiveMemberKeepsTheWholeArchive) {
     std::string archive = names_in(m_dir / "archive").at(0);
     ASSERT_EQ(lethe("hold add LIT-5 --reason audit --path acme/2010-001/letter.docx --by alice " +
-                    config()).code, 0);
+                    config())
+                  .code,
+              0);
     CommandOutput run = erase("");
     ASSERT_EQ(run.code, 0) << run.out << run.err;
-    EXPECT_NE(run.out.find("kept         archive " + archive + " (2 archived copies)  (legal hold LIT-5)"),
-              std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("kept         archive " + archive +
+                           " (2 archived copies)  (legal hold LIT-5)"),
+              std::string::npos)
+        << run.out;
     EXPECT_EQ(names_in(m_dir / "archive"), std::vector<std::string>{archive});
     EXPECT_TRUE(payloads_of(m_dir / "state/ledger.jsonl", "archive-disposal").empty());
     EXPECT_EQ(lethe("certs verify " + config()).code, 0);
@@ -250,7 +266,8 @@ action = "archive"
     ASSERT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("kept         archive " + mixed +
                            " (2 archived copies)  (the archive also holds 1 copies of other data"),
-              std::string::npos) << run.out;
+              std::string::npos)
+        << run.out;
     EXPECT_TRUE(exists(m_dir / ("archive/" + mixed)));
     auto summary = payloads_of(m_dir / "state/ledger.jsonl", "erasure-request");
     ASSERT_EQ(summary.size(), 1u);
@@ -294,10 +311,10 @@ TEST_F(EraseE2E, BadArgumentsAreRefused) {
 
 #ifdef LETHE_TEST_HOOKS
 TEST_F(EraseE2E, AnInterruptedErasureIsCompletedByTheNextPassWithTheRequestInItsCertificate) {
-    CommandOutput killed = testing::run_shell(
-        m_dir, "env LETHE_FAULT_AT=intent-written:1 " + sh_quote(LETHE_BINARY) +
-                   " erase --client acme --request ER-9 --by rm " + config() +
-                   " --now 2026-11-27T09:00:00Z");
+    CommandOutput killed =
+        testing::run_shell(m_dir, "env LETHE_FAULT_AT=intent-written:1 " + sh_quote(LETHE_BINARY) +
+                                      " erase --client acme --request ER-9 --by rm " + config() +
+                                      " --now 2026-11-27T09:00:00Z");
     ASSERT_NE(killed.code, 0) << killed.out;
     ASSERT_TRUE(exists(m_dir / "state/intent.json"));
     CommandOutput pass = lethe("run " + config() + " --now 2026-11-27T10:00:00Z");

@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
 #include "tests/support/temp_dir.hpp"

@@ -44,8 +44,8 @@ TEST(ArchiveIndex, AnAbsentIndexIsEmptyAndAppendedArchivesReadBackExactly) {
 
     ASSERT_TRUE(append_archive(dir.path(), make_archive("a1.tar.zst", "acme", day("2029-01-05"))));
     ASSERT_TRUE(append_archive(dir.path(), make_archive("a2.tar.zst", "bolt", std::nullopt)));
-    ASSERT_TRUE(append_archive_disposed(dir.path(), {"a1.tar.zst", "2029-02-01T00:00:00Z",
-                                                     "expired", 17, std::nullopt}));
+    ASSERT_TRUE(append_archive_disposed(
+        dir.path(), {"a1.tar.zst", "2029-02-01T00:00:00Z", "expired", 17, std::nullopt}));
     auto index = load_archive_index(dir.path());
     ASSERT_TRUE(index) << index.error().message();
     ASSERT_EQ(index->archives.size(), 2u);
@@ -107,13 +107,19 @@ std::string good_line(const std::string& name) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, CorruptIndex,
     ::testing::Values(
-        Corrupt{"torn_tail", good_line("a") + good_line("b").substr(0, 40), "line 2: the last line is incomplete"},
+        Corrupt{"torn_tail", good_line("a") + good_line("b").substr(0, 40),
+                "line 2: the last line is incomplete"},
         Corrupt{"garbage", good_line("a") + "}{\n", "line 2: not a JSON object"},
-        Corrupt{"unknown_type", R"({"type":"archiv"})" "\n", "unknown line type 'archiv'"},
-        Corrupt{"missing_members",
-                R"({"type":"archive","name":"a","path":"/a","sha256":")" + std::string(64, 'a') +
-                    R"(","bytes":1,"created":"2026-01-01T00:00:00Z","root":"r","encrypted":false,"members":[]})" "\n",
-                "non-empty"},
+        Corrupt{"unknown_type",
+                R"({"type":"archiv"})"
+                "\n",
+                "unknown line type 'archiv'"},
+        Corrupt{
+            "missing_members",
+            R"({"type":"archive","name":"a","path":"/a","sha256":")" + std::string(64, 'a') +
+                R"(","bytes":1,"created":"2026-01-01T00:00:00Z","root":"r","encrypted":false,"members":[]})"
+                "\n",
+            "non-empty"},
         Corrupt{"bad_expiry",
                 [] {
                     auto j = make_archive("a", "acme", std::nullopt).to_json();
@@ -122,9 +128,11 @@ INSTANTIATE_TEST_SUITE_P(
                 }(),
                 "'expires'"},
         Corrupt{"twice", good_line("a") + good_line("a"), "indexed twice"},
-        Corrupt{"unknown_disposal",
-                R"({"type":"archive-disposed","name":"z","time":"t","reason":"expired","certificate":3})" "\n",
-                "not indexed"}),
+        Corrupt{
+            "unknown_disposal",
+            R"({"type":"archive-disposed","name":"z","time":"t","reason":"expired","certificate":3})"
+            "\n",
+            "not indexed"}),
     [](const ::testing::TestParamInfo<Corrupt>& p) { return std::string(p.param.name); });
 
 TEST(ArchiveIndex, AnUnreadableIndexFileIsRefused) {
