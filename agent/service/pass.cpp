@@ -263,6 +263,10 @@ private:
     Status record_intent(Intent intent);
     Status drop_intent(const std::string& id);
     Status recover_one(Intent& intent, const std::set<std::string>& certified);
+    [[nodiscard]] nlohmann::json certificate_payload(const PlanEntry& entry,
+                                                     const act::DisposalRecord& rec,
+                                                     const std::string& id,
+                                                     const nlohmann::json& extra) const;
     Status certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
                    const nlohmann::json& extra = nullptr);
     Status commit_certificates();
@@ -384,8 +388,10 @@ Status Pass::commit_certificates() {
     return write_intents();
 }
 
-Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
-                     const nlohmann::json& extra) {
+// The disposal certificate of one file: what was done, the holds checked just before, and
+// the erasure request it belongs to, if any.
+nlohmann::json Pass::certificate_payload(const PlanEntry& entry, const act::DisposalRecord& rec,
+                                         const std::string& id, const nlohmann::json& extra) const {
     auto payload = disposal_payload(entry, rec, m_options, id, extra);
     payload["holds_checked"] = m_holds_checked;
     if (!m_request.is_null()) {
@@ -395,7 +401,12 @@ Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, con
             payload["category_action"] = std::string(policy::to_string(c->action));
         }
     }
-    auto seq = m_ledger.append(std::move(payload));
+    return payload;
+}
+
+Status Pass::certify(const PlanEntry& entry, const act::DisposalRecord& rec, const std::string& id,
+                     const nlohmann::json& extra) {
+    auto seq = m_ledger.append(certificate_payload(entry, rec, id, extra));
     if (!seq) return fail(seq.error().with_context("ledger"));
     if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
     return {};
@@ -763,8 +774,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         return fail(done.error());
     }
     // The certificate joins the group; the intent stays until the group is in the ledger.
-    auto payload = disposal_payload(entry, *done, m_options, id, extra);
-    payload["holds_checked"] = m_holds_checked;
+    auto payload = certificate_payload(entry, *done, id, extra);
     m_pending.push_back({entry, std::move(payload), id, temp_name, done->size});
     m_pending_bytes += done->size;
     if (m_pending.size() >= kBatchFiles || m_pending_bytes >= kBatchBytes) {
