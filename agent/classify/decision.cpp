@@ -193,8 +193,8 @@ Decision classify(const scan::FileFacts& facts,
     auto consider = [&](Match m) {
         date_match(m, facts, options.lookups, options.explain);
         ++best.matched_categories;
-        bool better = !winner || keeps_better(m.expires, m.category->action, winner->expires,
-                                              winner->category->action);
+        bool better = !winner || keeps_better(m.expires, m.category->precedence(),
+                                              winner->expires, winner->category->precedence());
         if (options.explain) best.matches.push_back(m);
         if (better) winner = std::move(m);
     };
@@ -248,10 +248,10 @@ Decision classify(const scan::FileFacts& facts,
             if (!rule.empty()) break;
             if (m.category == winner->category) continue;
             if (m.expires != winner->expires) continue;
-            rule = m.category->action != winner->category->action
+            rule = m.category->precedence() != winner->category->precedence()
                        ? fmt::format("expires with '{}' but its action is more protective ({} > {})",
-                                     m.category->id, policy::to_string(winner->category->action),
-                                     policy::to_string(m.category->action))
+                                     m.category->id, policy::to_string(winner->category->precedence()),
+                                     policy::to_string(m.category->precedence()))
                        : fmt::format("expires with '{}' with the same action; listed first",
                                      m.category->id);
         }
@@ -301,11 +301,19 @@ Decision classify(const scan::FileFacts& facts,
         return best;
     }
     best.status = Status::Due;
+    if (winner->category->needs_review()) {
+        best.status = Status::Review;
+        best.reason = best.action == policy::Action::Review
+                          ? fmt::format("the category's action is review: a records manager "
+                                        "decides; approval disposes with {}",
+                                        policy::to_string(winner->category->approved_action()))
+                          : fmt::format("the category needs review: {} once a records manager "
+                                        "approves",
+                                        policy::to_string(best.action));
+        return best;
+    }
     switch (best.action) {
-        case policy::Action::Review:
-            best.status = Status::Review;
-            best.reason = "the category's action is review: a records manager decides";
-            break;
+        case policy::Action::Review: break;  // needs_review() above
         case policy::Action::Archive:
         case policy::Action::Encrypt:
             break;  // act/ re-checks the file, copies it verifiably, then sanitizes the original

@@ -26,9 +26,11 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
         return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
     });
     if (!summary) return report(summary.error());
-    print_line(fmt::format("disposed {} files ({}); {} held, {} skipped, {} failed, {} due under "
-                           "observe mode not disposed{}{}; checkpoint certificate {}",
+    print_line(fmt::format("disposed {} files ({}); {} held, {} awaiting review, {} skipped, {} "
+                           "failed, {} due under observe mode not disposed{}{}; checkpoint "
+                           "certificate {}",
                            summary->disposed, human_bytes(summary->bytes), summary->held,
+                           summary->in_review,
                            summary->skipped,
                            summary->failed, summary->observed,
                            summary->recovered > 0

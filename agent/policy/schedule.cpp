@@ -243,6 +243,52 @@ struct Collector {
     }
 };
 
+// `review = true` beside an action, and `review_action` for action = "review". Called after
+// the action was read; `action_known` is false when it could not be.
+void parse_review(TableReader& r, Category& c, bool action_known, Collector& out) {
+    if (auto v = r.boolean("review"); out.ok(v) && v->has_value()) {
+        c.review = **v;
+        if (!c.review && action_known && c.action == Action::Review) {
+            out.errors.push_back(
+                r.error_at("review", "'review = false' contradicts action = \"review\"").message());
+        }
+    }
+    auto text = r.string("review_action");
+    if (!out.ok(text) || !text->has_value()) return;
+    if (!action_known) return;
+    if (c.action != Action::Review) {
+        out.errors.push_back(
+            r.error_at("review_action",
+                       fmt::format("'review_action' applies to action = \"review\"; with "
+                                   "action = \"{}\" and review = true, approval carries out {}",
+                                   to_string(c.action), to_string(c.action)))
+                .message());
+        return;
+    }
+    const std::string& a = **text;
+    if (a == "archive") {
+        c.review_action = Action::Archive;
+    } else if (a == "encrypt") {
+        c.review_action = Action::Encrypt;
+    } else if (a == "sanitize") {
+        c.review_action = Action::Sanitize;
+    } else if (a == "delete") {
+        c.review_action = Action::Delete;
+    } else {
+        std::set<std::string, std::less<>> known{"archive", "encrypt", "sanitize", "delete"};
+        std::string hint;
+        if (auto guess = detail::did_you_mean(a, known)) {
+            hint = fmt::format("did you mean '{}'? ", *guess);
+        }
+        out.errors.push_back(
+            r.error_at("review_action",
+                       fmt::format("unknown review_action '{}' ({}expected archive, encrypt, "
+                                   "sanitize or delete: what approval of a due file carries out)",
+                                   a, hint))
+                .message());
+    }
+}
+
 // Parses one [[category]]. Each matcher is checked independently so that one mistake
 // does not hide the next.
 std::optional<Category> parse_category(const toml::table& table, const std::string& file,
@@ -330,13 +376,16 @@ std::optional<Category> parse_category(const toml::table& table, const std::stri
             }
         }
     }
-    if (auto v = parse_action(r); out.ok(v)) c.action = *v;
+    auto action = parse_action(r);
+    if (out.ok(action)) c.action = *action;
+    parse_review(r, c, static_cast<bool>(action), out);
     // `encrypt = true` makes an archive category write .tar.zst.age archives.
     if (auto v = r.boolean("encrypt"); out.ok(v)) {
         c.encrypt = v->value_or(false);
-        if (c.encrypt && c.action != Action::Archive) {
+        if (c.encrypt && c.approved_action() != Action::Archive) {
             out.errors.push_back(
-                r.error_at("encrypt", "'encrypt = true' applies to action = \"archive\"").message());
+                r.error_at("encrypt", "'encrypt = true' applies to action = \"archive\" (or "
+                                      "review_action = \"archive\")").message());
         }
     }
     if (auto v = r.boolean("erasable"); out.ok(v)) c.erasable = v->value_or(true);
@@ -435,15 +484,17 @@ std::vector<std::string> shadow_warnings(const RetentionSchedule& schedule) {
             if (i == j || !covers(cats[j], cats[i]) || !keeps_at_least_as_long(cats[j], cats[i])) continue;
             // On an equal expiry the more protective action wins, then the earlier category.
             bool strictly_longer = !keeps_at_least_as_long(cats[i], cats[j]);
-            bool wins_tie = cats[j].action > cats[i].action || (cats[j].action == cats[i].action && j < i);
+            Action wide = cats[j].precedence();
+            Action narrow = cats[i].precedence();
+            bool wins_tie = wide > narrow || (wide == narrow && j < i);
             if (!strictly_longer && !wins_tie) continue;
             out.push_back(fmt::format(
                 "{}:{}: category '{}' can never win: category '{}' matches every file it "
                 "matches and keeps it {} (retain {} vs {}, action {} vs {})",
                 schedule.source_path, cats[i].line, cats[i].id, cats[j].id,
                 strictly_longer ? "longer" : "as long with a winning action",
-                cats[j].retain.to_string(), cats[i].retain.to_string(), to_string(cats[j].action),
-                to_string(cats[i].action)));
+                cats[j].retain.to_string(), cats[i].retain.to_string(), to_string(wide),
+                to_string(narrow)));
             break;
         }
     }

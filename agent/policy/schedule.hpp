@@ -68,12 +68,26 @@ struct Category {
     // (Modified or Accessed); none means such files are skipped, with a reason.
     std::optional<Trigger> created_fallback;
     Action action = Action::Review;
+    // Due files wait in the review queue until a records manager approves them; then
+    // `action` applies. Always true for action = review.
+    bool review = false;
+    // For action = review: what an approval carries out (default delete).
+    std::optional<Action> review_action;
     bool encrypt = false;  // archive: write .tar.zst.age to the [archive] recipients (issue 6)
     bool erasable = true;                // false: retention is mandated by law
     // archive / encrypt: how long the archived or encrypted copy is kept after it was made;
     // none = permanently (the default).
     std::optional<Retention> archive_for;
     size_t line = 0;                     // where the category starts in its file
+
+    [[nodiscard]] bool needs_review() const { return review || action == Action::Review; }
+    // What disposes of a due file once a records manager approved it (or at once, when the
+    // category needs no review).
+    [[nodiscard]] Action approved_action() const {
+        return action == Action::Review ? review_action.value_or(Action::Delete) : action;
+    }
+    // The action as ranked when categories tie: one that needs review ranks as review.
+    [[nodiscard]] Action precedence() const { return needs_review() ? Action::Review : action; }
 };
 
 // How a file pins itself to a category regardless of the matchers.

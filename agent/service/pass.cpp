@@ -22,6 +22,7 @@
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
+#include "agent/service/review_stage.hpp"
 #include "agent/service/state.hpp"
 #include "agent/service/test_hooks.hpp"
 #include "agent/util/encoding.hpp"
@@ -139,6 +140,7 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
     if (!e.mandate.empty()) p["mandate"] = e.mandate;
     if (e.client) p["client"] = *e.client;
     if (e.matter) p["matter"] = *e.matter;
+    if (!e.review.is_null()) p["review"] = e.review;  // the approval of a reviewed file
     if (options.injected_time) p["clock"] = "injected (test build)";
     return p;
 }
@@ -227,6 +229,7 @@ public:
           m_archives(config, pass_id(options.now), options.now),
           m_holds(config.state_dir),
           m_disposer(config, ledger, options.now, options.injected_time),
+          m_review(config.state_dir, options.now, options.root),
           m_stop_token(options.interrupt, options.on_block) {}
 
     Result<RunSummary> run();
@@ -284,6 +287,7 @@ private:
     ArchiveStage m_archives;
     HoldWatch m_holds;
     ArchiveDisposer m_disposer;
+    ReviewStage m_review;
     nlohmann::json m_holds_checked;  // the store version checked before the current file
     util::StopToken m_stop_token;    // between blocks of a long file
 
@@ -373,6 +377,7 @@ Status Pass::commit_certificates() {
         EventFields fields = EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
                                                std::string(policy::to_string(e.action)));
         fields.cert_seq = seq;
+        if (!e.review.is_null()) m_review.disposed(e, seq);
         log_event(util::LogLevel::Info, Event::Disposed, fields,
                   fmt::format("{} {}/{} ({} bytes), certificate {}",
                               e.action == policy::Action::Archive   ? "archived and sanitized"
@@ -541,6 +546,7 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     auto certificate = certify(e, rec, intent->id, intent->extra);
     m_request = nullptr;
     if (!certificate) return certificate;
+    if (!e.review.is_null()) m_review.disposed(e, m_ledger.last_seq());
     util::fault_point("recovery-certified");
     if (overwrites(e.action)) {
         if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
@@ -565,6 +571,10 @@ Status Pass::write_plan(PlanSummary& summary) {
     if (!holds) return fail(holds.error());
     plan_options.holds = *holds;
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
+        if (!e.review.is_null() && e.mode == policy::Mode::Enforce &&
+            (e.status == classify::Status::Review || e.status == classify::Status::Held)) {
+            m_review.seen(e);
+        }
         if (e.status == classify::Status::Skipped && e.mode == policy::Mode::Enforce) {
             m_summary.skip(e.facts.nlink > 1 ? "hard_links" : "policy_problem");
             log_event(util::LogLevel::Warning, Event::Skipped,
@@ -594,6 +604,16 @@ Status Pass::write_plan(PlanSummary& summary) {
         if (buffer.size() > (1u << 16)) flush();
     });
     if (!planned) return fail(planned.error());
+    // Files a records manager approved join the plan, counted by the guards like any other.
+    auto approved = m_review.sync([this](const std::string& root) { return root_fd(root); });
+    if (!approved) return fail(approved.error());
+    for (const auto& e : *approved) {
+        ++m_summary.planned;
+        planned->due_enforced_by_root[e.root].add(e.facts.size);
+        buffer += e.to_json().dump();
+        buffer += '\n';
+    }
+    m_summary.in_review = m_review.counts().waiting;
     flush();
     if (!write_error) return write_error;
     summary = std::move(*planned);
@@ -717,6 +737,13 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                           "remains)", shown);
         return {};
     }
+    if (!entry.review.is_null() && file->record().sha256_before != entry.review.value("sha256", "")) {
+        ++m_summary.skipped;
+        m_review.changed(entry, file->record().sha256_before);
+        util::log_warning("kept {}: its content is not the version approved in review {}; back in "
+                          "review", shown, entry.review.value("id", ""));
+        return {};
+    }
     Intent intent{util::random_suffix(16), entry, file->record(),
                   fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq(), m_request};
     const std::string id = intent.id;
@@ -829,6 +856,7 @@ Result<uint64_t> Pass::write_checkpoint() {
           {"bytes", m_summary.bytes},
           {"skipped", m_summary.skipped},
           {"held", m_summary.held},
+          {"in_review", m_summary.in_review},
           {"failed", m_summary.failed},
           {"observed", m_summary.observed},
           {"recovered", m_summary.recovered},
@@ -874,6 +902,13 @@ Result<RunSummary> Pass::run_steps() {
         !recorded) {
         return fail(recorded.error());
     }
+    // A corrupt review queue stops the pass like a corrupt hold store; decisions made while
+    // no pass ran are entered in the ledger first.
+    if (auto st = m_review.check(); !st) return fail(st.error());
+    if (auto recorded = record_review_entries(m_config.state_dir, m_ledger, m_options.now);
+        !recorded) {
+        return fail(recorded.error());
+    }
 
     PlanSummary plan;
     if (auto st = write_plan(plan); !st) return fail(st.error());
@@ -911,6 +946,17 @@ Result<RunSummary> Pass::run_steps() {
         auto held = held_now(*entry);
         if (!held) return fail(held.error());
         if (*held) continue;
+        if (!entry->review.is_null()) {
+            // Certificates in the group go first: the approval entries the check may append
+            // never fall between a disposal and its certificate.
+            if (auto st = commit_certificates(); !st) return fail(st.error());
+            auto approved = m_review.still_approved(*entry, m_ledger);
+            if (!approved) return fail(approved.error());
+            if (!*approved) {
+                ++m_summary.in_review;
+                continue;
+            }
+        }
         if (entry->action == policy::Action::Archive) {
             const policy::Category* c = category_of(*entry);
             bool encrypt = c != nullptr && c->encrypt;
@@ -941,6 +987,16 @@ Result<RunSummary> Pass::run_steps() {
             auto held = held_now(e);
             if (!held) return fail(held.error());
             if (*held) continue;
+            if (!e.review.is_null()) {
+                PlanEntry again = e;
+                if (auto st = commit_certificates(); !st) return fail(st.error());
+                auto approved = m_review.still_approved(again, m_ledger);
+                if (!approved) return fail(approved.error());
+                if (!*approved) {
+                    ++m_summary.in_review;
+                    continue;
+                }
+            }
             nlohmann::json extra = {{"archive", archive_method(group, e)}};
             if (auto st = act_on(e, extra, group.archive.members[i].sha256); !st) {
                 return fail(st.error());
@@ -957,6 +1013,11 @@ Result<RunSummary> Pass::run_steps() {
 // Ends the pass with its signed checkpoint.
 Result<RunSummary> Pass::finish() {
     if (auto st = commit_certificates(); !st) return fail(st.error());
+    // Decisions made while the pass ran go into the ledger before its checkpoint.
+    if (auto recorded = record_review_entries(m_config.state_dir, m_ledger, m_options.now);
+        !recorded) {
+        return fail(recorded.error());
+    }
     auto seq = write_checkpoint();
     if (!seq) return fail(seq.error());
     ::unlink(plan_path().c_str());

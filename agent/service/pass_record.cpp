@@ -25,6 +25,7 @@ nlohmann::json summary_json(const RunSummary& s) {
     return {{"planned", s.planned},     {"observed", s.observed},
             {"disposed", s.disposed},   {"bytes", s.bytes},
             {"skipped", s.skipped},     {"held", s.held},
+            {"in_review", s.in_review},
             {"failed", s.failed},
             {"recovered", s.recovered}, {"checkpoint_seq", s.checkpoint_seq},
             {"stopped", s.stopped}};
@@ -37,6 +38,7 @@ RunSummary summary_from(const nlohmann::json& j) {
     s.disposed = j.value("disposed", uint64_t{0});
     s.bytes = j.value("bytes", uint64_t{0});
     s.held = j.value("held", uint64_t{0});
+    s.in_review = j.value("in_review", uint64_t{0});
     s.skipped = j.value("skipped", uint64_t{0});
     s.failed = j.value("failed", uint64_t{0});
     s.recovered = j.value("recovered", uint64_t{0});

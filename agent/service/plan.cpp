@@ -50,6 +50,10 @@ PlanEntry make_entry(const std::string& root, const scan::FileFacts& facts,
     e.trigger_date = decision.trigger_date;
     e.expires = decision.expires;
     e.action = decision.action;
+    if (decision.status == classify::Status::Review && decision.category != nullptr) {
+        e.action = decision.category->approved_action();
+        e.review = nlohmann::json::object();
+    }
     return e;
 }
 
@@ -70,6 +74,7 @@ nlohmann::json PlanEntry::to_json() const {
     j["status"] = std::string(classify::to_string(status));
     if (!reason.empty()) j["reason"] = reason;
     if (!holds.empty()) j["holds"] = holds;
+    if (!review.is_null()) j["review"] = review;
     j["size"] = facts.size;
     j["inode"] = facts.inode;
     j["device"] = facts.device;
@@ -120,6 +125,7 @@ Result<PlanEntry> PlanEntry::from_json(const nlohmann::json& j) {
         e.facts.inode = j.at("inode").get<uint64_t>();
         e.facts.device = j.at("device").get<uint64_t>();
         e.facts.nlink = j.at("nlink").get<uint32_t>();
+        if (auto r = j.find("review"); r != j.end() && r->is_object()) e.review = *r;
         auto mtime = util::parse_timestamp(j.at("mtime").get<std::string>());
         if (!mtime) return fail(mtime.error());
         e.facts.mtime = *mtime;
@@ -130,7 +136,10 @@ Result<PlanEntry> PlanEntry::from_json(const nlohmann::json& j) {
 }
 
 void apply_holds(PlanEntry& entry, const HoldSet& holds, util::Date today) {
-    if (entry.status != classify::Status::Due && entry.status != classify::Status::Skipped) return;
+    if (entry.status != classify::Status::Due && entry.status != classify::Status::Skipped &&
+        entry.status != classify::Status::Review) {
+        return;
+    }
     entry.holds = holds.covering(entry.root, entry.facts.path, entry.client, entry.matter, today);
     if (entry.holds.empty()) return;
     entry.status = classify::Status::Held;

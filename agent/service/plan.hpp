@@ -39,6 +39,10 @@ struct PlanEntry {
     std::optional<util::Date> expires;  // none = permanent
     policy::Action action = policy::Action::Review;
     std::vector<std::string> holds;  // ids of the holds that keep it (status held)
+    // Null unless the category needs review (then `action` is what approval carries out):
+    // where the file stands in the review queue, and for an approved file in a pass's plan,
+    // the approval its certificate records (see review.hpp).
+    nlohmann::json review;
 
     // The JSON Lines object of DESIGN.md: root, path (+ path_b64 for non-UTF-8 bytes),
     // category, client, matter, trigger_date, expires, action, status (+ reason), size, and
@@ -94,7 +98,7 @@ struct PlanOptions {
     const HoldSet* holds = nullptr;                   // due files they cover are `held`
 };
 
-// Marks a due (or skipped) entry `held` when active holds cover it.
+// Marks a due, review (or skipped) entry `held` when active holds cover it.
 void apply_holds(PlanEntry& entry, const HoldSet& holds, util::Date today);
 
 // Walks every root (or the one asked for), classifies each file and calls `sink` for each
