@@ -65,6 +65,12 @@ int certs_list(const std::string& config_path, ListArgs& args) {
             } else if (e.type() == "key-rotated") {
                 what = fmt::format("to keyid {}",
                                    p.contains("new_key") ? field(p["new_key"], "keyid") : "?");
+            } else if (e.type() == "review-approved" || e.type() == "review-rejected") {
+                const nlohmann::json& r = p.contains("review") ? p["review"] : p;
+                what = fmt::format("{} {}/{} by {}", field(r, "id"), field(r, "root"),
+                                   field(r, "path"),
+                                   e.type() == "review-approved" ? field(p, "approved_by")
+                                                                 : field(p, "rejected_by"));
             } else if (e.type() == "ledger-repaired") {
                 what = fmt::format("{} torn bytes moved to {}",
                                    p.contains("cut") ? field(p["cut"], "bytes") : "?",

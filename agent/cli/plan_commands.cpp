@@ -9,6 +9,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/cli/progress.hpp"
 #include "agent/service/plan.hpp"
+#include "agent/service/review.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
@@ -35,6 +36,8 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
     auto holds = service::load_holds(loaded->config.state_dir);
     if (!holds) return report(holds.error());
     options.holds = &*holds;
+    auto reviews = service::load_review_queue(loaded->config.state_dir);
+    if (!reviews) return report(reviews.error());
     if (!due_within.empty()) {
         auto horizon = policy::Retention::parse(due_within);
         if (!horizon || horizon->permanent) {
@@ -50,7 +53,15 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
     bool observe_due = false;
     fmt::memory_buffer line;
     auto summary = service::make_plan(loaded->config, loaded->schedules, options,
-                                      [&](const service::PlanEntry& e) {
+                                      [&](const service::PlanEntry& planned) {
+        const service::PlanEntry* entry = &planned;
+        service::PlanEntry described;
+        if (!planned.review.is_null()) {
+            described = planned;
+            service::describe_review(described, *reviews, options.today);
+            entry = &described;
+        }
+        const service::PlanEntry& e = *entry;
         if (json) {
             print_line(e.to_json().dump());
             return;
@@ -82,9 +93,10 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
         return it == summary->by_status.end() ? service::Tally{} : it->second;
     };
     auto due = count("due");
-    print_line(fmt::format("summary: {} due ({}), {} held, {} skipped, {} not due, {} in no "
-                           "category",
+    print_line(fmt::format("summary: {} due ({}), {} held, {} in review, {} skipped, {} not due, "
+                           "{} in no category",
                            due.files, human_bytes(due.bytes), count("held").files,
+                           count("review").files,
                            count("skipped").files,
                            count("not-due").files, summary->unmatched));
     if (options.horizon) {

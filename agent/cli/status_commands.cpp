@@ -13,6 +13,7 @@
 #include "agent/scan/file_facts.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/pass_record.hpp"
+#include "agent/service/review.hpp"
 #include "agent/service/timing.hpp"
 #include "agent/util/fs.hpp"
 
@@ -101,6 +102,25 @@ int status(const std::string& config_path) {
         print_line(fmt::format(
             "holds:      {} active (`lethe hold list`){}", active,
             pending > 0 ? fmt::format(", {} change(s) not yet in the ledger", pending) : ""));
+    }
+    if (auto queue = service::load_review_queue(config->state_dir); !queue) {
+        warnings.push_back(queue.error().message());
+    } else {
+        size_t pending = 0;
+        size_t approved = 0;
+        size_t rejected = 0;
+        for (const auto& r : queue->items) {
+            pending += r.state == service::ReviewState::Pending ? 1 : 0;
+            approved += r.state == service::ReviewState::Approved ? 1 : 0;
+            rejected += r.state == service::ReviewState::Rejected ? 1 : 0;
+        }
+        uint64_t unrecorded = queue->unrecorded();
+        print_line(fmt::format(
+            "review:     {} pending (`lethe review list`), {} approved for the next pass, {} "
+            "rejected and kept{}",
+            pending, approved, rejected,
+            unrecorded > 0 ? fmt::format(", {} decision(s) not yet in the ledger", unrecorded)
+                           : ""));
     }
     if (::lstat((config->state_dir + "/intent.json").c_str(), &st) == 0) {
         warnings.push_back("an interrupted disposal is pending; the next pass completes it first");

@@ -81,6 +81,11 @@ std::string details(const json& p, const std::string& type) {
     if (type == "hold-placed" || type == "hold-released") {
         return "hold " + text_of(member(p, "hold"), "id");
     }
+    if (type == "review-approved" || type == "review-rejected") {
+        return fmt::format("review {} {}/{} by {}", text_of(member(p, "review"), "id"),
+                           text_of(member(p, "review"), "root"), text_of(member(p, "review"), "path"),
+                           text_of(p, type == "review-approved" ? "approved_by" : "rejected_by"));
+    }
     return subject(p);
 }
 

@@ -391,6 +391,53 @@ Result<uint64_t> record_review_entries(const std::string& state_dir, ledger::Led
     return appended;
 }
 
+void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date today) {
+    if (entry.review.is_null()) return;
+    const ReviewItem* item = queue.find_open(entry.root, entry.facts.path);
+    std::string text;
+    nlohmann::json j;
+    if (item == nullptr) {
+        j = {{"state", "not queued"}};
+        text = fmt::format("{}; the next pass queues it for review", entry.reason);
+    } else {
+        j = {{"id", item->id}, {"state", std::string(to_string(item->state))},
+             {"queued_at", item->queued_at}};
+        bool changed = !item->same_version(entry.facts) || item->category != entry.category ||
+                       item->action != entry.action;
+        if (changed) j["changed"] = true;
+        const ReviewDecision* d = item->last_decision();
+        switch (item->state) {
+            case ReviewState::Pending:
+                text = fmt::format("review {}: pending since {}", item->id, item->queued_at);
+                break;
+            case ReviewState::Approved:
+                j["approved_by"] = d->by;
+                j["approved_at"] = d->at;
+                text = changed ? fmt::format("review {}: approved by {}, but the file changed "
+                                             "since; back in review at the next pass",
+                                             item->id, d->by)
+                               : fmt::format("review {}: approved by {} at {}; the next pass "
+                                             "disposes of it",
+                                             item->id, d->by, d->at);
+                break;
+            case ReviewState::Rejected:
+                j["rejected_by"] = d->by;
+                if (d->until) j["until"] = util::format_date(*d->until);
+                text = d->until && today >= *d->until
+                           ? fmt::format("review {}: rejected by {} until {}; back in review at "
+                                         "the next pass",
+                                         item->id, d->by, util::format_date(*d->until))
+                           : fmt::format("review {}: rejected by {}, kept until {}", item->id,
+                                         d->by, d->until ? util::format_date(*d->until) : "?");
+                break;
+            case ReviewState::Disposed:
+            case ReviewState::Withdrawn: break;  // not open
+        }
+    }
+    entry.review = j;
+    if (entry.status == classify::Status::Review) entry.reason = text;
+}
+
 Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts) {
     // O_NONBLOCK: a FIFO put in the file's place must not stall the pass; O_NOATIME keeps
     // the access time lethe may judge by, where the kernel allows it (owner or CAP_FOWNER).

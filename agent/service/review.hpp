@@ -142,6 +142,13 @@ class ReviewStoreLock {
                                                      ledger::Ledger& ledger,
                                                      util::TimePoint now);
 
+struct PlanEntry;
+
+// For `lethe plan`: where an entry whose category needs review stands in the queue. Sets
+// `entry.review` ({"state": "not queued" | "pending" | "approved" | "rejected", "id", ...})
+// and, for status review, says it in `entry.reason`. Other entries are left alone.
+void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date today);
+
 // SHA-256 of `facts.path` below `root_fd`, opened without following symlinks; fails with
 // Refused when the file is no longer the version the walk found.
 [[nodiscard]] Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts);
