@@ -157,8 +157,7 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
                 item->note = fmt::format("back in review: the extension of the rejection by {} "
                                          "ended on {}",
                                          d->by, util::format_date(*d->until));
-                util::log_info("{} ({}) is back in review: {}", item->id,
-                               shown(e.root, e.facts.path), item->note);
+                util::log_info("{} ({}): {}", item->id, shown(e.root, e.facts.path), item->note);
                 ++m_counts.requeued;
                 dirty = true;
             }

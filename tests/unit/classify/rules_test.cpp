@@ -338,6 +338,48 @@ action = "archive"
     EXPECT_NE(d.rule.find("more protective"), std::string::npos) << d.rule;
 }
 
+TEST(Rules, ReviewBesideAnActionWaitsForApprovalAndRanksAsReview) {
+    std::vector s{schedule(R"(
+[[category]]
+id = "plain"
+retain = "1y"
+action = "archive"
+[[category]]
+id = "checked"
+paths = ["*.pdf"]
+retain = "1y"
+action = "sanitize"
+review = true
+[[category]]
+id = "originals"
+paths = ["originals/**"]
+retain = "1y"
+action = "review"
+[[category]]
+id = "deeds"
+paths = ["deeds/**"]
+retain = "1y"
+action = "review"
+review_action = "archive"
+)")};
+    // Same expiry: the category that needs review beats a plain archive, which would
+    // otherwise be more protective than sanitize.
+    Decision d = classify(file("x.pdf", "2000-01-01"), s, date("2026-01-01"));
+    EXPECT_EQ(d.category->id, "checked");
+    EXPECT_EQ(d.status, Status::Review);
+    EXPECT_EQ(d.category->approved_action(), policy::Action::Sanitize);
+    EXPECT_NE(d.reason.find("sanitize once a records manager approves"), std::string::npos)
+        << d.reason;
+    // Not due yet: no review either.
+    EXPECT_EQ(classify(file("x.pdf", "2025-06-01"), s, date("2026-01-01")).status, Status::NotDue);
+    Decision pure = classify(file("originals/will.pdf", "2000-01-01"), s, date("2026-01-01"));
+    EXPECT_EQ(pure.status, Status::Review);
+    EXPECT_EQ(pure.category->approved_action(), policy::Action::Delete);
+    EXPECT_NE(pure.reason.find("approval disposes with delete"), std::string::npos) << pure.reason;
+    Decision deed = classify(file("deeds/title.pdf", "2000-01-01"), s, date("2026-01-01"));
+    EXPECT_EQ(deed.category->approved_action(), policy::Action::Archive);
+}
+
 TEST(FsLookups, FindsTheNearestMarkerAndReadsAttributesWithoutFollowingSymlinks) {
     lethe::testing::TempDir dir;
     dir.write("acme/m1/sub/a.pdf", "x");

@@ -1,5 +1,6 @@
 #include "agent/policy/schedule.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "tests/support/temp_dir.hpp"
@@ -146,6 +147,43 @@ INSTANTIATE_TEST_SUITE_P(
                 "action = \"delete\"\n[[category]]\nid = \"c\"\nretain = \"1y\"\naction = \"delete\"\n",
                 "p.toml:9:6", "used twice"}),
     [](const ::testing::TestParamInfo<BadCase>& param) { return std::string(param.param.name); });
+
+TEST(Schedule, ReviewKeysAreCheckedAgainstTheAction) {
+    auto parse = [](std::string_view category) {
+        return check_schedule(fmt::format("[schedule]\nid = \"s\"\nversion = 1\n[[category]]\n"
+                                          "id = \"c\"\nretain = \"1y\"\n{}",
+                                          category),
+                              "r.toml");
+    };
+    auto with_review = parse("action = \"sanitize\"\nreview = true\n");
+    ASSERT_TRUE(with_review.errors.empty()) << with_review.errors.front();
+    EXPECT_TRUE(with_review.schedule->categories[0].needs_review());
+    EXPECT_EQ(with_review.schedule->categories[0].approved_action(), Action::Sanitize);
+
+    auto archive = parse("action = \"review\"\nreview_action = \"archive\"\nencrypt = true\n");
+    ASSERT_TRUE(archive.errors.empty()) << archive.errors.front();
+    EXPECT_EQ(archive.schedule->categories[0].approved_action(), Action::Archive);
+    EXPECT_TRUE(archive.schedule->categories[0].encrypt);
+
+    auto misplaced = parse("action = \"sanitize\"\nreview = true\nreview_action = \"delete\"\n");
+    ASSERT_EQ(misplaced.errors.size(), 1u);
+    EXPECT_NE(misplaced.errors[0].find("r.toml:9:17: category 'c': 'review_action' applies to "
+                                       "action = \"review\""),
+              std::string::npos)
+        << misplaced.errors[0];
+    auto typo = parse("action = \"review\"\nreview_action = \"santize\"\n");
+    ASSERT_EQ(typo.errors.size(), 1u);
+    EXPECT_NE(typo.errors[0].find("unknown review_action 'santize' (did you mean 'sanitize'?"),
+              std::string::npos)
+        << typo.errors[0];
+    auto itself = parse("action = \"review\"\nreview_action = \"review\"\n");
+    EXPECT_EQ(itself.errors.size(), 1u);
+    auto contradiction = parse("action = \"review\"\nreview = false\n");
+    ASSERT_EQ(contradiction.errors.size(), 1u);
+    EXPECT_NE(contradiction.errors[0].find("'review = false' contradicts"), std::string::npos);
+    auto encrypt = parse("action = \"review\"\nencrypt = true\n");  // approval deletes
+    EXPECT_EQ(encrypt.errors.size(), 1u);
+}
 
 TEST(LoadSchedules, ReadsFoldersAndRejectsDuplicateIdsAcrossFiles) {
     lethe::testing::TempDir dir;
