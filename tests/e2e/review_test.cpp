@@ -1,8 +1,14 @@
 // End-to-end tests of disposition review: the built `lethe` binary on a temporary share,
 // checked the way a records manager and an auditor would (the share, the queue, the ledger).
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -365,6 +371,94 @@ TEST_F(ReviewE2E, ACorruptReviewQueueStopsAllDisposal) {
     EXPECT_NE(deleted.err.find("restore it from backup"), std::string::npos) << deleted.err;
     EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_EQ(of_type("disposal").size(), 1u);  // old.tmp, by the first pass
+}
+
+// Runs `lethe run` in a child that pauses between two files (LETHE_TEST_HOOKS) and, while it
+// holds the pass lock, rejects the approved file it has not reached yet.
+TEST_F(ReviewE2E, ARejectionWhileAPassRunsKeepsTheFileAndThePassEntersIt) {
+    ASSERT_EQ(lethe("run " + config()).code, 0);
+    std::string brief = id_of("acme/2010-001/brief.pdf");
+    std::string letter = id_of("acme/2010-001/letter.pdf");
+    ASSERT_EQ(lethe("review approve " + brief + " " + letter + " --by alice " + config()).code, 0);
+
+    std::string hooks = m_dir / "hooks";
+    m_dir.mkdir("hooks");
+    ASSERT_EQ(::mkfifo((hooks + "/paused").c_str(), 0600), 0);
+    ASSERT_EQ(::mkfifo((hooks + "/resume").c_str(), 0600), 0);
+    int paused = ::open((hooks + "/paused").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(paused, 0);
+    std::string config_path = m_dir / "lethe.toml";
+    std::string out_path = m_dir / "run.out";
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::setenv("LETHE_TEST_PAUSE_AFTER", "1", 1);
+        ::setenv("LETHE_TEST_PAUSE_DIR", hooks.c_str(), 1);
+        int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::execl(LETHE_BINARY, "lethe", "run", "--config", config_path.c_str(),
+                static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    pollfd p{paused, POLLIN, 0};
+    bool reached = false;
+    for (int i = 0; i < 600 && !reached; ++i) {
+        if (::poll(&p, 1, 100) > 0 && (p.revents & POLLIN) != 0) reached = true;
+        int status = 0;
+        if (!reached && ::waitpid(child, &status, WNOHANG) == child) {
+            ::close(paused);
+            FAIL() << "the pass ended before the pause: " << slurp(out_path);
+        }
+    }
+    ::close(paused);
+    ASSERT_TRUE(reached) << slurp(out_path);
+
+    // One approved file is gone; reject the other before the pass reaches it.
+    bool brief_left = exists(m_dir / "share/acme/2010-001/brief.pdf");
+    bool letter_left = exists(m_dir / "share/acme/2010-001/letter.pdf");
+    ASSERT_NE(brief_left, letter_left) << slurp(out_path);
+    std::string second = brief_left ? brief : letter;
+    std::string second_path = brief_left ? "acme/2010-001/brief.pdf" : "acme/2010-001/letter.pdf";
+    CliResult reject = lethe("review reject " + second + " --by bob --reason 'new claim' " + config());
+    EXPECT_EQ(reject.code, 0) << reject.err;
+    EXPECT_NE(reject.out.find("ledger entries pending"), std::string::npos) << reject.out;
+
+    int resume = -1;
+    for (int i = 0; i < 600 && resume < 0; ++i) {
+        resume = ::open((hooks + "/resume").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (resume >= 0) break;
+        ASSERT_EQ(errno, ENXIO);
+        int early = 0;
+        ASSERT_NE(::waitpid(child, &early, WNOHANG), child) << slurp(out_path);
+        ::poll(nullptr, 0, 100);
+    }
+    ASSERT_GE(resume, 0) << slurp(out_path);
+    ASSERT_EQ(::write(resume, "\n", 1), 1);
+    ::close(resume);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    std::string run_out = slurp(out_path);
+    ASSERT_TRUE(WIFEXITED(status)) << run_out;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << run_out;
+    EXPECT_NE(run_out.find("disposed 1 files"), std::string::npos) << run_out;
+
+    EXPECT_TRUE(exists(m_dir / ("share/" + second_path)));
+    EXPECT_EQ(queue()[second_path]["state"], "rejected");
+    // The pass, as the ledger's writer, entered the rejection before acting on the file it
+    // would otherwise have disposed of, and before its checkpoint.
+    auto entries = testing::ledger_payloads(m_dir / "state/ledger.jsonl");
+    ASSERT_GE(entries.size(), 4u);
+    const auto& last = entries.back();
+    const auto& rejection = entries[entries.size() - 2];
+    const auto& disposal = entries[entries.size() - 3];
+    EXPECT_EQ(disposal["type"], "disposal");
+    EXPECT_EQ(rejection["type"], "review-rejected");
+    EXPECT_EQ(rejection["review"]["id"], second);
+    EXPECT_EQ(last["type"], "checkpoint");
+    EXPECT_EQ(last["pass"]["in_review"], 2);  // the rejected one and bolt's, never approved
+    EXPECT_FALSE(disposal_of(second_path));
+    expect_ledger_verifies();
 }
 
 TEST_F(ReviewE2E, BadReviewCommandsAreRefusedAndChangeNothing) {
