@@ -86,8 +86,9 @@ int decide(const policy::AgentConfig& config, const ReviewOptions& o,
         bool bad = false;
         for (size_t i = 0; i < o.ids.size(); ++i) {
             const service::ReviewItem* item = queue->find(o.ids[i]);
-            std::string why = item == nullptr ? std::string("no such item (see `lethe review list --all`)")
-                                              : allowed(*item);
+            std::string why = item == nullptr
+                                  ? std::string("no such item (see `lethe review list --all`)")
+                                  : allowed(*item);
             if (std::find(o.ids.begin(), o.ids.begin() + static_cast<std::ptrdiff_t>(i),
                           o.ids[i]) != o.ids.begin() + static_cast<std::ptrdiff_t>(i)) {
                 why = "given twice";
@@ -124,7 +125,8 @@ int review_approve(const std::string& config_path, const ReviewOptions& o) {
     int code = decide(
         *config, o,
         [](const service::ReviewItem& r) -> std::string {
-            if (r.state == service::ReviewState::Pending || r.state == service::ReviewState::Rejected) {
+            if (r.state == service::ReviewState::Pending ||
+                r.state == service::ReviewState::Rejected) {
                 return "";
             }
             if (r.state == service::ReviewState::Approved) return "already approved";
@@ -141,9 +143,10 @@ int review_approve(const std::string& config_path, const ReviewOptions& o) {
             r.state = service::ReviewState::Approved;
             r.note.clear();
             util::log_info("review {} approved by {}", r.id, o.by);
-            return fmt::format("{} approved: {}/{}; the next pass disposes of it ({}) if it is "
-                               "unchanged and no hold covers it",
-                               r.id, r.root, display_name(r.path), policy::to_string(r.action));
+            return fmt::format(
+                "{} approved: {}/{}; the next pass disposes of it ({}) if it is "
+                "unchanged and no hold covers it",
+                r.id, r.root, display_name(r.path), policy::to_string(r.action));
         });
     if (code == kExitOk) record_in_ledger(*config, *now);
     return code;
@@ -161,8 +164,8 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
     auto extension = policy::Retention::parse(o.extend);
     if (!extension || extension->permanent) {
         util::log_error("--extend: {}", extension ? "must be a duration such as 6m or 1y, not "
-                                                     "permanent"
-                                                   : extension.error().message());
+                                                    "permanent"
+                                                  : extension.error().message());
         return kExitBadInput;
     }
     util::Date until = extension->add_to(util::date_of(*now));
@@ -170,7 +173,8 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
     int code = decide(
         *config, o,
         [](const service::ReviewItem& r) -> std::string {
-            if (r.state == service::ReviewState::Pending || r.state == service::ReviewState::Approved) {
+            if (r.state == service::ReviewState::Pending ||
+                r.state == service::ReviewState::Approved) {
                 return "";
             }
             if (r.state == service::ReviewState::Rejected) {
@@ -219,8 +223,8 @@ int review_list(const std::string& config_path, const ReviewOptions& o) {
     if (!queue) return report(queue.error());
     if (!o.json) {
         print_line(fmt::format("{:<6} {:<9} {:<20} {:<10}  {:<8}  {:<16}  {:<20}  {}", "ID",
-                               "STATE", "QUEUED", "EXPIRES", "ACTION", "CATEGORY",
-                               "CLIENT/MATTER", "PATH"));
+                               "STATE", "QUEUED", "EXPIRES", "ACTION", "CATEGORY", "CLIENT/MATTER",
+                               "PATH"));
     }
     for (const auto& r : queue->items) {
         if (!r.open() && !o.all) continue;
@@ -280,9 +284,9 @@ void add_review_commands(CLI::App& app, CommandContext& context) {
     reject->add_option("id", o->ids, "review item ids (R-1 ...)")->required();
     reject->add_option("--by", o->by, "who rejects")->required();
     reject->add_option("--reason", o->reason, "why they are kept")->required();
-    reject->add_option("--extend", o->extend,
-                       fmt::format("keep them this long, then review again (default {})",
-                                   kDefaultExtension));
+    reject->add_option(
+        "--extend", o->extend,
+        fmt::format("keep them this long, then review again (default {})", kDefaultExtension));
 #ifdef LETHE_TEST_HOOKS
     reject->add_option("--now", o->now, "TEST BUILD ONLY: decide as of this time");
 #endif

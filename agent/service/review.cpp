@@ -54,11 +54,16 @@ Result<ReviewState> state_named(const std::string& text) {
 
 std::string_view to_string(ReviewState state) {
     switch (state) {
-        case ReviewState::Pending: return "pending";
-        case ReviewState::Approved: return "approved";
-        case ReviewState::Rejected: return "rejected";
-        case ReviewState::Disposed: return "disposed";
-        case ReviewState::Withdrawn: return "withdrawn";
+        case ReviewState::Pending:
+            return "pending";
+        case ReviewState::Approved:
+            return "approved";
+        case ReviewState::Rejected:
+            return "rejected";
+        case ReviewState::Disposed:
+            return "disposed";
+        case ReviewState::Withdrawn:
+            return "withdrawn";
     }
     return "pending";
 }
@@ -186,7 +191,8 @@ Result<ReviewItem> ReviewItem::from_json(const nlohmann::json& j) {
         r.mtime = *mtime;
         r.sha256 = j.at("sha256").get<std::string>();
         if (r.sha256.size() != 64) {
-            return fail(ErrorKind::BadInput, fmt::format("item {}: sha256 is not 64 hex digits", r.id));
+            return fail(ErrorKind::BadInput,
+                        fmt::format("item {}: sha256 is not 64 hex digits", r.id));
         }
         r.queued_at = j.at("queued_at").get<std::string>();
         auto state = state_named(j.at("state").get<std::string>());
@@ -212,12 +218,14 @@ Result<ReviewItem> ReviewItem::from_json(const nlohmann::json& j) {
 }
 
 ReviewItem* ReviewQueue::find(std::string_view id) {
-    auto it = std::find_if(items.begin(), items.end(), [&](const ReviewItem& r) { return r.id == id; });
+    auto it =
+        std::find_if(items.begin(), items.end(), [&](const ReviewItem& r) { return r.id == id; });
     return it == items.end() ? nullptr : &*it;
 }
 
 const ReviewItem* ReviewQueue::find(std::string_view id) const {
-    auto it = std::find_if(items.begin(), items.end(), [&](const ReviewItem& r) { return r.id == id; });
+    auto it =
+        std::find_if(items.begin(), items.end(), [&](const ReviewItem& r) { return r.id == id; });
     return it == items.end() ? nullptr : &*it;
 }
 
@@ -400,7 +408,8 @@ void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date toda
         j = {{"state", "not queued"}};
         text = fmt::format("{}; the next pass queues it for review", entry.reason);
     } else {
-        j = {{"id", item->id}, {"state", std::string(to_string(item->state))},
+        j = {{"id", item->id},
+             {"state", std::string(to_string(item->state))},
              {"queued_at", item->queued_at}};
         bool changed = !item->same_version(entry.facts) || item->category != entry.category ||
                        item->action != entry.action;
@@ -413,25 +422,29 @@ void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date toda
             case ReviewState::Approved:
                 j["approved_by"] = d->by;
                 j["approved_at"] = d->at;
-                text = changed ? fmt::format("review {}: approved by {}, but the file changed "
-                                             "since; back in review at the next pass",
-                                             item->id, d->by)
-                               : fmt::format("review {}: approved by {} at {}; the next pass "
-                                             "disposes of it",
-                                             item->id, d->by, d->at);
+                text = changed ? fmt::format(
+                                     "review {}: approved by {}, but the file changed "
+                                     "since; back in review at the next pass",
+                                     item->id, d->by)
+                               : fmt::format(
+                                     "review {}: approved by {} at {}; the next pass "
+                                     "disposes of it",
+                                     item->id, d->by, d->at);
                 break;
             case ReviewState::Rejected:
                 j["rejected_by"] = d->by;
                 if (d->until) j["until"] = util::format_date(*d->until);
                 text = d->until && today >= *d->until
-                           ? fmt::format("review {}: rejected by {} until {}; back in review at "
-                                         "the next pass",
-                                         item->id, d->by, util::format_date(*d->until))
+                           ? fmt::format(
+                                 "review {}: rejected by {} until {}; back in review at "
+                                 "the next pass",
+                                 item->id, d->by, util::format_date(*d->until))
                            : fmt::format("review {}: rejected by {}, kept until {}", item->id,
                                          d->by, d->until ? util::format_date(*d->until) : "?");
                 break;
             case ReviewState::Disposed:
-            case ReviewState::Withdrawn: break;  // not open
+            case ReviewState::Withdrawn:
+                break;  // not open
         }
     }
     entry.review = j;

@@ -41,12 +41,12 @@ std::string_view to_string(ReviewState state);
 struct ReviewDecision {
     bool approved = false;
     std::string by;
-    std::string at;      // ISO timestamp
-    std::string note;    // approve: optional note; reject: the reason
-    std::string extend;  // reject: the extension, e.g. "1y"
+    std::string at;                   // ISO timestamp
+    std::string note;                 // approve: optional note; reject: the reason
+    std::string extend;               // reject: the extension, e.g. "1y"
     std::optional<util::Date> until;  // reject: pending again on this day
-    std::string sha256;  // the file version decided on
-    std::optional<uint64_t> seq;  // ledger entry; none while pending
+    std::string sha256;               // the file version decided on
+    std::optional<uint64_t> seq;      // ledger entry; none while pending
 
     [[nodiscard]] nlohmann::json to_json() const;
     [[nodiscard]] static Result<ReviewDecision> from_json(const nlohmann::json& j);
@@ -139,8 +139,7 @@ class ReviewStoreLock {
 // order they were made) and records their sequence numbers in the store. The caller holds
 // the pass lock. Takes the ReviewStoreLock itself. Returns how many it appended.
 [[nodiscard]] Result<uint64_t> record_review_entries(const std::string& state_dir,
-                                                     ledger::Ledger& ledger,
-                                                     util::TimePoint now);
+                                                     ledger::Ledger& ledger, util::TimePoint now);
 
 struct PlanEntry;
 

@@ -69,8 +69,8 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
         auto fd = root_fd(e.root);
         auto sha = fd ? hash_file_version(*fd, e.facts) : Result<std::string>(fail(fd.error()));
         if (!sha) {
-            util::log_warning("{}: not queued for review this pass: {}", shown(e.root, e.facts.path),
-                              sha.error().message());
+            util::log_warning("{}: not queued for review this pass: {}",
+                              shown(e.root, e.facts.path), sha.error().message());
             unhashable.insert(i);
             return;
         }
@@ -122,10 +122,11 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
                 continue;
             }
             std::string why = !item->same_version(e.facts)
-                                   ? std::string("the file changed since it was queued")
-                                   : fmt::format("its category or action changed since it was "
-                                                 "queued (now {}, {})",
-                                                 e.category, policy::to_string(e.action));
+                                  ? std::string("the file changed since it was queued")
+                                  : fmt::format(
+                                        "its category or action changed since it was "
+                                        "queued (now {}, {})",
+                                        e.category, policy::to_string(e.action));
             const ReviewDecision* d = item->last_decision();
             if (item->state == ReviewState::Approved && d != nullptr) {
                 item->note = fmt::format("{}; the approval by {} at {} no longer applies", why,
@@ -154,9 +155,10 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
             if (d != nullptr && d->until && today >= *d->until) {
                 item->state = ReviewState::Pending;
                 item->queued_at = now_text;
-                item->note = fmt::format("back in review: the extension of the rejection by {} "
-                                         "ended on {}",
-                                         d->by, util::format_date(*d->until));
+                item->note = fmt::format(
+                    "back in review: the extension of the rejection by {} "
+                    "ended on {}",
+                    d->by, util::format_date(*d->until));
                 util::log_info("{} ({}): {}", item->id, shown(e.root, e.facts.path), item->note);
                 ++m_counts.requeued;
                 dirty = true;
@@ -176,9 +178,10 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
     for (auto& r : queue->items) {
         if (!r.open() || seen_ids.count(r.id) != 0) continue;
         if (m_only_root && r.root != *m_only_root) continue;
-        r.note = fmt::format("withdrawn by the pass of {}: no longer due for review (removed, "
-                             "moved, its schedule changed, or the walk could not read it)",
-                             now_text);
+        r.note = fmt::format(
+            "withdrawn by the pass of {}: no longer due for review (removed, "
+            "moved, its schedule changed, or the walk could not read it)",
+            now_text);
         r.state = ReviewState::Withdrawn;
         util::log_info("{} ({}) {}", r.id, shown(r.root, r.path), r.note);
         dirty = true;
@@ -204,8 +207,9 @@ Result<bool> ReviewStage::still_approved(PlanEntry& entry, ledger::Ledger& ledge
     std::string id = entry.review.value("id", "");
     const ReviewItem* item = queue->find_open(entry.root, entry.facts.path);
     if (item == nullptr || item->id != id || item->state != ReviewState::Approved) {
-        util::log_info("kept {}: review {} is {} now", where, id,
-                       item == nullptr ? std::string("closed") : std::string(to_string(item->state)));
+        util::log_info(
+            "kept {}: review {} is {} now", where, id,
+            item == nullptr ? std::string("closed") : std::string(to_string(item->state)));
         return false;
     }
     if (!item->same_version(entry.facts) || item->sha256 != item->last_decision()->sha256) {

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -166,8 +165,10 @@ TEST_F(ReviewE2E, ADueReviewFileIsQueuedAndKeptByEveryPass) {
 TEST_F(ReviewE2E, AnApprovedFileIsDisposedOfByTheNextPassAndItsCertificateCarriesTheApproval) {
     ASSERT_EQ(lethe("run " + config()).code, 0);
     std::string id = id_of("acme/2010-001/brief.pdf");
-    CliResult approve = lethe("review approve " + id + " --by 'J. Doe' --note 'client consent of "
-                                                       "2026-11-01' " + config());
+    CliResult approve = lethe("review approve " + id +
+                              " --by 'J. Doe' --note 'client consent of "
+                              "2026-11-01' " +
+                              config());
     ASSERT_EQ(approve.code, 0) << approve.err;
     EXPECT_NE(approve.out.find(id + " approved"), std::string::npos) << approve.out;
     EXPECT_NE(approve.out.find("ledger entry"), std::string::npos) << approve.out;
@@ -223,13 +224,14 @@ TEST_F(ReviewE2E, ARejectedFileIsKeptAndComesBackForReviewAfterTheExtension) {
     std::string letter = id_of("acme/2010-001/letter.pdf");
     CliResult reject = lethe("review reject " + brief +
                              " --by bob --reason 'client disputes the bill' --extend 6m "
-                             "--now 2026-01-10T09:00:00Z " + config());
+                             "--now 2026-01-10T09:00:00Z " +
+                             config());
     ASSERT_EQ(reject.code, 0) << reject.err;
     EXPECT_NE(reject.out.find("is kept; back in review on 2026-07-10"), std::string::npos)
         << reject.out;
-    CliResult by_default = lethe("review reject " + letter +
-                                 " --by bob --reason 'not yet' --now 2026-01-10T09:05:00Z " +
-                                 config());
+    CliResult by_default =
+        lethe("review reject " + letter +
+              " --by bob --reason 'not yet' --now 2026-01-10T09:05:00Z " + config());
     ASSERT_EQ(by_default.code, 0) << by_default.err;
     EXPECT_NE(by_default.out.find("back in review on 2027-01-10"), std::string::npos)
         << by_default.out;  // the default extension is one year
@@ -256,7 +258,9 @@ TEST_F(ReviewE2E, ARejectedFileIsKeptAndComesBackForReviewAfterTheExtension) {
     EXPECT_EQ(queue()["acme/2010-001/letter.pdf"]["state"], "rejected");
 
     // Now it can be approved, and goes at the next pass.
-    ASSERT_EQ(lethe("review approve " + brief + " --by bob --now 2026-07-10T10:00:00Z " + config()).code, 0);
+    ASSERT_EQ(
+        lethe("review approve " + brief + " --by bob --now 2026-07-10T10:00:00Z " + config()).code,
+        0);
     ASSERT_EQ(lethe("run --now 2026-07-11 " + config()).code, 0);
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/letter.pdf"), "letter");
@@ -288,7 +292,8 @@ TEST_F(ReviewE2E, AFileChangedAfterItsApprovalGoesBackToReviewAndIsNotDisposedOf
         << item.dump();
 
     // Approved again, this version goes; the certificate names the second approval.
-    ASSERT_EQ(lethe("review approve " + id + " --by alice --note 'amended version' " + config()).code, 0);
+    ASSERT_EQ(
+        lethe("review approve " + id + " --by alice --note 'amended version' " + config()).code, 0);
     auto approvals = of_type("review-approved");
     ASSERT_EQ(approvals.size(), 2u);
     ASSERT_EQ(lethe("run " + config()).code, 0);
@@ -323,7 +328,9 @@ TEST_F(ReviewE2E, AHoldWinsOverAnApproval) {
     ASSERT_EQ(lethe("run " + config()).code, 0);
     std::string id = id_of("acme/2010-001/brief.pdf");
     ASSERT_EQ(lethe("review approve " + id + " --by alice " + config()).code, 0);
-    ASSERT_EQ(lethe("hold add LIT-1 --reason 'Smith v Acme' --client acme --by carol " + config()).code, 0);
+    ASSERT_EQ(
+        lethe("hold add LIT-1 --reason 'Smith v Acme' --client acme --by carol " + config()).code,
+        0);
     CliResult plan = lethe("plan " + config());
     EXPECT_NE(plan.out.find("legal hold LIT-1"), std::string::npos) << plan.out;
     for (int pass = 0; pass < 2; ++pass) {
@@ -348,7 +355,10 @@ TEST_F(ReviewE2E, AHoldWinsOverAnApproval) {
 
 TEST_F(ReviewE2E, ACorruptReviewQueueStopsAllDisposal) {
     ASSERT_EQ(lethe("run " + config()).code, 0);
-    ASSERT_EQ(lethe("review approve " + id_of("acme/2010-001/brief.pdf") + " --by alice " + config()).code, 0);
+    ASSERT_EQ(
+        lethe("review approve " + id_of("acme/2010-001/brief.pdf") + " --by alice " + config())
+            .code,
+        0);
     m_dir.write("share/later.tmp", "scratch", "2012-01-01");  // due, needs no review
     std::string store = slurp(m_dir / "state/review.json");
     m_dir.write("state/review.json", store.substr(0, store.size() / 2));  // a torn write
@@ -420,7 +430,8 @@ TEST_F(ReviewE2E, ARejectionWhileAPassRunsKeepsTheFileAndThePassEntersIt) {
     ASSERT_NE(brief_left, letter_left) << slurp(out_path);
     std::string second = brief_left ? brief : letter;
     std::string second_path = brief_left ? "acme/2010-001/brief.pdf" : "acme/2010-001/letter.pdf";
-    CliResult reject = lethe("review reject " + second + " --by bob --reason 'new claim' " + config());
+    CliResult reject =
+        lethe("review reject " + second + " --by bob --reason 'new claim' " + config());
     EXPECT_EQ(reject.code, 0) << reject.err;
     EXPECT_NE(reject.out.find("ledger entries pending"), std::string::npos) << reject.out;
 
@@ -471,7 +482,9 @@ TEST_F(ReviewE2E, BadReviewCommandsAreRefusedAndChangeNothing) {
     EXPECT_EQ(lethe("review approve " + id + " " + config()).code, 2);  // --by is required
     EXPECT_EQ(lethe("review approve " + id + " --by '' " + config()).code, 2);
     EXPECT_EQ(lethe("review reject " + id + " --by bob " + config()).code, 2);  // no --reason
-    EXPECT_EQ(lethe("review reject " + id + " --by bob --reason x --extend permanent " + config()).code, 2);
+    EXPECT_EQ(
+        lethe("review reject " + id + " --by bob --reason x --extend permanent " + config()).code,
+        2);
     EXPECT_EQ(lethe("review reject " + id + " --by bob --reason x --extend 7 " + config()).code, 2);
     EXPECT_TRUE(of_type("review-approved").empty());
     EXPECT_TRUE(of_type("review-rejected").empty());

@@ -36,12 +36,13 @@ inline std::string shell_word(const std::string& s) {
 
 // Runs `lethe ARGS` (ARGS already quoted for the shell) to completion; stdout and stderr
 // pass through files in `dir`. `env` are extra NAME=value words.
-inline CliResult run_lethe(const TempDir& dir, const std::string& args, const std::string& env = "") {
+inline CliResult run_lethe(const TempDir& dir, const std::string& args,
+                           const std::string& env = "") {
     CliResult r;
     std::string out = dir / ".out";
     std::string err = dir / ".err";
-    std::string cmd = "env " + env + " " + shell_word(LETHE_BINARY) + " " + args + " >" + shell_word(out) +
-                      " 2>" + shell_word(err);
+    std::string cmd = "env " + env + " " + shell_word(LETHE_BINARY) + " " + args + " >" +
+                      shell_word(out) + " 2>" + shell_word(err);
     int status = std::system(cmd.c_str());
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = slurp(out);

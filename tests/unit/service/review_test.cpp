@@ -40,8 +40,9 @@ PlanEntry review_entry(const testing::TempDir& dir, const std::string& path) {
 }
 
 // One pass's review step over `entries`.
-Result<std::vector<PlanEntry>> pass(const testing::TempDir& dir, const std::vector<PlanEntry>& entries,
-                                    const char* now, ReviewCounts* counts = nullptr) {
+Result<std::vector<PlanEntry>> pass(const testing::TempDir& dir,
+                                    const std::vector<PlanEntry>& entries, const char* now,
+                                    ReviewCounts* counts = nullptr) {
     auto root = scan::open_root(dir / "share");
     EXPECT_TRUE(root);
     ReviewStage stage(dir / "state", at(now), std::nullopt);
@@ -237,8 +238,8 @@ TEST(ReviewStore, ACorruptOrDeletedQueueFailsClosed) {
     const std::string item =
         R"({"id":"R-1","root":"c","path":"a","category":"x","schedule":"s","schedule_version":1,)"
         R"("expires":"2017-01-01","action":"delete","size":1,"inode":2,"device":3,)"
-        R"("mtime":"2010-01-01T00:00:00Z","sha256":")" + std::string(64, 'a') +
-        R"(","queued_at":"t",)";
+        R"("mtime":"2010-01-01T00:00:00Z","sha256":")" +
+        std::string(64, 'a') + R"(","queued_at":"t",)";
     for (const std::string& bad :
          {std::string(""), std::string("{"), std::string("[]"),
           std::string(R"({"schema":1,"version":1,"next_id":2})"),
@@ -274,9 +275,16 @@ TEST(ReviewLedger, PendingDecisionsAreEnteredOnceInTheOrderTheyWereMade) {
         auto lock = ReviewStoreLock::acquire(dir / "state");
         auto queue = load_review_queue(dir / "state");
         ASSERT_TRUE(queue);
-        ReviewDecision later{true, "bob", "2026-11-26T12:00:00Z", "ok", "", {}, queue->items[0].sha256, {}};
-        ReviewDecision first{false, "alice", "2026-11-26T11:00:00Z", "not yet", "1y",
-                             *util::parse_date("2027-11-26"), queue->items[1].sha256, {}};
+        ReviewDecision later{true, "bob", "2026-11-26T12:00:00Z", "ok",
+                             "",   {},    queue->items[0].sha256, {}};
+        ReviewDecision first{false,
+                             "alice",
+                             "2026-11-26T11:00:00Z",
+                             "not yet",
+                             "1y",
+                             *util::parse_date("2027-11-26"),
+                             queue->items[1].sha256,
+                             {}};
         queue->items[0].decisions.push_back(later);
         queue->items[0].state = ReviewState::Approved;
         queue->items[1].decisions.push_back(first);
