@@ -113,27 +113,28 @@ void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups, bo
     if (!c.retain.permanent) m.expires = c.retain.add_to(*m.counted_from);
 }
 
-}  // namespace
+enum class Matched { No, Yes, NotMime };
 
-bool category_matches(const policy::Category& category, const scan::FileFacts& facts,
-                      std::optional<std::string>* client, std::optional<std::string>* matter,
-                      std::string* why) {
-    if (category.min_size && facts.size < *category.min_size) return false;
-    if (category.max_size && facts.size > *category.max_size) return false;
+// category_matches, telling apart a category whose every matcher held but `mime`.
+Matched match_category(const policy::Category& category, const scan::FileFacts& facts,
+                       std::optional<std::string>* client, std::optional<std::string>* matter,
+                       std::string* why, FileLookups* lookups, std::optional<ContentType>* content) {
+    if (category.min_size && facts.size < *category.min_size) return Matched::No;
+    if (category.max_size && facts.size > *category.max_size) return Matched::No;
     if (!category.owners.empty() &&
         std::find(category.owners.begin(), category.owners.end(), facts.uid) == category.owners.end()) {
-        return false;
+        return Matched::No;
     }
     if (!category.groups.empty() &&
         std::find(category.groups.begin(), category.groups.end(), facts.gid) == category.groups.end()) {
-        return false;
+        return Matched::No;
     }
     std::string buffer;
     if (!category.extensions.empty()) {
         auto ext = extension_of(facts.path, buffer);
         if (std::find(category.extensions.begin(), category.extensions.end(), ext) ==
             category.extensions.end()) {
-            return false;
+            return Matched::No;
         }
     }
     const util::Glob* matched = nullptr;
@@ -155,19 +156,38 @@ bool category_matches(const policy::Category& category, const scan::FileFacts& f
                 break;
             }
         }
-        if (matched == nullptr) return false;
+        if (matched == nullptr) return Matched::No;
+    }
+    // Last: the only matcher that reads the file.
+    if (!category.mime.empty()) {
+        if (lookups == nullptr || content == nullptr) return Matched::NotMime;
+        if (!*content) *content = lookups->content_type(facts);
+        const ContentType& sniffed = **content;
+        if (!sniffed.mime || !policy::mime_matches(category.mime, *sniffed.mime)) return Matched::NotMime;
     }
     if (why != nullptr) {
         std::vector<std::string> parts;
         if (matched != nullptr) parts.push_back(fmt::format("path matches '{}'", matched->pattern()));
         if (!category.extensions.empty()) parts.push_back(fmt::format("extension '{}'", buffer));
         if (category.min_size || category.max_size) parts.push_back(fmt::format("size {} bytes within bounds", facts.size));
+        if (!category.mime.empty()) {
+            parts.push_back(fmt::format("content type '{}' is one of {}", *(*content)->mime,
+                                        fmt::join(category.mime, ", ")));
+        }
         if (!category.owners.empty()) parts.push_back(fmt::format("owner uid {}", facts.uid));
         if (!category.groups.empty()) parts.push_back(fmt::format("group gid {}", facts.gid));
         if (parts.empty()) parts.emplace_back("no matchers: every file");
         *why = fmt::format("{}", fmt::join(parts, ", "));
     }
-    return true;
+    return Matched::Yes;
+}
+
+}  // namespace
+
+bool category_matches(const policy::Category& category, const scan::FileFacts& facts,
+                      std::optional<std::string>* client, std::optional<std::string>* matter,
+                      std::string* why, FileLookups* lookups, std::optional<ContentType>* content) {
+    return match_category(category, facts, client, matter, why, lookups, content) == Matched::Yes;
 }
 
 Decision classify(const scan::FileFacts& facts,
@@ -185,6 +205,10 @@ Decision classify(const scan::FileFacts& facts,
     }
     std::optional<Match> winner;
     std::string rule;
+    // The file's content type, sniffed once when a category with `mime` first needs it.
+    std::optional<ContentType> content;
+    // A category with `mime` whose cheaper matchers held but whose content could not be read.
+    const policy::Category* unsniffed = nullptr;
 
     // A pin overrides the matchers; a pin to a category that does not exist is never acted on.
     std::optional<std::string> pin;
@@ -222,17 +246,36 @@ Decision classify(const scan::FileFacts& facts,
         for (const auto& schedule : schedules) {
             for (const auto& category : schedule.categories) {
                 Match m;
-                if (!category_matches(category, facts, &m.client, &m.matter,
-                                      options.explain ? &m.why : nullptr)) {
-                    continue;
+                Matched matched = match_category(category, facts, &m.client, &m.matter,
+                                                 options.explain ? &m.why : nullptr,
+                                                 options.lookups, &content);
+                if (matched == Matched::NotMime) {
+                    if (content && !content->mime) unsniffed = &category;
+                    if (options.explain) {
+                        best.mime_misses.emplace_back(
+                            &category,
+                            !content ? std::string("the content cannot be sniffed here")
+                            : content->mime
+                                ? fmt::format("content type '{}' is not one of {}", *content->mime,
+                                              fmt::join(category.mime, ", "))
+                                : content->problem);
+                    }
                 }
+                if (matched != Matched::Yes) continue;
                 m.schedule = &schedule;
                 m.category = &category;
                 consider(std::move(m));
             }
         }
     }
-    if (!winner) return best;
+    best.content = content;
+    if (!winner) {
+        if (unsniffed != nullptr) {
+            best.reason = fmt::format("may belong to category '{}', but {}", unsniffed->id,
+                                      content->problem);
+        }
+        return best;
+    }
 
     best.schedule = winner->schedule;
     best.category = winner->category;
@@ -301,6 +344,14 @@ Decision classify(const scan::FileFacts& facts,
         return best;
     }
     best.status = Status::Due;
+    if (unsniffed != nullptr) {
+        // The category that could not be checked may keep the file longer: fail closed.
+        best.status = Status::Skipped;
+        best.reason = fmt::format("may belong to category '{}' (mime), but {}; not acted on until "
+                                  "its content type can be read",
+                                  unsniffed->id, content->problem);
+        return best;
+    }
     if (winner->category->needs_review()) {
         best.status = Status::Review;
         best.reason = best.action == policy::Action::Review

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/classify/mime.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/util/time.hpp"
@@ -34,6 +35,9 @@ public:
                                                        const std::string& marker) = 0;
     // The value of the extended attribute `name` of the file; none when it has none.
     virtual std::optional<std::string> xattr(std::string_view path, const std::string& name) = 0;
+    // The content type of the file, sniffed from its first bytes; asked at most once per
+    // file, and only when a category with `mime` has every cheaper matcher holding.
+    virtual ContentType content_type(const scan::FileFacts& facts) = 0;
 };
 
 // One category that matched a file, and what it alone would decide.
@@ -68,6 +72,11 @@ struct Decision {
     std::vector<Match> matches;
     std::string rule;
     std::string trigger_note;           // how the trigger date was found, when not plain
+    // Set when the file's content type was sniffed (a category with `mime` got that far).
+    std::optional<ContentType> content;
+    // Filled only when explaining: categories whose every matcher held except `mime`, and why
+    // it did not (another type, or the content could not be sniffed).
+    std::vector<std::pair<const policy::Category*, std::string>> mime_misses;
 };
 
 struct ClassifyOptions {
@@ -84,14 +93,21 @@ struct ClassifyOptions {
 // category listed first. A file is due on its expiry date and after. A due file whose
 // action lethe does not carry out (archive, encrypt in this version), or that would
 // overwrite an inode with other hard links, is Skipped with a reason; never acted on.
+// A category with `mime` holds only when the sniffed type is one of its types; a file whose
+// content cannot be sniffed is in no such category, and when it would otherwise be due it
+// is Skipped (the category it may belong to could keep it longer): fail closed.
 [[nodiscard]] Decision classify(const scan::FileFacts& facts,
                                 const std::vector<policy::RetentionSchedule>& schedules,
                                 util::Date today, const ClassifyOptions& options = {});
 
 // Whether `category` matches the file; fills client/matter captures when it does, and
-// `why` (when given) with the matchers that held.
+// `why` (when given) with the matchers that held. A `mime` matcher is tried last and needs
+// `lookups` (without them it does not hold); the sniffed type is kept in `content` so that
+// a file is sniffed at most once across categories.
 [[nodiscard]] bool category_matches(const policy::Category& category, const scan::FileFacts& facts,
                                     std::optional<std::string>* client,
-                                    std::optional<std::string>* matter, std::string* why = nullptr);
+                                    std::optional<std::string>* matter, std::string* why = nullptr,
+                                    FileLookups* lookups = nullptr,
+                                    std::optional<ContentType>* content = nullptr);
 
 }  // namespace lethe::classify

@@ -72,4 +72,8 @@ std::optional<std::string> FsLookups::xattr(std::string_view path, const std::st
     return util::read_xattr_at(dir_fd, leaf, name);
 }
 
+ContentType FsLookups::content_type(const scan::FileFacts& facts) {
+    return sniff_file(m_root_fd, facts);
+}
+
 }  // namespace lethe::classify

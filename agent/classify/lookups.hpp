@@ -13,6 +13,7 @@ namespace lethe::classify {
 // FileLookups on a real root: markers are found with openat2 beneath the root (never through
 // a symlink), attributes are read from the file itself without following a symlink. Marker
 // results are cached per folder, so a matter of 10,000 files costs one lookup per folder.
+// Content types are read through the same safe open, beneath the root, with O_NOATIME.
 // Borrows `root_fd`, which must outlive it. Not thread-safe.
 class FsLookups final : public FileLookups {
 public:
@@ -21,6 +22,8 @@ public:
     std::optional<util::TimePoint> marker_time(std::string_view path,
                                                const std::string& marker) override;
     std::optional<std::string> xattr(std::string_view path, const std::string& name) override;
+    // Sniffed from the file's first bytes (classify/mime.hpp: sniff_file).
+    ContentType content_type(const scan::FileFacts& facts) override;
 
 private:
     std::optional<util::TimePoint> marker_in(const std::string& folder, const std::string& marker);

@@ -109,6 +109,17 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
                 j["expires"] = date_or(d.expires, "never");
                 j["action"] = std::string(policy::to_string(d.action));
             }
+            if (d.content) {
+                nlohmann::json content;
+                if (d.content->mime) content["type"] = *d.content->mime;
+                if (!d.content->problem.empty()) content["problem"] = d.content->problem;
+                j["content"] = std::move(content);
+            }
+            nlohmann::json misses = nlohmann::json::array();
+            for (const auto& [category, why] : d.mime_misses) {
+                misses.push_back({{"category", category->id}, {"why", why}});
+            }
+            if (!misses.empty()) j["mime_not_matched"] = std::move(misses);
             if (d.client) j["client"] = *d.client;
             if (d.matter) j["matter"] = *d.matter;
             if (!d.reason.empty()) j["reason"] = d.reason;
@@ -119,6 +130,13 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
         print_line(fmt::format("{}/{}  ({} bytes, modified {})", root->name,
                                util::utf8_display(relative), facts->size,
                                util::format_date(util::date_of(facts->mtime))));
+        if (d.content) {
+            print_line(d.content->mime ? fmt::format("  content type: {} (sniffed)", *d.content->mime)
+                                       : fmt::format("  content type: unknown ({})", d.content->problem));
+        }
+        for (const auto& [category, why] : d.mime_misses) {
+            print_line(fmt::format("  category '{}': every matcher held but mime: {}", category->id, why));
+        }
         if (d.matches.empty() && d.category == nullptr) {
             print_line("  matches no category: lethe never touches it");
             if (!d.reason.empty()) print_line(fmt::format("  status: {} ({})", classify::to_string(d.status), d.reason));

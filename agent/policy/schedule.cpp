@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <climits>
@@ -150,6 +151,58 @@ Result<Cutoff> parse_cutoff(TableReader& reader) {
     }
     return fail(reader.error_at(
         "cutoff", fmt::format("unknown cutoff '{}' (expected year-end, fiscal-year-end:MM-DD or none)", t)));
+}
+
+// The top-level media types of the IANA registry: a typo there would silently match nothing.
+const std::set<std::string, std::less<>>& media_types() {
+    static const std::set<std::string, std::less<>> kTypes{
+        "application", "audio", "font", "haptics", "image", "message",
+        "model",       "multipart", "text", "video"};
+    return kTypes;
+}
+
+bool is_token(std::string_view part) {
+    // RFC 6838 restricted-name: a letter or digit, then letters, digits and !#$&-^_.+
+    if (part.empty() || part.size() > 127 || std::isalnum(static_cast<unsigned char>(part.front())) == 0) {
+        return false;
+    }
+    return std::all_of(part.begin(), part.end(), [](unsigned char ch) {
+        return std::isalnum(ch) != 0 || std::string_view("!#$&-^_.+").find(static_cast<char>(ch)) != std::string_view::npos;
+    });
+}
+
+// One entry of `mime`: "type/subtype" or "type/*", lowercased; an error says what is wrong.
+// `at` is the array element, for the error's line and column.
+Result<std::string> parse_mime(TableReader& reader, std::string text, const toml::node& at) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    auto bad = [&](std::string_view why) {
+        return fail(reader.error_at_node(at, fmt::format("bad MIME type '{}': {}", text, why)));
+    };
+    if (text.find(';') != std::string::npos) {
+        return bad("parameters such as charset are not matched; write the type alone, e.g. 'text/plain'");
+    }
+    auto slash = text.find('/');
+    if (slash == std::string::npos) {
+        return bad("expected type/subtype, e.g. 'application/pdf' or 'image/*' (for file name "
+                   "extensions use 'extensions')");
+    }
+    std::string_view type = std::string_view(text).substr(0, slash);
+    std::string_view subtype = std::string_view(text).substr(slash + 1);
+    if (type == "*") return bad("'*/*' matches every readable file: leave 'mime' out instead");
+    if (!is_token(type)) return bad("the type before '/' must be a name such as 'application' or 'image'");
+    if (media_types().count(type) == 0) {
+        std::string hint;
+        if (auto guess = detail::did_you_mean(type, media_types())) {
+            hint = fmt::format("did you mean '{}/{}'? ", *guess, subtype);
+        }
+        return bad(fmt::format("unknown type '{}' ({}expected one of {})", type, hint,
+                               fmt::join(media_types(), ", ")));
+    }
+    if (subtype != "*" && !is_token(subtype)) {
+        return bad("the subtype after '/' must be a name such as 'pdf', or '*' for every subtype");
+    }
+    return text;
 }
 
 Result<std::optional<uint64_t>> parse_size(TableReader& reader, std::string_view key) {
@@ -342,6 +395,13 @@ std::optional<Category> parse_category(const toml::table& table, const std::stri
             c.extensions.push_back(ext);
         }
     }
+    if (auto types = r.string_array("mime"); out.ok(types)) {
+        const toml::array* items = types->empty() ? nullptr : r.node("mime")->as_array();
+        for (size_t i = 0; i < types->size(); ++i) {
+            auto m = parse_mime(r, std::move((*types)[i]), *items->get(i));
+            if (out.ok(m)) c.mime.push_back(std::move(*m));
+        }
+    }
     if (auto v = parse_size(r, "min_size"); out.ok(v)) c.min_size = *v;
     if (auto v = parse_size(r, "max_size"); out.ok(v)) c.max_size = *v;
     if (c.min_size && c.max_size && *c.min_size > *c.max_size) {
@@ -454,6 +514,16 @@ bool covers(const Category& wide, const Category& narrow) {
             if (std::find(wide.extensions.begin(), wide.extensions.end(), e) == wide.extensions.end()) return false;
         }
     }
+    if (!wide.mime.empty()) {
+        if (narrow.mime.empty()) return false;
+        for (const auto& m : narrow.mime) {
+            // "image/*" in narrow is covered only by "image/*" in wide.
+            if (m.back() == '*' ? std::find(wide.mime.begin(), wide.mime.end(), m) == wide.mime.end()
+                                : !mime_matches(wide.mime, m)) {
+                return false;
+            }
+        }
+    }
     if (wide.min_size && (!narrow.min_size || *narrow.min_size < *wide.min_size)) return false;
     if (wide.max_size && (!narrow.max_size || *narrow.max_size > *wide.max_size)) return false;
     auto subset = [](const std::vector<uint32_t>& w, const std::vector<uint32_t>& n) {
@@ -475,6 +545,19 @@ bool keeps_at_least_as_long(const Category& a, const Category& b) {
 }
 
 }  // namespace
+
+bool mime_matches(const std::vector<std::string>& patterns, std::string_view type) {
+    auto slash = type.find('/');
+    for (const auto& p : patterns) {
+        if (p == type) return true;
+        // "image/*": the pattern's "image/" is the type's prefix up to and with its slash.
+        if (p.size() >= 2 && p.back() == '*' && slash != std::string_view::npos &&
+            std::string_view(p).substr(0, p.size() - 1) == type.substr(0, slash + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 std::vector<std::string> shadow_warnings(const RetentionSchedule& schedule) {
     std::vector<std::string> out;

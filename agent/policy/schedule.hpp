@@ -56,6 +56,9 @@ struct Category {
     std::string mandate;                 // the legal authority for the period, if given
     std::vector<util::Glob> paths;       // any one must match; empty = every path
     std::vector<std::string> extensions; // lowercase, without the dot; empty = any
+    // Content types sniffed from the file's first bytes (libmagic), lowercase "type/subtype"
+    // or "type/*"; any one must match; empty = any (and nothing is read).
+    std::vector<std::string> mime;
     std::optional<uint64_t> min_size;    // bytes, inclusive
     std::optional<uint64_t> max_size;    // bytes, inclusive
     std::vector<uint32_t> owners;        // uids (names resolved when loaded); empty = any
@@ -89,6 +92,10 @@ struct Category {
     // The action as ranked when categories tie: one that needs review ranks as review.
     [[nodiscard]] Action precedence() const { return needs_review() ? Action::Review : action; }
 };
+
+// Whether the sniffed content type `type` ("type/subtype") is one of `patterns` (as
+// Category::mime holds them: lowercase, "type/subtype" or "type/*").
+[[nodiscard]] bool mime_matches(const std::vector<std::string>& patterns, std::string_view type);
 
 // How a file pins itself to a category regardless of the matchers.
 inline constexpr std::string_view kPinXattr = "user.lethe.category";

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/sample_files.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
@@ -176,6 +177,57 @@ TEST_F(PolicyE2E, ExplainShowsEveryMatchTheWinnerAndWhy) {
     Output outside = lethe("explain " + config() + " " + quote(m_dir / "policies/firm.toml"));
     EXPECT_EQ(outside.code, 2);
     EXPECT_NE(outside.err.find("not inside any configured root"), std::string::npos) << outside.err;
+}
+
+TEST_F(PolicyE2E, MimeCategoriesJudgeTheContentNotTheName) {
+    m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "scanned-ids"
+paths = ["scans/**"]
+mime = ["image/*", "application/pdf"]
+retain = "1y"
+action = "delete"
+)");
+    m_dir.write("share/scans/passport.txt", testing::png_1x1(), "2020-01-01");
+    m_dir.write("share/scans/contract.dat", testing::minimal_pdf(), "2020-01-01");
+    m_dir.write("share/scans/notes.pdf", testing::plain_text(), "2020-01-01");
+    m_dir.write("share/scans/engagement.docx", testing::docx_like_zip(), "2020-01-01");
+
+    Output pdf = lethe("explain " + config() + " --now 2026-11-25 " + quote(m_dir / "share/scans/contract.dat"));
+    ASSERT_EQ(pdf.code, 0) << pdf.err;
+    EXPECT_NE(pdf.out.find("content type: application/pdf (sniffed)"), std::string::npos) << pdf.out;
+    EXPECT_NE(pdf.out.find("category 'scanned-ids' (schedule 'firm' v1): path matches 'scans/**', "
+                           "content type 'application/pdf' is one of image/*, application/pdf"),
+              std::string::npos) << pdf.out;
+    EXPECT_NE(pdf.out.find("status: due"), std::string::npos) << pdf.out;
+
+    Output text = lethe("explain " + config() + " --now 2026-11-25 " + quote(m_dir / "share/scans/notes.pdf"));
+    ASSERT_EQ(text.code, 0) << text.err;
+    EXPECT_NE(text.out.find("content type: text/plain (sniffed)"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("category 'scanned-ids': every matcher held but mime: content type "
+                            "'text/plain' is not one of image/*, application/pdf"),
+              std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("matches no category: lethe never touches it"), std::string::npos) << text.out;
+
+    Output json = lethe("explain --json " + config() + " --now 2026-11-25 " +
+                        quote(m_dir / "share/scans/engagement.docx"));
+    ASSERT_EQ(json.code, 0) << json.err;
+    auto j = nlohmann::json::parse(json.out);
+    EXPECT_EQ(j["status"], "unmatched");
+    EXPECT_EQ(j["content"]["type"], "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+    EXPECT_EQ(j["mime_not_matched"][0]["category"], "scanned-ids");
+
+    ASSERT_EQ(lethe("keygen " + config()).code, 0);
+    Output run = lethe("run " + config() + " --now 2026-11-25");
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_FALSE(exists(m_dir / "share/scans/passport.txt"));  // a PNG, whatever its name
+    EXPECT_FALSE(exists(m_dir / "share/scans/contract.dat"));  // a PDF
+    EXPECT_TRUE(exists(m_dir / "share/scans/notes.pdf"));      // text named .pdf: not matched
+    EXPECT_TRUE(exists(m_dir / "share/scans/engagement.docx"));
 }
 
 TEST_F(PolicyE2E, RunNeverDestroysFilesAwaitingReview) {

@@ -58,6 +58,9 @@ public:
         auto it = attributes.find(std::string(path) + '\0' + name);
         if (it == attributes.end()) return std::nullopt;
         return it->second;
+    }    // Content is not in memory: the MIME tests use real files through FsLookups.
+    ContentType content_type(const scan::FileFacts&) override {
+        return ContentType{std::nullopt, "no content in memory"};
     }
 };
 
