@@ -1,5 +1,5 @@
 # Thin wrapper over CMake presets. The two commands the README promises: `make demo`, `make test`.
-.PHONY: all deps build demo test test-debug test-asan bench clean format package
+.PHONY: all deps build demo test test-debug test-asan test-clang tidy bench clean format package
 
 all: build
 
@@ -22,6 +22,18 @@ test-asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan
 	ctest --preset asan
+
+# The same code built with clang++-14: the unit tests (the e2e suite already runs twice above).
+test-clang: deps
+	cmake --preset clang >/dev/null
+	cmake --build --preset clang --target lethe_unit_tests
+	ctest --preset clang -L unit
+
+# clang-tidy over every translation unit of agent/, bench/ and tests/ in the clang compile
+# database; any finding fails (.clang-tidy has the checks).
+tidy: deps
+	cmake --preset clang >/dev/null
+	run-clang-tidy-14 -p build/clang -j 2 -quiet -warnings-as-errors='*' '$(CURDIR)/(agent|bench|tests)/'
 
 # The Debian package, from the release build: build/release/lethe_<version>_<arch>.deb
 package: build

@@ -18,7 +18,7 @@ struct ContentType {
 
 // How much of a file is read to sniff it: enough for every signature the libmagic database
 // keeps near the start (ISO 9660 at 32 KiB, the member names of an OOXML zip).
-inline constexpr size_t kSniffBytes = 64 * 1024;
+inline constexpr size_t kSniffBytes = size_t{64} * 1024;
 
 // The MIME type libmagic gives `prefix`, a file's first bytes. Uses a libmagic handle owned
 // by the calling thread (libmagic handles are not thread-safe): the database is loaded on a

@@ -102,7 +102,10 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         util::log_info("stopped on request while archiving: the unfinished archive was removed and "
                        "its {} files kept; the next pass archives them", kept);
     };
-    for (auto& [key, entries] : m_groups) {
+    for (auto& item : m_groups) {
+        // Plain references, not a structured binding: clang 14 cannot capture one in a lambda.
+        const auto& key = item.first;
+        auto& entries = item.second;
         if (stop != nullptr && stop->stop_requested()) {
             summary.stopped = true;
             break;
