@@ -168,11 +168,12 @@ Result<SigningKey> SigningKey::load(const std::string& path) {
         return fail(ErrorKind::Refused,
                     fmt::format("signing key {} is not owned by the user running lethe", path));
     }
-    auto text = util::read_file(path);
-    if (!text) return fail(text.error());
-    BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+    auto read = util::read_file(path);
+    if (!read) return fail(read.error());
+    std::string& text = *read;
+    BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-    OPENSSL_cleanse(text->data(), text->size());
+    OPENSSL_cleanse(text.data(), text.size());
     if (key == nullptr) {
         return fail(ErrorKind::BadInput,
                     fmt::format("signing key {}: not a PEM private key ({})", path, openssl_error()));
