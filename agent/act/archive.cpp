@@ -259,7 +259,7 @@ age::Source hashing_source(int fd, const std::string& what, util::Sha256& hash, 
 }
 
 // A source that decrypts `inner` with a Decryptor created on first use.
-age::Source decrypting_source(std::shared_ptr<age::Decryptor> dec) {
+age::Source decrypting_source(const std::shared_ptr<age::Decryptor>& dec) {
     return [dec](char* buf, size_t n) { return dec->read(buf, n); };
 }
 

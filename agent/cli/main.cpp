@@ -18,7 +18,9 @@
 #include "agent/util/error.hpp"
 #include "agent/util/log.hpp"
 
-int main(int argc, char** argv) {
+// The only catch-all: anything thrown, even while the commands are being set up, is an
+// internal error with exit code 3, never an abort.
+int main(int argc, char** argv) try {
     using namespace lethe;
     CLI::App app{"lethe: retention and secure disposal for file shares", "lethe"};
     app.set_version_flag("--version", fmt::format("lethe {}", LETHE_VERSION));
@@ -44,13 +46,11 @@ int main(int argc, char** argv) {
     if (util::parse_log_level(log_level, level)) util::set_log_level(level);
     if (auto target = service::parse_log_target(log_target)) service::install_log_target(*target);
 
-    try {
-        return commands.chosen ? commands.chosen() : kExitBadInput;
-    } catch (const std::exception& e) {
-        util::log_error("internal error: {}", e.what());
-        return kExitInternal;
-    } catch (...) {
-        util::log_error("internal error");
-        return kExitInternal;
-    }
+    return commands.chosen ? commands.chosen() : lethe::kExitBadInput;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "lethe: error: internal error: %s\n", e.what());
+    return lethe::kExitInternal;
+} catch (...) {
+    std::fputs("lethe: error: internal error\n", stderr);
+    return lethe::kExitInternal;
 }

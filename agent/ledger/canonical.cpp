@@ -11,7 +11,7 @@ std::optional<std::string> find_float(const nlohmann::json& value, const std::st
     if (value.is_number_float()) return where.empty() ? "/" : where;
     if (value.is_object()) {
         for (const auto& [key, item] : value.items()) {
-            if (auto found = find_float(item, where + "/" + key)) return found;
+            if (auto found = find_float(item, fmt::format("{}/{}", where, key))) return found;
         }
     } else if (value.is_array()) {
         size_t i = 0;

@@ -86,15 +86,16 @@ void install_log_target(LogTarget target) {
         case LogTarget::Auto:
             break;
     }
-    if (::isatty(STDERR_FILENO) == 1) {
-        util::set_log_sink(nullptr);
-    } else if (stderr_is_journal_stream()) {
-        util::set_log_sink(std::make_shared<JournalSink>(false));
-    } else if (::access(kJournalSocket, W_OK) == 0) {
-        util::set_log_sink(std::make_shared<JournalSink>(true));
-    } else {
-        util::set_log_sink(nullptr);
+    // A terminal gets readable lines; otherwise the journal when there is one.
+    std::shared_ptr<util::LogSink> sink;
+    if (::isatty(STDERR_FILENO) != 1) {
+        if (stderr_is_journal_stream()) {
+            sink = std::make_shared<JournalSink>(false);
+        } else if (::access(kJournalSocket, W_OK) == 0) {
+            sink = std::make_shared<JournalSink>(true);
+        }
     }
+    util::set_log_sink(std::move(sink));
 }
 
 std::string_view message_id(Event event) {
@@ -133,7 +134,7 @@ void log_event(util::LogLevel level, Event event, const EventFields& fields, std
     }
     if (!fields.ledger_head.empty())
         record.fields.push_back({"LETHE_LEDGER_HEAD", fields.ledger_head});
-    util::log_record(std::move(record));
+    util::log_record(record);
 }
 
 }  // namespace lethe::service

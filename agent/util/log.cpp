@@ -48,7 +48,7 @@ void set_log_sink(std::shared_ptr<LogSink> sink) {
     g_sink = std::move(sink);
 }
 
-void log_record(LogRecord record) {
+void log_record(const LogRecord& record) {
     if (record.level < g_level.load()) return;
     std::shared_ptr<LogSink> sink;
     {

@@ -47,7 +47,7 @@ void write_stderr_line(LogLevel level, std::string_view message);
 void set_log_sink(std::shared_ptr<LogSink> sink);
 
 // Sends a record to the current sink if its level passes the threshold.
-void log_record(LogRecord record);
+void log_record(const LogRecord& record);
 
 // Writes one unstructured line at `level`.
 void log_line(LogLevel level, std::string_view message);
