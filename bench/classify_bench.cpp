@@ -36,7 +36,7 @@ public:
         if (auto it = nearest.find(folder); it != nearest.end()) return it->second;
         std::optional<util::TimePoint> when;
         for (std::string up = folder;;) {
-            if (auto it = markers.find(up + "/" + marker); it != markers.end()) {
+            if (auto it = markers.find(fmt::format("{}/{}", up, marker)); it != markers.end()) {
                 when = it->second;
                 break;
             }
@@ -66,8 +66,8 @@ void make_facts() {
         auto start = std::chrono::sys_days{std::chrono::year{from_year} / 1 / 1};
         return util::TimePoint{start + std::chrono::days{static_cast<int64_t>(rng() % static_cast<uint64_t>(365 * years))}};
     };
-    static const char* kExt[] = {"pdf", "docx", "msg", "eml", "xlsx", "csv", "tmp", "txt", "tif"};
-    static const char* kTop[] = {"clients", "clients", "clients", "clients", "clients", "accounts/billing",
+    static constexpr const char* kExt[] = {"pdf", "docx", "msg", "eml", "xlsx", "csv", "tmp", "txt", "tif"};
+    static constexpr const char* kTop[] = {"clients", "clients", "clients", "clients", "clients", "accounts/billing",
                                  "correspondence", "post-room", "compliance/conflicts", "hr/staff",
                                  "hr/payroll", "hr/right-to-work", "marketing/consent", "marketing/events", "precedents"};
     g_facts.reserve(kFiles);
@@ -101,12 +101,12 @@ void sort_like_a_walk() {
               [](const scan::FileFacts& a, const scan::FileFacts& b) { return a.path < b.path; });
 }
 
-void BM_Classify(benchmark::State& state) {
+void classify_facts(benchmark::State& state) {
     classify::ClassifyOptions options;
     options.lookups = &g_lookups;
     auto today = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25};
     size_t due = 0;
-    for (auto _ : state) {
+    for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): Google Benchmark's loop idiom
         for (const auto& f : g_facts) {
             auto d = classify::classify(f, g_schedules, today, options);
             due += d.status == classify::Status::Due ? 1 : 0;
@@ -115,7 +115,7 @@ void BM_Classify(benchmark::State& state) {
     benchmark::DoNotOptimize(due);
     state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(g_facts.size()));
 }
-BENCHMARK(BM_Classify)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(classify_facts)->Name("BM_Classify")->Unit(benchmark::kMillisecond)->Iterations(3);
 
 // libmagic on one file's first bytes (classify::kSniffBytes at most), on this thread's handle.
 std::string minimal_pdf() {
@@ -128,19 +128,25 @@ std::string text_page() {
     while (out.size() < classify::kSniffBytes) out += "Dear client, please find enclosed the completion statement.\n";
     return out;
 }
-void BM_SniffMime(benchmark::State& state, const std::string& content) {
+void sniff_prefix(benchmark::State& state, const std::string& content) {
     (void)classify::sniff_mime("");  // the database loads once per thread, not per file
     size_t named = 0;
-    for (auto _ : state) {
+    for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): Google Benchmark's loop idiom
         auto type = classify::sniff_mime(content);
         named += type ? type->size() : 0;
     }
     benchmark::DoNotOptimize(named);
     state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_SniffMime, pdf, minimal_pdf())->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_SniffMime, text_64k, text_page())->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_SniffMime, binary_64k, std::string(classify::kSniffBytes, '\x01'))->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(sniff_prefix, pdf, minimal_pdf())
+    ->Name("BM_SniffMime/pdf")
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(sniff_prefix, text_64k, text_page())
+    ->Name("BM_SniffMime/text_64k")
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(sniff_prefix, binary_64k, std::string(classify::kSniffBytes, '\x01'))
+    ->Name("BM_SniffMime/binary_64k")
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -897,7 +897,7 @@ Result<size_t> Decryptor::read(char* buffer, size_t size) {
         if (auto st = s.next_chunk(); !st) return fail(st.error());
     }
     size_t n = std::min(size, s.plain.size() - s.plain_pos);
-    std::memcpy(buffer, s.plain.data() + s.plain_pos, n);
+    std::copy_n(s.plain.data() + s.plain_pos, n, buffer);
     s.plain_pos += n;
     return n;
 }
