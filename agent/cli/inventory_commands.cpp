@@ -47,19 +47,22 @@ int inventory(const std::string& config_path, const std::string& client,
                                "EXPIRES", "ACTION", "SIZE", "CATEGORY", "MATTER", "PATH"));
     }
     auto summary = service::make_inventory(
-        loaded->config, loaded->schedules, options, [&](const service::InventoryEntry& e) {
+        loaded->config, loaded->schedules, options, [&](const service::InventoryEntry& found) {
+            service::InventoryEntry e = found;
+            service::apply_holds(e, *holds, options.today);
             if (json) {
                 print_line(e.to_json().dump());
                 return;
             }
             bool covered = !e.category.empty();
             print_line(fmt::format(
-                "{:<14} {:<10}  {:<8}  {:>10}  {:<16}  {:<12}  {}/{}",
+                "{:<14} {:<10}  {:<8}  {:>10}  {:<16}  {:<12}  {}/{}{}",
                 covered ? std::string(classify::to_string(e.status)) : "in-no-category",
                 !covered ? "never" : e.expires ? util::format_date(*e.expires) : "permanent",
                 covered ? std::string(policy::to_string(e.action)) : "keep",
                 human_bytes(e.facts.size), covered ? e.category : "-",
-                e.matter ? display_name(*e.matter) : "-", e.root, display_name(e.facts.path)));
+                e.matter ? display_name(*e.matter) : "-", e.root, display_name(e.facts.path),
+                e.holds.empty() ? "" : fmt::format("  (legal hold {})", fmt::join(e.holds, ", "))));
         });
     progress.finish();
     if (!summary) return report(summary.error());

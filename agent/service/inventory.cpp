@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
@@ -65,6 +66,7 @@ nlohmann::json InventoryEntry::to_json() const {
         j["expires"] = nullptr;
         j["status"] = "in-no-category";
         j["reason"] = "no category covers it: kept, never disposed of by lethe";
+        j["holds"] = holds;
         return j;
     }
     j["category"] = category;
@@ -73,6 +75,7 @@ nlohmann::json InventoryEntry::to_json() const {
     j["action"] = std::string(policy::to_string(action));
     j["status"] = std::string(classify::to_string(status));
     if (!reason.empty()) j["reason"] = reason;
+    j["holds"] = holds;
     return j;
 }
 
@@ -195,6 +198,18 @@ Result<InventorySummary> make_inventory(
         summary.walks[root.name] = *stats;
     }
     return summary;
+}
+
+void apply_holds(InventoryEntry& entry, const HoldSet& holds, util::Date today) {
+    std::optional<std::string> client;
+    if (!entry.client.empty()) client = entry.client;
+    entry.holds = holds.covering(entry.root, entry.facts.path, client, entry.matter, today);
+    if (entry.holds.empty() || entry.category.empty()) return;
+    if (entry.status == classify::Status::Due || entry.status == classify::Status::Review ||
+        entry.status == classify::Status::Skipped) {
+        entry.status = classify::Status::Held;
+        entry.reason = fmt::format("legal hold {}", fmt::join(entry.holds, ", "));
+    }
 }
 
 }  // namespace lethe::service

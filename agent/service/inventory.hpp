@@ -37,11 +37,16 @@ struct InventoryEntry {
     util::Date trigger_date{};
     std::optional<util::Date> expires;  // none = permanent (or in no category)
     policy::Action action = policy::Action::Review;
+    std::vector<std::string> holds;  // active legal holds covering it today (apply_holds)
 
     // root, path (+ path_b64), client, matter, category (null in no category), size, mtime,
-    // trigger_date, expires, action (null in no category), status (+ reason).
+    // trigger_date, expires, action (null in no category), status (+ reason), holds.
     [[nodiscard]] nlohmann::json to_json() const;
 };
+
+// Fills `entry.holds` with the holds covering it on `today`; a covered file that would
+// otherwise be disposed of (due, in review or skipped) gets status `held`, as in a plan.
+void apply_holds(InventoryEntry& entry, const HoldSet& holds, util::Date today);
 
 struct InventorySummary {
     std::string client;

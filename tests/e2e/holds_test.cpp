@@ -195,6 +195,43 @@ TEST_F(HoldsE2E, HeldFilesSurviveEveryPassAndGoInTheFirstPassAfterRelease) {
     EXPECT_EQ(lethe("hold list " + config()).out.find("LIT-7"), std::string::npos);
 }
 
+TEST_F(HoldsE2E, InventoryShowsTheHoldsCoveringEachFileOfTheClient) {
+    ASSERT_EQ(lethe("hold add LIT-9 --reason 'Smith v Acme' --matter 2010-001 --by alice " + config()).code, 0);
+
+    Output table = lethe("inventory --client acme " + config());
+    ASSERT_EQ(table.code, 0) << table.err;
+    std::istringstream rows(table.out);
+    int held_rows = 0;
+    int due_rows = 0;
+    for (std::string row; std::getline(rows, row);) {
+        if (row.find("2010-001/") != std::string::npos) {
+            EXPECT_EQ(row.rfind("held", 0), 0u) << row;
+            EXPECT_NE(row.find("(legal hold LIT-9)"), std::string::npos) << row;
+            ++held_rows;
+        } else if (row.find("2010-002/") != std::string::npos) {
+            EXPECT_EQ(row.rfind("due", 0), 0u) << row;
+            EXPECT_EQ(row.find("legal hold"), std::string::npos) << row;
+            ++due_rows;
+        }
+    }
+    EXPECT_EQ(held_rows, 2) << table.out;
+    EXPECT_EQ(due_rows, 1) << table.out;
+
+    Output json = lethe("inventory --json --client acme " + config());
+    ASSERT_EQ(json.code, 0) << json.err;
+    std::istringstream lines(json.out);
+    int files = 0;
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        if (!j.contains("path")) continue;
+        ++files;
+        bool in_held_matter = j["path"].get<std::string>().find("2010-001/") != std::string::npos;
+        EXPECT_EQ(j["holds"], in_held_matter ? nlohmann::json::array({"LIT-9"}) : nlohmann::json::array()) << line;
+        EXPECT_EQ(j["status"], in_held_matter ? "held" : "due") << line;
+    }
+    EXPECT_EQ(files, 3);
+}
+
 TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
     Output add =
         lethe("hold add H-PATH --reason audit --path " + quote(m_dir / "share/acme/2010-001") +
