@@ -30,7 +30,8 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
+# procps: /bin/kill, which the unit's ExecReload runs (a minimal Debian 12 does not have it).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, procps")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "age")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/conffiles

@@ -162,10 +162,22 @@ int config_check(const std::string& config_path) {
     } else {
         bad("schedules", s.error());
     }
-    if (auto k = ledger::SigningKey::load(config->signing_key)) {
-        print_line(fmt::format("ok: signing key {} (keyid {})", config->signing_key, k->keyid()));
+    // Root checks the key as the service will load it: the service runs as the user that
+    // owns state_dir (StateDirectory= in the unit), and the key must be that user's.
+    struct stat state_st {};
+    const bool as_service_user = ::geteuid() == 0 &&
+                                 ::stat(config->state_dir.c_str(), &state_st) == 0 &&
+                                 S_ISDIR(state_st.st_mode) && state_st.st_uid != 0;
+    auto key = as_service_user
+                   ? ledger::SigningKey::load_owned_by(config->signing_key, state_st.st_uid)
+                   : ledger::SigningKey::load(config->signing_key);
+    if (key) {
+        print_line(fmt::format("ok: signing key {} (keyid {}{})", config->signing_key, key->keyid(),
+                               as_service_user ? fmt::format(", owned by uid {} like state_dir",
+                                                             state_st.st_uid)
+                                               : ""));
     } else {
-        bad("signing key", k.error());
+        bad("signing key", key.error());
     }
     for (const auto& root : config->roots) {
         if (auto fd = scan::open_root(root.path)) {

@@ -143,6 +143,10 @@ std::string VerifyKey::public_pem() const {
 }
 
 Result<SigningKey> SigningKey::load(const std::string& path) {
+    return load_owned_by(path, ::geteuid());
+}
+
+Result<SigningKey> SigningKey::load_owned_by(const std::string& path, unsigned owner) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
         if (errno == ENOENT) {
@@ -164,9 +168,13 @@ Result<SigningKey> SigningKey::load(const std::string& path) {
                                 "refusing to use it: chmod 600 it, or rotate it if it leaked",
                                 path, st.st_mode & 07777));
     }
-    if (st.st_uid != ::geteuid()) {
+    if (st.st_uid != owner) {
         return fail(ErrorKind::Refused,
-                    fmt::format("signing key {} is not owned by the user running lethe", path));
+                    owner == ::geteuid()
+                        ? fmt::format("signing key {} is not owned by the user running lethe", path)
+                        : fmt::format("signing key {} is owned by uid {}, not by uid {} (the owner "
+                                      "of state_dir, which runs the passes)",
+                                      path, st.st_uid, owner));
     }
     auto read = util::read_file(path);
     if (!read) return fail(read.error());

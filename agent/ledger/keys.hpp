@@ -49,11 +49,14 @@ private:
 };
 
 // The agent's Ed25519 signing key. Loading refuses a key file that is not a regular file
-// owned by the current user or that group or others can read (it must be mode 0600 or
-// stricter). Not copyable; signing is thread safe.
+// owned by the user that will sign with it (by default the current user) or that group or
+// others can read (it must be mode 0600 or stricter). Not copyable; signing is thread safe.
 class SigningKey {
 public:
     [[nodiscard]] static Result<SigningKey> load(const std::string& path);
+    // As load(), but the key must belong to `owner`: `lethe config check` run by root checks
+    // the key the way the service user (the owner of state_dir) will load it.
+    [[nodiscard]] static Result<SigningKey> load_owned_by(const std::string& path, unsigned owner);
 
     // Creates a new key at `path` (mode 0600, folder 0700 created as needed) and its public
     // key at `path + ".pub"`. Refuses to overwrite an existing key.

@@ -158,5 +158,39 @@ TEST_F(UnitPrivileges, TheUnitsUserAndCapabilitiesDisposeOfOtherUsersPrivateFile
     EXPECT_EQ(verify.code, 0) << verify.out;
 }
 
+TEST_F(UnitPrivileges, ConfigCheckAsRootChecksTheKeyAsTheServiceUserWillLoadIt) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch user";
+    m_dir.mkdir("state");
+    ASSERT_EQ(::chown((m_dir / "state").c_str(), kAgent, kAgent), 0);
+    ASSERT_EQ(::chmod((m_dir / "state").c_str(), 0700), 0);
+    ASSERT_EQ(::chmod(m_dir.path().c_str(), 0755), 0);
+    auto key = run_capture(as_unit(false) + " " + shell_quote(LETHE_BINARY) +
+                           " --log-target stderr keygen --config " + shell_quote(config()));
+    ASSERT_EQ(key.code, 0) << key.out;
+
+    // `sudo lethe config check` before `systemctl reload`: the key is the service's, so
+    // root must not call it wrong for not being root's.
+    auto ok = run_capture(shell_quote(LETHE_BINARY) + " config check --config " +
+                          shell_quote(config()));
+    EXPECT_EQ(ok.code, 0) << ok.out;
+    EXPECT_NE(ok.out.find("ok: signing key " + (m_dir / "state/keys/signing.pem") +
+                          " (keyid "),
+              std::string::npos)
+        << ok.out;
+    EXPECT_NE(ok.out.find(", owned by uid 61002 like state_dir)"), std::string::npos) << ok.out;
+
+    // A key the service user does not own would be refused by the service: say so.
+    ASSERT_EQ(::chown((m_dir / "state/keys/signing.pem").c_str(), 0, 0), 0);
+    auto bad = run_capture(shell_quote(LETHE_BINARY) + " config check --config " +
+                           shell_quote(config()));
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("FAILED: signing key: signing key " +
+                           (m_dir / "state/keys/signing.pem") +
+                           " is owned by uid 0, not by uid 61002 (the owner of state_dir, which "
+                           "runs the passes)"),
+              std::string::npos)
+        << bad.out;
+}
+
 }  // namespace
 }  // namespace lethe::testing
