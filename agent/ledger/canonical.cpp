@@ -6,17 +6,21 @@ namespace lethe::ledger {
 
 namespace {
 
-// Returns the JSON pointer of the first floating-point number in `value`, if any.
-std::optional<std::string> find_float(const nlohmann::json& value, const std::string& where) {
-    if (value.is_number_float()) return where.empty() ? "/" : where;
+// Returns the JSON pointer of the first floating-point number in `value`, if any. The
+// pointer is built only on the way back from a float: this runs for every certificate
+// signed and every line verified, and payloads hold none.
+std::optional<std::string> find_float(const nlohmann::json& value) {
+    if (value.is_number_float()) return std::string();
     if (value.is_object()) {
         for (const auto& [key, item] : value.items()) {
-            if (auto found = find_float(item, fmt::format("{}/{}", where, key))) return found;
+            if (!item.is_structured() && !item.is_number_float()) continue;
+            if (auto found = find_float(item)) return fmt::format("/{}{}", key, *found);
         }
     } else if (value.is_array()) {
         size_t i = 0;
         for (const auto& item : value) {
-            if (auto found = find_float(item, fmt::format("{}/{}", where, i++))) return found;
+            if (auto found = find_float(item)) return fmt::format("/{}{}", i, *found);
+            ++i;
         }
     }
     return std::nullopt;
@@ -25,7 +29,8 @@ std::optional<std::string> find_float(const nlohmann::json& value, const std::st
 }  // namespace
 
 Result<std::string> canonical_json(const nlohmann::json& value) {
-    if (auto where = find_float(value, "")) {
+    if (auto where = find_float(value)) {
+        if (where->empty()) *where = "/";
         return fail(ErrorKind::Internal,
                     fmt::format("certificate payload: {} is a floating-point number; payloads "
                                 "hold integers only",

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "agent/service/marked_store.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
 
@@ -18,11 +19,13 @@ namespace {
 
 constexpr int kStoreSchema = 1;
 
+MarkedStore hold_store(const std::string& state_dir) {
+    return {holds_path(state_dir), state_dir + "/holds.lock", "a hold store exists here",
+            "holds file", "holds were placed here"};
+}
+
 Error corrupt(const std::string& source, std::string_view what) {
-    return Error(ErrorKind::Refused,
-                 fmt::format("holds file {} is unreadable or corrupt ({}); no file will be "
-                             "disposed of until it is repaired or restored",
-                             source, what));
+    return corrupt_store(hold_store(""), source, what);
 }
 
 template <typename T>
@@ -169,7 +172,6 @@ nlohmann::json HoldSet::certificate_fields() const {
 std::string holds_path(const std::string& state_dir) { return state_dir + "/holds.json"; }
 
 namespace {
-std::string lock_path(const std::string& state_dir) { return state_dir + "/holds.lock"; }
 }  // namespace
 
 Result<HoldSet> parse_holds(std::string_view text, const std::string& source) {
@@ -197,21 +199,10 @@ Result<HoldSet> parse_holds(std::string_view text, const std::string& source) {
 }
 
 Result<HoldSet> load_holds(const std::string& state_dir) {
-    std::string path = holds_path(state_dir);
-    auto text = util::read_file(path);
-    if (!text) {
-        if (text.error().sys_errno() != ENOENT) return fail(corrupt(path, text.error().message()));
-        // save_holds marks the lock file once a store exists; lethe never removes either,
-        // so a store missing beside a marked lock file was deleted, and every hold with it.
-        struct stat st {};
-        if (::lstat(lock_path(state_dir).c_str(), &st) == 0 && st.st_size > 0) {
-            return fail(corrupt(path, fmt::format("missing, though {} shows that holds were "
-                                                  "placed here; restore it from backup",
-                                                  lock_path(state_dir))));
-        }
-        return HoldSet{};
-    }
-    return parse_holds(*text, path);
+    auto text = read_marked_store(hold_store(state_dir));
+    if (!text) return fail(text.error());
+    if (!*text) return HoldSet{};
+    return parse_holds(**text, holds_path(state_dir));
 }
 
 Result<const HoldSet*> HoldWatch::current() {
@@ -241,14 +232,9 @@ Result<const HoldSet*> HoldWatch::current() {
 }
 
 Result<HoldStoreLock> HoldStoreLock::acquire(const std::string& state_dir) {
-    if (auto st = util::make_dirs(state_dir, 0700); !st) return fail(st.error());
-    std::string path = lock_path(state_dir);
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return fail(errno_error(fmt::format("open lock {}", path), errno));
-    while (::flock(fd.get(), LOCK_EX) != 0) {
-        if (errno != EINTR) return fail(errno_error(fmt::format("lock {}", path), errno));
-    }
-    return HoldStoreLock(std::move(fd));
+    auto fd = lock_marked_store(state_dir, hold_store(state_dir));
+    if (!fd) return fail(fd.error());
+    return HoldStoreLock(std::move(*fd));
 }
 
 Status save_holds(const std::string& state_dir, HoldSet& set) {
@@ -256,15 +242,7 @@ Status save_holds(const std::string& state_dir, HoldSet& set) {
     for (const auto& h : set.holds) holds.push_back(h.to_json());
     nlohmann::json j = {{"schema", kStoreSchema}, {"version", set.version + 1}, {"holds", holds}};
     std::string text = j.dump(2) + "\n";
-    if (auto st = util::write_file_atomic(holds_path(state_dir), text, 0600); !st) return st;
-    std::string lock = lock_path(state_dir);
-    struct stat lock_st {};
-    if (::lstat(lock.c_str(), &lock_st) != 0 || lock_st.st_size == 0) {
-        UniqueFd fd(::open(lock.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!fd) return fail(errno_error(fmt::format("open {}", lock), errno));
-        if (auto st = util::write_all(fd.get(), "a hold store exists here\n", lock); !st) return st;
-        if (auto st = util::fsync_fd(fd.get(), lock); !st) return st;
-    }
+    if (auto st = write_marked_store(hold_store(state_dir), text); !st) return st;
     ++set.version;
     set.sha256 = util::sha256_hex(text);
     return {};

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "agent/service/plan.hpp"
+#include "agent/service/marked_store.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
 
@@ -18,14 +19,15 @@ namespace {
 
 constexpr int kStoreSchema = 1;
 
-Error corrupt(const std::string& source, std::string_view what) {
-    return Error(ErrorKind::Refused,
-                 fmt::format("review queue {} is unreadable or corrupt ({}); no file will be "
-                             "disposed of until it is repaired or restored",
-                             source, what));
+MarkedStore review_store(const std::string& state_dir) {
+    return {review_path(state_dir), state_dir + "/review.lock", "a review queue exists here",
+            "review queue", "a review queue was kept here"};
 }
 
-std::string lock_path(const std::string& state_dir) { return state_dir + "/review.lock"; }
+Error corrupt(const std::string& source, std::string_view what) {
+    return corrupt_store(review_store(""), source, what);
+}
+
 
 template <typename T>
 std::optional<T> optional_field(const nlohmann::json& j, const char* key) {
@@ -285,31 +287,16 @@ Result<ReviewQueue> parse_review_queue(std::string_view text, const std::string&
 }
 
 Result<ReviewQueue> load_review_queue(const std::string& state_dir) {
-    std::string path = review_path(state_dir);
-    auto text = util::read_file(path);
-    if (!text) {
-        if (text.error().sys_errno() != ENOENT) return fail(corrupt(path, text.error().message()));
-        // save_review_queue marks the lock file once a queue exists; lethe removes neither.
-        struct stat st {};
-        if (::lstat(lock_path(state_dir).c_str(), &st) == 0 && st.st_size > 0) {
-            return fail(corrupt(path, fmt::format("missing, though {} shows that a review queue "
-                                                  "was kept here; restore it from backup",
-                                                  lock_path(state_dir))));
-        }
-        return ReviewQueue{};
-    }
-    return parse_review_queue(*text, path);
+    auto text = read_marked_store(review_store(state_dir));
+    if (!text) return fail(text.error());
+    if (!*text) return ReviewQueue{};
+    return parse_review_queue(**text, review_path(state_dir));
 }
 
 Result<ReviewStoreLock> ReviewStoreLock::acquire(const std::string& state_dir) {
-    if (auto st = util::make_dirs(state_dir, 0700); !st) return fail(st.error());
-    std::string path = lock_path(state_dir);
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return fail(errno_error(fmt::format("open lock {}", path), errno));
-    while (::flock(fd.get(), LOCK_EX) != 0) {
-        if (errno != EINTR) return fail(errno_error(fmt::format("lock {}", path), errno));
-    }
-    return ReviewStoreLock(std::move(fd));
+    auto fd = lock_marked_store(state_dir, review_store(state_dir));
+    if (!fd) return fail(fd.error());
+    return ReviewStoreLock(std::move(*fd));
 }
 
 Status save_review_queue(const std::string& state_dir, ReviewQueue& queue) {
@@ -319,19 +306,7 @@ Status save_review_queue(const std::string& state_dir, ReviewQueue& queue) {
                         {"version", queue.version + 1},
                         {"next_id", queue.next_id},
                         {"items", items}};
-    if (auto st = util::write_file_atomic(review_path(state_dir), j.dump(2) + "\n", 0600); !st) {
-        return st;
-    }
-    std::string lock = lock_path(state_dir);
-    struct stat lock_st {};
-    if (::lstat(lock.c_str(), &lock_st) != 0 || lock_st.st_size == 0) {
-        UniqueFd fd(::open(lock.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!fd) return fail(errno_error(fmt::format("open {}", lock), errno));
-        if (auto st = util::write_all(fd.get(), "a review queue exists here\n", lock); !st) {
-            return st;
-        }
-        if (auto st = util::fsync_fd(fd.get(), lock); !st) return st;
-    }
+    if (auto st = write_marked_store(review_store(state_dir), j.dump(2) + "\n"); !st) return st;
     ++queue.version;
     return {};
 }
