@@ -81,13 +81,10 @@ std::optional<Envelope> Envelope::parse_canonical(std::string_view line) {
         !take("\",\"sig\":\"") || !until_quote(sig_b64) || !take("\"}]}") || !line.empty()) {
         return std::nullopt;
     }
-    auto payload = util::base64_decode(payload_b64);
-    auto sig = util::base64_decode(sig_b64);
     // Only the canonical base64 of the bytes (no stray bits in the last character).
-    if (!payload || !sig || util::base64_encode(*payload) != payload_b64 ||
-        util::base64_encode(*sig) != sig_b64) {
-        return std::nullopt;
-    }
+    auto payload = util::base64_decode_canonical(payload_b64);
+    auto sig = util::base64_decode_canonical(sig_b64);
+    if (!payload || !sig) return std::nullopt;
     Envelope env;
     env.payload_type = std::string(type);
     env.payload = std::move(*payload);

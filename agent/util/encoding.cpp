@@ -20,14 +20,6 @@ std::string hex_encode(std::string_view bytes) {
 namespace {
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int decode_char(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
 }  // namespace
 
 std::string base64_encode(std::string_view bytes) {
@@ -57,38 +49,63 @@ std::string base64_encode(std::string_view bytes) {
     return out;
 }
 
-std::optional<std::string> base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0) {
-        return std::nullopt;
+namespace {
+
+constexpr std::array<int8_t, 256> kDecodeTable = [] {
+    std::array<int8_t, 256> table{};
+    table.fill(-1);
+    for (int i = 0; i < 64; ++i) table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+    return table;
+}();
+
+// Decodes RFC 4648 base64 with padding; with `canonical`, also refuses text whose last
+// character carries bits that encoding the result would not set (so that
+// base64_encode(result) == text).
+std::optional<std::string> decode(std::string_view text, bool canonical) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::string out(text.size() / 4 * 3, '\0');
+    size_t o = 0;
+    auto value = [&text](size_t k) { return kDecodeTable[static_cast<unsigned char>(text[k])]; };
+    size_t full = text.empty() ? 0 : text.size() - 4;  // every quantum but the last
+    for (size_t i = 0; i < full; i += 4) {
+        int a = value(i);
+        int b = value(i + 1);
+        int c = value(i + 2);
+        int d = value(i + 3);
+        if ((a | b | c | d) < 0) return std::nullopt;
+        uint32_t n = (static_cast<uint32_t>(a) << 18) | (static_cast<uint32_t>(b) << 12) |
+                     (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+        out[o++] = static_cast<char>((n >> 16) & 0xff);
+        out[o++] = static_cast<char>((n >> 8) & 0xff);
+        out[o++] = static_cast<char>(n & 0xff);
     }
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    for (size_t i = 0; i < text.size(); i += 4) {
-        bool last = i + 4 == text.size();
-        std::array<int, 4> v{};
-        int pad = 0;
-        for (size_t j = 0; j < 4; ++j) {
-            char c = text[i + j];
-            if (c == '=' && last && j >= 2) {
-                v[j] = 0;
-                ++pad;
-                continue;
-            }
-            if (pad > 0) {
-                return std::nullopt;  // data after padding
-            }
-            v[j] = decode_char(c);
-            if (v[j] < 0) {
-                return std::nullopt;
-            }
+    if (!text.empty()) {
+        size_t i = full;
+        int pad = text[i + 3] == '=' ? (text[i + 2] == '=' ? 2 : 1) : 0;
+        int a = value(i);
+        int b = value(i + 1);
+        int c = pad >= 2 ? 0 : value(i + 2);
+        int d = pad >= 1 ? 0 : value(i + 3);
+        if ((a | b | c | d) < 0) return std::nullopt;
+        uint32_t n = (static_cast<uint32_t>(a) << 18) | (static_cast<uint32_t>(b) << 12) |
+                     (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+        if (canonical && ((pad == 2 && (n & 0xffff) != 0) || (pad == 1 && (n & 0xff) != 0))) {
+            return std::nullopt;
         }
-        uint32_t n = (static_cast<uint32_t>(v[0]) << 18) | (static_cast<uint32_t>(v[1]) << 12) |
-                     (static_cast<uint32_t>(v[2]) << 6) | static_cast<uint32_t>(v[3]);
-        out.push_back(static_cast<char>((n >> 16) & 0xff));
-        if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-        if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+        out[o++] = static_cast<char>((n >> 16) & 0xff);
+        if (pad < 2) out[o++] = static_cast<char>((n >> 8) & 0xff);
+        if (pad < 1) out[o++] = static_cast<char>(n & 0xff);
     }
+    out.resize(o);
     return out;
+}
+
+}  // namespace
+
+std::optional<std::string> base64_decode(std::string_view text) { return decode(text, false); }
+
+std::optional<std::string> base64_decode_canonical(std::string_view text) {
+    return decode(text, true);
 }
 
 namespace {

@@ -30,6 +30,32 @@ TEST(Base64, RejectsMalformedInput) {
     EXPECT_FALSE(base64_decode("Z-8="));    // URL alphabet is not accepted
 }
 
+TEST(Base64, DecodesEveryLengthAndRefusesPaddingInTheWrongPlace) {
+    for (size_t n = 0; n < 40; ++n) {
+        std::string bytes;
+        for (size_t i = 0; i < n; ++i) bytes.push_back(static_cast<char>((i * 37 + n) & 0xff));
+        auto text = base64_encode(bytes);
+        ASSERT_EQ(base64_decode(text), bytes) << n;
+        ASSERT_EQ(base64_decode_canonical(text), bytes) << n;
+    }
+    EXPECT_FALSE(base64_decode("Zg=a"));  // data after padding
+    EXPECT_FALSE(base64_decode("Z==="));  // three padding characters
+    EXPECT_FALSE(base64_decode("===="));
+    EXPECT_FALSE(base64_decode("Zm9v=g=="));
+}
+
+TEST(Base64, CanonicalDecodingRefusesStrayBitsInTheLastCharacter) {
+    // "Zh==" and "Zm9=" decode to "f" and "fo" too, but are not what encoding them gives:
+    // a ledger line written that way was altered after signing.
+    EXPECT_EQ(base64_decode("Zh=="), "f");
+    EXPECT_FALSE(base64_decode_canonical("Zh=="));
+    EXPECT_EQ(base64_decode("Zm9="), "fo");
+    EXPECT_FALSE(base64_decode_canonical("Zm9="));
+    EXPECT_EQ(base64_decode_canonical("Zg=="), "f");
+    EXPECT_EQ(base64_decode_canonical("Zm8="), "fo");
+    EXPECT_EQ(base64_decode_canonical(""), "");
+}
+
 TEST(Hex, IsLowercase) { EXPECT_EQ(hex_encode("\x01\xab\xff"), "01abff"); }
 
 TEST(Utf8, ValidatesAndReplacesInvalidBytes) {
