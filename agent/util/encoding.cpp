@@ -23,28 +23,24 @@ constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 }  // namespace
 
 std::string base64_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::string out((bytes.size() + 2) / 3 * 4, '=');
+    size_t o = 0;
     size_t i = 0;
+    auto byte = [&bytes](size_t k) { return uint32_t{static_cast<unsigned char>(bytes[k])}; };
     for (; i + 3 <= bytes.size(); i += 3) {
-        uint32_t v = (uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
-                     (uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
-                     uint32_t{static_cast<unsigned char>(bytes[i + 2])};
-        out.push_back(kAlphabet[(v >> 18) & 63]);
-        out.push_back(kAlphabet[(v >> 12) & 63]);
-        out.push_back(kAlphabet[(v >> 6) & 63]);
-        out.push_back(kAlphabet[v & 63]);
+        uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+        out[o++] = kAlphabet[(v >> 18) & 63];
+        out[o++] = kAlphabet[(v >> 12) & 63];
+        out[o++] = kAlphabet[(v >> 6) & 63];
+        out[o++] = kAlphabet[v & 63];
     }
     size_t rest = bytes.size() - i;
     if (rest > 0) {
-        uint32_t v = uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
-        if (rest == 2) {
-            v |= uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
-        }
-        out.push_back(kAlphabet[(v >> 18) & 63]);
-        out.push_back(kAlphabet[(v >> 12) & 63]);
-        out.push_back(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
-        out.push_back('=');
+        uint32_t v = byte(i) << 16;
+        if (rest == 2) v |= byte(i + 1) << 8;
+        out[o++] = kAlphabet[(v >> 18) & 63];
+        out[o++] = kAlphabet[(v >> 12) & 63];
+        if (rest == 2) out[o] = kAlphabet[(v >> 6) & 63];  // else it stays '=', as the last
     }
     return out;
 }
