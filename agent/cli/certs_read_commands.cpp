@@ -71,6 +71,30 @@ int certs_list(const std::string& config_path, ListArgs& args) {
                                    field(r, "path"),
                                    e.type() == "review-approved" ? field(p, "approved_by")
                                                                  : field(p, "rejected_by"));
+            } else if (e.type() == "hold-placed" && p.contains("hold")) {
+                const nlohmann::json& h = p["hold"];
+                what = fmt::format("{} by {}: {}{}{}", field(h, "id"), field(h, "placed_by"),
+                                   field(h, "reason"),
+                                   h.contains("client") ? ", client " + field(h, "client") : "",
+                                   h.contains("matter") ? ", matter " + field(h, "matter") : "");
+            } else if (e.type() == "hold-released" && p.contains("hold")) {
+                what = fmt::format("{} by {}: {}", field(p["hold"], "id"), field(p, "released_by"),
+                                   field(p, "reason"));
+            } else if (e.type() == "erasure-request" && p.contains("request") &&
+                       p.contains("erased") && p.contains("kept")) {
+                const nlohmann::json& r = p["request"];
+                what = fmt::format(
+                    "{} by {}, client {}{}: erased {} files and {} archives, kept {} held{}",
+                    field(r, "reference"), field(r, "by"), field(r, "client"),
+                    r.contains("matter") ? ", matter " + field(r, "matter") : "",
+                    field(p["erased"], "files"), field(p["erased"], "archives"),
+                    field(p["kept"], "held"),
+                    p.value("complete", false) ? "" : " (INCOMPLETE: see the certificate)");
+            } else if (e.type() == "archive-disposal" && p.contains("archive")) {
+                const nlohmann::json& a = p["archive"];
+                what = fmt::format("{} archive {}/{} ({} members)", field(p, "action"),
+                                   field(a, "root"), field(a, "name"),
+                                   a.contains("members") ? a["members"].size() : 0);
             } else if (e.type() == "ledger-repaired") {
                 what = fmt::format("{} torn bytes moved to {}",
                                    p.contains("cut") ? field(p["cut"], "bytes") : "?",

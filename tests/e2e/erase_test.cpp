@@ -189,6 +189,14 @@ TEST_F(EraseE2E, ErasesTheClientsFilesAndArchivesKeepsHeldAndMandatedDataAndCert
               std::string::npos);
     CommandOutput verify = lethe("certs verify " + config());
     EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    CommandOutput certs = lethe("certs list " + config());
+    ASSERT_EQ(certs.code, 0) << certs.err;
+    EXPECT_NE(certs.out.find("erasure-request  ER-2026-17 by R. Manager, client acme: erased 2 "
+                             "files and 1 archives, kept 1 held"),
+              std::string::npos)
+        << certs.out;
+    EXPECT_NE(certs.out.find("archive-disposal  sanitize archive "), std::string::npos)
+        << certs.out;
 
     // The access request afterwards shows only what was kept.
     CommandOutput inv = lethe("inventory --client acme --json " + config());

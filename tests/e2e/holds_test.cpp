@@ -189,6 +189,13 @@ TEST_F(HoldsE2E, HeldFilesSurviveEveryPassAndGoInTheFirstPassAfterRelease) {
     EXPECT_GT(disposals.back()["holds_checked"]["store_version"].get<int>(),
               disposals.front()["holds_checked"]["store_version"].get<int>());
     expect_ledger_verifies();
+    Output certs = lethe("certs list " + config());
+    ASSERT_EQ(certs.code, 0) << certs.err;
+    EXPECT_NE(certs.out.find("hold-placed      LIT-7 by alice: Smith v Acme, client acme"),
+              std::string::npos)
+        << certs.out;
+    EXPECT_NE(certs.out.find("hold-released    LIT-7 by bob: case settled"), std::string::npos)
+        << certs.out;
 
     Output list = lethe("hold list --all " + config());
     EXPECT_NE(list.out.find("released"), std::string::npos) << list.out;
