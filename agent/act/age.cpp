@@ -515,28 +515,29 @@ Result<Identity> Identity::parse(std::string_view text) {
 }
 
 Result<std::vector<Identity>> Identity::load_file(const std::string& path) {
-    auto text = util::read_file(path);
-    if (!text) return fail(text.error());
+    auto read = util::read_file(path);
+    if (!read) return fail(read.error());
+    std::string& text = *read;
     std::vector<Identity> out;
     size_t line_no = 0;
     size_t pos = 0;
-    while (pos < text->size()) {
-        size_t end = text->find('\n', pos);
-        if (end == std::string::npos) end = text->size();
-        std::string_view line(text->data() + pos, end - pos);
+    while (pos < text.size()) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        std::string_view line(text.data() + pos, end - pos);
         pos = end + 1;
         ++line_no;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty() || line.front() == '#') continue;
         auto id = parse(line);
         if (!id) {
-            OPENSSL_cleanse(text->data(), text->size());
+            OPENSSL_cleanse(text.data(), text.size());
             return fail(ErrorKind::BadInput, fmt::format("{}:{}: {}", path, line_no,
                                                          id.error().message()));
         }
         out.push_back(std::move(*id));
     }
-    OPENSSL_cleanse(text->data(), text->size());
+    OPENSSL_cleanse(text.data(), text.size());
     if (out.empty()) {
         return fail(ErrorKind::BadInput, fmt::format("{}: no age identity in the file", path));
     }
