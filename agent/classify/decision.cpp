@@ -364,10 +364,10 @@ Decision classify(const scan::FileFacts& facts,
         return best;
     }
     switch (best.action) {
-        case policy::Action::Review: break;  // needs_review() above
-        case policy::Action::Archive:
-        case policy::Action::Encrypt:
-            break;  // act/ re-checks the file, copies it verifiably, then sanitizes the original
+        case policy::Action::Review:   // needs_review() above
+        case policy::Action::Archive:  // act/ re-checks the file, copies it verifiably, then
+        case policy::Action::Encrypt:  // sanitizes the original
+            break;
         case policy::Action::Sanitize:
             if (facts.nlink > 1) {
                 best.status = Status::Skipped;
