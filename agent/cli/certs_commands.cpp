@@ -39,7 +39,7 @@ Result<std::vector<ledger::VerifyKey>> agent_keys(const policy::AgentConfig& con
     }
     std::sort(names.begin(), names.end());
     for (const auto& name : names) {
-        auto k = ledger::VerifyKey::load(dir + "/" + name);
+        auto k = ledger::VerifyKey::load(fmt::format("{}/{}", dir, name));
         if (!k) return fail(k.error());
         keys.push_back(std::move(*k));
     }
