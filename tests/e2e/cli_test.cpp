@@ -390,6 +390,7 @@ struct CrashPoint {
 };
 
 // Names the parameterized tests after their crash point.
+// NOLINTNEXTLINE(readability-identifier-naming): GoogleTest looks PrintTo up by this name
 void PrintTo(const CrashPoint& p, std::ostream* os) { *os << p.point; }
 
 class CrashRecovery : public LetheE2E, public ::testing::WithParamInterface<CrashPoint> {};
