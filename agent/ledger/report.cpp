@@ -55,7 +55,7 @@ std::string month_of(const json& p) {
 }
 
 std::string human(uint64_t bytes) {
-    static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
     if (bytes < 1024) return fmt::format("{} B", bytes);
     double v = static_cast<double>(bytes);
     size_t unit = 0;
@@ -346,7 +346,7 @@ std::string render_json_lines(const std::vector<ExportedEntry>& entries) {
 }
 
 std::string render_csv(const std::vector<ExportedEntry>& entries) {
-    static const char* kHeader[] = {
+    static constexpr const char* kHeader[] = {
         "ledger",   "line",   "seq",          "type",     "time",           "host",
         "root",     "path",   "path_b64",     "client",   "matter",         "category",
         "action",   "size",   "sha256",       "schedule", "schedule_version", "trigger_date",
