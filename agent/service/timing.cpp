@@ -67,7 +67,7 @@ Result<std::chrono::seconds> parse_interval(std::string_view text) {
         i = digits + 1;
     }
     if (total < 60) return bad("must be at least one minute");
-    if (total > 31 * 86400) return bad("must be at most 31 days");
+    if (total > int64_t{31} * 86400) return bad("must be at most 31 days");
     return std::chrono::seconds(total);
 }
 

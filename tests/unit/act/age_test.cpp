@@ -126,7 +126,7 @@ TEST(AgeStream, RoundTripsEverySizeAroundTheChunkBoundary) {
     auto to = id->recipient();
     ASSERT_TRUE(to);
     for (size_t size : {size_t{0}, size_t{1}, size_t{65535}, size_t{65536}, size_t{65537},
-                        size_t{3 * 65536}, size_t{200000}}) {
+                        size_t{3} * 65536, size_t{200000}}) {
         std::string plain = random_bytes(size, static_cast<unsigned>(size));
         auto cipher = encrypt_string({*to}, plain);
         ASSERT_TRUE(cipher) << cipher.error().message();
@@ -197,7 +197,7 @@ TEST(AgeStream, AReaderSeesPlaintextOnlyFromAuthenticatedChunks) {
     while ((n = dec->read(buf, sizeof buf)) && *n > 0) got.append(buf, *n);
     ASSERT_FALSE(n);  // it never reports a clean end
     EXPECT_EQ(n.error().kind(), ErrorKind::Verification);
-    EXPECT_EQ(got, plain.substr(0, 3 * 65536));
+    EXPECT_EQ(got, plain.substr(0, size_t{3} * 65536));
 }
 
 // ---- Interoperability with Debian's `age` (the reference implementation) ----------------

@@ -278,7 +278,7 @@ protected:
 };
 
 TEST_F(BtrfsDisposalTest, TheCertificateNamesCopyOnWriteAndSharedExtents) {
-    std::string original(512 * 1024, 'x');
+    std::string original(size_t{512} * 1024, 'x');
     { std::ofstream(m_mount + "/matter.pdf", std::ios::binary) << original; }
     ASSERT_EQ(std::system(("cp --reflink=always '" + m_mount + "/matter.pdf' '" + m_mount +
                            "/copy.pdf' && sync").c_str()),
@@ -299,7 +299,7 @@ TEST_F(BtrfsDisposalTest, TheCertificateNamesCopyOnWriteAndSharedExtents) {
 }
 
 TEST_F(DisposalTest, OnAnOrdinaryFilesystemNoCopyOnWriteRiskIsClaimed) {
-    m_dir.write("root/matter.pdf", std::string(512 * 1024, 'x'));
+    m_dir.write("root/matter.pdf", std::string(size_t{512} * 1024, 'x'));
     auto file = prepare(m_root.get(), planned("matter.pdf"), true);
     ASSERT_TRUE(file);
     if (file->record().filesystem == "btrfs" || file->record().filesystem == "zfs") {
