@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -58,7 +59,7 @@ Source string_source(const std::string& data) {
     auto pos = std::make_shared<size_t>(0);
     return [&data, pos](char* buf, size_t n) -> Result<size_t> {
         size_t k = std::min(n, data.size() - *pos);
-        std::memcpy(buf, data.data() + *pos, k);
+        std::copy_n(data.data() + *pos, k, buf);
         *pos += k;
         return k;
     };
