@@ -22,7 +22,7 @@ scan::FileFacts file(std::string path, std::string_view modified, uint32_t nlink
     return f;
 }
 
-const char* kTwoCategories = R"(
+constexpr const char* kTwoCategories = R"(
 [schedule]
 id = "s"
 version = 1

@@ -186,7 +186,7 @@ TEST(Rules, AccessedUsesTheAccessTime) {
     EXPECT_EQ(d.status, Status::NotDue);
 }
 
-const char* kMatterEvent = R"(
+constexpr const char* kMatterEvent = R"(
 [event.matter-closed]
 marker = ".matter-closed"
 
@@ -257,7 +257,7 @@ TEST(Rules, WithoutLookupsAnEventIsNeverActedOn) {
     EXPECT_EQ(classify(file("acme/m1/a.pdf", "2000-01-01"), s, date("2040-01-01")).status, Status::Skipped);
 }
 
-const char* kPinned = R"(
+constexpr const char* kPinned = R"(
 [[category]]
 id = "scratch"
 paths = ["**/*.tmp"]
