@@ -61,7 +61,9 @@ std::optional<std::string> decode(std::string_view text, bool canonical) {
     if (text.size() % 4 != 0) return std::nullopt;
     std::string out(text.size() / 4 * 3, '\0');
     size_t o = 0;
-    auto value = [&text](size_t k) { return kDecodeTable[static_cast<unsigned char>(text[k])]; };
+    auto value = [&text](size_t k) -> int {  // the table's -1 (not base64) stays negative
+        return kDecodeTable[static_cast<unsigned char>(text[k])];
+    };
     size_t full = text.empty() ? 0 : text.size() - 4;  // every quantum but the last
     for (size_t i = 0; i < full; i += 4) {
         int a = value(i);
