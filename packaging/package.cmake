@@ -31,7 +31,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # procps: /bin/kill, which the unit's ExecReload runs (a minimal Debian 12 does not have it).
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, procps")
+# tzdata: /usr/share/zoneinfo, read for schedules that name a timezone.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, procps, tzdata")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "age")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/conffiles

@@ -56,6 +56,7 @@ const policy::Event* find_event(const policy::RetentionSchedule& schedule, const
 // The trigger date of `category` for the file, with the cutoff and retention applied.
 void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups, bool explain) {
     const policy::Category& c = *m.category;
+    const util::TimeZone& zone = m.schedule->zone;
     m.trigger = c.trigger;
     if (c.trigger == policy::Trigger::Created && !facts.btime) {
         if (c.created_fallback) {
@@ -69,9 +70,9 @@ void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups, bo
         }
     }
     switch (m.trigger) {
-        case policy::Trigger::Modified: m.trigger_date = util::date_of(facts.mtime); break;
-        case policy::Trigger::Accessed: m.trigger_date = util::date_of(facts.atime); break;
-        case policy::Trigger::Created: m.trigger_date = util::date_of(*facts.btime); break;
+        case policy::Trigger::Modified: m.trigger_date = zone.local_date(facts.mtime); break;
+        case policy::Trigger::Accessed: m.trigger_date = zone.local_date(facts.atime); break;
+        case policy::Trigger::Created: m.trigger_date = zone.local_date(*facts.btime); break;
         case policy::Trigger::Event: {
             const policy::Event* event = find_event(*m.schedule, c.event);
             if (event == nullptr || lookups == nullptr) {
@@ -86,7 +87,7 @@ void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups, bo
                                          c.event, event->marker);
                     return;
                 }
-                m.trigger_date = util::date_of(*when);
+                m.trigger_date = zone.local_date(*when);
                 if (explain) m.note = fmt::format("event '{}': date of the {} marker", c.event, event->marker);
             } else {
                 auto value = lookups->xattr(facts.path, event->xattr);
@@ -191,7 +192,7 @@ bool category_matches(const policy::Category& category, const scan::FileFacts& f
 }
 
 Decision classify(const scan::FileFacts& facts,
-                  const std::vector<policy::RetentionSchedule>& schedules, util::Date today,
+                  const std::vector<policy::RetentionSchedule>& schedules, util::TimePoint now,
                   const ClassifyOptions& options) {
     Decision best;
     // Event markers date whole folders: disposing one would restart the clock of every file
@@ -318,7 +319,7 @@ Decision classify(const scan::FileFacts& facts,
             if (auto t = options.lookups->xattr(facts.path, prefix + "trigger_date")) {
                 if (auto d = util::parse_date(*t)) best.trigger_date = *d;
             }
-            util::Date made = util::date_of(facts.mtime);
+            util::Date made = winner->schedule->zone.local_date(facts.mtime);
             if (auto e = options.lookups->xattr(facts.path, prefix + "encrypted")) {
                 if (auto d = util::parse_date(*e)) made = *d;
             }
@@ -339,7 +340,8 @@ Decision classify(const scan::FileFacts& facts,
         best.reason = winner->problem;
         return best;
     }
-    if (!best.expires || today < *best.expires) {
+    // Due from local midnight of the expiry date in the deciding schedule's zone.
+    if (!best.expires || winner->schedule->zone.local_date(now) < *best.expires) {
         best.status = Status::NotDue;
         return best;
     }

@@ -84,7 +84,14 @@ struct ClassifyOptions {
     bool explain = false;            // fill Decision::matches and Decision::rule
 };
 
-// Classifies one file against every category of every schedule.
+// Classifies one file against every category of every schedule, at the instant `now`.
+//
+// Dates are calendar dates in each schedule's time zone (UTC unless it names one): the
+// trigger instant (mtime, birth or access time, a marker's mtime) becomes the local date in
+// the zone of the schedule whose category is being considered, and the file is due once the
+// local date of `now` in the deciding schedule's zone has reached its expiry date, i.e. from
+// local midnight. Event attributes holding an ISO date are dates already. Expiry dates of
+// categories from schedules in different zones are compared as calendar dates.
 //
 // Event marker files (e.g. `.matter-closed`) are Unmatched: never touched. A file pinned with the `user.lethe.category` extended attribute belongs to that category
 // only. Otherwise, when several categories match, the one that keeps the file longest wins
@@ -98,7 +105,7 @@ struct ClassifyOptions {
 // is Skipped (the category it may belong to could keep it longer): fail closed.
 [[nodiscard]] Decision classify(const scan::FileFacts& facts,
                                 const std::vector<policy::RetentionSchedule>& schedules,
-                                util::Date today, const ClassifyOptions& options = {});
+                                util::TimePoint now, const ClassifyOptions& options = {});
 
 // Whether `category` matches the file; fills client/matter captures when it does, and
 // `why` (when given) with the matchers that held. A `mime` matcher is tried last and needs

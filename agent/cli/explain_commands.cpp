@@ -37,7 +37,8 @@ nlohmann::json match_json(const classify::Match& m) {
                      {"retain", m.category->retain.to_string()},
                      {"expires", date_or(m.expires, m.category->retain.permanent ? "permanent" : "pending")},
                      {"action", std::string(policy::to_string(m.category->action))},
-                     {"erasable", m.category->erasable}};
+                     {"erasable", m.category->erasable},
+                     {"time_zone", m.schedule->zone.name()}};
     if (!m.note.empty()) j["note"] = m.note;
     if (!m.problem.empty()) j["problem"] = m.problem;
     if (!m.category->mandate.empty()) j["mandate"] = m.category->mandate;
@@ -67,7 +68,6 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
     if (!loaded) return report(loaded.error());
     auto now = current_time(now_text);
     if (!now) return report(now.error());
-    util::Date today = util::date_of(*now);
     int status = kExitOk;
     for (const auto& path : paths) {
         auto where = locate(loaded->config, path);
@@ -94,7 +94,7 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
         classify::ClassifyOptions options;
         options.lookups = &lookups;
         options.explain = true;
-        classify::Decision d = classify::classify(*facts, loaded->schedules, today, options);
+        classify::Decision d = classify::classify(*facts, loaded->schedules, *now, options);
 
         if (json) {
             nlohmann::json j{{"root", root->name}, {"status", std::string(classify::to_string(d.status))}};
@@ -108,6 +108,8 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
                 j["rule"] = d.rule;
                 j["expires"] = date_or(d.expires, "never");
                 j["action"] = std::string(policy::to_string(d.action));
+                j["time_zone"] = d.schedule->zone.name();
+                j["today"] = util::format_date(d.schedule->zone.local_date(*now));
             }
             if (d.content) {
                 nlohmann::json content;
@@ -129,7 +131,7 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
         }
         print_line(fmt::format("{}/{}  ({} bytes, modified {})", root->name,
                                util::utf8_display(relative), facts->size,
-                               util::format_date(util::date_of(facts->mtime))));
+                               util::format_timestamp(facts->mtime)));
         if (d.content) {
             print_line(d.content->mime ? fmt::format("  content type: {} (sniffed)", *d.content->mime)
                                        : fmt::format("  content type: unknown ({})", d.content->problem));
@@ -155,6 +157,7 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
                                 date_or(m.expires, c.retain.permanent ? "never (permanent)" : "not yet set"),
                                 policy::to_string(c.action));
             if (!c.erasable) line += ", not erasable";
+            line += fmt::format(" (dates in {})", m.schedule->zone.name());
             print_line(line);
             if (!m.note.empty()) print_line(fmt::format("    note: {}", m.note));
             if (!m.problem.empty()) print_line(fmt::format("    problem: {}", m.problem));
@@ -170,6 +173,9 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
         verdict += fmt::format(", action {}", policy::to_string(d.action));
         if (!d.reason.empty()) verdict += fmt::format(" ({})", d.reason);
         print_line(verdict);
+        // Due from local midnight of the expiry date in the deciding schedule's zone.
+        print_line(fmt::format("  today: {} in {}", util::format_date(d.schedule->zone.local_date(*now)),
+                               d.schedule->zone.name()));
     }
     return status;
 }
@@ -186,7 +192,7 @@ void add_explain_commands(CLI::App& app, CommandContext& context) {
     CLI::App* cmd = app.add_subcommand("explain", "why and when lethe would act on a file");
     context.add_config_option(cmd);
     cmd->add_option("paths", o->paths, "files inside a configured root")->required();
-    cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD)");
+    cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD: midnight UTC) or instant (YYYY-MM-DDThh:mm:ssZ)");
     cmd->add_flag("--json", o->json, "one JSON object per file");
     cmd->callback([&context, o] {
         context.chosen = [&context, o] { return explain(context.config, o->paths, o->now, o->json); };

@@ -246,7 +246,8 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         util::log_error("no hold {}", o.id);
         return kExitBadInput;
     }
-    util::Date today = util::date_of(clock_now());
+    util::TimePoint now = clock_now();
+    util::Date today = util::date_of(now);
     print_line(fmt::format("hold {} ({})", hold->id, state_of(*hold, today)));
     print_line(fmt::format("  reason:  {}", hold->reason));
     print_line(fmt::format("  covers:  {}", hold->scope_text()));
@@ -273,7 +274,7 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         auto stats = scan::walk(
             fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
-                classify::Decision d = classify::classify(facts, loaded->schedules, today);
+                classify::Decision d = classify::classify(facts, loaded->schedules, now);
                 if (!hold->covers(root.name, facts.path, d.client, d.matter)) return;
                 covered.add(facts.size);
                 if (d.status == classify::Status::Due || d.status == classify::Status::Skipped) {

@@ -33,7 +33,7 @@ int inventory(const std::string& config_path, const std::string& client,
     auto holds = service::load_holds(loaded->config.state_dir);
     if (!holds) return report(holds.error());
     service::InventoryOptions options;
-    options.today = util::date_of(*now);
+    options.now = *now;
     options.client = client;
     if (!matter.empty()) options.matter = matter;
     WalkProgress progress;
@@ -49,7 +49,7 @@ int inventory(const std::string& config_path, const std::string& client,
     auto summary = service::make_inventory(
         loaded->config, loaded->schedules, options, [&](const service::InventoryEntry& found) {
             service::InventoryEntry e = found;
-            service::apply_holds(e, *holds, options.today);
+            service::apply_holds(e, *holds, util::date_of(options.now));
             if (json) {
                 print_line(e.to_json().dump());
                 return;
@@ -68,7 +68,7 @@ int inventory(const std::string& config_path, const std::string& client,
     if (!summary) return report(summary.error());
     std::optional<std::string> only_matter;
     if (!matter.empty()) only_matter = matter;
-    auto archived = service::archived_copies(*index, *holds, client, only_matter, options.today);
+    auto archived = service::archived_copies(*index, *holds, client, only_matter, util::date_of(options.now));
     service::Tally archived_total;
     std::set<std::string> archive_names;
     for (const auto& c : archived) {
@@ -138,7 +138,7 @@ void add_inventory_commands(CLI::App& app, CommandContext& context) {
         ->required();
     cmd->add_option("--matter", o->matter, "only this matter of the client");
     cmd->add_flag("--json", o->json, "JSON Lines: one object per file, then a summary");
-    cmd->add_option("--now", o->now, "judge expiry as of this date (YYYY-MM-DD)");
+    cmd->add_option("--now", o->now, "judge expiry as of this date (YYYY-MM-DD: midnight UTC) or instant (YYYY-MM-DDThh:mm:ssZ)");
     cmd->callback([&context, o] {
         context.chosen = [&context, o] {
             return inventory(context.config, o->client, o->matter, o->json, o->now);

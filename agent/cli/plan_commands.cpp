@@ -24,7 +24,7 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
     auto now = current_time(now_text);
     if (!now) return report(now.error());
     service::PlanOptions options;
-    options.today = util::date_of(*now);
+    options.now = *now;
     if (!root.empty()) options.root = root;
     if (!client.empty()) options.client = client;
     WalkProgress progress;
@@ -44,7 +44,7 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
             util::log_error("--due-within: {}", horizon ? "must be a duration" : horizon.error().message());
             return kExitBadInput;
         }
-        options.horizon = horizon->add_to(options.today);
+        options.horizon = horizon->add_to(util::date_of(options.now));
     }
     if (!json) {
         print_line(fmt::format("{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}", "STATUS", "EXPIRES",
@@ -58,7 +58,7 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
         service::PlanEntry described;
         if (!planned.review.is_null()) {
             described = planned;
-            service::describe_review(described, *reviews, options.today);
+            service::describe_review(described, *reviews, util::date_of(options.now));
             entry = &described;
         }
         const service::PlanEntry& e = *entry;
@@ -148,7 +148,7 @@ void add_plan_commands(CLI::App& app, CommandContext& context) {
     CLI::App* cmd = app.add_subcommand("plan", "dry run: list what is due, dispose nothing");
     context.add_config_option(cmd);
     cmd->add_flag("--json", o->json, "JSON Lines: one object per file, then a summary");
-    cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD)");
+    cmd->add_option("--now", o->now, "judge as of this date (YYYY-MM-DD: midnight UTC) or instant (YYYY-MM-DDThh:mm:ssZ)");
     cmd->add_option("--root", o->root, "only this root");
     cmd->add_option("--due-within", o->due_within, "also list files due within DURATION");
     cmd->add_option("--client", o->client, "only files of this client (as a category captures it)");

@@ -133,6 +133,7 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
     if (!after) return report(after.error().with_context("NEW"));
     auto now = current_time(now_text);
     if (!now) return report(now.error());
+    // Each schedule judges as of its own local date of `now` (its timezone).
     util::Date today = util::date_of(*now);
 
     struct Change {
@@ -157,8 +158,8 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
             root_fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
                 ++files;
-                Outcome a = outcome_of(classify::classify(facts, *before, today, options));
-                Outcome b = outcome_of(classify::classify(facts, *after, today, options));
+                Outcome a = outcome_of(classify::classify(facts, *before, *now, options));
+                Outcome b = outcome_of(classify::classify(facts, *after, *now, options));
                 if (a == b) return;
                 ++changed;
                 std::vector<std::string> moved;
@@ -243,7 +244,7 @@ void add_policy_commands(CLI::App& app, CommandContext& context) {
     context.add_config_option(diff);
     diff->add_option("old", d->old_path, "the schedules in force (file or folder)")->required();
     diff->add_option("new", d->new_path, "the proposed schedules (file or folder)")->required();
-    diff->add_option("--now", d->now, "judge as of this date (YYYY-MM-DD)");
+    diff->add_option("--now", d->now, "judge as of this date (YYYY-MM-DD: midnight UTC) or instant (YYYY-MM-DDThh:mm:ssZ)");
     diff->add_flag("--json", d->json, "one JSON object");
     diff->callback([&context, d] {
         context.chosen = [&context, d] {

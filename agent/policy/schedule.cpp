@@ -647,13 +647,13 @@ ScheduleReport check_schedule(std::string_view toml_text, const std::string& sou
                 out.errors.push_back(sched.error_at("mode", fmt::format("unknown mode '{}' (expected observe or enforce)", **mode)).message());
             }
         }
-        if (const toml::node* tz = sched.node("timezone")) {
-            // libstdc++ 12 has no std::chrono time zone database; dates are UTC.
-            std::string zone = tz->is_string() ? std::string(*tz->value<std::string_view>()) : "?";
-            if (zone != "UTC" && zone != "Etc/UTC") {
-                out.errors.push_back(sched.error_at("timezone", fmt::format(
-                    "timezone '{}' is not supported by this version of lethe: dates are computed in "
-                    "UTC (write timezone = \"UTC\" or leave it out)", zone)).message());
+        if (auto zone = sched.string("timezone"); out.ok(zone) && zone->has_value()) {
+            if (**zone == "UTC" || **zone == "Etc/UTC") {
+                s.zone = util::TimeZone::utc();
+            } else if (auto loaded = util::load_time_zone(**zone)) {
+                s.zone = std::move(*loaded);
+            } else {
+                out.errors.push_back(sched.error_at("timezone", loaded.error().message()).message());
             }
         }
         out.unknown(sched);

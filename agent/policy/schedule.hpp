@@ -8,6 +8,7 @@
 #include "agent/policy/retention.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/glob.hpp"
+#include "agent/util/tzif.hpp"
 
 namespace lethe::policy {
 
@@ -108,6 +109,10 @@ struct RetentionSchedule {
     std::optional<util::Date> approved;  // the approval date, when given
     int64_t schema = 1;
     Mode mode = Mode::Observe;
+    // `timezone`: the zone in which trigger instants and "today" become calendar dates for
+    // this schedule's categories (retention, cutoffs and expiry are arithmetic on those
+    // local dates). UTC when the schedule names none.
+    util::TimeZone zone = util::TimeZone::utc();
     std::vector<Category> categories;
     std::vector<Event> events;
     std::string source_path;  // the file it was loaded from

@@ -155,7 +155,7 @@ Result<InventorySummary> make_inventory(
         // added under the lock one by one.
         std::mutex lock;
         std::function<void(const scan::FileFacts&)> on_file = [&](const scan::FileFacts& facts) {
-                classify::Decision d = classify::classify(facts, schedules, options.today);
+                classify::Decision d = classify::classify(facts, schedules, options.now);
                 std::optional<std::string> client = d.client;
                 std::optional<std::string> matter = d.matter;
                 if (d.status == classify::Status::Unmatched) {

@@ -62,7 +62,7 @@ struct InventorySummary {
 };
 
 struct InventoryOptions {
-    util::Date today{};
+    util::TimePoint now{};  // classified as of this instant (see PlanOptions::now)
     std::string client;
     std::optional<std::string> matter;
     std::function<void(const std::string& root, const scan::WalkStats&)> on_progress;

@@ -565,7 +565,7 @@ Status Pass::write_plan(PlanSummary& summary) {
         buffer.clear();
     };
     PlanOptions plan_options;
-    plan_options.today = util::date_of(m_options.now);
+    plan_options.now = m_options.now;
     plan_options.root = m_options.root;
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
@@ -691,12 +691,17 @@ Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const P
     if (recipients.empty()) {
         return fail(ErrorKind::Refused, "action encrypt needs [archive] recipients in the config");
     }
+    // The copy's date as classify reads it back: a local date in the schedule's zone.
+    util::Date made = util::date_of(m_options.now);
+    for (const auto& schedule : m_schedules) {
+        if (schedule.id == entry.schedule_id) made = schedule.zone.local_date(m_options.now);
+    }
     std::map<std::string, std::string> attributes = {
         {"category", entry.category},
         {"schedule", entry.schedule_id},
         {"trigger_date", util::format_date(entry.trigger_date)},
         {"expires", entry.expires ? util::format_date(*entry.expires) : "permanent"},
-        {"encrypted", util::format_date(util::date_of(m_options.now))},
+        {"encrypted", util::format_date(made)},
         {"intent", intent_id}};
     auto copy =
         act::encrypt_beside(file, recipients, attributes, temp + ".age.partial", &m_stop_token);
@@ -1036,13 +1041,13 @@ Status Pass::write_erasure_plan(const ErasureRequest& request, const HoldSet& ho
         buffer.clear();
     };
     PlanOptions plan_options;
-    plan_options.today = util::date_of(m_options.now);
+    plan_options.now = m_options.now;
     plan_options.root = m_options.root;
     plan_options.client = request.client;
     plan_options.matter = request.matter;
     plan_options.list_all = true;
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
-        ErasureVerdict v = erasure_verdict(e, m_schedules, holds, plan_options.today);
+        ErasureVerdict v = erasure_verdict(e, m_schedules, holds, util::date_of(plan_options.now));
         if (!v.erase) {
             ++(v.holds.empty() ? m_summary.kept : m_summary.held);
             ErasureItem item;

@@ -215,7 +215,7 @@ public:
     }
 
     void file(const scan::FileFacts& facts) override {
-        classify::Decision d = classify::classify(facts, m_schedules, m_options.today, m_classify);
+        classify::Decision d = classify::classify(facts, m_schedules, m_options.now, m_classify);
         if (d.status == classify::Status::Unmatched) {
             if (!m_options.client) ++m_unmatched;
             return;
@@ -223,7 +223,7 @@ public:
         if (m_options.client && d.client != m_options.client) return;
         if (m_options.matter && d.matter != m_options.matter) return;
         Pending p{make_entry(m_root, facts, d), false, false};
-        if (m_options.holds != nullptr) apply_holds(p.entry, *m_options.holds, m_options.today);
+        if (m_options.holds != nullptr) apply_holds(p.entry, *m_options.holds, util::date_of(m_options.now));
         p.within = d.status == classify::Status::NotDue && m_options.horizon && d.expires &&
                    *d.expires <= *m_options.horizon;
         p.listed = m_options.list_all || d.status != classify::Status::NotDue || p.within;

@@ -87,7 +87,9 @@ struct PlanSummary {
 };
 
 struct PlanOptions {
-    util::Date today{};
+    // The pass's instant: each schedule turns it into its own local "today" (classify), and
+    // legal holds are checked on its UTC date.
+    util::TimePoint now{};
     std::optional<std::string> root;                  // only this root
     std::optional<util::Date> horizon;                // also list files due by this date
     std::optional<std::string> client;                // only files captured for this client

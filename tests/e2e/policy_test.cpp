@@ -258,6 +258,92 @@ TEST_F(PolicyE2E, DiffCountsTheFilesAScheduleChangeWouldMoveByCategory) {
     EXPECT_EQ(j["changes"][0]["old_category"], "scratch");
 }
 
+TEST_F(PolicyE2E, ZonedSchedulesReckonDatesOnTheirLocalClock) {
+    m_dir.write("policies/firm.toml", R"([schedule]
+id = "berlin-office"
+version = 1
+timezone = "Europe/Berlin"
+
+[[category]]
+id = "matter"
+paths = ["berlin/**"]
+retain = "1y"
+cutoff = "year-end"
+action = "delete"
+)");
+    m_dir.write("policies/ny.toml", R"([schedule]
+id = "ny-office"
+version = 1
+timezone = "America/New_York"
+
+[[category]]
+id = "scratch"
+paths = ["ny/**"]
+retain = "30d"
+action = "delete"
+)");
+    // 00:30 on 1 January 2026 in Berlin; 12:00 on 10 January 2026 in New York.
+    m_dir.write("share/berlin/nye.pdf", "minutes", "2025-12-31T23:30:00Z");
+    m_dir.write("share/ny/notes.tmp", "notes", "2026-01-10T17:00:00Z");
+
+    Output berlin = lethe("explain " + config() + " --now 2027-06-01 " + quote(m_dir / "share/berlin/nye.pdf"));
+    ASSERT_EQ(berlin.code, 0) << berlin.err;
+    EXPECT_NE(berlin.out.find("(7 bytes, modified 2025-12-31T23:30:00Z)"), std::string::npos) << berlin.out;
+    EXPECT_NE(berlin.out.find("trigger modified 2026-01-01, cutoff year-end -> 2026-12-31, retain 1y, "
+                              "expires 2027-12-31, action delete (dates in Europe/Berlin)"),
+              std::string::npos) << berlin.out;
+    EXPECT_NE(berlin.out.find("status: not-due, expires 2027-12-31"), std::string::npos) << berlin.out;
+    EXPECT_NE(berlin.out.find("today: 2027-06-01 in Europe/Berlin"), std::string::npos) << berlin.out;
+
+    Output ny = lethe("explain --json " + config() + " --now 2026-02-09T04:59:59Z " +
+                      quote(m_dir / "share/ny/notes.tmp"));
+    ASSERT_EQ(ny.code, 0) << ny.err;
+    auto j = nlohmann::json::parse(ny.out);
+    EXPECT_EQ(j["status"], "not-due");
+    EXPECT_EQ(j["expires"], "2026-02-09");
+    EXPECT_EQ(j["time_zone"], "America/New_York");
+    EXPECT_EQ(j["today"], "2026-02-08");
+    EXPECT_EQ(j["matches"][0]["trigger_date"], "2026-01-10");
+    EXPECT_EQ(j["matches"][0]["time_zone"], "America/New_York");
+
+    // The plan, one second before and at local midnight in New York (05:00 UTC).
+    auto due_paths = [&](const std::string& now) {
+        Output o = lethe("plan --json " + config() + " --now " + now);
+        EXPECT_EQ(o.code, 0) << o.err;
+        std::vector<std::string> due;
+        size_t start = 0;
+        while (start < o.out.size()) {
+            size_t end = o.out.find('\n', start);
+            if (end == std::string::npos) end = o.out.size();
+            auto line = nlohmann::json::parse(o.out.substr(start, end - start));
+            if (line.contains("path") && line["status"] == "due") {
+                due.push_back(line["path"].get<std::string>() + " " + line["trigger_date"].get<std::string>() +
+                              " " + line["expires"].get<std::string>());
+            }
+            start = end + 1;
+        }
+        return due;
+    };
+    EXPECT_EQ(due_paths("2026-02-09T04:59:59Z"), std::vector<std::string>{});
+    EXPECT_EQ(due_paths("2026-02-09T05:00:00Z"),
+              std::vector<std::string>{"ny/notes.tmp 2026-01-10 2026-02-09"});
+    // Berlin: due from local midnight of 31 December 2027, 23:00 UTC on the 30th (UTC+1).
+    EXPECT_EQ(due_paths("2027-12-30T22:59:59Z"), std::vector<std::string>{"ny/notes.tmp 2026-01-10 2026-02-09"});
+    EXPECT_EQ(due_paths("2027-12-30T23:00:00Z"),
+              (std::vector<std::string>{"berlin/nye.pdf 2026-01-01 2027-12-31", "ny/notes.tmp 2026-01-10 2026-02-09"}));
+
+    // A misspelt zone is a policy check error at its line and column.
+    m_dir.write("policies/ny.toml", "[schedule]\nid = \"ny-office\"\nversion = 1\ntimezone = \"America/New_Yrok\"\n"
+                                    "[[category]]\nid = \"scratch\"\nretain = \"30d\"\naction = \"delete\"\n");
+    Output check = lethe("policy check " + quote(m_dir / "policies"));
+    EXPECT_EQ(check.code, 2);
+    EXPECT_NE(check.err.find("ny.toml:4:12: [schedule]: time zone 'America/New_Yrok': unknown zone: "
+                             "/usr/share/zoneinfo/America/New_Yrok does not exist"),
+              std::string::npos) << check.err;
+    Output plan = lethe("plan " + config() + " --now 2026-02-09");
+    EXPECT_EQ(plan.code, 2) << plan.out;
+}
+
 TEST_F(PolicyE2E, TheExampleSchedulesPassTheStrictCheck) {
     std::string dir = std::string(LETHE_SOURCE_DIR) + "/policies";
     Output set = lethe("policy check --strict " + quote(dir + "/law-firm"));

@@ -50,7 +50,7 @@ std::string TempDir::write(std::string_view relative, std::string_view content,
 }
 
 void set_mtime(const std::string& path, std::string_view date) {
-    auto d = util::parse_date(date);
+    auto d = util::parse_timestamp(date);
     ASSERT_TRUE(d) << d.error().message();
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(d->time_since_epoch()).count();
     struct timespec times[2] = {{seconds, 0}, {seconds, 0}};

@@ -20,7 +20,7 @@ public:
     [[nodiscard]] std::string operator/(std::string_view relative) const;
 
     // Writes `content` to `relative` (parents created), optionally setting its mtime to
-    // midnight UTC of `mtime_date` ("YYYY-MM-DD").
+    // `mtime_date`: "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDThh:mm:ssZ".
     std::string write(std::string_view relative, std::string_view content,
                       std::string_view mtime_date = {}) const;
     void mkdir(std::string_view relative) const;
@@ -32,6 +32,7 @@ private:
 // Reads a whole file; fails the current test if it cannot.
 std::string slurp(const std::string& path);
 bool exists(const std::string& path);
+// Sets the mtime (and atime) to "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDThh:mm:ssZ".
 void set_mtime(const std::string& path, std::string_view date);
 
 }  // namespace lethe::testing
