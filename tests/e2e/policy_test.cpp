@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <gtest/gtest.h>
@@ -322,6 +323,7 @@ action = "delete"
             }
             start = end + 1;
         }
+        std::sort(due.begin(), due.end());  // the walk's threads list files in any order
         return due;
     };
     EXPECT_EQ(due_paths("2026-02-09T04:59:59Z"), std::vector<std::string>{});
