@@ -455,7 +455,8 @@ Status ArchiveWriter::add(int fd, const ArchiveMember& member, const util::StopT
     return {};
 }
 
-Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop) {
+Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop,
+                                            const BeforeRename& before_rename) {
     Impl& s = *m_impl;
     if (s.abandoned || s.committed) return fail(ErrorKind::Internal, "archive writer is closed");
     nlohmann::json manifest = {{"type", "lethe-archive-manifest"}, {"schema", 1},
@@ -539,6 +540,18 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop) {
                                 "abandoned, sources kept", s.partial));
     }
     util::fault_point("archive-verified");
+    ArchiveResult result;
+    result.name = s.name;
+    result.path = s.destination + "/" + s.name;
+    result.sha256 = written_hash;
+    result.bytes = s.bytes;
+    result.members = s.members;
+    if (before_rename) {
+        if (auto st = before_rename(result); !st) {
+            s.abandon();
+            return fail(st.error());
+        }
+    }
     if (::renameat2(s.dir.get(), (s.name + ".partial").c_str(), s.dir.get(), s.name.c_str(),
                     RENAME_NOREPLACE) != 0) {
         Error e = errno_error(fmt::format("rename {}", s.partial), errno);
@@ -548,12 +561,6 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop) {
     s.committed = true;
     if (auto st = util::fsync_fd(s.dir.get(), s.destination); !st) return fail(st.error());
     util::fault_point("archive-renamed");
-    ArchiveResult result;
-    result.name = s.name;
-    result.path = s.destination + "/" + s.name;
-    result.sha256 = written_hash;
-    result.bytes = s.bytes;
-    result.members = s.members;
     s.out.reset();
     return result;
 }

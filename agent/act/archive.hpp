@@ -74,8 +74,13 @@ public:
                              const util::StopToken* stop = nullptr);
 
     // `stop` as in add(), checked while the archive is re-read; a stopped commit abandons
-    // the archive and renames nothing.
-    [[nodiscard]] Result<ArchiveResult> commit(const util::StopToken* stop = nullptr);
+    // the archive and renames nothing. `before_rename` (may be empty) is called with the
+    // verified result just before the rename: the caller makes the archive's record durable
+    // there, so that a crash right after the rename leaves an archive it knows about. When
+    // it fails, the archive is abandoned and its error returned.
+    using BeforeRename = std::function<Status(const ArchiveResult&)>;
+    [[nodiscard]] Result<ArchiveResult> commit(const util::StopToken* stop = nullptr,
+                                               const BeforeRename& before_rename = {});
 
     [[nodiscard]] const std::string& partial_path() const;
     [[nodiscard]] size_t member_count() const;

@@ -19,7 +19,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <memory>
+#include <new>
 #include <optional>
 
 #include <fmt/format.h>
@@ -403,26 +405,48 @@ bool asked_to_stop(const util::StopToken* stop) {
     return stop != nullptr && stop->stop_requested();
 }
 
-Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
-                  const std::string& path, const util::StopToken* stop) {
+// The data ranges in blocks of at most kBlock.
+std::vector<Range> blocks_of(const std::vector<Range>& ranges) {
+    std::vector<Range> out;
     for (const Range& r : ranges) {
-        uint64_t offset = r.offset;
-        const uint64_t end = r.offset + r.length;
-        while (offset < end) {
-            size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, end - offset));
-            if (auto st = pattern.fill(block, n); !st) return st;
-            size_t done = 0;
-            while (done < n) {
-                ssize_t w = ::pwrite(fd, block + done, n - done, static_cast<off_t>(offset + done));
-                if (w < 0) {
-                    if (errno == EINTR) continue;
-                    return fail(errno_error(fmt::format("overwrite {}", path), errno));
-                }
-                done += static_cast<size_t>(w);
-            }
-            offset += n;
-            if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("overwrite {}", path)));
+        for (uint64_t offset = r.offset; offset < r.offset + r.length; offset += kBlock) {
+            out.push_back({offset, std::min<uint64_t>(kBlock, r.offset + r.length - offset)});
         }
+    }
+    return out;
+}
+
+// Writes one pass over the data ranges. The pattern of the next block is made on a helper
+// thread while this one is written (`block` and `spare` take turns); a file of one block is
+// done on this thread.
+Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
+                  char* spare, const std::string& path, const util::StopToken* stop) {
+    const std::vector<Range> chunks = blocks_of(ranges);
+    char* buffers[2] = {block, spare};
+    const auto launch = chunks.size() > 1 ? std::launch::async : std::launch::deferred;
+    auto start_fill = [&pattern, launch](char* buffer, uint64_t n) {
+        return std::async(launch, [&pattern, buffer, n] {
+            return pattern.fill(buffer, static_cast<size_t>(n));
+        });
+    };
+    std::future<Status> next;
+    if (!chunks.empty()) next = start_fill(buffers[0], chunks[0].length);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        if (auto st = next.get(); !st) return st;
+        if (i + 1 < chunks.size()) next = start_fill(buffers[(i + 1) % 2], chunks[i + 1].length);
+        const char* data = buffers[i % 2];
+        const uint64_t offset = chunks[i].offset;
+        const size_t n = static_cast<size_t>(chunks[i].length);
+        size_t done = 0;
+        while (done < n) {
+            ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return fail(errno_error(fmt::format("overwrite {}", path), errno));
+            }
+            done += static_cast<size_t>(w);
+        }
+        if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("overwrite {}", path)));
     }
     if (::fdatasync(fd) != 0) {
         return fail(errno_error(fmt::format("fdatasync {}", path), errno));
@@ -431,10 +455,12 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
 }
 
 // Reads the data ranges back from the device, not from the page cache, and compares them
-// with the pattern of the last pass. Returns whether every byte matched.
-Result<bool> read_back(Target& t, const std::vector<Range>& ranges, Pattern& pattern, char* block,
-                       char* expected, std::string& how, const std::string& path,
-                       const util::StopToken* stop) {
+// with the pattern of the last pass. Returns where they differ, or nothing when every byte
+// matched.
+Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<Range>& ranges,
+                                                  Pattern& pattern, char* block, char* expected,
+                                                  std::string& how, const std::string& path,
+                                                  const util::StopToken* stop) {
     int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
     UniqueFd direct_fd(direct);
     int fd = t.file.get();
@@ -451,42 +477,75 @@ Result<bool> read_back(Target& t, const std::vector<Range>& ranges, Pattern& pat
         how = "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable";
     }
     if (auto st = pattern.restart(); !st) return fail(st.error());
-    bool same = true;
-    for (const Range& r : ranges) {
-        uint64_t offset = r.offset;
-        const uint64_t end = r.offset + r.length;
-        while (offset < end) {
-            // Direct I/O needs aligned offsets and lengths: data ranges start on block
-            // boundaries, and a short read at the end of the file is allowed.
-            ssize_t got = ::pread(fd, block, kBlock, static_cast<off_t>(offset));
-            if (got < 0) {
-                if (errno == EINTR) continue;
-                return fail(errno_error(fmt::format("read back {}", path), errno));
+    // The blocks to read: each data range in blocks of kBlock. Direct I/O needs aligned
+    // offsets and lengths: data ranges start on block boundaries, and a short read at the
+    // end of the file is allowed.
+    const std::vector<Range> chunks = blocks_of(ranges);
+    // The next block is read on a helper thread while this one is compared, so the device
+    // always has a read to do (a file of one block is read on this thread).
+    AlignedBuffer spare = aligned_block();
+    if (!spare) return fail(ErrorKind::Internal, "out of memory for the read-back buffer");
+    char* buffers[2] = {block, spare.get()};
+    const auto launch = chunks.size() > 1 ? std::launch::async : std::launch::deferred;
+    auto start_read = [fd, launch](char* buffer, uint64_t offset) {
+        return std::async(launch, [fd, buffer, offset]() -> ssize_t {
+            for (;;) {
+                ssize_t got = ::pread(fd, buffer, kBlock, static_cast<off_t>(offset));
+                if (got < 0 && errno == EINTR) continue;
+                return got < 0 ? -errno : got;
             }
-            if (got == 0) break;
+        });
+    };
+    std::future<ssize_t> next;  // destroyed (so waited for) before `spare`
+    if (!chunks.empty()) next = start_read(buffers[0], chunks[0].offset);
+    std::optional<ReadBackMismatch> mismatch;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        char* buffer = buffers[i % 2];
+        const uint64_t offset = chunks[i].offset;
+        const uint64_t need = chunks[i].length;
+        ssize_t got = next.get();
+        if (i + 1 < chunks.size()) next = start_read(buffers[(i + 1) % 2], chunks[i + 1].offset);
+        uint64_t done = 0;
+        while (true) {
+            if (got < 0) {
+                return fail(errno_error(fmt::format("read back {}", path), static_cast<int>(-got)));
+            }
+            if (got == 0) {
+                return fail(ErrorKind::Verification,
+                            fmt::format("{}: read back ended at byte {} of {}", path,
+                                        offset + done, offset + need));
+            }
             size_t n = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(got),
-                                                              end - offset));
+                                                              need - done));
             if (auto st = pattern.fill(expected, n); !st) return fail(st.error());
-            if (std::memcmp(block, expected, n) != 0) same = false;
-            offset += n;
-            if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("read back {}", path)));
+            if (std::memcmp(buffer, expected, n) != 0) {
+                if (!mismatch) mismatch = ReadBackMismatch{offset / kBlock, offset + done, n, 0};
+                ++mismatch->blocks;
+            }
+            done += n;
+            if (done >= need) break;
+            // A short read before the end of the block: read the rest here.
+            do {
+                got = ::pread(fd, buffer, kBlock, static_cast<off_t>(offset + done));
+            } while (got < 0 && errno == EINTR);
+            if (got < 0) got = -errno;
         }
-        if (offset != end) {
-            return fail(ErrorKind::Verification,
-                        fmt::format("{}: read back ended at byte {} of {}", path, offset, end));
-        }
+        if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("read back {}", path)));
     }
-    return same;
+    return mismatch;
 }
 
 #ifdef LETHE_TEST_HOOKS
-// Test-only fault: corrupt the first block after the last pass, to prove that a failed
-// read-back keeps the file and writes no certificate.
+// Test-only fault: corrupt up to 4 KiB after the last pass, to prove that a failed
+// read-back keeps the file and writes no certificate. LETHE_TEST_CORRUPT_AFTER_WRITE=1
+// corrupts the start of the file, =at:<byte> the bytes from that offset.
 void maybe_inject_corruption(int fd, uint64_t size) {
     const char* hook = std::getenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
     if (hook == nullptr || size == 0) return;
-    std::string junk(static_cast<size_t>(std::min<uint64_t>(size, 4096)), 'X');
-    [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), 0);
+    uint64_t at = std::strncmp(hook, "at:", 3) == 0 ? std::strtoull(hook + 3, nullptr, 10) : 0;
+    if (at >= size) return;
+    std::string junk(static_cast<size_t>(std::min<uint64_t>(size - at, 4096)), 'X');
+    [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(at));
     ::fdatasync(fd);
 }
 
@@ -501,9 +560,29 @@ void crash_point(const char* point) {
 void crash_point(const char* point) { fault_point(point); }
 #endif
 
-Result<std::string> hash_content(int fd, const std::string& path) {
-    if (::lseek(fd, 0, SEEK_SET) < 0) return fail(errno_error(fmt::format("seek {}", path), errno));
-    return util::sha256_fd_hex(fd, path);
+// The SHA-256 of the whole file, read in large sequential blocks (the read-ahead told so),
+// checking `stop` after each block.
+Result<std::string> hash_content(int fd, uint64_t size, const std::string& path,
+                                 const util::StopToken* stop) {
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    // A small file gets a small buffer (one read, then the one that finds the end).
+    const size_t capacity = static_cast<size_t>(std::min<uint64_t>(kBlock, size + 4096));
+    std::unique_ptr<char[]> block(new (std::nothrow) char[capacity]);
+    if (!block) return fail(ErrorKind::Internal, "out of memory for the hash buffer");
+    util::Sha256 hash;
+    uint64_t offset = 0;
+    for (;;) {
+        ssize_t n = ::pread(fd, block.get(), capacity, static_cast<off_t>(offset));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(errno_error(fmt::format("read {}", path), errno));
+        }
+        if (n == 0) break;
+        hash.update(block.get(), static_cast<size_t>(n));
+        offset += static_cast<uint64_t>(n);
+        if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("hash {}", path)));
+    }
+    return hash.finish_hex();
 }
 
 Status sync_dir(int dir_fd, const std::string& path) {
@@ -513,7 +592,7 @@ Status sync_dir(int dir_fd, const std::string& path) {
 }  // namespace
 
 Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
-                             bool resuming) {
+                             bool resuming, const util::StopToken* stop) {
     std::vector<std::string> handling;
     auto target = open_planned(root_fd, planned, for_overwrite, resuming, handling);
     if (!target) return fail(target.error());
@@ -525,7 +604,7 @@ Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool f
     rec.handling = std::move(handling);
     Target& t = file.m_impl->target;
     rec.size = static_cast<uint64_t>(t.st.st_size);
-    auto before = hash_content(t.reader.get(), planned.path);
+    auto before = hash_content(t.reader.get(), rec.size, planned.path, stop);
     if (!before) return fail(before.error());
     rec.sha256_before = *before;
     describe_limits(t.fd(), t.st.st_dev, rec);
@@ -573,7 +652,8 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
         bool zeros = options.final_zero && pass + 1 == rec.passes;
         auto pattern = Pattern::create(zeros);
         if (!pattern) return fail(pattern.error());
-        if (auto st = write_pass(t.file.get(), *ranges, *pattern, block.get(), path, options.stop);
+        if (auto st = write_pass(t.file.get(), *ranges, *pattern, block.get(), expected.get(), path,
+                                 options.stop);
             !st) {
             return fail(st.error());
         }
@@ -583,14 +663,19 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
 #ifdef LETHE_TEST_HOOKS
     maybe_inject_corruption(t.file.get(), size);
 #endif
-    auto matched = read_back(t, *ranges, *last_pattern, block.get(), expected.get(), rec.read_back,
-                             path, options.stop);
+    auto matched = options.verify
+                       ? read_back(t, *ranges, *last_pattern, block.get(), expected.get(),
+                                   rec.read_back, path, options.stop)
+                       : Result<std::optional<ReadBackMismatch>>(std::nullopt);
     if (!matched) return fail(matched.error());
-    if (!*matched) {
+    if (*matched) {
+        const ReadBackMismatch& m = **matched;
+        file.m_mismatch = m;
         return fail(ErrorKind::Verification,
-                    fmt::format("{}: read-back does not match what was written; the file is left "
+                    fmt::format("{}: read-back does not match what was written, from block {} "
+                                "(bytes {} to {}; {} block(s) of 4 MiB differ); the file is left "
                                 "in place (overwritten, not removed) and no certificate is written",
-                                path));
+                                path, m.block, m.offset, m.offset + m.length - 1, m.blocks));
     }
     // Another writer (one that ignores flocks) may have extended or cut the file meanwhile:
     // then what lies past the overwritten range was never overwritten.
@@ -601,12 +686,18 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
                                 "overwritten (another process writes to it); left in place and "
                                 "not certified", path, size, now.st_size));
     }
-    rec.verified = true;
-    if (size == 0) rec.read_back = "nothing to overwrite: empty file";
-    if (size > 0 && data_bytes == 0) rec.read_back = "nothing to overwrite: the file is all holes";
+    rec.verified = options.verify;
+    if (!options.verify) rec.read_back = std::string(kNoReadBack);
+    if (size == 0 || data_bytes == 0) {
+        rec.verified = true;
+        rec.read_back = size == 0 ? "nothing to overwrite: empty file"
+                                  : "nothing to overwrite: the file is all holes";
+    }
     crash_point("after-overwrite");
 
-    if (::ftruncate(t.file.get(), 0) != 0 || ::fsync(t.file.get()) != 0) {
+    // Not synced on its own: the overwrite is durable and verified already, and what a crash
+    // could undo here is only the emptying of a file of random bytes.
+    if (::ftruncate(t.file.get(), 0) != 0) {
         return fail(errno_error(fmt::format("truncate {}", path), errno));
     }
     fault_point("truncate");
@@ -615,7 +706,9 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
                     RENAME_NOREPLACE) != 0) {
         return fail(errno_error(fmt::format("rename {}", path), errno));
     }
-    if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    if (options.sync_folder) {
+        if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    }
     crash_point("after-rename");
     if (options.defer_unlink) return rec;
     if (::unlinkat(t.dir.get(), temp_name.c_str(), 0) != 0) {
@@ -651,8 +744,14 @@ Result<DisposalRecord> remove(PreparedFile& file) {
     return rec;
 }
 
+Status sync_folder(int root_fd, const std::string& planned_path) {
+    auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
+    if (!dir) return fail(dir.error());
+    return sync_dir(dir->get(), planned_path);
+}
+
 Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
-                                const std::string& temp_name) {
+                                const std::string& temp_name, bool sync) {
     auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
     if (!dir) return fail(dir.error());
     struct stat st {};
@@ -666,7 +765,9 @@ Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
     if (::unlinkat(dir->get(), temp_name.c_str(), 0) != 0) {
         return fail(errno_error(fmt::format("unlink {}", temp_name), errno));
     }
-    if (auto s = util::fsync_fd(dir->get(), planned_path); !s) return fail(s.error());
+    if (sync) {
+        if (auto s = util::fsync_fd(dir->get(), planned_path); !s) return fail(s.error());
+    }
     crash_point("after-unlink");
     return true;
 }

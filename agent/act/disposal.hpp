@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/scan/file_facts.hpp"
@@ -23,7 +25,18 @@ struct SanitizeOptions {
     // not certified: the caller keeps its intent record so that the next pass overwrites
     // it again from the start. Not owned; may be null.
     const util::StopToken* stop = nullptr;
+    // Read the last pass back from the device and compare it before the file is removed.
+    // Off, nothing is read back: the record says `verified = false` and read_back "none".
+    bool verify = true;
+    // Fsync the folder after the rename. A caller that certifies files in groups turns it
+    // off and fsyncs each folder of the group once (sync_folder()) before it certifies any.
+    bool sync_folder = true;
 };
+
+// The read_back of a sanitize done with SanitizeOptions::verify off.
+inline constexpr std::string_view kNoReadBack =
+    "none: read-back verification is switched off ([sanitize] verify = false); the overwrite "
+    "was written and synced but not read back";
 
 // What a disposal did, for its certificate. Every field is a fact observed while doing it.
 struct DisposalRecord {
@@ -33,10 +46,20 @@ struct DisposalRecord {
     int passes = 0;
     std::string pattern;         // "random", "random+zero"
     bool verified = false;       // read-back matched (sanitize) / name gone (delete)
-    std::string read_back;       // how the read-back bypassed the page cache
+    std::string read_back;       // how the read-back bypassed the page cache, or "none: ..."
     std::string filesystem;      // statfs type name
     std::vector<std::string> residual_risks;  // where old data may survive, per file
     std::vector<std::string> handling;  // what was unusual about this file and what was done
+};
+
+// Where a read-back found other bytes than the last pass wrote: the first block (of 4 MiB,
+// counted from 0 at the start of the file) that differed, its byte range, and how many
+// blocks differed in all.
+struct ReadBackMismatch {
+    uint64_t block = 0;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    uint64_t blocks = 0;
 };
 
 // A planned file opened for disposal: its identity re-checked against the plan, its
@@ -52,6 +75,10 @@ public:
     [[nodiscard]] int folder_fd() const;
     [[nodiscard]] const std::string& name() const;
     [[nodiscard]] int content_fd() const;
+    // Set by a sanitize() whose read-back failed (ErrorKind::Verification); else empty.
+    [[nodiscard]] const std::optional<ReadBackMismatch>& read_back_mismatch() const {
+        return m_mismatch;
+    }
 
     PreparedFile(PreparedFile&&) noexcept;
     PreparedFile& operator=(PreparedFile&&) noexcept;
@@ -63,7 +90,9 @@ private:
     std::unique_ptr<Impl> m_impl;
     DisposalRecord m_record;
     scan::FileFacts m_planned;
-    friend Result<PreparedFile> prepare(int, const scan::FileFacts&, bool, bool);
+    std::optional<ReadBackMismatch> m_mismatch;
+    friend Result<PreparedFile> prepare(int, const scan::FileFacts&, bool, bool,
+                                        const util::StopToken*);
     friend Result<DisposalRecord> sanitize(PreparedFile&, const std::string&, const SanitizeOptions&);
     friend Result<DisposalRecord> remove(PreparedFile&);
 };
@@ -77,8 +106,12 @@ private:
 // `for_overwrite`, a file with other hard links. A read-only file that lethe may make
 // writable (it owns it) gets its owner-write bit added, never removed again, and the record's
 // `handling` says so.
+//
+// The content is hashed in blocks of 4 MiB; `stop` (may be null) is checked after each: when
+// it asks to stop, prepare() returns ErrorKind::Stopped and nothing has been changed.
 [[nodiscard]] Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned,
-                                           bool for_overwrite, bool resuming = false);
+                                           bool for_overwrite, bool resuming = false,
+                                           const util::StopToken* stop = nullptr);
 
 // Overwrites the file (passes of random data, optional zeros), fdatasyncs after each pass,
 // reads it back bypassing the page cache and compares, truncates it, renames it to
@@ -98,8 +131,12 @@ private:
 
 // Finishes a sanitize that stopped (defer_unlink) or was interrupted after its rename:
 // unlinks `temp_name` in the planned file's folder if it is still there and fsyncs the
-// folder. Returns whether it was there.
+// folder (unless `sync` is false: the caller then calls sync_folder() before it relies on
+// the unlink). Returns whether it was there.
 [[nodiscard]] Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
-                                              const std::string& temp_name);
+                                              const std::string& temp_name, bool sync = true);
+
+// Fsyncs the folder that holds `planned_path` below `root_fd`.
+[[nodiscard]] Status sync_folder(int root_fd, const std::string& planned_path);
 
 }  // namespace lethe::act

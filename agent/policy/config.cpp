@@ -69,6 +69,9 @@ Status load_disposal_sections(TableReader& top, const std::string& path, const s
         auto zero = s.boolean("final_zero");
         if (!zero) return fail(zero.error());
         cfg.sanitize_final_zero = zero->value_or(false);
+        auto verify = s.boolean("verify");
+        if (!verify) return fail(verify.error());
+        cfg.sanitize_verify = verify->value_or(true);
         if (auto st = s.check_no_unknown_keys(); !st) return fail(st.error());
     }
     if (const toml::node* archive = top.node("archive")) {

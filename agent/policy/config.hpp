@@ -35,6 +35,9 @@ struct AgentConfig {
     // [sanitize]: how files are overwritten (issue 6).
     int sanitize_passes = 1;          // random-data passes, 1..10
     bool sanitize_final_zero = false;  // an extra pass of zeros after them
+    // Read the last pass back from the device and compare it (default). Off, certificates
+    // say the overwrite was not verified.
+    bool sanitize_verify = true;
 
     // [archive]: where archives go and whom they are encrypted to (issue 6).
     std::string archive_destination;            // absolute; empty = no archiving configured

@@ -33,7 +33,8 @@ std::pair<std::string, std::string> split_path(const std::string& path) {
 }
 
 act::SanitizeOptions sanitize_options(const policy::AgentConfig& config) {
-    return {config.sanitize_passes, config.sanitize_final_zero, true};
+    return {config.sanitize_passes, config.sanitize_final_zero, true, nullptr,
+            config.sanitize_verify};
 }
 
 nlohmann::json payload_for(const IndexedArchive& archive, const act::DisposalRecord& rec,
@@ -143,6 +144,7 @@ Result<uint64_t> ArchiveDisposer::dispose(const IndexedArchive& archive,
                              {"holds_checked", holds_checked}};
     if (why.extra.is_object()) intent["extra"] = why.extra;
     if (why.request) intent["request"] = *why.request;
+    if (!m_config.sanitize_verify) intent["verify"] = false;
     if (auto st = util::write_file_atomic(intent_path(), intent.dump(), 0600); !st) {
         return fail(st.error().with_context("archive intent record"));
     }
@@ -229,12 +231,14 @@ Result<bool> ArchiveDisposer::recover() {
                 auto finished = act::finish_interrupted(dir_fd->get(), name, temp);
                 if (!finished) return fail(finished.error());
                 auto o = sanitize_options(m_config);
-                rec.verified = *finished;
+                bool verify = j.value("verify", true);
+                rec.verified = *finished && verify;
                 rec.passes = o.passes + (o.final_zero ? 1 : 0);
                 rec.pattern = o.final_zero ? "random+zero" : "random";
-                rec.read_back = *finished
-                                    ? "verified before the interruption (the file had been renamed)"
-                                    : "not confirmed: the file was gone when the pass resumed";
+                rec.read_back =
+                    !*finished ? "not confirmed: the file was gone when the pass resumed"
+                    : verify   ? "verified before the interruption (the file had been renamed)"
+                               : std::string(act::kNoReadBack);
             }
             auto appended = m_ledger.append(
                 payload_for(*archive, rec, facts, id, why,

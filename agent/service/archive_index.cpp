@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -10,6 +11,7 @@
 #include "agent/service/holds.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/util/fs.hpp"
+#include "agent/util/sha256.hpp"
 
 namespace lethe::service {
 
@@ -36,6 +38,11 @@ Result<ArchivedMember> member_from_json(const nlohmann::json& j) {
         auto d = date_field(j, "archived");
         if (!d) return fail(d.error());
         m.archived = *d;
+    }
+    if (j.contains("inode")) {
+        m.device = j.at("device").get<uint64_t>();
+        m.inode = j.at("inode").get<uint64_t>();
+        m.mtime = j.at("mtime").get<std::string>();
     }
     std::string expires = j.at("expires").get<std::string>();
     if (expires != "permanent") {
@@ -73,6 +80,11 @@ nlohmann::json IndexedArchive::to_json() const {
                             {"schedule", m.schedule},
                             {"archived", util::format_date(m.archived)},
                             {"expires", m.expires ? util::format_date(*m.expires) : "permanent"}};
+        if (m.device && m.inode && m.mtime) {
+            j["device"] = *m.device;
+            j["inode"] = *m.inode;
+            j["mtime"] = *m.mtime;
+        }
         put_path(j, m.path);
         ms.push_back(std::move(j));
     }
@@ -211,6 +223,70 @@ Status append_archive_disposed(const std::string& state_dir, const ArchiveDispos
                            {"certificate", d.certificate}};
     if (d.request) line["request"] = *d.request;
     return append_line(state_dir, line);
+}
+
+namespace {
+
+std::string commit_record_path(const std::string& state_dir) {
+    return state_dir + "/archive-commit.json";
+}
+
+}  // namespace
+
+Status record_archive_commit(const std::string& state_dir, const IndexedArchive& archive) {
+    return util::write_file_atomic(commit_record_path(state_dir), archive.to_json().dump(), 0600);
+}
+
+Status clear_archive_commit(const std::string& state_dir) {
+    if (::unlink(commit_record_path(state_dir).c_str()) != 0 && errno != ENOENT) {
+        return fail(errno_error(fmt::format("remove {}", commit_record_path(state_dir)), errno));
+    }
+    return {};
+}
+
+Result<std::optional<std::string>> recover_archive_commit(const std::string& state_dir) {
+    const std::string record = commit_record_path(state_dir);
+    auto text = util::read_file(record);
+    if (!text) {
+        if (text.error().sys_errno() == ENOENT) return std::nullopt;
+        return fail(text.error());
+    }
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    auto archive = j.is_discarded() ? Result<IndexedArchive>(fail(ErrorKind::BadInput, "not JSON"))
+                                    : IndexedArchive::from_json(j);
+    if (!archive) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{} is unreadable ({}); refusing to archive until it is inspected",
+                                record, archive.error().message()));
+    }
+    auto index = load_archive_index(state_dir);
+    if (!index) return fail(index.error());
+    std::string what;
+    if (index->find(archive->name) != nullptr) {
+        what = fmt::format("archive {} was already indexed", archive->name);
+    } else {
+        UniqueFd fd(::open(archive->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd && errno != ENOENT) {
+            return fail(errno_error(fmt::format("open {}", archive->path), errno));
+        }
+        auto hash = fd ? util::sha256_fd_hex(fd.get(), archive->path)
+                       : Result<std::string>(std::string());
+        if (!hash) return fail(hash.error());
+        if (*hash == archive->sha256) {
+            if (auto st = append_archive(state_dir, *archive); !st) return fail(st.error());
+            what = fmt::format("archive {} was renamed into place by an interrupted pass; it is "
+                               "now in the archive index", archive->path);
+        } else if (hash->empty()) {
+            what = fmt::format("archive {} was never renamed into place; its sources are "
+                               "archived again", archive->path);
+        } else {
+            what = fmt::format("archive {} does not have the SHA-256 recorded before its rename; "
+                               "it is not indexed and its sources are archived again",
+                               archive->path);
+        }
+    }
+    if (auto st = clear_archive_commit(state_dir); !st) return fail(st.error());
+    return what;
 }
 
 std::vector<std::string> holds_on_archive(const IndexedArchive& archive, const HoldSet& holds,

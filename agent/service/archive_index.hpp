@@ -39,6 +39,11 @@ struct ArchivedMember {
     std::string schedule;
     util::Date archived{};              // when the copy was made
     std::optional<util::Date> expires;  // none = permanent
+    // The source file's identity when it was archived (absent in lines of older versions):
+    // a later pass recognises a source that was archived but not yet disposed of by it.
+    std::optional<uint64_t> device;
+    std::optional<uint64_t> inode;
+    std::optional<std::string> mtime;  // as in plans: ISO timestamp with nanoseconds
 
     [[nodiscard]] bool expired_on(util::Date day) const { return expires && day >= *expires; }
 };
@@ -100,6 +105,22 @@ struct ArchiveDisposal {
 };
 [[nodiscard]] Status append_archive_disposed(const std::string& state_dir,
                                              const ArchiveDisposal& disposal);
+
+// The archive being renamed into place, recorded in `state_dir/archive-commit.json` (written
+// atomically) just before the rename and removed once its "archive" line is in the index,
+// so that a crash between the rename and the index append leaves no complete archive that
+// the index does not know (its sources would otherwise be archived a second time).
+[[nodiscard]] Status record_archive_commit(const std::string& state_dir,
+                                           const IndexedArchive& archive);
+[[nodiscard]] Status clear_archive_commit(const std::string& state_dir);
+
+// Resolves an archive commit that an interrupted pass left: indexes the archive if it is in
+// place with the recorded SHA-256 and not yet indexed, else only forgets the record (the
+// archive was never renamed into place; its `.partial` is removed by the next archive
+// step). Returns what it did, for the log, or nothing when there was no record. The caller
+// holds the pass lock.
+[[nodiscard]] Result<std::optional<std::string>> recover_archive_commit(
+    const std::string& state_dir);
 
 // Ids of the active holds on `day` that cover any member of `archive`, in order, no repeats.
 [[nodiscard]] std::vector<std::string> holds_on_archive(const IndexedArchive& archive,

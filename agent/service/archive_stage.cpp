@@ -9,6 +9,7 @@
 #include "agent/act/disposal.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/util/encoding.hpp"
+#include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
 
@@ -37,7 +38,7 @@ nlohmann::json archive_method(const ArchivedGroup& group, const PlanEntry& entry
     return j;
 }
 
-Status ArchiveStage::append_index(const ArchivedGroup& group) {
+IndexedArchive ArchiveStage::indexed(const ArchivedGroup& group) const {
     const PlanEntry& first = group.entries.front();
     IndexedArchive a;
     a.name = group.archive.name;
@@ -58,6 +59,9 @@ Status ArchiveStage::append_index(const ArchivedGroup& group) {
         m.size = group.archive.members[i].size;
         m.category = e.category;
         m.schedule = e.schedule_id;
+        m.device = e.facts.device;
+        m.inode = e.facts.inode;
+        m.mtime = util::format_timestamp(e.facts.mtime, true);
         m.archived = today;
         // Fixed when the copy is made, as a file's expiry is fixed by its trigger date.
         if (auto it = m_archive_for.find(e.category); it != m_archive_for.end() && it->second) {
@@ -65,7 +69,7 @@ Status ArchiveStage::append_index(const ArchivedGroup& group) {
         }
         a.members.push_back(std::move(m));
     }
-    return append_archive(m_config.state_dir, a);
+    return a;
 }
 
 std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSummary& summary,
@@ -139,7 +143,11 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
                 abandon(i, fd.error().message());
                 break;
             }
-            auto file = act::prepare(*fd, e.facts, false);
+            auto file = act::prepare(*fd, e.facts, false, false, stop);
+            if (!file && file.error().kind() == ErrorKind::Stopped) {
+                stopped(entries.size());
+                return done;
+            }
             if (!file) {
                 if (file.error().kind() == ErrorKind::Refused) {
                     summary.skip("changed_or_in_use");
@@ -171,7 +179,12 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         }
         if (broken) continue;
         if (group.entries.empty()) continue;  // nothing left to archive; the writer cleans up
-        auto result = writer->commit(stop);
+        // Recorded before the rename, so that a crash right after it leaves an archive the
+        // next pass indexes instead of archiving these sources a second time.
+        auto result = writer->commit(stop, [&](const act::ArchiveResult& r) {
+            ArchivedGroup pending{r, group.encrypted, group.entries};
+            return record_archive_commit(m_config.state_dir, indexed(pending));
+        });
         if (!result && result.error().kind() == ErrorKind::Stopped) {
             stopped(entries.size());
             return done;
@@ -181,10 +194,15 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
             continue;
         }
         group.archive = std::move(*result);
-        if (auto st = append_index(group); !st) {
-            // The archive is complete and verified but unindexed: keep the sources.
+        if (auto st = append_archive(m_config.state_dir, indexed(group)); !st) {
+            // The archive is complete and verified but unindexed: keep the sources (its
+            // commit record lets the next pass index it).
             fail_group(group.entries, fmt::format("archive index: {}", st.error().message()));
             continue;
+        }
+        util::fault_point("archive-indexed");
+        if (auto st = clear_archive_commit(m_config.state_dir); !st) {
+            util::log_warning("{}", st.error().message());
         }
         util::log_info("archived {} files into {} ({} bytes)", group.entries.size(),
                        group.archive.path, group.archive.bytes);

@@ -10,6 +10,7 @@
 
 #include "agent/act/archive.hpp"
 #include "agent/policy/config.hpp"
+#include "agent/service/archive_index.hpp"
 #include "agent/service/pass.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/util/error.hpp"
@@ -49,7 +50,8 @@ public:
 
 private:
     using Key = std::tuple<std::string, std::optional<std::string>, std::optional<std::string>, bool>;
-    Status append_index(const ArchivedGroup& group);
+    // The archive index's line for a written archive.
+    [[nodiscard]] IndexedArchive indexed(const ArchivedGroup& group) const;
 
     const policy::AgentConfig& m_config;
     std::string m_pass_id;

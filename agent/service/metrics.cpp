@@ -90,6 +90,10 @@ std::string render_metrics(const PassRecord& record, double duration_seconds) {
     x.family("lethe_pass_files_failed", "gauge",
              "Due files the last pass could not dispose of (left in place, no certificate).");
     x.sample(s.failed);
+    x.family("lethe_pass_verifications_failed", "gauge",
+             "Overwrites whose read-back differed from what was written in the last pass (the "
+             "file is left in place, overwritten, and retried once by the next pass).");
+    x.sample(s.failed_verifications);
     x.family("lethe_pass_files_recovered", "gauge",
              "Disposals of an interrupted pass that the last pass completed and certified.");
     x.sample(s.recovered);

@@ -16,6 +16,7 @@
 #include "agent/act/encrypt.hpp"
 #include "agent/service/archive_disposal.hpp"
 #include "agent/service/archive_stage.hpp"
+#include "agent/service/archived_sources.hpp"
 #include "agent/service/erase.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
@@ -53,6 +54,11 @@ struct Intent {
     // one was written, comes after it. 0 in records of older versions (search everything).
     uint64_t after_seq = 0;
     nlohmann::json request = nullptr;  // the erasure request it belongs to, or null
+    // Set when the overwrite's read-back failed: when, where, and the message. The file was
+    // left in place; the next pass overwrites it once more, says so, and gives up (and says
+    // so) if that fails too.
+    nlohmann::json verification_failed = nullptr;
+    bool verify = true;  // whether the overwrite is read back ([sanitize] verify)
 
     [[nodiscard]] nlohmann::json to_json() const {
         nlohmann::json j = {{"id", id},
@@ -66,6 +72,8 @@ struct Intent {
                 {"after_seq", after_seq}};
         if (!extra.is_null()) j["method_extra"] = extra;
         if (!request.is_null()) j["request"] = request;
+        if (!verification_failed.is_null()) j["verification_failed"] = verification_failed;
+        if (!verify) j["verify"] = false;
         return j;
     }
     [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
@@ -84,6 +92,10 @@ struct Intent {
             if (j.contains("method_extra")) in.extra = j.at("method_extra");
             in.after_seq = j.value("after_seq", uint64_t{0});
             if (j.contains("request")) in.request = j.at("request");
+            in.verify = j.value("verify", true);
+            if (j.contains("verification_failed")) {
+                in.verification_failed = j.at("verification_failed");
+            }
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -230,6 +242,7 @@ public:
           m_holds(config.state_dir),
           m_disposer(config, ledger, options.now, options.injected_time),
           m_review(config.state_dir, options.now, options.root),
+          m_archived(config.state_dir),
           m_stop_token(options.interrupt, options.on_block) {}
 
     Result<RunSummary> run();
@@ -256,7 +269,8 @@ private:
     Status write_plan(PlanSummary& summary);
     Status check_guards(const PlanSummary& summary) const;
     Status act_on(const PlanEntry& entry, const nlohmann::json& extra = nullptr,
-                  const std::string& archived_sha256 = "");
+                  const std::string& archived_sha256 = "", bool* changed_since_archived = nullptr);
+    Status archive_or_dispose(PlanEntry entry);
     Result<nlohmann::json> encrypt_copy(const act::PreparedFile& file, const PlanEntry& entry,
                                         const std::string& intent_id, const std::string& temp);
     [[nodiscard]] const policy::Category* category_of(const PlanEntry& entry) const;
@@ -265,6 +279,9 @@ private:
     Status write_intents();
     Status record_intent(Intent intent);
     Status drop_intent(const std::string& id);
+    Status mark_verification_failed(const std::string& id,
+                                    const std::optional<act::ReadBackMismatch>& mismatch,
+                                    const std::string& message);
     Status recover_one(Intent& intent, const std::set<std::string>& certified);
     [[nodiscard]] nlohmann::json certificate_payload(const PlanEntry& entry,
                                                      const act::DisposalRecord& rec,
@@ -274,9 +291,13 @@ private:
                    const nlohmann::json& extra = nullptr);
     Status commit_certificates();
     [[nodiscard]] act::SanitizeOptions sanitize_options() const {
-        return {m_config.sanitize_passes, m_config.sanitize_final_zero, true, &m_stop_token};
+        return {m_config.sanitize_passes, m_config.sanitize_final_zero, true, &m_stop_token,
+                m_config.sanitize_verify};
     }
-    Status finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name);
+    Status finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name,
+                           bool sync = true);
+    template <typename Group>
+    Status sync_folders(const Group& group);
 
     const policy::AgentConfig& m_config;
     const std::vector<policy::RetentionSchedule>& m_schedules;
@@ -288,6 +309,7 @@ private:
     HoldWatch m_holds;
     ArchiveDisposer m_disposer;
     ReviewStage m_review;
+    ArchivedSources m_archived;  // sources an earlier pass archived but did not dispose of
     nlohmann::json m_holds_checked;  // the store version checked before the current file
     util::StopToken m_stop_token;    // between blocks of a long file
 
@@ -328,17 +350,60 @@ Status Pass::write_intents() {
         }
         return util::fsync_dir(m_config.state_dir);
     }
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& in : m_intents) list.push_back(in.to_json());
-    nlohmann::json j = {{"intents", std::move(list)}};
-    if (auto st = util::write_file_atomic(intent_path(), j.dump(), 0600); !st) {
+    std::string lines;
+    for (const auto& in : m_intents) lines += in.to_json().dump() + "\n";
+    if (auto st = util::write_file_atomic(intent_path(), lines, 0600); !st) {
         return fail(st.error().with_context("intent record"));
     }
     return {};
 }
 
+// Appends one intent to intent.json (one JSON object per line) and makes it durable with one
+// fdatasync (and the folder's fsync when the file is new): one sync per disposal instead of
+// the two of a rewrite. The rewrites (write_intents) that drop or mark intents stay atomic.
 Status Pass::record_intent(Intent intent) {
+    const std::string line = intent.to_json().dump() + "\n";
     m_intents.push_back(std::move(intent));
+    const std::string path = intent_path();
+    bool created = true;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                       0600));
+    if (!fd && errno == EEXIST) {
+        created = false;
+        fd.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+    }
+    if (!fd) return fail(errno_error(fmt::format("open {}", path), errno).with_context("intent record"));
+    if (auto st = util::write_all(fd.get(), line, path); !st) {
+        return fail(st.error().with_context("intent record"));
+    }
+    if (::fdatasync(fd.get()) != 0) {
+        return fail(errno_error(fmt::format("fdatasync {}", path), errno).with_context("intent record"));
+    }
+    if (created) return util::fsync_dir(m_config.state_dir);
+    return {};
+}
+
+// Resolves the intent of an overwrite whose read-back failed: it stays recorded, marked, so
+// that the next pass knows the file was overwritten but not verified and retries once,
+// saying so, instead of taking it for an interrupted overwrite.
+Status Pass::mark_verification_failed(const std::string& id,
+                                      const std::optional<act::ReadBackMismatch>& mismatch,
+                                      const std::string& message) {
+    for (auto& in : m_intents) {
+        if (in.id != id) continue;
+        nlohmann::json failed = {{"time", util::format_timestamp(m_options.now)},
+                                 {"message", message},
+                                 {"attempts", in.verification_failed.is_null()
+                                                  ? 1
+                                                  : in.verification_failed.value("attempts", 1) + 1}};
+        if (mismatch) {
+            failed["block"] = mismatch->block;
+            failed["offset"] = mismatch->offset;
+            failed["length"] = mismatch->length;
+            failed["blocks"] = mismatch->blocks;
+        }
+        in.verification_failed = std::move(failed);
+    }
     return write_intents();
 }
 
@@ -347,8 +412,23 @@ Status Pass::drop_intent(const std::string& id) {
     return write_intents();
 }
 
+// Fsyncs each folder that holds an overwritten file of `group` once.
+template <typename Group>
+Status Pass::sync_folders(const Group& group) {
+    std::set<std::pair<std::string, std::string>> done;
+    for (const auto& p : group) {
+        if (!overwrites(p.entry.action)) continue;
+        if (!done.emplace(p.entry.root, util::parent_of(p.entry.facts.path)).second) continue;
+        auto fd = root_fd(p.entry.root);
+        if (!fd) return fail(fd.error());
+        if (auto st = act::sync_folder(*fd, p.entry.facts.path); !st) return st;
+    }
+    return {};
+}
+
 // Appends the certificates of the disposals done since the last commit with one write and
-// one fsync, then removes the renamed, overwritten files and their intents.
+// one fsync, then removes the renamed, overwritten files and their intents. The renames, and
+// then the unlinks, are made durable with one fsync per folder of the group.
 Status Pass::commit_certificates() {
     if (m_pending.empty()) return {};
     // Taken out first: a failed append is never retried within this pass (the intents make
@@ -356,6 +436,8 @@ Status Pass::commit_certificates() {
     std::vector<Pending> group = std::move(m_pending);
     m_pending.clear();
     m_pending_bytes = 0;
+    // A certificate never precedes the durable rename that proves its overwrite was verified.
+    if (auto st = sync_folders(group); !st) return st;
     std::vector<nlohmann::json> payloads;
     payloads.reserve(group.size());
     for (const auto& p : group) payloads.push_back(p.payload);
@@ -369,7 +451,7 @@ Status Pass::commit_certificates() {
         if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
             if (!fd) return fail(fd.error());
-            if (auto st = finish_sanitize(*fd, e, p.temp_name); !st) return st;
+            if (auto st = finish_sanitize(*fd, e, p.temp_name, false); !st) return st;
         }
         ++m_summary.disposed;
         ++m_summary.disposed_by_action[std::string(policy::to_string(e.action))];
@@ -387,6 +469,8 @@ Status Pass::commit_certificates() {
                               e.root, util::utf8_display(e.facts.path), p.size, seq));
         ++seq;
     }
+    // The unlinks are durable before the intents that would complete them are dropped.
+    if (auto st = sync_folders(group); !st) return st;
     std::set<std::string> done;
     for (const auto& p : group) done.insert(p.intent_id);
     std::erase_if(m_intents, [&done](const Intent& in) { return done.count(in.id) != 0; });
@@ -439,15 +523,32 @@ Status Pass::recover() {
             intents.push_back(std::move(*in));
         }
     } else if (j.is_object()) {
-        // One record, as lethe wrote it before certificates were grouped.
+        // One record: one line, or as lethe wrote it before certificates were grouped.
         auto in = Intent::from_json(j);
         if (in) {
             intents.push_back(std::move(*in));
         } else {
             parsed = fail(in.error());
         }
+    } else if (!text->empty() && text->back() == '\n') {
+        // One record per line.
+        size_t pos = 0;
+        while (parsed && pos < text->size()) {
+            size_t end = text->find('\n', pos);
+            auto line = nlohmann::json::parse(text->begin() + static_cast<std::ptrdiff_t>(pos),
+                                              text->begin() + static_cast<std::ptrdiff_t>(end),
+                                              nullptr, false);
+            pos = end + 1;
+            auto in = line.is_object() ? Intent::from_json(line)
+                                       : Result<Intent>(fail(ErrorKind::BadInput, "a line is not JSON"));
+            if (!in) {
+                parsed = fail(in.error());
+            } else {
+                intents.push_back(std::move(*in));
+            }
+        }
     } else {
-        parsed = fail(ErrorKind::BadInput, "not JSON");
+        parsed = fail(ErrorKind::BadInput, "not JSON, or its last line is incomplete");
     }
     if (!parsed) {
         return fail(ErrorKind::Refused,
@@ -482,10 +583,33 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     }
     m_holds_checked = "checked by the interrupted pass before it began this disposal";
     m_request = intent->request;
-    util::log_warning("completing the interrupted disposal of {}/{}", e.root,
-                      util::utf8_display(e.facts.path));
     auto fd = root_fd(e.root);
     if (!fd) return fail(fd.error());
+    const nlohmann::json& failed_before = intent->verification_failed;
+    std::string earlier_failure;
+    if (!failed_before.is_null()) {
+        earlier_failure = fmt::format(
+            "the read-back of its overwrite failed in the pass of {}{}",
+            failed_before.value("time", "?"),
+            failed_before.contains("block")
+                ? fmt::format(" from block {} (byte {})", failed_before["block"].get<uint64_t>(),
+                              failed_before["offset"].get<uint64_t>())
+                : "");
+        auto now = scan::stat_beneath(*fd, e.facts.path);
+        if (!now || now->inode != e.facts.inode || now->device != e.facts.device) {
+            // Someone removed or replaced it since: nothing of this disposal can be certified.
+            util::log_warning("{}/{}: {}, and it is no longer there (removed or replaced since); "
+                              "nothing is certified", e.root, util::utf8_display(e.facts.path),
+                              earlier_failure);
+            m_request = nullptr;
+            return {};
+        }
+        util::log_warning("{}/{}: {}; overwriting it once more", e.root,
+                          util::utf8_display(e.facts.path), earlier_failure);
+    } else {
+        util::log_warning("completing the interrupted disposal of {}/{}", e.root,
+                          util::utf8_display(e.facts.path));
+    }
 
     act::DisposalRecord rec = intent->prepared;
     rec.method = overwrites(e.action) ? "file overwrite" : "unlink";
@@ -511,7 +635,7 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     if (still_there && still_there->inode == e.facts.inode && still_there->device == e.facts.device) {
         // Interrupted before the rename: do it again from the start; the certificate keeps
         // the hash taken before the first attempt changed anything.
-        auto file = act::prepare(*fd, e.facts, overwrites(e.action), true);
+        auto file = act::prepare(*fd, e.facts, overwrites(e.action), true, &m_stop_token);
         if (!file) return fail(file.error());
         if (e.action == policy::Action::Encrypt && !copy) {
             auto made = encrypt_copy(*file, e, intent->id, intent->temp_name);
@@ -521,19 +645,37 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         auto done = overwrites(e.action)
                         ? act::sanitize(*file, intent->temp_name, sanitize_options())
                         : act::remove(*file);
+        if (!done && done.error().kind() == ErrorKind::Verification && !earlier_failure.empty()) {
+            // Twice is a pattern (failing storage, or another writer): no more retries.
+            ++m_summary.failed;
+            ++m_summary.failed_verifications;
+            m_request = nullptr;
+            log_event(util::LogLevel::Error, Event::Error,
+                      EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                        std::string(policy::to_string(e.action))),
+                      fmt::format("verification failed again: {}; lethe does not retry it again: "
+                                  "check the storage and dispose of the file by hand",
+                                  done.error().message()));
+            return {};
+        }
         if (!done) return fail(done.error());
         done->sha256_before = intent->prepared.sha256_before;
         done->size = intent->prepared.size;
+        if (!earlier_failure.empty()) {
+            done->handling.push_back(earlier_failure + "; overwritten again and verified");
+        }
         rec = *done;
     } else if (overwrites(e.action)) {
         auto finished = act::finish_interrupted(*fd, e.facts.path, intent->temp_name);
         if (!finished) return fail(finished.error());
-        // Our renamed file exists only after a verified overwrite and truncation.
-        rec.verified = *finished;
+        // Our renamed file exists only after a verified (or, with verification off, a
+        // synced) overwrite and truncation.
+        rec.verified = *finished && intent->verify;
         rec.passes = sanitize_options().passes + (sanitize_options().final_zero ? 1 : 0);
         rec.pattern = sanitize_options().final_zero ? "random+zero" : "random";
-        rec.read_back = *finished ? "verified before the interruption (the file had been renamed)"
-                                  : "not confirmed: the file was gone when the pass resumed";
+        rec.read_back = !*finished      ? "not confirmed: the file was gone when the pass resumed"
+                        : intent->verify ? "verified before the interruption (the file had been renamed)"
+                                         : std::string(act::kNoReadBack);
     } else {
         rec.verified = !still_there && still_there.error().sys_errno() == ENOENT;
         rec.read_back = "name no longer present after unlink (confirmed after an interruption)";
@@ -645,8 +787,9 @@ Status Pass::check_guards(const PlanSummary& summary) const {
 }
 
 // Unlinks the renamed, overwritten and certified file.
-Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name) {
-    auto removed = act::finish_interrupted(root, entry.facts.path, temp_name);
+Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name,
+                             bool sync) {
+    auto removed = act::finish_interrupted(root, entry.facts.path, temp_name, sync);
     if (!removed) return fail(removed.error());
     return {};
 }
@@ -713,8 +856,38 @@ Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const P
                           {"retention_attributes", copy->attributes_kept}};
 }
 
+// A due file whose action is archive: disposed of against the archive an earlier pass put
+// it in (stopped or killed before it removed the sources), when that archive is still as
+// the index recorded it; else collected for this pass's archive.
+Status Pass::archive_or_dispose(PlanEntry entry) {
+    std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
+    if (auto found = m_archived.find(entry)) {
+        if (found->problem.empty()) {
+            util::log_info("{} is already in archive {} (written {} by a pass that did not "
+                           "dispose of it): disposing of it against that archive", shown,
+                           found->archive->name, found->archive->created);
+            nlohmann::json extra = {
+                {"archive", indexed_archive_method(*found->archive, *found->member)}};
+            bool changed = false;
+            if (auto st = act_on(entry, extra, found->member->sha256, &changed); !st) return st;
+            if (!changed) return {};
+            util::log_warning("{}: its content is not the copy in archive {}; archived again",
+                              shown, found->archive->name);
+        } else {
+            util::log_warning("{}: archive {}, which the archive index says holds it, {}; the "
+                              "source is kept and archived again", shown, found->archive->name,
+                              found->problem);
+        }
+    }
+    const policy::Category* c = category_of(entry);
+    bool encrypt = c != nullptr && c->encrypt;
+    auto archive_for = c != nullptr ? c->archive_for : std::nullopt;
+    m_archives.add(std::move(entry), encrypt, archive_for);
+    return {};
+}
+
 Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
-                    const std::string& archived_sha256) {
+                    const std::string& archived_sha256, bool* changed_since_archived) {
     nlohmann::json extra = extra_in;
     auto fd = root_fd(entry.root);
     if (!fd) return fail(fd.error());
@@ -723,7 +896,13 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                                            entry.category,
                                            std::string(policy::to_string(entry.action)));
     bool overwrite = overwrites(entry.action);
-    auto file = act::prepare(*fd, entry.facts, overwrite);
+    auto file = act::prepare(*fd, entry.facts, overwrite, false, &m_stop_token);
+    if (!file && file.error().kind() == ErrorKind::Stopped) {
+        // Stopped while hashing it: nothing was changed and no intent recorded.
+        m_summary.stopped = true;
+        util::log_info("stopped on request while hashing {}: kept, untouched", shown);
+        return {};
+    }
     if (!file) {
         if (file.error().kind() == ErrorKind::Refused) {
             m_summary.skip("changed_or_in_use");
@@ -737,6 +916,10 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         return {};
     }
     if (!archived_sha256.empty() && file->record().sha256_before != archived_sha256) {
+        if (changed_since_archived != nullptr) {
+            *changed_since_archived = true;
+            return {};
+        }
         m_summary.skip("changed_or_in_use");
         util::log_warning("skipped {}: changed since it was archived; kept (the archived copy "
                           "remains)", shown);
@@ -751,6 +934,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     }
     Intent intent{util::random_suffix(16), entry, file->record(),
                   fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq(), m_request};
+    intent.verify = m_config.sanitize_verify;
     const std::string id = intent.id;
     const std::string temp_name = intent.temp_name;
     // Durable before anything is destroyed, beside the intents of the disposals whose
@@ -778,8 +962,9 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         }
         extra = {{"encrypted_copy", *copy}};
     }
-    auto done = overwrite ? act::sanitize(*file, temp_name, sanitize_options())
-                          : act::remove(*file);
+    act::SanitizeOptions grouped = sanitize_options();
+    grouped.sync_folder = false;  // once per folder of the group, before it is certified
+    auto done = overwrite ? act::sanitize(*file, temp_name, grouped) : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
         // Refused before anything was changed (the file grew or shrank since prepare).
         m_summary.skip("changed_or_in_use");
@@ -796,11 +981,14 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     }
     if (!done) {
         if (done.error().kind() == ErrorKind::Verification) {
-            // Final: the file stays where it is; there is nothing to complete later.
+            // The file stays where it is, overwritten but not removed, and uncertified.
             ++m_summary.failed;
+            ++m_summary.failed_verifications;
             log_event(util::LogLevel::Error, Event::Error, fields,
-                      fmt::format("verification failed: {}", done.error().message()));
-            return drop_intent(id);
+                      fmt::format("verification failed: {}; the next pass overwrites it once "
+                                  "more", done.error().message()));
+            return mark_verification_failed(id, file->read_back_mismatch(),
+                                            done.error().message());
         }
         // The intent stays, so the next pass completes this file before anything else.
         return fail(done.error());
@@ -863,6 +1051,7 @@ Result<uint64_t> Pass::write_checkpoint() {
           {"held", m_summary.held},
           {"in_review", m_summary.in_review},
           {"failed", m_summary.failed},
+          {"failed_verifications", m_summary.failed_verifications},
           {"observed", m_summary.observed},
           {"recovered", m_summary.recovered},
           {"archives_disposed", m_summary.archives_disposed},
@@ -902,6 +1091,9 @@ Result<RunSummary> Pass::run_steps() {
     auto archive_recovered = m_disposer.recover();
     if (!archive_recovered) return fail(archive_recovered.error());
     if (*archive_recovered) ++m_summary.recovered;
+    auto committed = recover_archive_commit(m_config.state_dir);
+    if (!committed) return fail(committed.error());
+    if (*committed) util::log_warning("{}", **committed);
     // Hold changes made while no pass ran may still lack their ledger entries.
     if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
         !recorded) {
@@ -963,10 +1155,7 @@ Result<RunSummary> Pass::run_steps() {
             }
         }
         if (entry->action == policy::Action::Archive) {
-            const policy::Category* c = category_of(*entry);
-            bool encrypt = c != nullptr && c->encrypt;
-            auto archive_for = c != nullptr ? c->archive_for : std::nullopt;
-            m_archives.add(std::move(*entry), encrypt, archive_for);
+            if (auto st = archive_or_dispose(std::move(*entry)); !st) return fail(st.error());
             continue;
         }
         if (auto st = act_on(*entry); !st) return fail(st.error());
@@ -983,7 +1172,8 @@ Result<RunSummary> Pass::run_steps() {
     for (const auto& group : archived) {
         for (size_t i = 0; i < group.entries.size(); ++i) {
             const PlanEntry& e = group.entries[i];
-            // A source not removed now stays; the next pass archives it again.
+            // A source not removed now stays; the next pass finds it in this archive (the
+            // index) and disposes of it against it.
             if (m_summary.stopped || (m_options.stop != nullptr && m_options.stop->load())) {
                 m_summary.stopped = true;
                 break;
@@ -1084,6 +1274,10 @@ Result<RunSummary> Pass::run_erasure() {
         auto recovered = m_disposer.recover();
         if (!recovered) return fail(recovered.error());
         if (*recovered) ++m_summary.recovered;
+        // An archive renamed into place but not yet indexed holds the client's files too.
+        auto committed = recover_archive_commit(m_config.state_dir);
+        if (!committed) return fail(committed.error());
+        if (*committed) util::log_warning("{}", **committed);
         if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
             !recorded) {
             return fail(recorded.error());

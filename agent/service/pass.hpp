@@ -50,6 +50,7 @@ struct RunSummary {
     uint64_t held = 0;       // due but under a legal hold (at plan time or just before acting)
     uint64_t in_review = 0;  // due, waiting for (or no longer holding) a records manager's approval
     uint64_t failed = 0;     // verification or I/O failures: left in place, no certificate
+    uint64_t failed_verifications = 0;  // of `failed`: overwrites whose read-back differed
     uint64_t recovered = 0;  // disposals of an interrupted pass completed and certified
     uint64_t archives_disposed = 0;  // archives whose every copy expired: sanitized, certified
     uint64_t archives_held = 0;      // archives whose copies expired but a hold keeps

@@ -27,6 +27,7 @@ nlohmann::json summary_json(const RunSummary& s) {
             {"skipped", s.skipped},     {"held", s.held},
             {"in_review", s.in_review},
             {"failed", s.failed},
+            {"failed_verifications", s.failed_verifications},
             {"recovered", s.recovered}, {"checkpoint_seq", s.checkpoint_seq},
             {"stopped", s.stopped}};
 }
@@ -41,6 +42,7 @@ RunSummary summary_from(const nlohmann::json& j) {
     s.in_review = j.value("in_review", uint64_t{0});
     s.skipped = j.value("skipped", uint64_t{0});
     s.failed = j.value("failed", uint64_t{0});
+    s.failed_verifications = j.value("failed_verifications", uint64_t{0});
     s.recovered = j.value("recovered", uint64_t{0});
     s.checkpoint_seq = j.value("checkpoint_seq", uint64_t{0});
     s.stopped = j.value("stopped", false);

@@ -83,7 +83,7 @@ class AgentStopE2E : public ServiceFixture {
 
 TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAndCertifies) {
     keygen();
-    stop_at_block(10);
+    stop_at_block(26);  // after brief.pdf (3 blocks) and the huge file's 16 hash blocks
     if (HasFatalFailure()) return;
 
     // Stopped inside the overwrite of the huge file: still under its name, partly
@@ -122,6 +122,36 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     for (const auto& e : std::filesystem::directory_iterator(m_dir / "share/acme/2010-001")) {
         ADD_FAILURE() << "left behind: " << e.path();
     }
+}
+
+// Block 10 falls in the SHA-256 taken of the huge file before its intent record (brief.pdf
+// takes blocks 1 to 3; the huge file's 16 hash blocks of 4 MiB come next).
+TEST_F(AgentStopE2E, SigtermWhileHashingBeforeADisposalStopsAtOnceAndChangesNothing) {
+    keygen();
+    stop_at_block(10);
+    if (HasFatalFailure()) return;
+
+    EXPECT_EQ(slurp(m_dir / kHuge), m_huge);
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    EXPECT_TRUE(certificates_of("acme/2010-001/huge.pdf").empty());
+    auto entries = payloads();
+    ASSERT_FALSE(entries.empty());
+    EXPECT_EQ(entries.back()["type"], "checkpoint");
+    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    expect_ledger_verifies();
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while hashing clients/acme/2010-001/huge.pdf: kept, "
+                       "untouched"),
+              std::string::npos)
+        << log;
+
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_FALSE(exists(m_dir / kHuge));
+    auto certs = certificates_of("acme/2010-001/huge.pdf");
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(m_huge));
+    expect_ledger_verifies();
 }
 
 TEST_F(AgentStopE2E, SigtermMidArchiveRemovesThePartialArchiveKeepsTheSourcesAndTheNextPassArchives) {

@@ -368,6 +368,88 @@ TEST_F(LetheE2E, AFailedReadBackKeepsTheFileWritesNoCertificateAndExitsNonZero) 
     EXPECT_EQ(lethe("certs verify " + config()).code, 0);
 }
 
+// A failed read-back is recorded (journal/log with the path and the block, a counter in
+// last-pass.json and the metrics file, the intent kept and marked), and the next pass
+// overwrites the file once more, says so, and certifies it with the hash of its content
+// before the first overwrite.
+TEST_F(LetheE2E, AFailedReadBackIsRecordedAndTheNextPassRetriesItOnceAndSaysSo) {
+    m_dir.write("lethe.toml", "metrics_file = \"lethe.prom\"\n" + slurp(m_dir / "lethe.toml"));
+    keygen();
+    Output run = lethe("--log-target stderr run " + config(), "LETHE_TEST_CORRUPT_AFTER_WRITE=1");
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_NE(run.err.find("acme/2010-001/brief.pdf: read-back does not match what was written, "
+                           "from block 0 (bytes 0 to 15"),
+              std::string::npos)
+        << run.err;
+    auto record = nlohmann::json::parse(slurp(m_dir / "state/last-pass.json"));
+    EXPECT_EQ(record["summary"]["failed_verifications"], 2) << record.dump();
+    EXPECT_NE(slurp(m_dir / "lethe.prom").find("lethe_pass_verifications_failed 2"),
+              std::string::npos)
+        << slurp(m_dir / "lethe.prom");
+    // intent.json: one intent per line, each kept and marked.
+    std::istringstream intents(slurp(m_dir / "state/intent.json"));
+    int marked = 0;
+    for (std::string line; std::getline(intents, line);) {
+        auto in = nlohmann::json::parse(line);
+        EXPECT_EQ(in["verification_failed"]["block"], 0) << in.dump();
+        EXPECT_EQ(in["verification_failed"]["attempts"], 1) << in.dump();
+        ++marked;
+    }
+    EXPECT_EQ(marked, 2);
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+
+    Output retry = lethe("--log-target stderr run " + config());
+    EXPECT_EQ(retry.code, 0) << retry.out << retry.err;
+    EXPECT_NE(retry.err.find("acme/2010-001/brief.pdf: the read-back of its overwrite failed in "
+                             "the pass of"),
+              std::string::npos)
+        << retry.err;
+    EXPECT_NE(retry.err.find("from block 0 (byte 0); overwriting it once more"), std::string::npos)
+        << retry.err;
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/letter.docx"));
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    int retried = 0;
+    for (const auto& p : payloads()) {
+        if (p["type"] != "disposal" || p["action"] != "sanitize") continue;
+        ++retried;
+        std::string original = p["path"] == "acme/2010-001/brief.pdf" ? "privileged brief"
+                                                                       : "letter to client";
+        EXPECT_EQ(p["subject"]["sha256"], util::sha256_hex(original)) << p.dump();
+        EXPECT_EQ(p["method"]["verified"], true);
+        EXPECT_NE(p["method"]["handling"].dump().find("overwritten again and verified"),
+                  std::string::npos)
+            << p.dump();
+    }
+    EXPECT_EQ(retried, 2);
+    EXPECT_EQ(lethe("certs verify " + config()).code, 0);
+}
+
+TEST_F(LetheE2E, AReadBackThatFailsTwiceIsNotRetriedAgainAndIsNeverCertified) {
+    keygen();
+    EXPECT_EQ(lethe("run " + config(), "LETHE_TEST_CORRUPT_AFTER_WRITE=1").code, 1);
+    Output again = lethe("--log-target stderr run " + config(), "LETHE_TEST_CORRUPT_AFTER_WRITE=1");
+    EXPECT_EQ(again.code, 1) << again.out << again.err;
+    EXPECT_NE(again.err.find("overwriting it once more"), std::string::npos) << again.err;
+    EXPECT_NE(again.err.find("verification failed again"), std::string::npos) << again.err;
+    EXPECT_NE(again.err.find("does not retry it again"), std::string::npos) << again.err;
+    auto record = nlohmann::json::parse(slurp(m_dir / "state/last-pass.json"));
+    EXPECT_EQ(record["summary"]["failed_verifications"], 2) << record.dump();
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+
+    Output quiet = lethe("--log-target stderr run " + config());
+    EXPECT_EQ(quiet.code, 0) << quiet.out << quiet.err;
+    EXPECT_EQ(quiet.err.find("once more"), std::string::npos) << quiet.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/letter.docx"));
+    for (const auto& p : payloads()) {
+        if (p["type"] == "disposal") {
+            EXPECT_EQ(p["action"], "delete") << p.dump();
+        }
+    }
+    EXPECT_EQ(lethe("certs verify " + config()).code, 0);
+}
+
 TEST_F(LetheE2E, AnInjectedClockIsRecordedInEveryCertificate) {
     keygen();
     Output run = lethe("run " + config() + " --now 2030-01-01T00:00:00Z");

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "agent/scan/file_facts.hpp"
@@ -348,8 +350,92 @@ TEST_F(DisposalTest, AFailedReadBackKeepsTheFileAndReportsIt) {
     std::string after = slurp(m_dir / "root/brief.pdf");
     EXPECT_EQ(after.size(), 10000u);
     EXPECT_NE(after, std::string(10000, 'p'));  // it was overwritten, just not verified
+    ASSERT_TRUE(file->read_back_mismatch());
+    EXPECT_EQ(file->read_back_mismatch()->block, 0u);
+    EXPECT_EQ(file->read_back_mismatch()->offset, 0u);
+    EXPECT_EQ(file->read_back_mismatch()->length, 10000u);
+    EXPECT_EQ(file->read_back_mismatch()->blocks, 1u);
+    EXPECT_NE(rec.error().message().find("from block 0 (bytes 0 to 9999"), std::string::npos)
+        << rec.error().message();
 }
 #endif
+
+#ifdef LETHE_TEST_HOOKS
+// With the read-back switched off nothing is read back (a corrupted block goes unnoticed),
+// and the record says so instead of claiming a verification.
+TEST_F(DisposalTest, WithVerificationOffNothingIsReadBackAndTheRecordSaysSo) {
+    std::string content(size_t{9} << 20, 'v');  // three blocks
+    m_dir.write("root/brief.pdf", content);
+    auto file = prepare(m_root.get(), planned("brief.pdf"), true);
+    ASSERT_TRUE(file);
+    SanitizeOptions options;
+    options.verify = false;
+    ::setenv("LETHE_TEST_CORRUPT_AFTER_WRITE", "1", 1);
+    auto rec = sanitize(*file, ".lethe-tmp", options);
+    ::unsetenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_FALSE(rec->verified);
+    EXPECT_EQ(rec->read_back.rfind("none: read-back verification is switched off", 0), 0u)
+        << rec->read_back;
+    EXPECT_EQ(rec->sha256_before, util::sha256_hex(content));
+    EXPECT_FALSE(exists(m_dir / "root/brief.pdf"));
+    EXPECT_FALSE(exists(m_dir / "root/.lethe-tmp"));
+}
+
+// The read-back reads the next block while it compares this one: a mismatch in a later
+// block of a large file is found, and named, all the same.
+TEST_F(DisposalTest, TheOverlappedReadBackFindsAMismatchInALaterBlock) {
+    const uint64_t block = uint64_t{4} << 20;
+    std::string content(static_cast<size_t>(block * 3 + 4096), 'w');
+    m_dir.write("root/big.pdf", content);
+    auto file = prepare(m_root.get(), planned("big.pdf"), true);
+    ASSERT_TRUE(file);
+    ::setenv("LETHE_TEST_CORRUPT_AFTER_WRITE", fmt::format("at:{}", 2 * block + 8192).c_str(), 1);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ::unsetenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
+    ASSERT_FALSE(rec);
+    EXPECT_EQ(rec.error().kind(), ErrorKind::Verification);
+    ASSERT_TRUE(file->read_back_mismatch());
+    EXPECT_EQ(file->read_back_mismatch()->block, 2u);
+    EXPECT_EQ(file->read_back_mismatch()->offset, 2 * block);
+    EXPECT_EQ(file->read_back_mismatch()->blocks, 1u);
+    EXPECT_TRUE(exists(m_dir / "root/big.pdf"));
+
+    // Untouched, every block of it matches.
+    m_dir.write("root/other.pdf", content);
+    auto other = prepare(m_root.get(), planned("other.pdf"), true);
+    ASSERT_TRUE(other);
+    auto ok = sanitize(*other, ".lethe-tmp2", SanitizeOptions{});
+    ASSERT_TRUE(ok) << ok.error().message();
+    EXPECT_TRUE(ok->verified);
+    EXPECT_FALSE(exists(m_dir / "root/other.pdf"));
+}
+#endif
+
+// The hash taken before a disposal stops between two of its blocks when asked (SIGTERM), and
+// nothing of the file has been changed.
+TEST_F(DisposalTest, TheHashBeforeADisposalStopsBetweenBlocksWhenAsked) {
+    std::string content((size_t{4} << 20) * 5 + 3, 'h');  // six blocks of 4 MiB
+    m_dir.write("root/big.pdf", content);
+    std::atomic<bool> stop{false};
+    int blocks = 0;
+    util::StopToken token(&stop, [&] {
+        if (++blocks == 2) stop = true;
+    });
+    auto file = prepare(m_root.get(), planned("big.pdf"), true, false, &token);
+    ASSERT_FALSE(file);
+    EXPECT_EQ(file.error().kind(), ErrorKind::Stopped) << file.error().message();
+    EXPECT_EQ(blocks, 2);
+    EXPECT_EQ(slurp(m_dir / "root/big.pdf"), content);
+
+    // Not asked to stop: every block is hashed.
+    blocks = 0;
+    util::StopToken counting(nullptr, [&] { ++blocks; });
+    auto whole = prepare(m_root.get(), planned("big.pdf"), true, false, &counting);
+    ASSERT_TRUE(whole) << whole.error().message();
+    EXPECT_EQ(whole->record().sha256_before, util::sha256_hex(content));
+    EXPECT_EQ(blocks, 6);
+}
 
 }  // namespace
 }  // namespace lethe::act

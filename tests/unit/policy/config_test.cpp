@@ -51,6 +51,7 @@ TEST(Config, SanitizeAndArchiveSections) {
 [sanitize]
 passes = 2
 final_zero = true
+verify = false
 [archive]
 destination = "../archive"
 recipients = ["age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"]
@@ -61,6 +62,7 @@ path = "/r"
     ASSERT_TRUE(cfg) << cfg.error().message();
     EXPECT_EQ(cfg->sanitize_passes, 2);
     EXPECT_TRUE(cfg->sanitize_final_zero);
+    EXPECT_FALSE(cfg->sanitize_verify);
     EXPECT_EQ(cfg->archive_destination, dir / "archive");
     ASSERT_EQ(cfg->archive_recipients.size(), 1u);
 
@@ -68,6 +70,7 @@ path = "/r"
     ASSERT_TRUE(defaults);
     EXPECT_EQ(defaults->sanitize_passes, 1);
     EXPECT_FALSE(defaults->sanitize_final_zero);
+    EXPECT_TRUE(defaults->sanitize_verify);
     EXPECT_TRUE(defaults->archive_destination.empty());
 
     auto passes = load_config(dir.write("p.toml", "[sanitize]\npasses = 0\n[[root]]\nname=\"r\"\npath=\"/r\"\n"));
