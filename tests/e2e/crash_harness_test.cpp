@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -287,6 +288,41 @@ TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
     }
     EXPECT_GE(cases, 20);
     EXPECT_GE(grouped, 5);  // crashes between disposals and their grouped certificates
+}
+
+// Killed after the archive was indexed and before any source was removed; then the archive
+// goes missing or is altered. The next pass does not dispose of a source against it: it
+// says so, keeps the source and archives it anew, and certifies it against the new archive.
+TEST(CrashHarness, ASourceWhoseArchiveIsMissingOrAlteredIsKeptAndArchivedAnew) {
+    for (const std::string how : {"missing", "altered"}) {
+        Share share;
+        ASSERT_EQ(share.lethe("keygen").code, 0);
+        ASSERT_TRUE(share.lethe("run", "LETHE_FAULT_AT=archive-indexed:1").killed) << how;
+        std::vector<std::string> first = share.names_with("archive", ".tar.zst.age");
+        ASSERT_EQ(first.size(), 1u) << how;
+        if (how == "missing") {
+            ASSERT_EQ(std::remove(first[0].c_str()), 0);
+        } else {
+            std::ofstream(first[0], std::ios::app) << "x";
+        }
+        Output next = share.lethe("--log-target stderr run");
+        ASSERT_EQ(next.code, 0) << how << ": " << next.err;
+        EXPECT_NE(next.err.find(how == "missing" ? "is missing" : "no longer has the SHA-256 the "
+                                                                  "archive index recorded"),
+                  std::string::npos)
+            << how << ": " << next.err;
+        EXPECT_NE(next.err.find("the source is kept and archived again"), std::string::npos)
+            << next.err;
+        std::string old_name = first[0].substr(first[0].rfind('/') + 1);
+        int archived = 0;
+        for (const auto& c : share.certificates()) {
+            if (c["action"] != "archive") continue;
+            ++archived;
+            EXPECT_NE(c["method"]["archive"]["name"], old_name) << how << " " << c.dump();
+        }
+        EXPECT_EQ(archived, 2) << how;
+        if (how == "missing") expect_no_loss_and_honest_certificates(share, how);
+    }
 }
 
 #endif
