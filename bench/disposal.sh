@@ -83,6 +83,24 @@ echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
 echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s (overwrite + O_DIRECT read-back + certificate)"
 echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
 
+echo "== sanitize one ${big_mib} MiB file (read-back verification off: [sanitize] verify = false) =="
+setup_share "$work/bigoff" sanitize
+printf '[sanitize]\nverify = false\n' >> "$work/bigoff/lethe.toml"
+mkdir -p "$work/bigoff/share/c/m" "$work/shred-off"
+head -c "$((big_mib << 20))" /dev/urandom > "$work/bigoff/share/c/m/big.bin"
+cp "$work/bigoff/share/c/m/big.bin" "$work/shred-off/big.bin"
+touch -d 2010-01-01 "$work/bigoff/share/c/m/big.bin"
+sync
+t0=$(now); shred -n1 -u "$work/shred-off/big.bin"; sync; t1=$(now)
+shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+t0=$(now); "$lethe" --log-level error run --config "$work/bigoff/lethe.toml" >/dev/null; t1=$(now)
+lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+[ ! -e "$work/bigoff/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
+echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
+echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s (overwrite, no read-back, certificate says so)"
+echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+rm -rf "$work/bigoff" "$work/shred-off"
+
 echo "== sanitize ${small_files} files of 20 KiB, with certificates =="
 setup_share "$work/small" sanitize
 mkdir -p "$work/small/share/c/m" "$work/shred-small"
