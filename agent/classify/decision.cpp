@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -23,6 +25,8 @@ std::string_view to_string(Status status) {
 
 namespace {
 
+// The file's extension, lowercased into `buffer` (short extensions stay in its inline
+// storage: no allocation); empty when the name has none.
 std::string_view extension_of(std::string_view path, std::string& buffer) {
     auto slash = path.rfind('/');
     auto name = path.substr(slash == std::string_view::npos ? 0 : slash + 1);
@@ -116,10 +120,38 @@ void date_match(Match& m, const scan::FileFacts& facts, FileLookups* lookups, bo
 
 enum class Matched { No, Yes, NotMime };
 
-// category_matches, telling apart a category whose every matcher held but `mime`.
+// What a category's path captured: views into the file's path, copied only for the
+// categories that match.
+struct Captured {
+    std::optional<std::string_view> client;
+    std::optional<std::string_view> matter;
+};
+
+// Whether one of `glob`'s matches the path, with its captures; no allocation.
+bool glob_matches(const util::Glob& glob, std::string_view path, Captured& captured) {
+    const auto& names = glob.capture_names();
+    if (names.empty()) return glob.matches(path, static_cast<std::string_view*>(nullptr));
+    constexpr size_t kInline = 4;
+    std::array<std::string_view, kInline> inline_spans;
+    std::vector<std::string_view> more;
+    std::string_view* spans = inline_spans.data();
+    if (names.size() > kInline) {
+        more.resize(names.size());
+        spans = more.data();
+    }
+    if (!glob.matches(path, spans)) return false;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == "client") captured.client = spans[i];
+        if (names[i] == "matter") captured.matter = spans[i];
+    }
+    return true;
+}
+
+// category_matches, telling apart a category whose every matcher held but `mime`. `ext` is
+// the file's lowercase extension (extension_of), worked out once per file.
 Matched match_category(const policy::Category& category, const scan::FileFacts& facts,
-                       std::optional<std::string>* client, std::optional<std::string>* matter,
-                       std::string* why, FileLookups* lookups, std::optional<ContentType>* content) {
+                       std::string_view ext, Captured& captured, std::string* why,
+                       FileLookups* lookups, std::optional<ContentType>* content) {
     if (category.min_size && facts.size < *category.min_size) return Matched::No;
     if (category.max_size && facts.size > *category.max_size) return Matched::No;
     if (!category.owners.empty() &&
@@ -130,29 +162,17 @@ Matched match_category(const policy::Category& category, const scan::FileFacts& 
         std::find(category.groups.begin(), category.groups.end(), facts.gid) == category.groups.end()) {
         return Matched::No;
     }
-    std::string buffer;
-    if (!category.extensions.empty()) {
-        auto ext = extension_of(facts.path, buffer);
-        if (std::find(category.extensions.begin(), category.extensions.end(), ext) ==
+    if (!category.extensions.empty() &&
+        std::find(category.extensions.begin(), category.extensions.end(), ext) ==
             category.extensions.end()) {
-            return Matched::No;
-        }
+        return Matched::No;
     }
     const util::Glob* matched = nullptr;
     if (!category.paths.empty()) {
         for (const auto& glob : category.paths) {
-            // Capturing costs a map; only patterns with captures need one.
-            if (glob.capture_names().empty()) {
-                if (glob.matches(facts.path)) {
-                    matched = &glob;
-                    break;
-                }
-                continue;
-            }
-            util::Glob::Captures caps;
-            if (glob.matches(facts.path, &caps)) {
-                if (auto it = caps.find("client"); it != caps.end()) *client = it->second;
-                if (auto it = caps.find("matter"); it != caps.end()) *matter = it->second;
+            Captured caps;
+            if (glob_matches(glob, facts.path, caps)) {
+                captured = caps;
                 matched = &glob;
                 break;
             }
@@ -169,7 +189,7 @@ Matched match_category(const policy::Category& category, const scan::FileFacts& 
     if (why != nullptr) {
         std::vector<std::string> parts;
         if (matched != nullptr) parts.push_back(fmt::format("path matches '{}'", matched->pattern()));
-        if (!category.extensions.empty()) parts.push_back(fmt::format("extension '{}'", buffer));
+        if (!category.extensions.empty()) parts.push_back(fmt::format("extension '{}'", ext));
         if (category.min_size || category.max_size) parts.push_back(fmt::format("size {} bytes within bounds", facts.size));
         if (!category.mime.empty()) {
             parts.push_back(fmt::format("content type '{}' is one of {}", *(*content)->mime,
@@ -183,27 +203,43 @@ Matched match_category(const policy::Category& category, const scan::FileFacts& 
     return Matched::Yes;
 }
 
+std::optional<std::string> to_owned(const std::optional<std::string_view>& view) {
+    return view ? std::optional<std::string>(std::in_place, *view) : std::nullopt;
+}
+
 }  // namespace
 
 bool category_matches(const policy::Category& category, const scan::FileFacts& facts,
                       std::optional<std::string>* client, std::optional<std::string>* matter,
                       std::string* why, FileLookups* lookups, std::optional<ContentType>* content) {
-    return match_category(category, facts, client, matter, why, lookups, content) == Matched::Yes;
+    std::string buffer;
+    Captured captured;
+    if (match_category(category, facts, extension_of(facts.path, buffer), captured, why, lookups,
+                       content) != Matched::Yes) {
+        return false;
+    }
+    if (client != nullptr && captured.client) *client = std::string(*captured.client);
+    if (matter != nullptr && captured.matter) *matter = std::string(*captured.matter);
+    return true;
 }
 
-Decision classify(const scan::FileFacts& facts,
-                  const std::vector<policy::RetentionSchedule>& schedules, util::TimePoint now,
-                  const ClassifyOptions& options) {
+namespace {
+
+// classify(), over the categories `for_each_candidate` offers: every category of every
+// schedule in order (the plain path), or those a Classifier's index leaves (the same
+// categories less some that cannot match the path, in the same order). `is_marker` says
+// whether a file name is an event marker of one of the schedules.
+template <typename IsMarker, typename ForEachCandidate>
+Decision classify_with(const scan::FileFacts& facts,
+                       const std::vector<policy::RetentionSchedule>& schedules, util::TimePoint now,
+                       const ClassifyOptions& options, const IsMarker& is_marker,
+                       const ForEachCandidate& for_each_candidate) {
     Decision best;
     // Event markers date whole folders: disposing one would restart the clock of every file
     // below it, so they are never touched.
     std::string_view path(facts.path);
     std::string_view name = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
-    for (const auto& schedule : schedules) {
-        for (const auto& event : schedule.events) {
-            if (!event.marker.empty() && name == event.marker) return best;
-        }
-    }
+    if (is_marker(name)) return best;
     std::optional<Match> winner;
     std::string rule;
     // The file's content type, sniffed once when a category with `mime` first needs it.
@@ -212,8 +248,9 @@ Decision classify(const scan::FileFacts& facts,
     const policy::Category* unsniffed = nullptr;
 
     // A pin overrides the matchers; a pin to a category that does not exist is never acted on.
+    static const std::string kPinName(policy::kPinXattr);
     std::optional<std::string> pin;
-    if (options.lookups != nullptr) pin = options.lookups->xattr(facts.path, std::string(policy::kPinXattr));
+    if (options.lookups != nullptr) pin = options.lookups->xattr(facts.path, kPinName);
 
     auto consider = [&](Match m) {
         date_match(m, facts, options.lookups, options.explain);
@@ -244,30 +281,35 @@ Decision classify(const scan::FileFacts& facts,
         }
         rule = fmt::format("pinned to '{}' by the {} attribute", *pin, policy::kPinXattr);
     } else {
-        for (const auto& schedule : schedules) {
-            for (const auto& category : schedule.categories) {
-                Match m;
-                Matched matched = match_category(category, facts, &m.client, &m.matter,
-                                                 options.explain ? &m.why : nullptr,
-                                                 options.lookups, &content);
-                if (matched == Matched::NotMime) {
-                    if (content && !content->mime) unsniffed = &category;
-                    if (options.explain) {
-                        best.mime_misses.emplace_back(
-                            &category,
-                            !content ? std::string("the content cannot be sniffed here")
-                            : content->mime
-                                ? fmt::format("content type '{}' is not one of {}", *content->mime,
-                                              fmt::join(category.mime, ", "))
-                                : content->problem);
-                    }
+        std::string ext_buffer;
+        std::string_view ext = extension_of(facts.path, ext_buffer);
+        std::string why;
+        for_each_candidate([&](const policy::RetentionSchedule& schedule, const policy::Category& category) {
+            Captured captured;
+            Matched matched = match_category(category, facts, ext, captured,
+                                             options.explain ? &why : nullptr,
+                                             options.lookups, &content);
+            if (matched == Matched::NotMime) {
+                if (content && !content->mime) unsniffed = &category;
+                if (options.explain) {
+                    best.mime_misses.emplace_back(
+                        &category,
+                        !content ? std::string("the content cannot be sniffed here")
+                        : content->mime
+                            ? fmt::format("content type '{}' is not one of {}", *content->mime,
+                                          fmt::join(category.mime, ", "))
+                            : content->problem);
                 }
-                if (matched != Matched::Yes) continue;
-                m.schedule = &schedule;
-                m.category = &category;
-                consider(std::move(m));
             }
-        }
+            if (matched != Matched::Yes) return;
+            Match m;
+            m.schedule = &schedule;
+            m.category = &category;
+            m.why = std::move(why);
+            m.client = to_owned(captured.client);
+            m.matter = to_owned(captured.matter);
+            consider(std::move(m));
+        });
     }
     best.content = content;
     if (!winner) {
@@ -280,8 +322,8 @@ Decision classify(const scan::FileFacts& facts,
 
     best.schedule = winner->schedule;
     best.category = winner->category;
-    best.client = winner->client;
-    best.matter = winner->matter;
+    best.client = std::move(winner->client);
+    best.matter = std::move(winner->matter);
     best.trigger_date = winner->trigger_date.value_or(util::Date{});
     best.expires = winner->expires;
     best.action = winner->category->action;
@@ -379,6 +421,95 @@ Decision classify(const scan::FileFacts& facts,
         case policy::Action::Delete: break;
     }
     return best;
+}
+
+// The first segment of a relative path: the whole path when it has no '/'.
+std::string_view first_segment(std::string_view path) {
+    return path.substr(0, std::min(path.find('/'), path.size()));
+}
+
+}  // namespace
+
+Decision classify(const scan::FileFacts& facts,
+                  const std::vector<policy::RetentionSchedule>& schedules, util::TimePoint now,
+                  const ClassifyOptions& options) {
+    auto is_marker = [&](std::string_view name) {
+        for (const auto& schedule : schedules) {
+            for (const auto& event : schedule.events) {
+                if (!event.marker.empty() && name == event.marker) return true;
+            }
+        }
+        return false;
+    };
+    auto every_category = [&](const auto& visit) {
+        for (const auto& schedule : schedules) {
+            for (const auto& category : schedule.categories) visit(schedule, category);
+        }
+    };
+    return classify_with(facts, schedules, now, options, is_marker, every_category);
+}
+
+Classifier::Classifier(const std::vector<policy::RetentionSchedule>& schedules)
+    : m_schedules(&schedules) {
+    // Each category's possible first segments: the literal first segment of every one of its
+    // path patterns, or none known (no paths, or a pattern that starts with a wildcard or
+    // capture) and then it is a candidate for every path.
+    struct Keyed {
+        Candidate candidate;
+        std::vector<std::string> segments;  // empty: any first segment
+    };
+    std::vector<Keyed> keyed;
+    std::set<std::string, std::less<>> all_segments;
+    for (const auto& schedule : schedules) {
+        for (const auto& event : schedule.events) {
+            if (!event.marker.empty()) m_markers.push_back(event.marker);
+        }
+        for (const auto& category : schedule.categories) {
+            Keyed k{{&schedule, &category}, {}};
+            bool any = category.paths.empty();
+            for (const auto& glob : category.paths) {
+                std::string_view prefix = glob.literal_prefix();
+                auto slash = prefix.find('/');
+                if (slash == std::string_view::npos) {
+                    any = true;
+                    break;
+                }
+                k.segments.emplace_back(prefix.substr(0, slash));
+            }
+            if (any) k.segments.clear();
+            for (const auto& seg : k.segments) all_segments.insert(seg);
+            keyed.push_back(std::move(k));
+        }
+    }
+    for (const auto& segment : all_segments) {
+        std::vector<Candidate>& list = m_by_segment[segment];
+        for (const auto& k : keyed) {
+            if (k.segments.empty() ||
+                std::find(k.segments.begin(), k.segments.end(), segment) != k.segments.end()) {
+                list.push_back(k.candidate);
+            }
+        }
+    }
+    for (const auto& k : keyed) {
+        if (k.segments.empty()) m_other.push_back(k.candidate);
+    }
+}
+
+const std::vector<Classifier::Candidate>& Classifier::candidates(std::string_view path) const {
+    auto it = m_by_segment.find(first_segment(path));
+    return it == m_by_segment.end() ? m_other : it->second;
+}
+
+Decision Classifier::classify(const scan::FileFacts& facts, util::TimePoint now,
+                              const ClassifyOptions& options) const {
+    auto is_marker = [&](std::string_view name) {
+        return std::find(m_markers.begin(), m_markers.end(), name) != m_markers.end();
+    };
+    const std::vector<Candidate>& candidates = this->candidates(facts.path);
+    auto indexed = [&](const auto& visit) {
+        for (const Candidate& c : candidates) visit(*c.schedule, *c.category);
+    };
+    return classify_with(facts, *m_schedules, now, options, is_marker, indexed);
 }
 
 }  // namespace lethe::classify

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +107,32 @@ struct ClassifyOptions {
 [[nodiscard]] Decision classify(const scan::FileFacts& facts,
                                 const std::vector<policy::RetentionSchedule>& schedules,
                                 util::TimePoint now, const ClassifyOptions& options = {});
+
+// classify() compiled for many files: the same verdict for every file, faster. The schedules
+// are indexed by the literal first segment of their categories' path patterns, so a file is
+// matched only against the categories whose patterns can match its first segment (and those
+// that can match any), in the schedules' order. Borrows `schedules`, which must outlive it
+// and not change. Immutable once built: one Classifier may serve every walker thread.
+class Classifier {
+public:
+    explicit Classifier(const std::vector<policy::RetentionSchedule>& schedules);
+
+    [[nodiscard]] Decision classify(const scan::FileFacts& facts, util::TimePoint now,
+                                    const ClassifyOptions& options = {}) const;
+
+    struct Candidate {
+        const policy::RetentionSchedule* schedule = nullptr;
+        const policy::Category* category = nullptr;
+    };
+    // The categories a file at `path` is matched against, in order.
+    [[nodiscard]] const std::vector<Candidate>& candidates(std::string_view path) const;
+
+private:
+    const std::vector<policy::RetentionSchedule>* m_schedules;
+    std::vector<std::string> m_markers;  // event marker names: never classified
+    std::map<std::string, std::vector<Candidate>, std::less<>> m_by_segment;
+    std::vector<Candidate> m_other;      // for a first segment no pattern names
+};
 
 // Whether `category` matches the file; fills client/matter captures when it does, and
 // `why` (when given) with the matchers that held. A `mime` matcher is tried last and needs

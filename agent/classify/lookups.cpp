@@ -13,8 +13,6 @@ namespace lethe::classify {
 
 std::optional<util::TimePoint> FsLookups::marker_in(const std::string& folder,
                                                     const std::string& marker) {
-    std::string key = folder + '\0' + marker;
-    if (auto it = m_markers.find(key); it != m_markers.end()) return it->second;
     std::optional<util::TimePoint> when;
     std::string relative = folder.empty() ? marker : folder + "/" + marker;
     if (auto fd = util::open_beneath(m_root_fd, relative, O_PATH)) {
@@ -24,15 +22,21 @@ std::optional<util::TimePoint> FsLookups::marker_in(const std::string& folder,
             when = util::from_timespec(st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec);
         }
     }
-    m_markers.emplace(std::move(key), when);
     return when;
 }
 
-std::optional<util::TimePoint> FsLookups::nearest(const std::string& folder,
-                                                  const std::string& marker) {
+std::optional<util::TimePoint> CachingMarkerLookups::nearest(const std::string& folder,
+                                                             const std::string& marker) {
     std::string key = folder + '\0' + marker;
     if (auto it = m_nearest.find(key); it != m_nearest.end()) return it->second;
-    std::optional<util::TimePoint> when = marker_in(folder, marker);
+    std::optional<util::TimePoint> when;
+    std::string in_key = key;
+    if (auto it = m_markers.find(in_key); it != m_markers.end()) {
+        when = it->second;
+    } else {
+        when = marker_in(folder, marker);
+        m_markers.emplace(std::move(in_key), when);
+    }
     if (!when && !folder.empty()) {
         auto slash = folder.rfind('/');
         when = nearest(slash == std::string::npos ? std::string() : folder.substr(0, slash), marker);
@@ -41,13 +45,21 @@ std::optional<util::TimePoint> FsLookups::nearest(const std::string& folder,
     return when;
 }
 
-std::optional<util::TimePoint> FsLookups::marker_time(std::string_view path,
-                                                      const std::string& marker) {
+std::optional<util::TimePoint> CachingMarkerLookups::marker_time(std::string_view path,
+                                                                 const std::string& marker) {
     // From the file's folder up to the root; the nearest marker wins. Each folder's answer
-    // is remembered, so the files of one folder cost one map lookup each.
+    // is remembered; the last folder asked for each marker is answered without a search.
     auto slash = path.rfind('/');
-    return nearest(std::string(slash == std::string_view::npos ? std::string_view() : path.substr(0, slash)),
-                   marker);
+    std::string_view folder = slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
+    Last* last = nullptr;
+    for (auto& l : m_last) {
+        if (l.marker == marker) last = &l;
+    }
+    if (last != nullptr && last->folder == folder) return last->when;
+    if (last == nullptr) last = &m_last.emplace_back(Last{marker, {}, {}});
+    last->folder.assign(folder);
+    last->when = nearest(last->folder, marker);
+    return last->when;
 }
 
 std::optional<std::string> FsLookups::xattr(std::string_view path, const std::string& name) {

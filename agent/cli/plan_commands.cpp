@@ -1,5 +1,7 @@
 #include "agent/cli/commands.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iterator>
 #include <string_view>
@@ -9,6 +11,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/cli/progress.hpp"
 #include "agent/service/plan.hpp"
+#include "agent/service/plan_json.hpp"
 #include "agent/service/review.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
@@ -16,6 +19,68 @@
 namespace lethe::cli {
 
 namespace {
+
+constexpr size_t kOutputChunk = 256 * 1024;
+
+// `bytes` as display_name() shows it, appended without a temporary in the common case.
+void append_display(fmt::memory_buffer& out, std::string_view bytes) {
+    for (char c : bytes) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u >= 0x7f) {
+            std::string shown = display_name(bytes);
+            out.append(shown.data(), shown.data() + shown.size());
+            return;
+        }
+    }
+    out.append(bytes.data(), bytes.data() + bytes.size());
+}
+
+// One row of the plan table (STATUS EXPIRES ACTION CATEGORY CLIENT/MATTER PATH (reason)).
+void append_row(const service::PlanEntry& e, fmt::memory_buffer& out, fmt::memory_buffer& owner,
+                bool& observe_due) {
+    std::string_view status = classify::to_string(e.status);
+    bool observed = e.status == classify::Status::Due && e.mode == policy::Mode::Observe;
+    observe_due = observe_due || observed;
+    char status_text[16];
+    std::string_view shown_status = status;
+    if (observed && status.size() + 1 <= sizeof status_text) {
+        status.copy(status_text, status.size());
+        status_text[status.size()] = '*';
+        shown_status = std::string_view(status_text, status.size() + 1);
+    }
+    char expires_text[16] = "permanent";
+    std::string_view expires = "permanent";
+    if (e.expires) {
+        std::chrono::year_month_day ymd{*e.expires};
+        auto end = fmt::format_to_n(expires_text, sizeof expires_text, FMT_STRING("{:04}-{:02}-{:02}"),
+                                    static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                                    static_cast<unsigned>(ymd.day()));
+        expires = std::string_view(expires_text, std::min(end.size, sizeof expires_text));
+    }
+    owner.clear();
+    if (e.client) {
+        append_display(owner, *e.client);
+    } else {
+        owner.push_back('-');
+    }
+    if (e.matter) {
+        owner.push_back('/');
+        append_display(owner, *e.matter);
+    }
+    fmt::format_to(std::back_inserter(out), FMT_STRING("{:<10} {:<10}  {:<8}  {:<16}  {:<20}  "), shown_status,
+                   expires, policy::to_string(e.action), e.category,
+                   std::string_view(owner.data(), owner.size()));
+    out.append(e.root.data(), e.root.data() + e.root.size());
+    out.push_back('/');
+    append_display(out, e.facts.path);
+    if (!e.reason.empty()) {
+        constexpr std::string_view kOpen = "  (";
+        out.append(kOpen.data(), kOpen.data() + kOpen.size());
+        out.append(e.reason.data(), e.reason.data() + e.reason.size());
+        out.push_back(')');
+    }
+    out.push_back('\n');
+}
 
 int plan(const std::string& config_path, bool json, const std::string& now_text,
          const std::string& root, const std::string& due_within, const std::string& client) {
@@ -51,7 +116,14 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
                                "ACTION", "CATEGORY", "CLIENT/MATTER", "PATH"));
     }
     bool observe_due = false;
-    fmt::memory_buffer line;
+    // Lines are formatted into one reused buffer and written in large chunks: a plan lists
+    // hundreds of thousands of files on a large share.
+    fmt::memory_buffer out;
+    fmt::memory_buffer owner;
+    auto write_out = [&] {
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        out.clear();
+    };
     auto summary = service::make_plan(loaded->config, loaded->schedules, options,
                                       [&](const service::PlanEntry& planned) {
         const service::PlanEntry* entry = &planned;
@@ -63,25 +135,13 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
         }
         const service::PlanEntry& e = *entry;
         if (json) {
-            print_line(e.to_json().dump());
-            return;
+            service::append_json_line(e, out);
+        } else {
+            append_row(e, out, owner, observe_due);
         }
-        std::string_view status = classify::to_string(e.status);
-        bool observed = e.status == classify::Status::Due && e.mode == policy::Mode::Observe;
-        observe_due = observe_due || observed;
-        std::string owner = e.client ? display_name(*e.client) : "-";
-        if (e.matter) owner += "/" + display_name(*e.matter);
-        // One reused buffer per plan: hundreds of thousands of lines on a large share.
-        line.clear();
-        fmt::format_to(std::back_inserter(line), "{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}/{}",
-                       observed ? fmt::format("{}*", status) : std::string(status),
-                       e.expires ? util::format_date(*e.expires) : "permanent",
-                       policy::to_string(e.action), e.category, owner, e.root,
-                       display_name(e.facts.path));
-        if (!e.reason.empty()) fmt::format_to(std::back_inserter(line), "  ({})", e.reason);
-        line.push_back('\n');
-        std::fwrite(line.data(), 1, line.size(), stdout);
+        if (out.size() >= kOutputChunk) write_out();
     });
+    write_out();
     progress.finish();
     if (!summary) return report(summary.error());
     if (json) {

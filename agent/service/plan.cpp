@@ -205,27 +205,35 @@ namespace {
 // The files one walker thread found, classified on that thread, held until the next flush.
 class PlanSink : public scan::FileSink {
 public:
-    PlanSink(const std::string& root, int root_fd,
-             const std::vector<policy::RetentionSchedule>& schedules, const PlanOptions& options,
+    PlanSink(const std::string& root, int root_fd, const classify::Classifier& classifier,
+             const PlanOptions& options,
              std::mutex& lock, PlanSummary& summary,
              const std::function<void(const PlanEntry&)>& sink)
-        : m_root(root), m_schedules(schedules), m_options(options), m_lock(lock),
+        : m_root(root), m_classifier(classifier), m_options(options), m_lock(lock),
           m_summary(summary), m_sink(sink), m_lookups(root_fd) {
         m_classify.lookups = &m_lookups;  // one per walker thread: FsLookups is not thread-safe
     }
 
     void file(const scan::FileFacts& facts) override {
-        classify::Decision d = classify::classify(facts, m_schedules, m_options.now, m_classify);
+        classify::Decision d = m_classifier.classify(facts, m_options.now, m_classify);
         if (d.status == classify::Status::Unmatched) {
             if (!m_options.client) ++m_unmatched;
             return;
         }
         if (m_options.client && d.client != m_options.client) return;
         if (m_options.matter && d.matter != m_options.matter) return;
+        bool within = d.status == classify::Status::NotDue && m_options.horizon && d.expires &&
+                      *d.expires <= *m_options.horizon;
+        if (d.status == classify::Status::NotDue && !within && !m_options.list_all) {
+            // Counted, never listed, never held (holds apply to due files): no entry built.
+            m_not_due.add(facts.size);
+            return;
+        }
         Pending p{make_entry(m_root, facts, d), false, false};
-        if (m_options.holds != nullptr) apply_holds(p.entry, *m_options.holds, util::date_of(m_options.now));
-        p.within = d.status == classify::Status::NotDue && m_options.horizon && d.expires &&
-                   *d.expires <= *m_options.horizon;
+        if (m_options.holds != nullptr) {
+            apply_holds(p.entry, *m_options.holds, util::date_of(m_options.now));
+        }
+        p.within = within;
         p.listed = m_options.list_all || d.status != classify::Status::NotDue || p.within;
         m_pending.push_back(std::move(p));
         if (m_pending.size() >= kBatch) flush();
@@ -235,6 +243,12 @@ public:
         std::lock_guard guard(m_lock);
         m_summary.unmatched += m_unmatched;
         m_unmatched = 0;
+        if (m_not_due.files > 0) {
+            Tally& t = m_summary.by_status[std::string(classify::to_string(classify::Status::NotDue))];
+            t.files += m_not_due.files;
+            t.bytes += m_not_due.bytes;
+            m_not_due = Tally{};
+        }
         for (const auto& p : m_pending) {
             m_summary.add(p.entry);
             if (p.within) m_summary.due_within.add(p.entry.facts.size);
@@ -251,13 +265,14 @@ private:
         bool listed;
     };
     const std::string& m_root;
-    const std::vector<policy::RetentionSchedule>& m_schedules;
+    const classify::Classifier& m_classifier;
     const PlanOptions& m_options;
     std::mutex& m_lock;
     PlanSummary& m_summary;
     const std::function<void(const PlanEntry&)>& m_sink;
     std::vector<Pending> m_pending;
     uint64_t m_unmatched = 0;
+    Tally m_not_due;  // not due, not listed: counted only
     classify::FsLookups m_lookups;
     classify::ClassifyOptions m_classify;
 };
@@ -272,6 +287,7 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
     summary.horizon = options.horizon;
     summary.client = options.client;
     bool any_root = false;
+    const classify::Classifier classifier(schedules);  // read-only: shared by the walker threads
     for (const auto& root : config.roots) {
         if (options.root && *options.root != root.name) continue;
         any_root = true;
@@ -289,7 +305,7 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
         // thread hands its entries to the summary and the sink in batches, under one lock.
         std::mutex lock;
         auto make_sink = [&]() -> std::unique_ptr<scan::FileSink> {
-            return std::make_unique<PlanSink>(root.name, root_fd->get(), schedules, options, lock,
+            return std::make_unique<PlanSink>(root.name, root_fd->get(), classifier, options, lock,
                                               summary, sink);
         };
         auto stats = scan::walk_concurrently(

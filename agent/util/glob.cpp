@@ -54,8 +54,22 @@ bool is_literal(std::string_view p, size_t pi) {
            p[pi] != '\\';
 }
 
+// Where captures go while matching: spans[i] for names[i]; none when not asked.
+struct CaptureSlots {
+    const std::vector<std::string>* names = nullptr;
+    std::string_view* spans = nullptr;
+
+    std::string_view* slot(std::string_view name) const {
+        if (spans == nullptr) return nullptr;
+        for (size_t i = 0; i < names->size(); ++i) {
+            if ((*names)[i] == name) return &spans[i];
+        }
+        return nullptr;
+    }
+};
+
 bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
-              Glob::Captures* caps) {
+              const CaptureSlots& caps) {
     while (pi < p.size()) {
         char pc = p[pi];
         if (pc == '*') {
@@ -86,22 +100,21 @@ bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
         }
         if (pc == '{') {
             size_t close = p.find('}', pi);
-            std::string name(p.substr(pi + 1, close - pi - 1));
+            std::string_view* slot = caps.slot(p.substr(pi + 1, close - pi - 1));
             size_t seg_end = s.find('/', si);
             if (seg_end == std::string_view::npos) seg_end = s.size();
             // A plain character after the capture must be the one where the capture ends:
             // only those ends are tried (the walk classifies every file with these).
             size_t after = close + 1;
             bool literal_next = is_literal(p, after);
-            // Longest first, so "{client}" takes the whole segment when it can. Capture names
-            // are unique in a pattern, and a failed match leaves `caps` as it found it, so
-            // undoing this capture is erasing it.
+            // Longest first, so "{client}" takes the whole segment when it can. Every capture
+            // lies on every successful path through the pattern, so a span left behind by a
+            // failed attempt is always overwritten by the one that succeeds.
             for (size_t k = seg_end; k > si; --k) {
                 if (literal_next && (k >= s.size() || s[k] != p[after])) continue;
-                if (caps != nullptr) (*caps)[name] = std::string(s.substr(si, k - si));
+                if (slot != nullptr) *slot = s.substr(si, k - si);
                 if (match_at(p, after, s, k, caps)) return true;
             }
-            if (caps != nullptr) caps->erase(name);
             return false;
         }
         if (si >= s.size()) return false;
@@ -174,13 +187,27 @@ Result<Glob> Glob::compile(std::string_view pattern) {
     return Glob(std::string(pattern), std::move(names));
 }
 
+Glob::Glob(std::string pattern, std::vector<std::string> names)
+    : m_pattern(std::move(pattern)), m_names(std::move(names)) {
+    while (m_prefix < m_pattern.size() && is_literal(m_pattern, m_prefix)) ++m_prefix;
+}
+
+bool Glob::matches(std::string_view path, std::string_view* spans) const {
+    if (path.substr(0, m_prefix) != literal_prefix()) return false;
+    return match_at(m_pattern, m_prefix, path, m_prefix, CaptureSlots{&m_names, spans});
+}
+
 bool Glob::matches(std::string_view path, Captures* captures) const {
-    Captures local;
-    bool ok = match_at(m_pattern, 0, path, 0, captures != nullptr ? &local : nullptr);
-    if (ok && captures != nullptr) {
-        *captures = std::move(local);
+    if (captures == nullptr || m_names.empty()) {
+        bool ok = matches(path, static_cast<std::string_view*>(nullptr));
+        if (ok && captures != nullptr) captures->clear();
+        return ok;
     }
-    return ok;
+    std::vector<std::string_view> spans(m_names.size());
+    if (!matches(path, spans.data())) return false;
+    captures->clear();
+    for (size_t i = 0; i < m_names.size(); ++i) captures->emplace(m_names[i], spans[i]);
+    return true;
 }
 
 }  // namespace lethe::util

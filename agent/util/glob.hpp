@@ -27,15 +27,24 @@ public:
     [[nodiscard]] static Result<Glob> compile(std::string_view pattern);
 
     [[nodiscard]] bool matches(std::string_view path, Captures* captures = nullptr) const;
+    // Same match, with no allocation: on success spans[i] is the part of `path` captured by
+    // capture_names()[i]. `spans` must hold at least capture_names().size() entries; on
+    // failure their contents are unspecified.
+    [[nodiscard]] bool matches(std::string_view path, std::string_view* spans) const;
     [[nodiscard]] const std::string& pattern() const { return m_pattern; }
     [[nodiscard]] const std::vector<std::string>& capture_names() const { return m_names; }
+    // The bytes every matching path starts with (the pattern up to its first wildcard,
+    // capture or escape); empty when the pattern starts with one.
+    [[nodiscard]] std::string_view literal_prefix() const {
+        return std::string_view(m_pattern).substr(0, m_prefix);
+    }
 
 private:
-    explicit Glob(std::string pattern, std::vector<std::string> names)
-        : m_pattern(std::move(pattern)), m_names(std::move(names)) {}
+    explicit Glob(std::string pattern, std::vector<std::string> names);
 
     std::string m_pattern;
     std::vector<std::string> m_names;
+    size_t m_prefix = 0;
 };
 
 }  // namespace lethe::util

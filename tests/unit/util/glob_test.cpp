@@ -100,5 +100,32 @@ TEST(Glob, StarBeforeALiteralTriesEveryPlaceOfThatLiteral) {
     EXPECT_FALSE(mid.matches("ab/c"));
 }
 
+TEST(Glob, SpansGiveTheSameCapturesAsTheMapWithoutAllocating) {
+    auto g = *Glob::compile("clients/{client}/{matter}-x/**");
+    std::string_view spans[2];
+    ASSERT_TRUE(g.matches("clients/acme/2019-x-x/a/b.pdf", spans));
+    EXPECT_EQ(spans[0], "acme");  // capture_names() order
+    EXPECT_EQ(spans[1], "2019-x");  // longest first, as with the map
+    Glob::Captures caps;
+    ASSERT_TRUE(g.matches("clients/acme/2019-x-x/a/b.pdf", &caps));
+    EXPECT_EQ(caps["matter"], "2019-x");
+    EXPECT_FALSE(g.matches("clients/acme/2019/a.pdf", spans));
+    EXPECT_FALSE(g.matches("client/acme/2019-x/a.pdf", spans));
+}
+
+TEST(Glob, TheLiteralPrefixEndsAtTheFirstWildcardCaptureOrEscape) {
+    EXPECT_EQ(Glob::compile("clients/{client}/**")->literal_prefix(), "clients/");
+    EXPECT_EQ(Glob::compile("hr/staff/*.pdf")->literal_prefix(), "hr/staff/");
+    EXPECT_EQ(Glob::compile("**/*.tmp")->literal_prefix(), "");
+    EXPECT_EQ(Glob::compile("odd\\*dir/**")->literal_prefix(), "odd");
+    EXPECT_EQ(Glob::compile("scans/[0-9]*")->literal_prefix(), "scans/");
+    EXPECT_EQ(Glob::compile("readme")->literal_prefix(), "readme");
+    // The whole pattern literal: only that path.
+    auto exact = *Glob::compile("readme");
+    EXPECT_TRUE(exact.matches("readme"));
+    EXPECT_FALSE(exact.matches("readme/x"));
+    EXPECT_FALSE(exact.matches("readm"));
+}
+
 }  // namespace
 }  // namespace lethe::util
