@@ -4,6 +4,8 @@
 #
 #   bench/walk.sh [FILES] [WORKDIR]        FILES defaults to 100000, WORKDIR to /var/tmp/lethe-bench
 #   RUNS=7 bench/walk.sh 1000000
+#   BASELINE=/tmp/lethe-old bench/walk.sh   also times another lethe binary (e.g. a build of
+#                                           main) in the same runs: rows baseline-*
 #
 # The corpus is generated once per FILES (bench/make_corpus.py, seed 1) and kept in WORKDIR.
 # Prints a Markdown table: median wall time of RUNS runs, files/s, ratio to find, max RSS.
@@ -76,7 +78,14 @@ declare -A cmds=(
   [lethe-plan-no-listing]="$lethe plan --client nobody --config $work/lethe-$files.toml --now 2026-11-25"
 )
 order=(find fdfind lethe-plan lethe-plan-json lethe-plan-no-listing)
+if [ -n "${BASELINE:-}" ]; then
+  cmds[baseline-plan]="$BASELINE plan --config $work/lethe-$files.toml --now 2026-11-25"
+  cmds[baseline-plan-json]="$BASELINE plan --json --config $work/lethe-$files.toml --now 2026-11-25"
+  cmds[baseline-plan-no-listing]="$BASELINE plan --client nobody --config $work/lethe-$files.toml --now 2026-11-25"
+  order+=(baseline-plan baseline-plan-json baseline-plan-no-listing)
+fi
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # Warm the cache: every tool reads the whole tree once before anything is timed.
 for name in "${order[@]}"; do bash -c "${cmds[$name]}" >/dev/null; done
 count=$(find "$corpus" -type f | wc -l)
@@ -97,6 +106,7 @@ done
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 find_wall=$(echo "${walls[find]}" | median)
 echo "Tree: $count regular files ($corpus), $runs runs each, warm cache, $(nproc) CPUs,"
+echo "load average $load_start at the start,"
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 echo
 echo "| tool | median wall (s) | files/s | wall vs find | median CPU user+sys (s) | max RSS (MiB) | all walls (s) |"

@@ -35,6 +35,18 @@ void append_display(fmt::memory_buffer& out, std::string_view bytes) {
     out.append(bytes.data(), bytes.data() + bytes.size());
 }
 
+// `text` left-aligned in `width` columns, as fmt's "{:<N}" pads it: by display width, which
+// for ASCII is the byte count (counted here without decoding).
+void append_padded(fmt::memory_buffer& out, std::string_view text, size_t width) {
+    bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    if (!ascii) {
+        fmt::format_to(std::back_inserter(out), FMT_STRING("{:<{}}"), text, width);
+        return;
+    }
+    out.append(text.data(), text.data() + text.size());
+    for (size_t i = text.size(); i < width; ++i) out.push_back(' ');
+}
+
 // One row of the plan table (STATUS EXPIRES ACTION CATEGORY CLIENT/MATTER PATH (reason)).
 void append_row(const service::PlanEntry& e, fmt::memory_buffer& out, fmt::memory_buffer& owner,
                 bool& observe_due) {
@@ -67,9 +79,17 @@ void append_row(const service::PlanEntry& e, fmt::memory_buffer& out, fmt::memor
         owner.push_back('/');
         append_display(owner, *e.matter);
     }
-    fmt::format_to(std::back_inserter(out), FMT_STRING("{:<10} {:<10}  {:<8}  {:<16}  {:<20}  "), shown_status,
-                   expires, policy::to_string(e.action), e.category,
-                   std::string_view(owner.data(), owner.size()));
+    // "{:<10} {:<10}  {:<8}  {:<16}  {:<20}  "
+    append_padded(out, shown_status, 10);
+    out.push_back(' ');
+    append_padded(out, expires, 10);
+    out.append(std::string_view("  "));
+    append_padded(out, policy::to_string(e.action), 8);
+    out.append(std::string_view("  "));
+    append_padded(out, e.category, 16);
+    out.append(std::string_view("  "));
+    append_padded(out, std::string_view(owner.data(), owner.size()), 20);
+    out.append(std::string_view("  "));
     out.append(e.root.data(), e.root.data() + e.root.size());
     out.push_back('/');
     append_display(out, e.facts.path);
