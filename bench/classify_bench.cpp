@@ -113,6 +113,8 @@ void sort_like_a_walk() {
     // path it has just written; copied in order (while the old ones still hold their memory,
     // so the copies are laid out one after another), the paths are read as a stream of fresh
     // facts would be.
+    // LETHE_BENCH_SCATTERED_PATHS=1 keeps them scattered (how this benchmark ran before).
+    if (const char* scattered = std::getenv("LETHE_BENCH_SCATTERED_PATHS"); scattered != nullptr && *scattered == '1') return;
     std::vector<scan::FileFacts> in_order(g_facts.begin(), g_facts.end());
     g_facts.swap(in_order);
 }

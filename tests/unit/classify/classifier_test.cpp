@@ -137,7 +137,7 @@ std::vector<scan::FileFacts> files() {
              "clients/acme/2019-1/a.pdf", "clients/acme/2019-1/originals/deed.PDF",
              "clients/acme/2019-1/billing/inv.XLSX", "clients/acme/2019-1/billing/sub/x.csv",
              "clients/acme/2019-1/.matter-closed", "clients/beta/2020-2/b.docx",
-             "clients/beta/2020-2/deep/er/c.pdf", "clients/acme/scan-1.tif", "clients/acme/scan-2.PDF",
+             "clients/beta/2020-2/deep/er/c.pdf", "clients/x/c.pdf", "clients/acme/scan-1.tif", "clients/acme/scan-2.PDF",
              "clients/x.msg", "clients", "clients/a", "accounts/acme/inv.csv", "accounts/inv.csv",
              "scans/2020/x.TIF", "scans/x/y.tif", "acme-tmp/x.doc", "-tmp/x.doc", "odd*dir/a",
              "oddXdir/a", "x.msg", "X.MsG", "readme", "readme/x", "top.pdf", ".pdf", "other/p.bin",
@@ -203,7 +203,11 @@ TEST(Classifier, TheVerdictsThatAnIndexCouldGetWrong) {
     auto verdict = [&](const std::string& path) { return classifier.classify(file(path), today, options); };
     // A tie between a category of the first schedule that may match any path and one keyed
     // to "clients" in the second: the one listed first wins, as on the plain path.
-    EXPECT_EQ(verdict("clients/beta/2020-2/deep/er/c.pdf").category->id, "pdf-anywhere");
+    Decision tie = verdict("clients/x/c.pdf");
+    EXPECT_EQ(tie.category->id, "pdf-anywhere");
+    EXPECT_EQ(tie.matched_categories, 2U);
+    // A matter whose event has not happened is kept indefinitely: it beats any date.
+    EXPECT_EQ(verdict("clients/beta/2020-2/deep/er/c.pdf").category->id, "matter");
     // Captures come from the winning pattern.
     Decision inv = verdict("clients/acme/2019-1/billing/inv.XLSX");
     EXPECT_EQ(inv.category->id, "matter");  // closed 2016-06-30 + 6y beats billing's 2015-03-01 + 6y
