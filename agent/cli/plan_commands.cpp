@@ -20,7 +20,7 @@ namespace lethe::cli {
 
 namespace {
 
-constexpr size_t kOutputChunk = 256 * 1024;
+constexpr size_t kOutputChunk = size_t{256} * 1024;
 
 // `bytes` as display_name() shows it, appended without a temporary in the common case.
 void append_display(fmt::memory_buffer& out, std::string_view bytes) {

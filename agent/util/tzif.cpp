@@ -25,7 +25,7 @@ constexpr int64_t kDay = 86400;
 constexpr int32_t kMinOffset = -89999;
 constexpr int32_t kMaxOffset = 93599;
 // Larger than any zone file tzdata ships (the largest are under 4 KiB).
-constexpr size_t kMaxTzifBytes = 256 * 1024;
+constexpr size_t kMaxTzifBytes = size_t{256} * 1024;
 
 // --- POSIX TZ strings ----------------------------------------------------------------------
 
@@ -364,9 +364,9 @@ Result<TimeZone> TimeZone::from_tzif(std::string_view bytes, std::string name) {
     }
     at += h.timecnt;
     for (uint32_t i = 0; i < h.typecnt; ++i) {
-        auto offset = static_cast<int32_t>(read_be(bytes, at + 6 * i, 4));
-        auto dst = static_cast<unsigned char>(bytes[at + 6 * i + 4]);
-        auto designation = static_cast<unsigned char>(bytes[at + 6 * i + 5]);
+        auto offset = static_cast<int32_t>(read_be(bytes, at + size_t{6} * i, 4));
+        auto dst = static_cast<unsigned char>(bytes[at + size_t{6} * i + 4]);
+        auto designation = static_cast<unsigned char>(bytes[at + size_t{6} * i + 5]);
         if (offset < kMinOffset || offset > kMaxOffset) return bad(fmt::format("UT offset {} out of range", offset));
         if (dst > 1) return bad("a daylight saving indicator other than 0 or 1");
         if (designation >= h.charcnt) return bad("a designation index past the designations");

@@ -120,7 +120,7 @@ TEST(ZonedDates, AFileBecomesDueAtLocalMidnightNotUtcMidnight) {
 TEST(ZonedDates, EachCategoryUsesItsOwnSchedulesZone) {
     // Two schedules, one category each, same file: modified 14:30 UTC on 30 June 2026,
     // which is already 1 July in Kiritimati (UTC+14) and still 30 June in Honolulu (UTC-10).
-    const std::string_view kFiscal = R"(
+    constexpr std::string_view kFiscal = R"(
 [[category]]
 id = "{}"
 paths = ["{}/**"]

@@ -230,7 +230,7 @@ TEST(PosixTimeZone, DaylightSavingAllYear) {
     ASSERT_TRUE(z);
     for (int64_t t = 0; t < 4102444800; t += 86400 / 4 + 7) ASSERT_EQ(z->offset_at(t), -14400) << t;
     int64_t new_year = sys_days{std::chrono::year{2030} / 1 / 1}.time_since_epoch().count() * 86400;
-    for (int64_t d = -6 * 3600; d <= 6 * 3600; d += 60) ASSERT_EQ(z->offset_at(new_year + d), -14400) << d;
+    for (int64_t d = int64_t{-6} * 3600; d <= int64_t{6} * 3600; d += 60) ASSERT_EQ(z->offset_at(new_year + d), -14400) << d;
 }
 
 TEST(PosixTimeZone, ParsesEveryForm) {
@@ -300,9 +300,9 @@ TEST(TzifHandBuilt, VersionTwoFileUsesTheFooterAfterItsTable) {
     EXPECT_EQ(zone->offset_at(1500000), -14400);
     int64_t july = sys_days{std::chrono::year{2030} / 7 / 1}.time_since_epoch().count() * 86400;
     EXPECT_EQ(zone->offset_at(july), -14400);            // footer: EDT in July
-    EXPECT_EQ(zone->offset_at(july + 180 * 86400), -18000);  // EST in late December
+    EXPECT_EQ(zone->offset_at(july + int64_t{180} * 86400), -18000);  // EST in late December
     // 2030-03-10 02:00 EST = 07:00 UTC: daylight saving starts.
-    int64_t spring = sys_days{std::chrono::year{2030} / 3 / 10}.time_since_epoch().count() * 86400 + 7 * 3600;
+    int64_t spring = sys_days{std::chrono::year{2030} / 3 / 10}.time_since_epoch().count() * 86400 + int64_t{7} * 3600;
     EXPECT_EQ(zone->offset_at(spring - 1), -18000);
     EXPECT_EQ(zone->offset_at(spring), -14400);
     EXPECT_EQ(format_date(zone->local_date(instant(july - 3600))), "2030-06-30");
