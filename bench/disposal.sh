@@ -67,39 +67,31 @@ TOML
 age-keygen -o "$work/id.key" 2>/dev/null
 recipient=$(sed -n 's/^# public key: //p' "$work/id.key")
 
-echo "== sanitize one ${big_mib} MiB file (read-back verification on) =="
-setup_share "$work/big" sanitize
-mkdir -p "$work/big/share/c/m" "$work/shred"
-head -c "$((big_mib << 20))" /dev/urandom > "$work/big/share/c/m/big.bin"
-cp "$work/big/share/c/m/big.bin" "$work/shred/big.bin"
-touch -d 2010-01-01 "$work/big/share/c/m/big.bin"
-sync
-t0=$(now); shred -n1 -u "$work/shred/big.bin"; sync; t1=$(now)
-shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-t0=$(now); "$lethe" --log-level error run --config "$work/big/lethe.toml" >/dev/null; t1=$(now)
-lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-[ ! -e "$work/big/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
-echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
-echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s (overwrite + O_DIRECT read-back + certificate)"
-echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+# One large file, sanitized by `shred -n1 -u` and by `lethe run` (extra config appended).
+bench_big() {  # name label lethe-note [extra-config]
+  local dir="$work/$1" shred_dir="$work/shred-$1"
+  echo "== sanitize one ${big_mib} MiB file ($2) =="
+  setup_share "$dir" sanitize
+  [ -z "${4:-}" ] || printf '%b' "$4" >> "$dir/lethe.toml"
+  mkdir -p "$dir/share/c/m" "$shred_dir"
+  head -c "$((big_mib << 20))" /dev/urandom > "$dir/share/c/m/big.bin"
+  cp "$dir/share/c/m/big.bin" "$shred_dir/big.bin"
+  touch -d 2010-01-01 "$dir/share/c/m/big.bin"
+  sync
+  t0=$(now); shred -n1 -u "$shred_dir/big.bin"; sync; t1=$(now)
+  shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  t0=$(now); "$lethe" --log-level error run --config "$dir/lethe.toml" >/dev/null; t1=$(now)
+  lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  [ ! -e "$dir/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
+  echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
+  echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s ($3)"
+  echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+  rm -rf "$dir" "$shred_dir"
+}
 
-echo "== sanitize one ${big_mib} MiB file (read-back verification off: [sanitize] verify = false) =="
-setup_share "$work/bigoff" sanitize
-printf '[sanitize]\nverify = false\n' >> "$work/bigoff/lethe.toml"
-mkdir -p "$work/bigoff/share/c/m" "$work/shred-off"
-head -c "$((big_mib << 20))" /dev/urandom > "$work/bigoff/share/c/m/big.bin"
-cp "$work/bigoff/share/c/m/big.bin" "$work/shred-off/big.bin"
-touch -d 2010-01-01 "$work/bigoff/share/c/m/big.bin"
-sync
-t0=$(now); shred -n1 -u "$work/shred-off/big.bin"; sync; t1=$(now)
-shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-t0=$(now); "$lethe" --log-level error run --config "$work/bigoff/lethe.toml" >/dev/null; t1=$(now)
-lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-[ ! -e "$work/bigoff/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
-echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
-echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s (overwrite, no read-back, certificate says so)"
-echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
-rm -rf "$work/bigoff" "$work/shred-off"
+bench_big big "read-back verification on" "overwrite + O_DIRECT read-back + certificate"
+bench_big bigoff "read-back verification off: [sanitize] verify = false" \
+  "overwrite, no read-back, certificate says so" '[sanitize]\nverify = false\n'
 
 echo "== sanitize ${small_files} files of 20 KiB, with certificates =="
 setup_share "$work/small" sanitize
