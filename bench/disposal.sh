@@ -143,7 +143,7 @@ t0=$(now)
   while IFS= read -r line; do echo "$(now) $line"; done > "$work/arch.log"
 t1=$(now)
 lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-archived_at=$(awk '/ archived [0-9]+ files into/ { print $1; exit }' "$work/arch.log")
+archived_at=$(awk '/ archived [0-9]+ files? into/ { print $1; exit }' "$work/arch.log")
 archive_s=$(awk -v a="$t0" -v b="$archived_at" 'BEGIN { print b - a }')
 mb=$(awk -v b="$made" 'BEGIN { print b / 1000000 }')
 files=$(find "$work/pipe-src" -type f | wc -l)

@@ -17,6 +17,7 @@
 #include "agent/policy/config.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -134,7 +135,8 @@ int certs_verify(const std::string& config_path, const VerifyArgs& args) {
             } else {
                 print_line(fmt::format("FAILED: {}: {} [{}]", path, result->problem, finding));
             }
-            print_line(fmt::format("{} entries before it verified", result->entries));
+            print_line(fmt::format("{} before it verified",
+                                   util::counted(result->entries, "entry", "entries")));
             code = kExitFinding;
             continue;
         }
@@ -142,12 +144,15 @@ int certs_verify(const std::string& config_path, const VerifyArgs& args) {
             auto it = result->by_type.find(type);
             return it == result->by_type.end() ? uint64_t{0} : it->second;
         };
-        print_line(fmt::format("verified {} certificates ({} disposals, {} checkpoints) in {}: "
+        print_line(fmt::format("verified {} ({}, {}) in {}: "
                                "signatures and hash chain intact; head {}",
-                               result->entries, count("disposal"), count("checkpoint"), path,
-                               result->head));
-        print_line(fmt::format("  merkle root {} over {} entries; signed by keyid {}",
-                               result->merkle_root, result->entries,
+                               util::counted(result->entries, "certificate", "certificates"),
+                               util::counted(count("disposal"), "disposal", "disposals"),
+                               util::counted(count("checkpoint"), "checkpoint", "checkpoints"),
+                               path, result->head));
+        print_line(fmt::format("  merkle root {} over {}; signed by keyid {}",
+                               result->merkle_root,
+                               util::counted(result->entries, "entry", "entries"),
                                fmt::join(result->signers, ", then ")));
         if (count("key-rotated") > 0) {
             print_line(fmt::format("  {} key rotation(s), each signed by the key it retired",

@@ -15,6 +15,7 @@
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
 #include "agent/util/time.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -30,6 +31,13 @@ std::string field(const nlohmann::json& p, const char* key) {
     auto it = p.find(key);
     if (it == p.end() || it->is_null()) return "";
     return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+// A number the payload holds, with its noun in the right number ("1 file", "2 files").
+std::string counted_field(const nlohmann::json& p, const char* key, const char* one,
+                          const char* many) {
+    std::string n = field(p, key);
+    return fmt::format("{} {}", n, n == "1" ? one : many);
 }
 
 std::optional<util::Date> entry_date(const nlohmann::json& p) {
@@ -84,17 +92,19 @@ int certs_list(const std::string& config_path, ListArgs& args) {
                        p.contains("erased") && p.contains("kept")) {
                 const nlohmann::json& r = p["request"];
                 what = fmt::format(
-                    "{} by {}, client {}{}: erased {} files and {} archives, kept {} held{}",
+                    "{} by {}, client {}{}: erased {} and {}, kept {} held{}",
                     field(r, "reference"), field(r, "by"), field(r, "client"),
                     r.contains("matter") ? ", matter " + field(r, "matter") : "",
-                    field(p["erased"], "files"), field(p["erased"], "archives"),
+                    counted_field(p["erased"], "files", "file", "files"),
+                    counted_field(p["erased"], "archives", "archive", "archives"),
                     field(p["kept"], "held"),
                     p.value("complete", false) ? "" : " (INCOMPLETE: see the certificate)");
             } else if (e.type() == "archive-disposal" && p.contains("archive")) {
                 const nlohmann::json& a = p["archive"];
-                what = fmt::format("{} archive {}/{} ({} members)", field(p, "action"),
+                what = fmt::format("{} archive {}/{} ({})", field(p, "action"),
                                    field(a, "root"), field(a, "name"),
-                                   a.contains("members") ? a["members"].size() : 0);
+                                   util::counted(a.contains("members") ? a["members"].size() : 0,
+                                                 "member", "members"));
             } else if (e.type() == "ledger-repaired") {
                 what = fmt::format("{} torn bytes moved to {}",
                                    p.contains("cut") ? field(p["cut"], "bytes") : "?",

@@ -9,6 +9,7 @@
 #include "agent/service/pass.hpp"
 #include "agent/service/pass_record.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -29,7 +30,8 @@ std::string item_line(const service::ErasureItem& item) {
     std::string what =
         item.kind == service::ErasureItem::Kind::File
             ? fmt::format("{}/{}", item.root, display_name(item.path))
-            : fmt::format("archive {} ({} archived copies)", item.path, item.members);
+            : fmt::format("archive {} ({})", item.path,
+                          util::counted(item.members, "archived copy", "archived copies"));
     std::string detail;
     switch (item.outcome) {
         case service::ErasureItem::Outcome::Erased:
@@ -45,6 +47,41 @@ std::string item_line(const service::ErasureItem& item) {
     }
     return fmt::format("{:<12} {}  ({})", service::ErasureItem::to_string(item.outcome), what,
                        detail);
+}
+
+// Lists what the request would erase and keep; changes nothing and creates nothing.
+int dry_run(const service::AgentInputs& inputs, const service::ErasureRequest& request,
+            util::TimePoint now, const EraseOptions& o) {
+    auto found = service::dry_run_erasure(inputs.config, inputs.schedules, request, now,
+                                          std::nullopt);
+    if (!found) return report(found.error());
+    const service::ErasureDryRun& d = *found;
+    std::string guard =
+        d.needs_confirm_large
+            ? fmt::format("; more than max_disposals_per_pass = {}: the erasure needs "
+                          "--confirm-large",
+                          inputs.config.max_disposals_per_pass)
+            : "";
+    if (o.json) {
+        print_line(nlohmann::json({{"type", "summary"},
+                                   {"request", o.request},
+                                   {"dry_run", true},
+                                   {"files", d.files},
+                                   {"bytes", d.bytes},
+                                   {"archives", d.archives},
+                                   {"held", d.held},
+                                   {"kept", d.kept},
+                                   {"failed", 0},
+                                   {"needs_confirm_large", d.needs_confirm_large}})
+                       .dump());
+    } else {
+        print_line(fmt::format("dry run: would erase {} ({}) and {}; would keep {} by holds "
+                               "and {} for other reasons{}; nothing was changed",
+                               util::counted(d.files, "file", "files"), human_bytes(d.bytes),
+                               util::counted(d.archives, "archive", "archives"), d.held, d.kept,
+                               guard));
+    }
+    return kExitOk;
 }
 
 int erase_request(const std::string& config_path, const EraseOptions& o) {
@@ -66,14 +103,8 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
     if (!o.matter.empty()) request.matter = o.matter;
     request.reference = o.request;
     request.by = o.by;
-    request.dry_run = o.dry_run;
     request.confirm_large = o.confirm_large;
-    uint64_t archives_listed = 0;
-    request.on_item = [&o, &archives_listed](const service::ErasureItem& item) {
-        if (item.kind == service::ErasureItem::Kind::Archive &&
-            item.outcome == service::ErasureItem::Outcome::WouldErase) {
-            ++archives_listed;
-        }
+    request.on_item = [&o](const service::ErasureItem& item) {
         print_line(o.json ? item.to_json().dump() : item_line(item));
     };
     if (!o.json) {
@@ -81,6 +112,7 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
                                o.dry_run ? "dry run: " : "", o.request, display_name(o.client),
                                o.matter.empty() ? "" : " matter " + display_name(o.matter), o.by));
     }
+    if (o.dry_run) return dry_run(*inputs, request, *now, o);
     service::RunOptions options;
     options.now = *now;
     options.injected_time = !o.now.empty();
@@ -89,25 +121,24 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
     if (!summary) return report(summary.error());
     const service::RunSummary& s = *summary;
     if (o.json) {
-        nlohmann::json j = {
-            {"type", "summary"},    {"request", o.request},
-            {"dry_run", o.dry_run}, {"files", o.dry_run ? s.planned : s.disposed},
-            {"bytes", s.bytes},     {"archives", o.dry_run ? archives_listed : s.archives_disposed},
-            {"held", s.held},       {"kept", s.kept},
-            {"failed", s.failed}};
-        if (!o.dry_run) j["certificate"] = s.request_seq;
+        nlohmann::json j = {{"type", "summary"},
+                            {"request", o.request},
+                            {"dry_run", false},
+                            {"files", s.disposed},
+                            {"bytes", s.bytes},
+                            {"archives", s.archives_disposed},
+                            {"held", s.held},
+                            {"kept", s.kept},
+                            {"failed", s.failed},
+                            {"certificate", s.request_seq}};
         print_line(j.dump());
-    } else if (o.dry_run) {
-        print_line(
-            fmt::format("dry run: would erase {} files and {} archives; would keep {} by "
-                        "holds and {} for other reasons; nothing was changed",
-                        s.planned, archives_listed, s.held, s.kept));
     } else {
-        print_line(
-            fmt::format("erased {} files ({}) and {} archives; kept {} by holds and {} for "
-                        "other reasons; {} failed; request closed by certificate {}",
-                        s.disposed, human_bytes(s.bytes), s.archives_disposed, s.held, s.kept,
-                        s.failed, s.request_seq));
+        print_line(fmt::format(
+            "erased {} ({}) and {}; kept {} by holds and {} for other reasons; {} failed; "
+            "request closed by certificate {}",
+            util::counted(s.disposed, "file", "files"), human_bytes(s.bytes),
+            util::counted(s.archives_disposed, "archive", "archives"), s.held, s.kept, s.failed,
+            s.request_seq));
     }
     return s.failed > 0 || s.stopped ? kExitFinding : kExitOk;
 }

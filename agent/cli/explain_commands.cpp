@@ -11,6 +11,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -129,8 +130,9 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
             print_line(j.dump());
             continue;
         }
-        print_line(fmt::format("{}/{}  ({} bytes, modified {})", root->name,
-                               util::utf8_display(relative), facts->size,
+        print_line(fmt::format("{}/{}  ({}, modified {})", root->name,
+                               util::utf8_display(relative),
+                               util::counted(facts->size, "byte", "bytes"),
                                util::format_timestamp(facts->mtime)));
         if (d.content) {
             print_line(d.content->mime ? fmt::format("  content type: {} (sniffed)", *d.content->mime)

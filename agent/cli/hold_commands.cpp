@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "agent/classify/decision.hpp"
+#include "agent/classify/lookups.hpp"
 #include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
@@ -20,6 +21,7 @@
 #include "agent/service/state.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -262,19 +264,25 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
                                    ? fmt::format(" (ledger entry {})", *hold->released_seq)
                                    : " (ledger entry pending)"));
     }
-    // What it covers now: walk the roots as a pass would, with the schedules' captures.
+    // What it covers now: walk the roots as a pass would, with the schedules' captures and
+    // the same lookups (event markers, pin and event attributes, content types).
     service::Tally covered;
     uint64_t due = 0;
+    const classify::Classifier classifier(loaded->schedules);
     for (const auto& root : loaded->config.roots) {
         auto fd = scan::open_root(root.path);
         if (!fd) return report(fd.error());
         scan::WalkOptions walk_options;
         walk_options.one_filesystem = root.one_filesystem;
         walk_options.exclude = root.exclude;
+        // on_file runs on this thread only: one set of lookups serves the whole root.
+        classify::FsLookups lookups(fd->get());
+        classify::ClassifyOptions classify_options;
+        classify_options.lookups = &lookups;
         auto stats = scan::walk(
             fd->get(), walk_options,
             [&](const scan::FileFacts& facts) {
-                classify::Decision d = classify::classify(facts, loaded->schedules, now);
+                classify::Decision d = classifier.classify(facts, now, classify_options);
                 if (!hold->covers(root.name, facts.path, d.client, d.matter)) return;
                 covered.add(facts.size);
                 if (d.status == classify::Status::Due || d.status == classify::Status::Skipped) {
@@ -288,9 +296,9 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         if (!stats) return report(stats.error());
     }
     print_line(
-        fmt::format("  now:     {} files ({}, {} bytes), {} of them due and kept only by "
-                    "holds",
-                    covered.files, human_bytes(covered.bytes), covered.bytes, due));
+        fmt::format("  now:     {} ({}, {}), {} of them due and kept only by holds",
+                    util::counted(covered.files, "file", "files"), human_bytes(covered.bytes),
+                    util::counted(covered.bytes, "byte", "bytes"), due));
     // Archived copies in lethe's archives are covered too (their archives are kept whole).
     auto index = service::load_archive_index(loaded->config.state_dir);
     if (!index) return report(index.error());
@@ -307,10 +315,12 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         }
         if (any) ++archives;
     }
-    print_line(fmt::format("  archived: {} copies ({}, {} bytes) in {} archives, {} of them "
-                           "expired and kept only by holds",
-                           archived.files, human_bytes(archived.bytes), archived.bytes, archives,
-                           expired));
+    print_line(fmt::format("  archived: {} ({}, {}) in {}, {} of them expired and kept only "
+                           "by holds",
+                           util::counted(archived.files, "copy", "copies"),
+                           human_bytes(archived.bytes),
+                           util::counted(archived.bytes, "byte", "bytes"),
+                           util::counted(archives, "archive", "archives"), expired));
     return kExitOk;
 }
 

@@ -11,6 +11,7 @@
 #include "agent/service/holds.hpp"
 #include "agent/service/inventory.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -98,25 +99,27 @@ int inventory(const std::string& config_path, const std::string& client,
                 c.archive));
         }
     }
-    print_line(fmt::format("summary: client {}{}: {} files, {}", display_name(client),
+    print_line(fmt::format("summary: client {}{}: {}, {}", display_name(client),
                            matter.empty() ? "" : " matter " + display_name(matter),
-                           summary->total.files, human_bytes(summary->total.bytes)));
+                           util::counted(summary->total.files, "file", "files"),
+                           human_bytes(summary->total.bytes)));
     for (const auto& [category, t] : summary->by_category) {
-        print_line(fmt::format("  category {:<16} {:>6} files  {}",
+        print_line(fmt::format("  category {:<16} {:>6} {:<5}  {}",
                                category.empty() ? "(no category)" : category, t.files,
-                               human_bytes(t.bytes)));
+                               t.files == 1 ? "file" : "files", human_bytes(t.bytes)));
     }
-    print_line(fmt::format("  archived {:<16} {:>6} copies {} in {} archives", "(lethe)",
-                           archived_total.files, human_bytes(archived_total.bytes),
-                           archive_names.size()));
+    print_line(fmt::format("  archived {:<16} {:>6} {:<6} {} in {}", "(lethe)",
+                           archived_total.files, archived_total.files == 1 ? "copy" : "copies",
+                           human_bytes(archived_total.bytes),
+                           util::counted(archive_names.size(), "archive", "archives")));
     for (const auto& [root, t] : summary->by_root) {
-        print_line(fmt::format("  root     {:<16} {:>6} files  {}", root, t.files,
-                               human_bytes(t.bytes)));
+        print_line(fmt::format("  root     {:<16} {:>6} {:<5}  {}", root, t.files,
+                               t.files == 1 ? "file" : "files", human_bytes(t.bytes)));
     }
     if (summary->problems > 0) {
-        print_line(fmt::format("  {} entries could not be read (see the warnings above): the "
+        print_line(fmt::format("  {} could not be read (see the warnings above): the "
                                "inventory may be incomplete",
-                               summary->problems));
+                               util::counted(summary->problems, "entry", "entries")));
     }
     return kExitOk;
 }

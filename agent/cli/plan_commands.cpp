@@ -15,6 +15,7 @@
 #include "agent/service/review.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -180,20 +181,22 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
                            count("skipped").files,
                            count("not-due").files, summary->unmatched));
     if (options.horizon) {
-        print_line(fmt::format("  due by {}: {} more files ({})", util::format_date(*options.horizon),
-                               summary->due_within.files, human_bytes(summary->due_within.bytes)));
+        print_line(fmt::format("  due by {}: {} more ({})", util::format_date(*options.horizon),
+                               util::counted(summary->due_within.files, "file", "files"),
+                               human_bytes(summary->due_within.bytes)));
     }
     for (const auto& [category, t] : summary->by_category) {
-        print_line(fmt::format("  category {:<16} {:>6} files  {}", category, t.files,
-                               human_bytes(t.bytes)));
+        print_line(fmt::format("  category {:<16} {:>6} {:<5}  {}", category, t.files,
+                               t.files == 1 ? "file" : "files", human_bytes(t.bytes)));
     }
     for (const auto& [action, t] : summary->by_action) {
-        print_line(fmt::format("  action   {:<16} {:>6} files  {}", action, t.files,
-                               human_bytes(t.bytes)));
+        print_line(fmt::format("  action   {:<16} {:>6} {:<5}  {}", action, t.files,
+                               t.files == 1 ? "file" : "files", human_bytes(t.bytes)));
     }
     for (const auto& [name, w] : summary->walks) {
-        print_line(fmt::format("  root     {:<16} {:>6} files  {} in {} folders", name, w.files,
-                               human_bytes(w.bytes), w.folders));
+        print_line(fmt::format("  root     {:<16} {:>6} {:<5}  {} in {}", name, w.files,
+                               w.files == 1 ? "file" : "files", human_bytes(w.bytes),
+                               util::counted(w.folders, "folder", "folders")));
         print_line(fmt::format("           {} symlinks (not followed), {} sockets, {} fifos, "
                                "{} devices (skipped), {} excluded, {} mount points {}",
                                w.symlinks, w.sockets, w.fifos, w.devices, w.excluded,
@@ -202,10 +205,12 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
                                        loaded->config.find_root(name)->one_filesystem
                                    ? "(not crossed)"
                                    : "(crossed)"));
-        print_line(fmt::format("           {} unreadable, {} vanished during the walk, {} names "
-                               "not UTF-8, {} names with a newline, largest folder {} entries",
-                               w.unreadable, w.vanished, w.non_utf8_names, w.newline_names,
-                               w.largest_folder));
+        print_line(fmt::format("           {} unreadable, {} vanished during the walk, {} not "
+                               "UTF-8, {} with a newline, largest folder {}",
+                               w.unreadable, w.vanished,
+                               util::counted(w.non_utf8_names, "name", "names"),
+                               util::counted(w.newline_names, "name", "names"),
+                               util::counted(w.largest_folder, "entry", "entries")));
     }
     if (observe_due) {
         print_line("  * under a schedule in observe mode: reported only, `lethe run` will not "

@@ -15,6 +15,7 @@
 #include "agent/util/encoding.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -92,11 +93,14 @@ int policy_check(std::vector<std::string> paths, const std::string& config_path,
             for (const auto& e : r.errors) util::log_error("{}", e);
             for (const auto& w : r.warnings) util::log_warning("{}", w);
             if (r.schedule && r.errors.empty()) {
-                print_line(fmt::format("ok: {}: schedule '{}' version {}, {} categories, mode {}{}",
-                                       r.file, r.schedule->id, r.schedule->version,
-                                       r.schedule->categories.size(),
-                                       policy::to_string(r.schedule->mode),
-                                       r.warnings.empty() ? "" : fmt::format(", {} warnings", r.warnings.size())));
+                print_line(fmt::format(
+                    "ok: {}: schedule '{}' version {}, {}, mode {}{}", r.file, r.schedule->id,
+                    r.schedule->version,
+                    util::counted(r.schedule->categories.size(), "category", "categories"),
+                    policy::to_string(r.schedule->mode),
+                    r.warnings.empty()
+                        ? ""
+                        : ", " + util::counted(r.warnings.size(), "warning", "warnings")));
             }
         }
         if (errors > 0) {
@@ -197,12 +201,14 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
         print_line(nlohmann::json{{"files", files}, {"changed", changed}, {"changes", list}}.dump());
         return kExitOk;
     }
-    print_line(fmt::format("{} files judged as of {}; {} would change", files,
-                           util::format_date(today), changed));
+    print_line(fmt::format("{} judged as of {}; {} would change",
+                           util::counted(files, "file", "files"), util::format_date(today),
+                           changed));
     for (const auto& [key, c] : changes) {
         const auto& [from, to, moves] = key;
-        print_line(fmt::format("{} -> {}: {} files ({}), {}", from, to, c.files,
-                               human_bytes(c.bytes), moves.empty() ? "category" : moves));
+        print_line(fmt::format("{} -> {}: {} ({}), {}", from, to,
+                               util::counted(c.files, "file", "files"), human_bytes(c.bytes),
+                               moves.empty() ? "category" : moves));
         for (const auto& e : c.examples) print_line("    " + e);
     }
     return kExitOk;

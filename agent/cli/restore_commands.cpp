@@ -7,6 +7,7 @@
 #include "agent/act/archive.hpp"
 #include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -28,8 +29,10 @@ int restore(const std::string& archive, const std::string& identity, const std::
     if (!restored) return report(restored.error());
     uint64_t bytes = 0;
     for (const auto& m : *restored) bytes += m.size;
-    print_line(fmt::format("restored {} files ({}) into {}; every SHA-256 matched the archive's "
-                           "manifest", restored->size(), human_bytes(bytes), to));
+    print_line(fmt::format("restored {} ({}) into {}; every SHA-256 matched the archive's "
+                           "manifest",
+                           util::counted(restored->size(), "file", "files"), human_bytes(bytes),
+                           to));
     return kExitOk;
 }
 

@@ -7,6 +7,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
 #include "agent/service/pass_record.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -26,19 +27,25 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
         return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
     });
     if (!summary) return report(summary.error());
-    print_line(fmt::format("disposed {} files ({}); {} held, {} awaiting review, {} skipped, {} "
+    print_line(fmt::format("disposed {} ({}); {} held, {} awaiting review, {} skipped, {} "
                            "failed, {} due under observe mode not disposed{}{}; checkpoint "
                            "certificate {}",
-                           summary->disposed, human_bytes(summary->bytes), summary->held,
+                           util::counted(summary->disposed, "file", "files"),
+                           human_bytes(summary->bytes), summary->held,
                            summary->in_review,
                            summary->skipped,
                            summary->failed, summary->observed,
                            summary->recovered > 0
-                               ? fmt::format(", {} interrupted disposals completed", summary->recovered)
+                               ? fmt::format(", {} completed",
+                                             util::counted(summary->recovered,
+                                                           "interrupted disposal",
+                                                           "interrupted disposals"))
                                : "",
                            summary->archives_disposed + summary->archives_held > 0
-                               ? fmt::format("; {} expired archives sanitized, {} kept by holds",
-                                             summary->archives_disposed, summary->archives_held)
+                               ? fmt::format("; {} sanitized, {} kept by holds",
+                                             util::counted(summary->archives_disposed,
+                                                           "expired archive", "expired archives"),
+                                             summary->archives_held)
                                : "",
                            summary->checkpoint_seq));
     return summary->failed > 0 ? kExitFinding : kExitOk;

@@ -16,6 +16,7 @@
 #include "agent/service/review.hpp"
 #include "agent/service/timing.hpp"
 #include "agent/util/fs.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::cli {
 
@@ -80,7 +81,8 @@ int status(const std::string& config_path) {
         print_line(fmt::format("ledger:     {} is empty or absent", config->ledger_path()));
     } else {
         print_line(fmt::format(
-            "ledger:     {} entries, head {}{}", (*head)->seq, (*head)->head,
+            "ledger:     {}, head {}{}", util::counted((*head)->seq, "entry", "entries"),
+            (*head)->head,
             (*head)->signed_by_trusted ? "" : " (last line NOT signed by the agent's key)"));
         if (!(*head)->signed_by_trusted) {
             warnings.push_back(
@@ -125,6 +127,10 @@ int status(const std::string& config_path) {
     if (::lstat((config->state_dir + "/intent.json").c_str(), &st) == 0) {
         warnings.push_back("an interrupted disposal is pending; the next pass completes it first");
     }
+    if (::lstat((config->state_dir + "/archive-intent.json").c_str(), &st) == 0) {
+        warnings.push_back(
+            "an interrupted disposal of an archive is pending; the next pass completes it first");
+    }
     if (warnings.empty()) {
         print_line("warnings:   none");
     } else {
@@ -154,8 +160,9 @@ int config_check(const std::string& config_path) {
     }
     if (auto s = policy::load_schedules({config->policies})) {
         for (const auto& sch : *s) {
-            print_line(fmt::format("ok: schedule '{}' version {}, {} categories, mode {}", sch.id,
-                                   sch.version, sch.categories.size(),
+            print_line(fmt::format("ok: schedule '{}' version {}, {}, mode {}", sch.id,
+                                   sch.version,
+                                   util::counted(sch.categories.size(), "category", "categories"),
                                    policy::to_string(sch.mode)));
         }
         if (s->empty()) print_line(fmt::format("note: no schedules in {}", config->policies));

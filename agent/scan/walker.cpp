@@ -148,10 +148,32 @@ public:
         }
         std::lock_guard lock(m_task_mutex);
         if (m_failure) std::rethrow_exception(m_failure);
-        return m_root_error;
+        if (m_root_error) return m_root_error;
+        if (m_stopped) {
+            return Error(ErrorKind::Stopped,
+                         "the walk stopped on request before it had listed every folder");
+        }
+        return std::nullopt;
     }
 
 private:
+    // One atomic load while nobody asks. Once asked, every walker stops listing and drops
+    // the folders still waiting: what the walk found so far is incomplete.
+    bool stop_asked() {
+        if (m_options.stop == nullptr || !m_options.stop->load(std::memory_order_relaxed)) {
+            return false;
+        }
+        {
+            std::lock_guard lock(m_task_mutex);
+            m_stopped = true;
+            m_stopping = true;
+            m_abort.store(true, std::memory_order_relaxed);
+            m_tasks.clear();
+        }
+        m_task_ready.notify_all();
+        return true;
+    }
+
     void stop() {
         {
             std::lock_guard lock(m_task_mutex);
@@ -300,6 +322,7 @@ private:
         std::shared_ptr<Folder> folder = open_folder(task, batch);
         task.parent.reset();  // the parent may close as soon as its last subfolder is open
         if (!folder) return;
+        if (stop_asked()) return;  // between two folders
         ++batch.delta.folders;
 
         std::vector<FolderTask> subfolders;
@@ -325,7 +348,7 @@ private:
                         err == ENOENT);
                 break;
             }
-            if (n == 0 || m_abort.load(std::memory_order_relaxed)) break;
+            if (n == 0 || m_abort.load(std::memory_order_relaxed) || stop_asked()) break;
             for (ssize_t pos = 0; pos < n && !m_abort.load(std::memory_order_relaxed);) {
                 auto* entry = reinterpret_cast<struct dirent64*>(buffer.data() + pos);
                 pos += entry->d_reclen;
@@ -463,6 +486,7 @@ private:
     std::vector<FolderTask> m_tasks;  // a stack: depth first keeps it short
     unsigned m_busy_workers = 0;
     bool m_stopping = false;
+    bool m_stopped = false;  // options.stop asked the walk to stop
     std::optional<Error> m_root_error;
 
     std::mutex m_out_mutex;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,6 +48,12 @@ struct WalkOptions {
     unsigned max_open_folders = 0;
     // Called on the caller's thread after each batch of results, with the totals so far.
     std::function<void(const WalkStats&)> on_progress;
+    // When set and true (SIGTERM; may be set from another thread), the walk stops: every
+    // walker checks it before each folder and between two chunks of a long folder listing
+    // (one atomic load), lists nothing more, and the walk fails with ErrorKind::Stopped.
+    // Files already reported stay reported; the caller must treat what it has as partial.
+    // Not owned; must outlive the walk.
+    const std::atomic<bool>* stop = nullptr;
 };
 
 // Walks the tree below `root_fd` with a small pool of threads, never following a symlink
@@ -70,7 +77,7 @@ struct WalkOptions {
 //
 // Calls `on_file` once per regular file and `on_problem` for each entry it could not read
 // or that vanished (and counts it); neither stops the walk. Fails only when the root itself
-// cannot be listed.
+// cannot be listed, or (ErrorKind::Stopped) when options.stop asked it to stop.
 [[nodiscard]] Result<WalkStats> walk(
     int root_fd, const WalkOptions& options,
     const std::function<void(const FileFacts&)>& on_file,

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/scan/walker.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/pass_record.hpp"
 #include "agent/util/fd.hpp"
@@ -66,6 +67,7 @@ class Agent {
     Result<RunSummary> one_pass(util::TimePoint now);
     void on_progress(const std::string& root, uint64_t done, uint64_t planned);
     void on_block();
+    void on_folder();
     util::TimePoint now() {
         if (!m_options.injected_now) return real_now();
         return *m_options.injected_now + m_options.clock_step * m_clock_reads++;
@@ -90,6 +92,7 @@ class Agent {
     std::chrono::steady_clock::time_point m_last_status{};
     std::string m_last_root;
     uint64_t m_blocks = 0;  // blocks of long files in this pass
+    std::atomic<uint64_t> m_folders{0};  // folders opened by this pass's walk (test hold)
 };
 
 void Agent::wake() {
@@ -185,6 +188,14 @@ void Agent::on_block() {
     }
 }
 
+// Runs on a walker thread (test builds, --test-hold-at-folder only).
+void Agent::on_folder() {
+    if (m_folders.fetch_add(1) + 1 != *m_options.hold_at_folder) return;
+    notify(fmt::format("STATUS=test hold at folder {}", *m_options.hold_at_folder));
+    std::unique_lock lock(m_mutex);
+    m_wake.wait(lock, [this] { return m_stop.load(); });
+}
+
 Result<RunSummary> Agent::one_pass(util::TimePoint start) {
     m_idle = false;
     m_heartbeat = steady_ns();
@@ -192,6 +203,7 @@ Result<RunSummary> Agent::one_pass(util::TimePoint start) {
     m_window_closed = false;
     m_pass_stop = m_stop.load();
     m_blocks = 0;
+    m_folders = 0;
     notify(fmt::format("STATUS=pass started; {}", describe_schedules(m_inputs)));
     RunOptions options;
     options.now = start;
@@ -244,6 +256,18 @@ Result<AgentOutcome> Agent::run() {
             thread.join();
         }
     } join{helper, quit_fd.get()};
+#ifdef LETHE_TEST_HOOKS
+    struct FolderHook {
+        explicit FolderHook(Agent* agent) {
+            if (agent->m_options.hold_at_folder) {
+                scan::set_before_open_folder_hook([agent](std::string_view) { agent->on_folder(); });
+            }
+        }
+        ~FolderHook() { scan::set_before_open_folder_hook(nullptr); }
+        FolderHook(const FolderHook&) = delete;
+        FolderHook& operator=(const FolderHook&) = delete;
+    } folder_hook(this);
+#endif
 
     std::string window = m_inputs.timing.window ? m_inputs.timing.window->to_string() : "any time";
     log_event(util::LogLevel::Info, Event::AgentStarted, {},

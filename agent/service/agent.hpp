@@ -23,6 +23,10 @@ struct AgentOptions {
     // archive: counted over the pass), wait until told to stop, so a test can stop a pass
     // in the middle of one file.
     std::optional<uint64_t> hold_at_block;
+    // Test builds only: when the walk that plans a pass is about to open its N-th folder
+    // below a root (counted over the pass), wait until told to stop, so a test can stop a
+    // pass in the middle of its walk.
+    std::optional<uint64_t> hold_at_folder;
     // Test builds only: each reading of the injected clock advances it by this much, so a
     // test can let the window close in the middle of a pass without waiting.
     std::chrono::seconds clock_step{0};
@@ -40,9 +44,11 @@ struct AgentOutcome {
 //
 // Signals (blocked in every thread and read by a helper thread through a signalfd):
 // SIGHUP reloads config, schedules and key; a reload that fails is logged and the inputs in
-// force stay. SIGTERM/SIGINT stop at the next safe point and return: between files of a
-// pass, or between two blocks of a long sanitize (its intent record lets the next pass
-// complete it), encryption or archive (removed unfinished, sources untouched). WATCHDOG=1
+// force stay. SIGTERM/SIGINT stop at the next safe point and return: between two folders of
+// the walk that plans a pass (nothing of that plan is acted on), between files of a pass,
+// or between two blocks of a long sanitize of a file or of an expired archive (its intent
+// record lets the next pass complete it), encryption or archive (removed unfinished,
+// sources untouched). WATCHDOG=1
 // pings go on while one long file is handled, as long as its blocks progress. A pass stops between two files when the window closes; the next pass in the
 // window continues. Must be called from the main thread before other threads exist.
 [[nodiscard]] Result<AgentOutcome> run_agent(const AgentOptions& options);

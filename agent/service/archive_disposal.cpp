@@ -13,6 +13,7 @@
 #include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::service {
 
@@ -32,8 +33,9 @@ std::pair<std::string, std::string> split_path(const std::string& path) {
     return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
-act::SanitizeOptions sanitize_options(const policy::AgentConfig& config) {
-    return {config.sanitize_passes, config.sanitize_final_zero, true, nullptr,
+act::SanitizeOptions sanitize_options(const policy::AgentConfig& config,
+                                      const util::StopToken* stop) {
+    return {config.sanitize_passes, config.sanitize_final_zero, true, stop,
             config.sanitize_verify};
 }
 
@@ -121,7 +123,8 @@ Result<uint64_t> ArchiveDisposer::dispose(const IndexedArchive& archive,
         return fail(ErrorKind::Refused, fmt::format("archive {} is not where it was written: {}",
                                                     archive.path, facts.error().message()));
     }
-    auto file = act::prepare(dir_fd->get(), *facts, true);
+    // Stopped while hashing, nothing has changed and no intent is recorded yet.
+    auto file = act::prepare(dir_fd->get(), *facts, true, false, m_stop);
     if (!file) return fail(file.error());
     if (file->record().sha256_before != archive.sha256) {
         return fail(ErrorKind::Refused,
@@ -149,8 +152,10 @@ Result<uint64_t> ArchiveDisposer::dispose(const IndexedArchive& archive,
         return fail(st.error().with_context("archive intent record"));
     }
     util::fault_point("archive-intent-written");
-    auto done = act::sanitize(*file, temp, sanitize_options(m_config));
+    auto done = act::sanitize(*file, temp, sanitize_options(m_config, m_stop));
     if (!done) {
+        // Stopped on request, the intent record stays: the next pass overwrites the archive
+        // again from the start and certifies it.
         if (done.error().kind() == ErrorKind::Refused ||
             done.error().kind() == ErrorKind::Verification) {
             // Nothing to complete later: the archive stays where it is.
@@ -219,9 +224,9 @@ Result<bool> ArchiveDisposer::recover() {
             auto still = scan::stat_beneath(dir_fd->get(), name);
             if (still && still->inode == facts.inode && still->device == facts.device) {
                 // Interrupted before the rename: overwrite again from the start.
-                auto file = act::prepare(dir_fd->get(), *still, true, true);
+                auto file = act::prepare(dir_fd->get(), *still, true, true, m_stop);
                 if (!file) return fail(file.error());
-                auto done = act::sanitize(*file, temp, sanitize_options(m_config));
+                auto done = act::sanitize(*file, temp, sanitize_options(m_config, m_stop));
                 if (!done) return fail(done.error());
                 done->sha256_before = rec.sha256_before;
                 done->size = rec.size;
@@ -230,7 +235,7 @@ Result<bool> ArchiveDisposer::recover() {
             } else {
                 auto finished = act::finish_interrupted(dir_fd->get(), name, temp);
                 if (!finished) return fail(finished.error());
-                auto o = sanitize_options(m_config);
+                auto o = sanitize_options(m_config, nullptr);
                 bool verify = j.value("verify", true);
                 rec.verified = *finished && verify;
                 rec.passes = o.passes + (o.final_zero ? 1 : 0);
@@ -268,7 +273,7 @@ Result<bool> ArchiveDisposer::recover() {
 Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     ArchiveDisposer& disposer, HoldWatch& holds, util::Date today,
-    const std::optional<std::string>& root) {
+    const std::optional<std::string>& root, const std::atomic<bool>* stop) {
     ArchiveExpirySummary out;
     auto index = load_archive_index(config.state_dir);
     if (!index) return fail(index.error());
@@ -289,9 +294,11 @@ Result<ArchiveExpirySummary> expire_archives(
     }
     if (expiring > static_cast<uint64_t>(config.max_disposals_per_pass)) {
         return fail(ErrorKind::Refused,
-                    fmt::format("refusing archive expiry: {} archived copies have expired, more "
-                                "than max_disposals_per_pass = {}; no archive was disposed of",
-                                expiring, config.max_disposals_per_pass));
+                    fmt::format("refusing archive expiry: {} expired, more than "
+                                "max_disposals_per_pass = {}; no archive was disposed of",
+                                expiring == 1 ? "1 archived copy has"
+                                              : fmt::format("{} archived copies have", expiring),
+                                config.max_disposals_per_pass));
     }
     for (const IndexedArchive* a : index->live()) {
         if (root && a->root != *root) continue;
@@ -302,6 +309,13 @@ Result<ArchiveExpirySummary> expire_archives(
             all_enforced = all_enforced && enforced(m.schedule);
         }
         if (!all_expired) continue;
+        // Between two archives nothing is half done: the safe point to stop at.
+        if (stop != nullptr && stop->load()) {
+            out.stopped = true;
+            util::log_info("stopped on request before archive {}: the next pass disposes of it",
+                           a->name);
+            break;
+        }
         if (!all_enforced) {
             ++out.kept;
             util::log_info(
@@ -322,6 +336,14 @@ Result<ArchiveExpirySummary> expire_archives(
         }
         auto seq =
             disposer.dispose(*a, {"expired", nullptr, std::nullopt}, (*set)->certificate_fields());
+        if (!seq && seq.error().kind() == ErrorKind::Stopped) {
+            out.stopped = true;
+            util::log_info(
+                "stopped on request while sanitizing archive {}: kept under its name, not "
+                "certified; the next pass completes its disposal",
+                a->name);
+            break;
+        }
         if (!seq) {
             ++out.failed;
             util::log_error("archive {} not disposed of: {}", a->name, seq.error().message());

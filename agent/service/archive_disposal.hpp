@@ -9,7 +9,14 @@
 // read-back, rename, fsync), certified in the ledger ("archive-disposal", listing its
 // members), unlinked, and only then marked disposed in the archive index. A pass that was
 // interrupted completes the disposal and certifies it (recover()).
+//
+// Stopping (SIGTERM): the hash, the overwrite and the read-back of an archive check the
+// stop token between two 4 MiB blocks. Stopped while hashing, nothing has changed and no
+// intent is recorded; stopped later, the archive stays under its name, partly overwritten,
+// indexed and uncertified, and its intent record stays, so the next pass overwrites it again
+// from the start, verifies it and certifies it (recover()).
 
+#include <atomic>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -22,6 +29,7 @@
 #include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 #include "agent/util/time.hpp"
 
 namespace lethe::service {
@@ -34,21 +42,26 @@ struct ArchiveDisposalReason {
 };
 
 // Sanitizes indexed archives and certifies them. The caller holds the pass lock and owns
-// the ledger. Not thread safe.
+// the ledger and `stop` (may be null: never stops), which must outlive this object. Not
+// thread safe.
 class ArchiveDisposer {
   public:
     ArchiveDisposer(const policy::AgentConfig& config, ledger::Ledger& ledger, util::TimePoint now,
-                    bool injected_time)
-        : m_config(config), m_ledger(ledger), m_now(now), m_injected(injected_time) {}
+                    bool injected_time, const util::StopToken* stop = nullptr)
+        : m_config(config), m_ledger(ledger), m_now(now), m_injected(injected_time),
+          m_stop(stop) {}
 
     // Completes an archive disposal an earlier process was interrupted in, if any. Returns
-    // whether there was one. Fails (Refused) on an unreadable intent record.
+    // whether there was one. Fails (Refused) on an unreadable intent record; stopped on
+    // request (ErrorKind::Stopped), its intent record stays for the next pass.
     [[nodiscard]] Result<bool> recover();
 
     // Disposes of `archive`: returns the certificate's sequence number. Refuses
     // (ErrorKind::Refused, nothing changed) an archive file that is missing, not the one
     // indexed (changed content or identity), hard-linked, or in use. A failed read-back
-    // (ErrorKind::Verification) leaves it in place, uncertified.
+    // (ErrorKind::Verification) leaves it in place, uncertified. Stopped on request
+    // (ErrorKind::Stopped), it is left uncertified and, once its overwrite began, with its
+    // intent record, which recover() completes.
     [[nodiscard]] Result<uint64_t> dispose(const IndexedArchive& archive,
                                            const ArchiveDisposalReason& why,
                                            const nlohmann::json& holds_checked);
@@ -61,6 +74,7 @@ class ArchiveDisposer {
     ledger::Ledger& m_ledger;
     util::TimePoint m_now;
     bool m_injected;
+    const util::StopToken* m_stop;
 };
 
 // What the pass's archive-expiry step did.
@@ -70,6 +84,7 @@ struct ArchiveExpirySummary {
     uint64_t kept = 0;       // expired but kept for another reason (observe mode, schedule gone)
     uint64_t failed = 0;     // refused or failed: left in place
     uint64_t first_seq = 0;  // first certificate appended, 0 if none
+    bool stopped = false;    // asked to stop before every expired archive was handled
 };
 
 // The archive-expiry step of a pass: every archive in the index (limited to `root` when
@@ -77,10 +92,12 @@ struct ArchiveExpirySummary {
 // members' schedules are loaded and in enforce mode, is disposed of with reason "expired".
 // Fails (and disposes of nothing) when the index or the hold store cannot be read, and
 // refuses (Refused) when more archived copies expired than max_disposals_per_pass.
+// `stop` (may be null) is checked before each archive; when it is set, or the disposer was
+// stopped in the middle of one archive, the step ends with `stopped` (not an error).
 [[nodiscard]] Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     ArchiveDisposer& disposer, HoldWatch& holds, util::Date today,
-    const std::optional<std::string>& root);
+    const std::optional<std::string>& root, const std::atomic<bool>* stop = nullptr);
 
 // The certificate's description of an archive and its members.
 [[nodiscard]] nlohmann::json archive_subject(const IndexedArchive& archive);

@@ -12,6 +12,7 @@
 #include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::service {
 
@@ -79,7 +80,8 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
     const std::string& dest = m_config.archive_destination;
     auto fail_group = [&summary](const std::vector<PlanEntry>& entries, const std::string& why) {
         summary.failed += entries.size();
-        util::log_error("{} files not archived and kept: {}", entries.size(), why);
+        util::log_error("{} not archived and kept: {}",
+                        util::counted(entries.size(), "file", "files"), why);
     };
     if (dest.empty()) {
         for (const auto& [key, entries] : m_groups) {
@@ -104,7 +106,8 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
     auto stopped = [&summary](size_t kept) {
         summary.stopped = true;
         util::log_info("stopped on request while archiving: the unfinished archive was removed and "
-                       "its {} files kept; the next pass archives them", kept);
+                       "its {} kept; the next pass archives them",
+                       util::counted(kept, "file", "files"));
     };
     for (auto& item : m_groups) {
         // Plain references, not a structured binding: clang 14 cannot capture one in a lambda.
@@ -131,8 +134,10 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         // Files already in the abandoned archive and those not yet reached are kept.
         auto abandon = [&](size_t next, const std::string& why) {
             summary.failed += group.entries.size() + (entries.size() - next);
-            util::log_error("{} files not archived and kept: {}",
-                            group.entries.size() + (entries.size() - next), why);
+            util::log_error("{} not archived and kept: {}",
+                            util::counted(group.entries.size() + (entries.size() - next), "file",
+                                          "files"),
+                            why);
             broken = true;
         };
         for (size_t i = 0; i < entries.size() && !broken; ++i) {
@@ -204,8 +209,9 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
         if (auto st = clear_archive_commit(m_config.state_dir); !st) {
             util::log_warning("{}", st.error().message());
         }
-        util::log_info("archived {} files into {} ({} bytes)", group.entries.size(),
-                       group.archive.path, group.archive.bytes);
+        util::log_info("archived {} into {} ({})",
+                       util::counted(group.entries.size(), "file", "files"), group.archive.path,
+                       util::counted(group.archive.bytes, "byte", "bytes"));
         done.push_back(std::move(group));
     }
     return done;

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "agent/util/encoding.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::service {
 
@@ -145,9 +146,9 @@ std::vector<ArchiveErasure> archives_in_scope(
         auto held = holds_on_archive(*a, holds, today);
         if (ours != a->members.size()) {
             e.verdict = kept(fmt::format(
-                "the archive also holds {} copies of other data; lethe cannot erase part of an "
+                "the archive also holds {} of other data; lethe cannot erase part of an "
                 "archive, so it is kept whole (see the records manager guide)",
-                a->members.size() - ours));
+                util::counted(a->members.size() - ours, "copy", "copies")));
         } else if (!held.empty()) {
             e.verdict = kept(fmt::format("legal hold {}", fmt::join(held, ", ")));
             e.verdict.holds = std::move(held);
@@ -175,6 +176,74 @@ std::vector<ArchiveErasure> archives_in_scope(
         }
         out.push_back(std::move(e));
     }
+    return out;
+}
+
+Result<ErasureDryRun> dry_run_erasure(const policy::AgentConfig& config,
+                                      const std::vector<policy::RetentionSchedule>& schedules,
+                                      const ErasureRequest& request, util::TimePoint now,
+                                      const std::optional<std::string>& root) {
+    // Both must be readable before anything is decided, as for the erasure itself.
+    auto index = load_archive_index(config.state_dir);
+    if (!index) return fail(index.error());
+    auto holds = load_holds(config.state_dir);
+    if (!holds) return fail(holds.error());
+    const util::Date today = util::date_of(now);
+    auto report = [&request](const ErasureItem& item) {
+        if (request.on_item) request.on_item(item);
+    };
+
+    ErasureDryRun out;
+    PlanOptions plan_options;
+    plan_options.now = now;
+    plan_options.root = root;
+    plan_options.client = request.client;
+    plan_options.matter = request.matter;
+    plan_options.list_all = true;
+    auto planned = make_plan(config, schedules, plan_options, [&](const PlanEntry& e) {
+        ErasureVerdict v = erasure_verdict(e, schedules, *holds, today);
+        ErasureItem item;
+        item.root = e.root;
+        item.path = e.facts.path;
+        item.category = e.category;
+        item.size = e.facts.size;
+        if (v.erase) {
+            ++out.files;
+            out.bytes += e.facts.size;
+            item.outcome = ErasureItem::Outcome::WouldErase;
+            item.action = std::string(policy::to_string(v.action));
+        } else {
+            ++(v.holds.empty() ? out.kept : out.held);
+            item.reason = v.reason;
+            item.holds = v.holds;
+            item.mandate = v.mandate;
+        }
+        report(item);
+    });
+    if (!planned) return fail(planned.error());
+    for (const auto& a : archives_in_scope(*index, schedules, *holds, request, today)) {
+        if (root && a.archive->root != *root) continue;
+        ErasureItem item;
+        item.kind = ErasureItem::Kind::Archive;
+        item.root = a.archive->root;
+        item.path = a.archive->name;
+        item.size = a.archive->bytes;
+        item.members = a.archive->members.size();
+        if (a.verdict.erase) {
+            ++out.archives;
+            out.copies += a.archive->members.size();
+            item.outcome = ErasureItem::Outcome::WouldErase;
+            item.action = "sanitize";
+        } else {
+            ++(a.verdict.holds.empty() ? out.kept : out.held);
+            item.reason = a.verdict.reason;
+            item.holds = a.verdict.holds;
+            item.mandate = a.verdict.mandate;
+        }
+        report(item);
+    }
+    out.needs_confirm_large =
+        out.files + out.copies > static_cast<uint64_t>(config.max_disposals_per_pass);
     return out;
 }
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/policy/config.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
@@ -57,7 +58,6 @@ struct ErasureRequest {
     std::optional<std::string> matter;
     std::string reference;       // the firm's reference of the request
     std::string by;              // who asked lethe to carry it out
-    bool dry_run = false;        // report only: nothing is disposed, nothing is written
     bool confirm_large = false;  // allow more than max_disposals_per_pass
     // Called for every item as it is decided (kept) or done (erased, failed).
     std::function<void(const ErasureItem&)> on_item;
@@ -99,5 +99,27 @@ struct ArchiveErasure {
 [[nodiscard]] std::vector<ArchiveErasure> archives_in_scope(
     const ArchiveIndex& index, const std::vector<policy::RetentionSchedule>& schedules,
     const HoldSet& holds, const ErasureRequest& request, util::Date today);
+
+// What a dry run found.
+struct ErasureDryRun {
+    uint64_t files = 0;     // files that would be erased
+    uint64_t bytes = 0;     // their size
+    uint64_t archives = 0;  // archives that would be sanitized whole
+    uint64_t copies = 0;    // archived copies in them
+    uint64_t held = 0;      // files and archives kept by holds
+    uint64_t kept = 0;      // kept for another reason
+    // More files and archived copies than max_disposals_per_pass: the erasure itself is
+    // refused without --confirm-large.
+    bool needs_confirm_large = false;
+};
+
+// `lethe erase --dry-run`: decides every file (only in `root` when given) and archive of the
+// request as the erasure would, and reports each through request.on_item (WouldErase or
+// Kept) as it is decided. Takes no lock and creates, changes or removes nothing, in
+// state_dir or anywhere else; a pass may run meanwhile, and the erasure decides again.
+// Fails when a root, the archive index or the hold store cannot be read.
+[[nodiscard]] Result<ErasureDryRun> dry_run_erasure(
+    const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
+    const ErasureRequest& request, util::TimePoint now, const std::optional<std::string>& root);
 
 }  // namespace lethe::service

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "agent/classify/lookups.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
@@ -32,16 +33,23 @@ void capture_owner(const std::vector<policy::RetentionSchedule>& schedules,
     }
 }
 
-// Calls a function for each file; it takes its own lock.
+using OnFile = std::function<void(const scan::FileFacts&, const classify::ClassifyOptions&)>;
+
+// Calls a function for each file with this walker thread's own lookups beneath the root
+// (event markers, the pin and event attributes, content types), as the plan classifies;
+// the function takes its own lock.
 class EachFileSink : public scan::FileSink {
 public:
-    explicit EachFileSink(const std::function<void(const scan::FileFacts&)>& on_file)
-        : m_on_file(on_file) {}
-    void file(const scan::FileFacts& facts) override { m_on_file(facts); }
+    EachFileSink(int root_fd, const OnFile& on_file) : m_on_file(on_file), m_lookups(root_fd) {
+        m_classify.lookups = &m_lookups;  // FsLookups is not thread-safe: one per thread
+    }
+    void file(const scan::FileFacts& facts) override { m_on_file(facts, m_classify); }
     void flush() override {}
 
 private:
-    const std::function<void(const scan::FileFacts&)>& m_on_file;
+    const OnFile& m_on_file;
+    classify::FsLookups m_lookups;
+    classify::ClassifyOptions m_classify;
 };
 
 nlohmann::json tallies(const std::map<std::string, Tally>& m) {
@@ -140,6 +148,7 @@ Result<InventorySummary> make_inventory(
     InventorySummary summary;
     summary.client = options.client;
     summary.matter = options.matter;
+    const classify::Classifier classifier(schedules);  // read-only: shared by the walker threads
     for (const auto& root : config.roots) {
         auto root_fd = scan::open_root(root.path);
         if (!root_fd) return fail(root_fd.error());
@@ -151,11 +160,13 @@ Result<InventorySummary> make_inventory(
                 options.on_progress(root.name, s);
             };
         }
-        // Classification runs on the walk's threads; the few files of one client are
-        // added under the lock one by one.
+        // Classification runs on the walk's threads, each with its own lookups, exactly as
+        // the plan's (the same compiled classifier); the few files of one client are added
+        // under the lock one by one.
         std::mutex lock;
-        std::function<void(const scan::FileFacts&)> on_file = [&](const scan::FileFacts& facts) {
-                classify::Decision d = classify::classify(facts, schedules, options.now);
+        OnFile on_file = [&](const scan::FileFacts& facts,
+                             const classify::ClassifyOptions& classify_options) {
+                classify::Decision d = classifier.classify(facts, options.now, classify_options);
                 std::optional<std::string> client = d.client;
                 std::optional<std::string> matter = d.matter;
                 if (d.status == classify::Status::Unmatched) {
@@ -187,7 +198,7 @@ Result<InventorySummary> make_inventory(
             };
         auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options,
-            [&] { return std::make_unique<EachFileSink>(on_file); },
+            [&] { return std::make_unique<EachFileSink>(root_fd->get(), on_file); },
             [&](std::string_view path, const Error& error) {
                 std::lock_guard guard(lock);
                 ++summary.problems;

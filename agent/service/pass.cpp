@@ -31,6 +31,7 @@
 #include "agent/util/fs.hpp"
 #include "agent/util/line_reader.hpp"
 #include "agent/util/log.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::service {
 
@@ -240,7 +241,7 @@ public:
           m_ledger(ledger),
           m_archives(config, pass_id(options.now), options.now),
           m_holds(config.state_dir),
-          m_disposer(config, ledger, options.now, options.injected_time),
+          m_disposer(config, ledger, options.now, options.injected_time, &m_stop_token),
           m_review(config.state_dir, options.now, options.root),
           m_archived(config.state_dir),
           m_stop_token(options.interrupt, options.on_block) {}
@@ -461,12 +462,13 @@ Status Pass::commit_certificates() {
         fields.cert_seq = seq;
         if (!e.review.is_null()) m_review.disposed(e, seq);
         log_event(util::LogLevel::Info, Event::Disposed, fields,
-                  fmt::format("{} {}/{} ({} bytes), certificate {}",
+                  fmt::format("{} {}/{} ({}), certificate {}",
                               e.action == policy::Action::Archive   ? "archived and sanitized"
                               : e.action == policy::Action::Encrypt ? "encrypted and sanitized"
                               : e.action == policy::Action::Delete  ? "deleted"
                                                                     : "sanitized",
-                              e.root, util::utf8_display(e.facts.path), p.size, seq));
+                              e.root, util::utf8_display(e.facts.path),
+                              util::counted(p.size, "byte", "bytes"), seq));
         ++seq;
     }
     // The unlinks are durable before the intents that would complete them are dropped.
@@ -709,6 +711,7 @@ Status Pass::write_plan(PlanSummary& summary) {
     PlanOptions plan_options;
     plan_options.now = m_options.now;
     plan_options.root = m_options.root;
+    plan_options.stop = m_options.stop;
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
     plan_options.holds = *holds;
@@ -765,9 +768,12 @@ Status Pass::write_plan(PlanSummary& summary) {
 Status Pass::check_guards(const PlanSummary& summary) const {
     if (m_summary.planned > static_cast<uint64_t>(m_config.max_disposals_per_pass)) {
         return fail(ErrorKind::Refused,
-                    fmt::format("refusing the pass: {} files are due, more than "
+                    fmt::format("refusing the pass: {} due, more than "
                                 "max_disposals_per_pass = {}; nothing was disposed",
-                                m_summary.planned, m_config.max_disposals_per_pass));
+                                m_summary.planned == 1
+                                    ? std::string("1 file is")
+                                    : fmt::format("{} files are", m_summary.planned),
+                                m_config.max_disposals_per_pass));
     }
     for (const auto& [root, due] : summary.due_enforced_by_root) {
         auto walk = summary.walks.find(root);
@@ -808,7 +814,7 @@ const policy::Category* Pass::category_of(const PlanEntry& entry) const {
 // index stops only this step (nothing archived is disposed of) and fails the pass's exit.
 Status Pass::expire_archives_step() {
     auto expired = expire_archives(m_config, m_schedules, m_disposer, m_holds,
-                                   util::date_of(m_options.now), m_options.root);
+                                   util::date_of(m_options.now), m_options.root, m_options.stop);
     if (!expired) {
         if (expired.error().kind() != ErrorKind::Refused) return fail(expired.error());
         ++m_summary.failed;
@@ -818,6 +824,7 @@ Status Pass::expire_archives_step() {
     m_summary.archives_disposed += expired->disposed;
     m_summary.archives_held += expired->held;
     m_summary.failed += expired->failed;
+    m_summary.stopped = m_summary.stopped || expired->stopped;
     if (m_summary.first_seq == 0) m_summary.first_seq = expired->first_seq;
     return {};
 }
@@ -1089,7 +1096,14 @@ Result<RunSummary> Pass::run_steps() {
         return finish();
     }
     auto archive_recovered = m_disposer.recover();
-    if (!archive_recovered) return fail(archive_recovered.error());
+    if (!archive_recovered) {
+        if (archive_recovered.error().kind() != ErrorKind::Stopped) {
+            return fail(archive_recovered.error());
+        }
+        m_summary.stopped = true;
+        util::log_info("stopped on request while completing an interrupted archive disposal");
+        return finish();
+    }
     if (*archive_recovered) ++m_summary.recovered;
     auto committed = recover_archive_commit(m_config.state_dir);
     if (!committed) return fail(committed.error());
@@ -1108,7 +1122,19 @@ Result<RunSummary> Pass::run_steps() {
     }
 
     PlanSummary plan;
-    if (auto st = write_plan(plan); !st) return fail(st.error());
+    const RunSummary before_walk = m_summary;
+    if (auto st = write_plan(plan); !st) {
+        if (st.error().kind() != ErrorKind::Stopped) return fail(st.error());
+        // A plan cut short is never acted on, and the review queue is not brought up to
+        // date from it (files not walked would look gone). Its counts are dropped too.
+        ::unlink(plan_path().c_str());
+        m_summary = before_walk;
+        m_summary.stopped = true;
+        util::log_info("stopped on request during the walk ({}): nothing was disposed of; the "
+                       "next pass walks again",
+                       st.error().message());
+        return finish();
+    }
     for (const auto& [root, walk] : plan.walks) m_summary.scanned_by_root[root] = walk.files;
     if (auto it = plan.by_status.find("review"); it != plan.by_status.end()) {
         m_summary.review = it->second.files;
@@ -1266,22 +1292,21 @@ Status Pass::write_erasure_plan(const ErasureRequest& request, const HoldSet& ho
 }
 
 // Carries out an erasure request: the client's files, then its archives, then a summary
-// certificate that closes the request, then the checkpoint. A dry run stops after deciding.
+// certificate that closes the request, then the checkpoint. (A dry run is
+// dry_run_erasure(): it never gets here, so it takes no lock and writes nothing.)
 Result<RunSummary> Pass::run_erasure() {
     const ErasureRequest& request = *m_options.erasure;
-    if (!request.dry_run) {
-        if (auto st = recover(); !st) return fail(st.error());
-        auto recovered = m_disposer.recover();
-        if (!recovered) return fail(recovered.error());
-        if (*recovered) ++m_summary.recovered;
-        // An archive renamed into place but not yet indexed holds the client's files too.
-        auto committed = recover_archive_commit(m_config.state_dir);
-        if (!committed) return fail(committed.error());
-        if (*committed) util::log_warning("{}", **committed);
-        if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
-            !recorded) {
-            return fail(recorded.error());
-        }
+    if (auto st = recover(); !st) return fail(st.error());
+    auto recovered = m_disposer.recover();
+    if (!recovered) return fail(recovered.error());
+    if (*recovered) ++m_summary.recovered;
+    // An archive renamed into place but not yet indexed holds the client's files too.
+    auto committed = recover_archive_commit(m_config.state_dir);
+    if (!committed) return fail(committed.error());
+    if (*committed) util::log_warning("{}", **committed);
+    if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
+        !recorded) {
+        return fail(recorded.error());
     }
     // Both must be readable before anything is decided: an unreadable index would hide
     // archived copies, an unreadable hold store would hide holds.
@@ -1317,16 +1342,17 @@ Result<RunSummary> Pass::run_erasure() {
     if (!request.confirm_large && total > static_cast<uint64_t>(m_config.max_disposals_per_pass)) {
         ::unlink(plan_path().c_str());
         return fail(ErrorKind::Refused,
-                    fmt::format("refusing the erasure: it would dispose of {} files and {} "
-                                "archived copies, more than max_disposals_per_pass = {}; nothing "
-                                "was disposed (check the list with --dry-run, then add "
-                                "--confirm-large)",
-                                m_summary.planned, copies, m_config.max_disposals_per_pass));
+                    fmt::format("refusing the erasure: it would dispose of {} and {}, more than "
+                                "max_disposals_per_pass = {}; nothing was disposed (check the "
+                                "list with --dry-run, then add --confirm-large)",
+                                util::counted(m_summary.planned, "file", "files"),
+                                util::counted(copies, "archived copy", "archived copies"),
+                                m_config.max_disposals_per_pass));
     }
 
     auto reader = util::LineReader::open(plan_path());
     if (!reader) return fail(reader.error());
-    if (!request.dry_run) m_request = request.certificate_field();
+    m_request = request.certificate_field();
     std::vector<uint64_t> certificates;
     std::string line;
     bool complete = true;
@@ -1345,11 +1371,6 @@ Result<RunSummary> Pass::run_erasure() {
         item.category = entry->category;
         item.size = entry->facts.size;
         item.action = std::string(policy::to_string(entry->action));
-        if (request.dry_run) {
-            item.outcome = ErasureItem::Outcome::WouldErase;
-            report(item);
-            continue;
-        }
         if (m_options.stop != nullptr && m_options.stop->load()) {
             m_summary.stopped = true;
             break;
@@ -1395,11 +1416,6 @@ Result<RunSummary> Pass::run_erasure() {
         item.size = a->bytes;
         item.members = a->members.size();
         item.action = "sanitize";
-        if (request.dry_run) {
-            item.outcome = ErasureItem::Outcome::WouldErase;
-            report(item);
-            continue;
-        }
         if (m_summary.stopped) break;
         auto now_holds = m_holds.current();
         if (!now_holds) return fail(now_holds.error());
@@ -1414,6 +1430,12 @@ Result<RunSummary> Pass::run_erasure() {
         }
         ArchiveDisposalReason why{"erasure request", {{"request", m_request}}, request.reference};
         auto seq = m_disposer.dispose(*a, why, (*now_holds)->certificate_fields());
+        if (!seq && seq.error().kind() == ErrorKind::Stopped) {
+            // Its intent record (if its overwrite began) lets the next pass complete it.
+            m_summary.stopped = true;
+            util::log_info("stopped on request while sanitizing archive {}", a->name);
+            break;
+        }
         if (!seq) {
             if (seq.error().kind() != ErrorKind::Refused &&
                 seq.error().kind() != ErrorKind::Verification) {
@@ -1432,7 +1454,6 @@ Result<RunSummary> Pass::run_erasure() {
         certificates.push_back(*seq);
         report(item);
     }
-    if (request.dry_run) return m_summary;
     if (auto st = commit_certificates(); !st) return fail(st.error());
 
     nlohmann::json summary = {

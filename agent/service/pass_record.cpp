@@ -14,6 +14,7 @@
 #include "agent/service/metrics.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
+#include "agent/util/plural.hpp"
 
 namespace lethe::service {
 
@@ -118,11 +119,11 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
         if (head && *head) fields.ledger_head = (*head)->head;
         log_event(summary->failed > 0 ? util::LogLevel::Warning : util::LogLevel::Info,
                   Event::PassFinished, fields,
-                  fmt::format("pass {}: {} disposed ({} bytes), {} skipped, {} failed, {} due "
+                  fmt::format("pass {}: {} disposed ({}), {} skipped, {} failed, {} due "
                               "under observe mode; checkpoint certificate {}",
                               summary->stopped ? "stopped early" : "finished", summary->disposed,
-                              summary->bytes, summary->skipped, summary->failed, summary->observed,
-                              summary->checkpoint_seq));
+                              util::counted(summary->bytes, "byte", "bytes"), summary->skipped,
+                              summary->failed, summary->observed, summary->checkpoint_seq));
     } else {
         record.result = "error";
         record.error = summary.error().message();

@@ -296,6 +296,7 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
         scan::WalkOptions walk_options;
         walk_options.one_filesystem = root.one_filesystem;
         walk_options.exclude = root.exclude;
+        walk_options.stop = options.stop;
         if (options.on_progress) {
             walk_options.on_progress = [&](const scan::WalkStats& s) {
                 options.on_progress(root.name, s);
@@ -316,6 +317,9 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                 util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
                                   error.message());
             });
+        if (!stats && stats.error().kind() == ErrorKind::Stopped) {
+            return fail(stats.error().with_context(fmt::format("root {}", root.name)));
+        }
         if (!stats) return fail(stats.error());
         summary.walks[root.name] = *stats;
     }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -98,6 +99,9 @@ struct PlanOptions {
     // Walk progress, on the caller's thread: the root being walked and its totals so far.
     std::function<void(const std::string& root, const scan::WalkStats&)> on_progress;
     const HoldSet* holds = nullptr;                   // due files they cover are `held`
+    // When set and true, the walk stops between two folders and make_plan fails with
+    // ErrorKind::Stopped: the entries already given to the sink are an incomplete plan.
+    const std::atomic<bool>* stop = nullptr;
 };
 
 // Marks a due, review (or skipped) entry `held` when active holds cover it.
@@ -107,7 +111,8 @@ void apply_holds(PlanEntry& entry, const HoldSet& holds, util::Date today);
 // file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then;
 // with `list_all`, every file in a category. With `client` (and `matter`), only files whose
 // category captured that client (and matter) are listed and counted in the summary.
-// Problems met during the walk are logged and counted; they never stop it.
+// Problems met during the walk are logged and counted; they never stop it. Asked to stop
+// (options.stop), it fails with ErrorKind::Stopped, naming the root whose walk it cut short.
 //
 // Threads: classification runs on the walk's threads, so classify::classify must stay
 // thread safe (it only reads the schedules). `sink` is called from those threads too, but

@@ -171,7 +171,7 @@ TEST_F(ActionsE2E, AnEncryptedArchivePassArchivesVerifiesRemovesAndCertifies) {
     Output restore = lethe("restore '" + matter1 + "' --identity '" + (m_dir / "rm.key") + "' --to '" +
                            (m_dir / "restored") + "' --member acme/2010-001/letters/letter.docx");
     ASSERT_EQ(restore.code, 0) << restore.err;
-    EXPECT_NE(restore.out.find("restored 1 files"), std::string::npos) << restore.out;
+    EXPECT_NE(restore.out.find("restored 1 file "), std::string::npos) << restore.out;
     EXPECT_EQ(slurp(m_dir / "restored/acme/2010-001/letters/letter.docx"), std::string(200000, 'L'));
     EXPECT_FALSE(exists(m_dir / "restored/acme/2010-001/brief.pdf"));
     Output no_key = lethe("restore '" + matter1 + "' --to '" + (m_dir / "r2") + "'");

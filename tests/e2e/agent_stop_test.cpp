@@ -12,6 +12,7 @@
 #include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
 #include "tests/e2e/service_fixture.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace lethe::testing {
 namespace {
@@ -24,14 +25,7 @@ class AgentStopE2E : public ServiceFixture {
     void SetUp() override {
         ServiceFixture::SetUp();
         // 64 MiB: 16 overwrite blocks and 256 archive blocks, none of them all zeros.
-        m_huge.resize(size_t{64} << 20);
-        uint32_t x = 2463534242u;
-        for (char& c : m_huge) {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            c = static_cast<char>(x | 1u);
-        }
+        m_huge = incompressible_bytes(size_t{64} << 20);
         m_dir.write(kHuge, m_huge, "2010-03-01");
     }
 
@@ -108,7 +102,7 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     // content before the first attempt changed anything.
     auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
     EXPECT_EQ(run.code, 0) << run.out << run.err;
-    EXPECT_NE(run.out.find("1 interrupted disposals completed"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("1 interrupted disposal completed"), std::string::npos) << run.out;
     EXPECT_FALSE(exists(m_dir / kHuge));
     EXPECT_FALSE(exists(m_dir / "state/intent.json"));
     auto certs = certificates_of("acme/2010-001/huge.pdf");
@@ -207,6 +201,157 @@ action = "archive"
     EXPECT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
     EXPECT_EQ(certs[0]["method"]["archive"]["name"], archives[0]);
     expect_ledger_verifies();
+}
+
+// SIGTERM while the walk that plans a pass is under way: the walk stops between two folders
+// and the pass acts on nothing of the partial plan. The agent is held just before its walk
+// opens the last folder of the share (the other folders, with the due files, are walked).
+class AgentStopWalkE2E : public ServiceFixture {};
+
+TEST_F(AgentStopWalkE2E, SigtermDuringTheWalkStopsThePassBeforeItActsOnAnything) {
+    keygen();
+    NotifySocket sock(m_dir / "notify");
+    // Below the root: acme, acme/2010-001 and acme/2024-007.
+    pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(),
+                       "--test-hold-at-folder", "3"},
+                      {{"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}});
+    ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
+    ASSERT_TRUE(sock.wait_for("STATUS=test hold at folder 3")) << sock.seen() << agent_output();
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    ASSERT_TRUE(sock.wait_for("STOPPING=1")) << sock.seen() << agent_output();
+    EXPECT_EQ(wait_exit(pid), 0) << agent_output();
+
+    // Every due file as it was; no certificate but the checkpoint of a stopped pass.
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/letter.docx"), "letter to client");
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/scratch.tmp"), "temp");
+    auto entries = ledger_payloads(m_dir / "state/ledger.jsonl");
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(entries[0]["type"], "checkpoint");
+    EXPECT_EQ(entries[0]["pass"]["stopped"], true);
+    EXPECT_EQ(entries[0]["pass"]["planned"], 0);
+    EXPECT_EQ(entries[0]["pass"]["disposed"], 0);
+    EXPECT_FALSE(exists(m_dir / "state/plan.jsonl"));
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request during the walk (root clients: the walk stopped on "
+                       "request before it had listed every folder): nothing was disposed of"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("pass stopped early: 0 disposed"), std::string::npos) << log;
+    auto status = lethe("status --config " + shell_quote(config()));
+    EXPECT_EQ(status.code, 0) << status.err;
+    EXPECT_NE(status.out.find("stopped"), std::string::npos) << status.out;
+
+    // The next pass walks the whole share again and disposes of the due files.
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("disposed 3 files"), std::string::npos) << run.out;
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_EQ(payloads_of(m_dir / "state/ledger.jsonl", "disposal").size(), 3u);
+    auto verify = lethe("certs verify --config " + shell_quote(config()));
+    EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+}
+
+// SIGTERM in the middle of sanitizing a whole archive whose copies expired (archive_for):
+// the agent stops between two 4 MiB blocks of the overwrite; the archive stays indexed and
+// uncertified with its intent record, and the next pass completes and certifies it.
+class AgentStopArchiveE2E : public ServiceFixture {
+  protected:
+    void SetUp() override {
+        ServiceFixture::SetUp();
+        m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "archive"
+archive_for = "3y"
+)");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
+                    "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.mkdir("archive");
+        // 24 MiB that hardly compress (7 bits of entropy a byte): an archive of about 21 MiB,
+        // 6 blocks of 4 MiB.
+        m_dir.write("share/acme/2010-001/huge.pdf", incompressible_bytes(size_t{24} << 20),
+                    "2010-03-01");
+    }
+};
+
+TEST_F(AgentStopArchiveE2E, SigtermMidArchiveSanitizeKeepsItsIntentAndTheNextPassCertifiesIt) {
+    keygen();
+    auto first = lethe("--log-target stderr run --config " + shell_quote(config()) +
+                       " --now 2026-11-26T12:00:00Z");
+    ASSERT_EQ(first.code, 0) << first.out << first.err;
+    auto archives = names_in(m_dir / "archive");
+    ASSERT_EQ(archives.size(), 1u);
+    const std::string archive = m_dir / ("archive/" + archives[0]);
+    const std::string archived = slurp(archive);
+    // Between 16 and 28 MiB: 5 to 7 blocks hash the archive before its intent is recorded,
+    // as many overwrite it, and block 10 falls in the overwrite.
+    ASSERT_GT(archived.size(), size_t{16} << 20);
+    ASSERT_LT(archived.size(), size_t{28} << 20);
+
+    // The day every copy expired.
+    NotifySocket sock(m_dir / "notify");
+    pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(), "--now",
+                       "2029-11-26T12:00:00Z", "--test-hold-at-block", "10"},
+                      {{"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}});
+    ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
+    ASSERT_TRUE(sock.wait_for("STATUS=test hold at block 10")) << sock.seen() << agent_output();
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    ASSERT_TRUE(sock.wait_for("STOPPING=1")) << sock.seen() << agent_output();
+    EXPECT_EQ(wait_exit(pid), 0) << agent_output();
+
+    // Under its name, partly overwritten, still indexed, not certified; its intent waits.
+    ASSERT_TRUE(exists(archive));
+    std::string after = slurp(archive);
+    EXPECT_EQ(after.size(), archived.size());
+    EXPECT_NE(after, archived);
+    EXPECT_EQ(names_in(m_dir / "archive"), archives);
+    EXPECT_TRUE(exists(m_dir / "state/archive-intent.json"));
+    EXPECT_EQ(slurp(m_dir / "state/archives.jsonl").find("archive-disposed"), std::string::npos);
+    EXPECT_TRUE(payloads_of(m_dir / "state/ledger.jsonl", "archive-disposal").empty());
+    auto entries = ledger_payloads(m_dir / "state/ledger.jsonl");
+    ASSERT_FALSE(entries.empty());
+    EXPECT_EQ(entries.back()["type"], "checkpoint");
+    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    EXPECT_EQ(entries.back()["pass"]["archives_disposed"], 0);
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while sanitizing archive " + archives[0]),
+              std::string::npos)
+        << log;
+    auto status = lethe("status --config " + shell_quote(config()));
+    EXPECT_NE(status.out.find("an interrupted disposal of an archive is pending"),
+              std::string::npos)
+        << status.out;
+
+    // The next pass overwrites it again from the start, verifies it and certifies it with
+    // the SHA-256 it had before the first attempt changed anything.
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()) +
+                     " --now 2029-11-26T12:00:00Z");
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("1 interrupted disposal completed"), std::string::npos) << run.out;
+    EXPECT_TRUE(names_in(m_dir / "archive").empty());
+    EXPECT_FALSE(exists(m_dir / "state/archive-intent.json"));
+    auto certs = payloads_of(m_dir / "state/ledger.jsonl", "archive-disposal");
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["reason"], "expired");
+    EXPECT_EQ(certs[0]["archive"]["name"], archives[0]);
+    EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(archived));
+    EXPECT_EQ(certs[0]["subject"]["sha256"], certs[0]["archive"]["sha256"]);
+    EXPECT_EQ(certs[0]["method"]["verified"], true);
+    EXPECT_NE(slurp(m_dir / "state/archives.jsonl").find("\"archive-disposed\""),
+              std::string::npos);
+    auto verify = lethe("certs verify --config " + shell_quote(config()));
+    EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
 }
 
 }  // namespace

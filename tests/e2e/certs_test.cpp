@@ -117,7 +117,7 @@ TEST_F(CertsE2E, AnIntactLedgerVerifiesWithEveryCountAndTheMerkleRoot) {
     first_pass();
     Output v = verify();
     EXPECT_EQ(v.code, 0) << v.out << v.err;
-    EXPECT_NE(v.out.find("verified 4 certificates (3 disposals, 1 checkpoints)"), std::string::npos)
+    EXPECT_NE(v.out.find("verified 4 certificates (3 disposals, 1 checkpoint)"), std::string::npos)
         << v.out;
     EXPECT_NE(v.out.find("merkle root "), std::string::npos) << v.out;
     // The checkpoint carries the tree head of the lines before it.

@@ -117,8 +117,32 @@ TEST_F(EraseE2E, ADryRunListsWhatWouldBeErasedAndKeptAndChangesNothing) {
               std::string::npos)
         << dry.out;
     EXPECT_EQ(dry.out.find("bolt"), std::string::npos) << dry.out;
-    EXPECT_NE(dry.out.find("nothing was changed"), std::string::npos) << dry.out;
+    EXPECT_NE(dry.out.find("dry run: would erase 2 files (18 B) and 1 archive; would keep 1 by "
+                           "holds and 1 for other reasons; nothing was changed"),
+              std::string::npos)
+        << dry.out;
     EXPECT_EQ(snapshot(), before);
+}
+
+// An install where no pass has run yet: state_dir holds only the keys. A dry run must not
+// leave a ledger, a lock or a plan behind.
+TEST_F(EraseE2E, ADryRunCreatesNothingInStateDir) {
+    m_dir.write("fresh.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"fresh\"\n"
+                              "[archive]\ndestination = \"archive\"\n"
+                              "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+    const std::string config = "--config " + sh_quote(m_dir / "fresh.toml");
+    ASSERT_EQ(lethe("keygen " + config).code, 0);
+    const auto state_before = names_in(m_dir / "fresh");
+    const auto keys_before = names_in(m_dir / "fresh/keys");
+    ASSERT_EQ(state_before, std::vector<std::string>{"keys"});
+
+    CommandOutput dry = lethe("erase --client acme --request ER-1 --by 'R. Manager' --dry-run " +
+                              config + " --now 2026-11-27T09:00:00Z");
+    ASSERT_EQ(dry.code, 0) << dry.out << dry.err;
+    EXPECT_NE(dry.out.find("would-erase  clients/acme/2024-007/new.pdf"), std::string::npos)
+        << dry.out;
+    EXPECT_EQ(names_in(m_dir / "fresh"), state_before);
+    EXPECT_EQ(names_in(m_dir / "fresh/keys"), keys_before);
 }
 
 TEST_F(EraseE2E, ErasesTheClientsFilesAndArchivesKeepsHeldAndMandatedDataAndCertifiesIt) {
@@ -126,7 +150,7 @@ TEST_F(EraseE2E, ErasesTheClientsFilesAndArchivesKeepsHeldAndMandatedDataAndCert
     CommandOutput run = erase("");
     ASSERT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("erased 2 files"), std::string::npos) << run.out;
-    EXPECT_NE(run.out.find("and 1 archives; kept 1 by holds and 1 for other reasons; 0 failed"),
+    EXPECT_NE(run.out.find("and 1 archive; kept 1 by holds and 1 for other reasons; 0 failed"),
               std::string::npos)
         << run.out;
 
@@ -192,7 +216,7 @@ TEST_F(EraseE2E, ErasesTheClientsFilesAndArchivesKeepsHeldAndMandatedDataAndCert
     CommandOutput certs = lethe("certs list " + config());
     ASSERT_EQ(certs.code, 0) << certs.err;
     EXPECT_NE(certs.out.find("erasure-request  ER-2026-17 by R. Manager, client acme: erased 2 "
-                             "files and 1 archives, kept 1 held"),
+                             "files and 1 archive, kept 1 held"),
               std::string::npos)
         << certs.out;
     EXPECT_NE(certs.out.find("archive-disposal  sanitize archive "), std::string::npos)
@@ -227,6 +251,17 @@ TEST_F(EraseE2E, MoreThanTheGuardAllowsNeedsConfirmLarge) {
         m_dir.write("share/acme/2024-009/f" + std::to_string(i) + ".pdf", "x", "2024-09-01");
     }
     std::string before = snapshot();
+    // The dry run lists everything, and says the erasure will need --confirm-large.
+    CommandOutput dry = erase("--dry-run");
+    EXPECT_EQ(dry.code, 0) << dry.out << dry.err;
+    EXPECT_NE(dry.out.find("would-erase  clients/acme/2024-009/f4.pdf  (sanitize)"),
+              std::string::npos)
+        << dry.out;
+    EXPECT_NE(dry.out.find("more than max_disposals_per_pass = 5: the erasure needs "
+                           "--confirm-large; nothing was changed"),
+              std::string::npos)
+        << dry.out;
+    EXPECT_EQ(snapshot(), before);
     CommandOutput refused = erase("");
     EXPECT_EQ(refused.code, 2) << refused.out << refused.err;
     EXPECT_NE(refused.err.find("max_disposals_per_pass = 5"), std::string::npos) << refused.err;
@@ -273,7 +308,7 @@ action = "archive"
     CommandOutput run = erase("");
     ASSERT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("kept         archive " + mixed +
-                           " (2 archived copies)  (the archive also holds 1 copies of other data"),
+                           " (2 archived copies)  (the archive also holds 1 copy of other data"),
               std::string::npos)
         << run.out;
     EXPECT_TRUE(exists(m_dir / ("archive/" + mixed)));
@@ -305,7 +340,7 @@ action = "archive"
     CommandOutput run = lethe("erase --client acme --matter 2011-001 --request ER-3 --by rm " +
                               config() + " --now 2026-11-27T09:00:00Z");
     ASSERT_EQ(run.code, 0) << run.out << run.err;
-    EXPECT_NE(run.out.find("(the archive also holds 1 copies of other data"), std::string::npos)
+    EXPECT_NE(run.out.find("(the archive also holds 1 copy of other data"), std::string::npos)
         << run.out;
     EXPECT_EQ(names_in(m_dir / "archive"), after);
 }

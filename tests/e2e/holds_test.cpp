@@ -246,7 +246,7 @@ TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
     ASSERT_EQ(add.code, 0) << add.err;
     Output run = lethe("run " + config());
     ASSERT_EQ(run.code, 0) << run.err;
-    EXPECT_NE(run.out.find("disposed 1 files"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("disposed 1 file "), std::string::npos) << run.out;
     EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/a.pdf"));
     EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/b.pdf"));
     EXPECT_TRUE(exists(m_dir / "share/bolt/2010-009/d.pdf"));
@@ -367,7 +367,7 @@ TEST_F(HoldsE2E, AHoldPlacedDuringAPassProtectsTheFilesNotYetReached) {
     std::string run_out = slurp(out_path);
     ASSERT_TRUE(WIFEXITED(status)) << run_out;
     EXPECT_EQ(WEXITSTATUS(status), 0) << run_out;
-    EXPECT_NE(run_out.find("disposed 1 files"), std::string::npos) << run_out;
+    EXPECT_NE(run_out.find("disposed 1 file "), std::string::npos) << run_out;
     EXPECT_NE(run_out.find("3 held"), std::string::npos) << run_out;
 
     int left = 0;

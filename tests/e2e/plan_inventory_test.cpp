@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -152,7 +153,7 @@ TEST_F(PlanInventoryE2E, OddNamesStayExactInJsonAndOnOneLineOnTheTerminal) {
     Output text = lethe("plan --root clients --now 2026-11-25");
     ASSERT_EQ(text.code, 0) << text.err;
     EXPECT_NE(text.out.find("acme/2010-001/two\\x0alines.pdf"), std::string::npos) << text.out;
-    EXPECT_NE(text.out.find("1 names with a newline"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("1 name with a newline"), std::string::npos) << text.out;
 }
 
 TEST_F(PlanInventoryE2E, InventoryListsEverythingKeptAboutAClientAcrossRoots) {
@@ -193,6 +194,67 @@ TEST_F(PlanInventoryE2E, InventoryListsEverythingKeptAboutAClientAcrossRoots) {
     EXPECT_EQ(matter.out.find("memo.docx"), std::string::npos) << matter.out;
     EXPECT_EQ(matter.out.find("secret"), std::string::npos) << matter.out;
     EXPECT_NE(matter.out.find("2 files"), std::string::npos) << matter.out;
+}
+
+// A file pinned to a category with the user.lethe.category attribute belongs to that
+// category only. The inventory and `lethe hold show` read the attribute as the plan does, so
+// all three agree on where the file stands.
+TEST_F(PlanInventoryE2E, InventoryAndHoldShowReadThePinAsThePlanDoes) {
+    m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "sanitize"
+
+[[category]]
+id = "scratch"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "tmp"]
+retain = "30d"
+action = "delete"
+)");
+    // Without the pin, client-matter keeps new.pdf longest (until 2031); pinned, it is
+    // scratch, due since 2024-07-01.
+    const std::string pinned = m_dir / "share/acme/2024-007/new.pdf";
+    ASSERT_EQ(::setxattr(pinned.c_str(), "user.lethe.category", "scratch", 7, 0), 0)
+        << "user xattrs on the test folder";
+
+    Output plan = lethe("plan --json --client acme --now 2026-11-25");
+    ASSERT_EQ(plan.code, 0) << plan.err;
+    nlohmann::json planned;
+    for (const auto& j : lines(plan.out)) {
+        if (j.value("path", "") == "acme/2024-007/new.pdf") planned = j;
+    }
+    ASSERT_TRUE(planned.is_object()) << plan.out;
+    EXPECT_EQ(planned["category"], "scratch");
+    EXPECT_EQ(planned["status"], "due");
+
+    Output inv = lethe("inventory --json --client acme --now 2026-11-25");
+    ASSERT_EQ(inv.code, 0) << inv.err;
+    nlohmann::json listed;
+    for (const auto& j : lines(inv.out)) {
+        if (j.value("path", "") == "acme/2024-007/new.pdf") listed = j;
+    }
+    ASSERT_TRUE(listed.is_object()) << inv.out;
+    for (const char* key : {"category", "status", "expires", "action", "trigger_date"}) {
+        EXPECT_EQ(listed[key], planned[key]) << key << ": " << inv.out;
+    }
+    EXPECT_EQ(listed["expires"], "2024-07-01");
+
+    ASSERT_EQ(lethe("hold add LIT-1 --reason 'Acme v Bolt' --matter 2024-007 --by alice").code,
+              0);
+    Output show = lethe("hold show LIT-1");
+    ASSERT_EQ(show.code, 0) << show.err;
+    EXPECT_NE(show.out.find("now:     1 file (11 B, 11 bytes), 1 of them due and kept only by "
+                            "holds"),
+              std::string::npos)
+        << show.out;
 }
 
 TEST_F(PlanInventoryE2E, InventoryWithoutAClientIsRefused) {

@@ -249,7 +249,7 @@ TEST_F(PolicyE2E, DiffCountsTheFilesAScheduleChangeWouldMoveByCategory) {
                      " " + quote(m_dir / "proposed"));
     ASSERT_EQ(o.code, 0) << o.err;
     EXPECT_NE(o.out.find("6 files judged as of 2026-11-25; 1 would change"), std::string::npos) << o.out;
-    EXPECT_NE(o.out.find("scratch -> scratch: 1 files"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("scratch -> scratch: 1 file "), std::string::npos) << o.out;
     EXPECT_NE(o.out.find("clients/old.tmp: expires 2012-01-31 -> 2032-01-01, status due -> not-due"),
               std::string::npos) << o.out;
     Output json = lethe("policy diff --json " + config() + " --now 2026-11-25 " +

@@ -187,7 +187,7 @@ TEST_F(ReviewE2E, AnApprovedFileIsDisposedOfByTheNextPassAndItsCertificateCarrie
 
     CliResult run = lethe("run " + config());
     ASSERT_EQ(run.code, 0) << run.err;
-    EXPECT_NE(run.out.find("disposed 1 files"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("disposed 1 file "), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("2 awaiting review"), std::string::npos) << run.out;
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/letter.pdf"), "letter");
@@ -452,7 +452,7 @@ TEST_F(ReviewE2E, ARejectionWhileAPassRunsKeepsTheFileAndThePassEntersIt) {
     std::string run_out = slurp(out_path);
     ASSERT_TRUE(WIFEXITED(status)) << run_out;
     EXPECT_EQ(WEXITSTATUS(status), 0) << run_out;
-    EXPECT_NE(run_out.find("disposed 1 files"), std::string::npos) << run_out;
+    EXPECT_NE(run_out.find("disposed 1 file "), std::string::npos) << run_out;
 
     EXPECT_TRUE(exists(m_dir / ("share/" + second_path)));
     EXPECT_EQ(queue()[second_path]["state"], "rejected");

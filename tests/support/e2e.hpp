@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -69,6 +70,20 @@ inline std::vector<nlohmann::json> payloads_of(const std::string& ledger_path,
     std::vector<nlohmann::json> out;
     for (auto& p : ledger_payloads(ledger_path)) {
         if (p["type"] == type) out.push_back(std::move(p));
+    }
+    return out;
+}
+
+// `size` bytes that do not compress (xorshift, never a zero byte), the same for every call:
+// a file an overwrite, an archive or a sanitize needs many 4 MiB blocks for.
+inline std::string incompressible_bytes(size_t size) {
+    std::string out(size, '\0');
+    uint32_t x = 2463534242u;
+    for (char& c : out) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        c = static_cast<char>(x | 1u);
     }
     return out;
 }
