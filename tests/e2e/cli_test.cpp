@@ -485,8 +485,9 @@ TEST_P(CrashRecovery, TheNextPassCompletesAndCertifiesTheInterruptedDisposal) {
     EXPECT_TRUE(exists(m_dir / "state/intent.json"));
     Output resumed = lethe("run " + config());
     ASSERT_EQ(resumed.code, 0) << resumed.err;
-    EXPECT_NE(resumed.out.find(fmt::format("{} interrupted disposals completed",
-                                           GetParam().interrupted)),
+    EXPECT_NE(resumed.out.find(fmt::format("{} interrupted {} completed", GetParam().interrupted,
+                                           GetParam().interrupted == 1 ? "disposal"
+                                                                       : "disposals")),
               std::string::npos)
         << resumed.out;
     EXPECT_FALSE(exists(m_dir / "state/intent.json"));
