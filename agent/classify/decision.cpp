@@ -40,14 +40,32 @@ std::string_view extension_of(std::string_view path, std::string& buffer) {
 
 // Whether a candidate (expiry, action) keeps the file longer or more protectively than the
 // current best. A missing expiry (permanent, pending event, unknown date) keeps longest.
-bool keeps_better(const std::optional<util::Date>& expiry, policy::Action action,
-                  const std::optional<util::Date>& best_expiry, policy::Action best_action) {
-    if (expiry != best_expiry) {
-        if (!expiry) return true;
-        if (!best_expiry) return false;
-        return *expiry > *best_expiry;
+// Expiry dates of one zone compare as dates. Dates of schedules in different zones compare
+// by the instant each begins in its zone (the same date begins 13 hours earlier in
+// Pacific/Auckland than in UTC); dates three or more days apart stay in date order, since
+// zone offsets differ by less than that.
+int compare_expiry(const Match& a, const Match& b) {
+    if (a.expires == b.expires) {
+        if (!a.expires || a.schedule == b.schedule) return 0;
+    } else {
+        if (!a.expires) return 1;
+        if (!b.expires) return -1;
     }
-    return static_cast<int>(action) > static_cast<int>(best_action);
+    const util::TimeZone& za = a.schedule->zone;
+    const util::TimeZone& zb = b.schedule->zone;
+    auto days = (*a.expires - *b.expires).count();
+    if (days >= 3 || days <= -3 || a.schedule == b.schedule || (za.is_utc() && zb.is_utc()) ||
+        za.name() == zb.name()) {
+        return days > 0 ? 1 : days < 0 ? -1 : 0;
+    }
+    util::TimePoint ta = za.start_of(*a.expires);
+    util::TimePoint tb = zb.start_of(*b.expires);
+    return ta > tb ? 1 : ta < tb ? -1 : 0;
+}
+
+bool keeps_better(const Match& m, const Match& best) {
+    if (int c = compare_expiry(m, best); c != 0) return c > 0;
+    return static_cast<int>(m.category->precedence()) > static_cast<int>(best.category->precedence());
 }
 
 const policy::Event* find_event(const policy::RetentionSchedule& schedule, const std::string& name) {
@@ -255,8 +273,7 @@ Decision classify_with(const scan::FileFacts& facts,
     auto consider = [&](Match m) {
         date_match(m, facts, options.lookups, options.explain);
         ++best.matched_categories;
-        bool better = !winner || keeps_better(m.expires, m.category->precedence(),
-                                              winner->expires, winner->category->precedence());
+        bool better = !winner || keeps_better(m, *winner);
         if (options.explain) best.matches.push_back(m);
         if (better) winner = std::move(m);
     };
@@ -333,7 +350,7 @@ Decision classify_with(const scan::FileFacts& facts,
         for (const auto& m : best.matches) {
             if (!rule.empty()) break;
             if (m.category == winner->category) continue;
-            if (m.expires != winner->expires) continue;
+            if (compare_expiry(m, *winner) != 0) continue;
             rule = m.category->precedence() != winner->category->precedence()
                        ? fmt::format("expires with '{}' but its action is more protective ({} > {})",
                                      m.category->id, policy::to_string(winner->category->precedence()),

@@ -92,7 +92,8 @@ struct ClassifyOptions {
 // the zone of the schedule whose category is being considered, and the file is due once the
 // local date of `now` in the deciding schedule's zone has reached its expiry date, i.e. from
 // local midnight. Event attributes holding an ISO date are dates already. Expiry dates of
-// categories from schedules in different zones are compared as calendar dates.
+// categories from schedules in different zones are compared by instant: the start of each
+// date in its schedule's zone (util::TimeZone::start_of).
 //
 // Event marker files (e.g. `.matter-closed`) are Unmatched: never touched. A file pinned with the `user.lethe.category` extended attribute belongs to that category
 // only. Otherwise, when several categories match, the one that keeps the file longest wins

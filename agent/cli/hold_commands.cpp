@@ -13,6 +13,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/scan/walker.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
@@ -302,6 +303,8 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
     // Archived copies in lethe's archives are covered too (their archives are kept whole).
     auto index = service::load_archive_index(loaded->config.state_dir);
     if (!index) return report(index.error());
+    // A copy expires on today in the zone of its schedule.
+    const policy::LocalToday local(loaded->schedules, now);
     service::Tally archived;
     uint64_t archives = 0;
     uint64_t expired = 0;
@@ -310,7 +313,7 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         for (const auto& m : a->members) {
             if (!hold->covers(a->root, m.path, a->client, a->matter)) continue;
             archived.add(m.size);
-            if (m.expired_on(today)) ++expired;
+            if (m.expired_on(local.of(m.schedule))) ++expired;
             any = true;
         }
         if (any) ++archives;

@@ -7,6 +7,7 @@
 
 #include "agent/cli/common.hpp"
 #include "agent/cli/progress.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/inventory.hpp"
@@ -47,10 +48,12 @@ int inventory(const std::string& config_path, const std::string& client,
         print_line(fmt::format("{:<14} {:<10}  {:<8}  {:>10}  {:<16}  {:<12}  {}", "STATUS",
                                "EXPIRES", "ACTION", "SIZE", "CATEGORY", "MATTER", "PATH"));
     }
+    // Holds are judged on today in the zone of each file's (or copy's) schedule.
+    const policy::LocalToday today(loaded->schedules, options.now);
     auto summary = service::make_inventory(
         loaded->config, loaded->schedules, options, [&](const service::InventoryEntry& found) {
             service::InventoryEntry e = found;
-            service::apply_holds(e, *holds, util::date_of(options.now));
+            service::apply_holds(e, *holds, today.of(e.schedule_id));
             if (json) {
                 print_line(e.to_json().dump());
                 return;
@@ -69,7 +72,7 @@ int inventory(const std::string& config_path, const std::string& client,
     if (!summary) return report(summary.error());
     std::optional<std::string> only_matter;
     if (!matter.empty()) only_matter = matter;
-    auto archived = service::archived_copies(*index, *holds, client, only_matter, util::date_of(options.now));
+    auto archived = service::archived_copies(*index, *holds, client, only_matter, today);
     service::Tally archived_total;
     std::set<std::string> archive_names;
     for (const auto& c : archived) {

@@ -7,9 +7,11 @@
 #include <string_view>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "agent/cli/common.hpp"
 #include "agent/cli/progress.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/plan_json.hpp"
 #include "agent/service/review.hpp"
@@ -130,13 +132,14 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
             util::log_error("--due-within: {}", horizon ? "must be a duration" : horizon.error().message());
             return kExitBadInput;
         }
-        options.horizon = horizon->add_to(util::date_of(options.now));
+        options.due_within = *horizon;  // counted from today in each file's schedule zone
     }
     if (!json) {
         print_line(fmt::format("{:<10} {:<10}  {:<8}  {:<16}  {:<20}  {}", "STATUS", "EXPIRES",
                                "ACTION", "CATEGORY", "CLIENT/MATTER", "PATH"));
     }
     bool observe_due = false;
+    const policy::LocalToday today(loaded->schedules, options.now);
     // Lines are formatted into one reused buffer and written in large chunks: a plan lists
     // hundreds of thousands of files on a large share.
     fmt::memory_buffer out;
@@ -151,7 +154,7 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
         service::PlanEntry described;
         if (!planned.review.is_null()) {
             described = planned;
-            service::describe_review(described, *reviews, util::date_of(options.now));
+            service::describe_review(described, *reviews, today.of(planned.schedule_id));
             entry = &described;
         }
         const service::PlanEntry& e = *entry;
@@ -180,8 +183,20 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
                            count("review").files,
                            count("skipped").files,
                            count("not-due").files, summary->unmatched));
-    if (options.horizon) {
-        print_line(fmt::format("  due by {}: {} more ({})", util::format_date(*options.horizon),
+    if (!summary->horizons.empty()) {
+        // One date, or the date in each zone when the schedules' zones disagree on it.
+        std::string until = util::format_date(summary->horizons.begin()->second);
+        for (const auto& [zone, day] : summary->horizons) {
+            if (day != summary->horizons.begin()->second) {
+                std::vector<std::string> each;
+                for (const auto& [z, d] : summary->horizons) {
+                    each.push_back(fmt::format("{} in {}", util::format_date(d), z));
+                }
+                until = fmt::format("{}", fmt::join(each, ", "));
+                break;
+            }
+        }
+        print_line(fmt::format("  due by {}: {} more ({})", until,
                                util::counted(summary->due_within.files, "file", "files"),
                                human_bytes(summary->due_within.bytes)));
     }

@@ -113,18 +113,22 @@ int policy_check(std::vector<std::string> paths, const std::string& config_path,
 }
 
 // What one schedule set decides for a file, reduced to what a diff compares.
+// An expiry date is a date in its schedule's zone: the same date in another zone is another
+// instant, so a schedule that changes its zone moves its expiries.
 struct Outcome {
     std::string category;
     std::string status;
     std::string expires;
     std::string action;
+    std::string zone;  // of the expiry date; "" when there is none
     bool operator==(const Outcome&) const = default;
 };
 
 Outcome outcome_of(const classify::Decision& d) {
-    if (d.status == classify::Status::Unmatched) return {"(none)", "unmatched", "-", "-"};
+    if (d.status == classify::Status::Unmatched) return {"(none)", "unmatched", "-", "-", ""};
     return {d.category != nullptr ? d.category->id : "(none)", std::string(classify::to_string(d.status)),
-            d.expires ? util::format_date(*d.expires) : "never", std::string(policy::to_string(d.action))};
+            d.expires ? util::format_date(*d.expires) : "never", std::string(policy::to_string(d.action)),
+            d.expires && d.schedule != nullptr ? d.schedule->zone.name() : ""};
 }
 
 int policy_diff(const std::string& config_path, const std::string& old_path,
@@ -167,13 +171,21 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
                 if (a == b) return;
                 ++changed;
                 std::vector<std::string> moved;
-                if (a.expires != b.expires) moved.push_back(fmt::format("expires {} -> {}", a.expires, b.expires));
+                bool expiry_moved = a.expires != b.expires || a.zone != b.zone;
+                if (expiry_moved && a.zone != b.zone) {
+                    auto zoned = [](const Outcome& o) {
+                        return o.zone.empty() ? o.expires : fmt::format("{} ({})", o.expires, o.zone);
+                    };
+                    moved.push_back(fmt::format("expires {} -> {}", zoned(a), zoned(b)));
+                } else if (expiry_moved) {
+                    moved.push_back(fmt::format("expires {} -> {}", a.expires, b.expires));
+                }
                 if (a.action != b.action) moved.push_back(fmt::format("action {} -> {}", a.action, b.action));
                 if (a.status != b.status) moved.push_back(fmt::format("status {} -> {}", a.status, b.status));
                 std::string what = moved.empty() ? "category only" : fmt::format("{}", fmt::join(moved, ", "));
                 auto key = std::make_tuple(a.category, b.category,
                                            fmt::format("{}{}{}", a.status != b.status ? "status " : "",
-                                                       a.expires != b.expires ? "expiry " : "",
+                                                       expiry_moved ? "expiry " : "",
                                                        a.action != b.action ? "action" : ""));
                 Change& c = changes[key];
                 ++c.files;

@@ -9,6 +9,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/policy/retention.hpp"
 #include "agent/service/review.hpp"
 #include "agent/service/state.hpp"
@@ -168,7 +169,16 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
                                                   : extension.error().message());
         return kExitBadInput;
     }
-    util::Date until = extension->add_to(util::date_of(*now));
+    // The extension counts from today in the zone of each file's schedule. Without readable
+    // schedules (no pass disposes of anything then), from today in UTC.
+    std::vector<policy::RetentionSchedule> schedules;
+    if (auto loaded = policy::load_schedules({config->policies})) {
+        schedules = std::move(*loaded);
+    } else {
+        util::log_warning("schedules: {}; the extension counts from today in UTC",
+                          loaded.error().message());
+    }
+    const policy::LocalToday today(schedules, *now);
     std::string at = util::format_timestamp(*now);
     int code = decide(
         *config, o,
@@ -185,6 +195,7 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
             return fmt::format("{}; nothing to reject", service::to_string(r.state));
         },
         [&](service::ReviewItem& r) {
+            util::Date until = extension->add_to(today.of(r.schedule_id));
             service::ReviewDecision d;
             d.approved = false;
             d.by = o.by;

@@ -272,7 +272,7 @@ Result<bool> ArchiveDisposer::recover() {
 
 Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
-    ArchiveDisposer& disposer, HoldWatch& holds, util::Date today,
+    ArchiveDisposer& disposer, HoldWatch& holds, const policy::LocalToday& today,
     const std::optional<std::string>& root, const std::atomic<bool>* stop) {
     ArchiveExpirySummary out;
     auto index = load_archive_index(config.state_dir);
@@ -288,7 +288,7 @@ Result<ArchiveExpirySummary> expire_archives(
     for (const IndexedArchive* a : index->live()) {
         if (root && a->root != *root) continue;
         if (std::all_of(a->members.begin(), a->members.end(),
-                        [&](const ArchivedMember& m) { return m.expired_on(today); })) {
+                        [&](const ArchivedMember& m) { return m.expired_on(today.of(m.schedule)); })) {
             expiring += a->members.size();
         }
     }
@@ -305,7 +305,7 @@ Result<ArchiveExpirySummary> expire_archives(
         bool all_expired = true;
         bool all_enforced = true;
         for (const auto& m : a->members) {
-            all_expired = all_expired && m.expired_on(today);
+            all_expired = all_expired && m.expired_on(today.of(m.schedule));
             all_enforced = all_enforced && enforced(m.schedule);
         }
         if (!all_expired) continue;

@@ -25,6 +25,7 @@
 
 #include "agent/ledger/ledger.hpp"
 #include "agent/policy/config.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
@@ -88,7 +89,8 @@ struct ArchiveExpirySummary {
 };
 
 // The archive-expiry step of a pass: every archive in the index (limited to `root` when
-// given) whose members have all expired on `today`, none of them held, and all of whose
+// given) whose members have all expired, each on today in its own schedule's zone (UTC for
+// a schedule no longer loaded), none of them held, and all of whose
 // members' schedules are loaded and in enforce mode, is disposed of with reason "expired".
 // Fails (and disposes of nothing) when the index or the hold store cannot be read, and
 // refuses (Refused) when more archived copies expired than max_disposals_per_pass.
@@ -96,7 +98,7 @@ struct ArchiveExpirySummary {
 // stopped in the middle of one archive, the step ends with `stopped` (not an error).
 [[nodiscard]] Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
-    ArchiveDisposer& disposer, HoldWatch& holds, util::Date today,
+    ArchiveDisposer& disposer, HoldWatch& holds, const policy::LocalToday& today,
     const std::optional<std::string>& root, const std::atomic<bool>* stop = nullptr);
 
 // The certificate's description of an archive and its members.

@@ -290,10 +290,11 @@ Result<std::optional<std::string>> recover_archive_commit(const std::string& sta
 }
 
 std::vector<std::string> holds_on_archive(const IndexedArchive& archive, const HoldSet& holds,
-                                          util::Date day) {
+                                          const policy::LocalToday& today) {
     std::vector<std::string> ids;
     for (const auto& m : archive.members) {
-        for (auto& id : holds.covering(archive.root, m.path, archive.client, archive.matter, day)) {
+        for (auto& id : holds.covering(archive.root, m.path, archive.client, archive.matter,
+                                       today.of(m.schedule))) {
             if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
         }
     }

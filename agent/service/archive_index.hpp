@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/policy/local_today.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/time.hpp"
 
@@ -45,6 +46,8 @@ struct ArchivedMember {
     std::optional<uint64_t> inode;
     std::optional<std::string> mtime;  // as in plans: ISO timestamp with nanoseconds
 
+    // `day` is today in the zone of the copy's schedule (LocalToday::of(schedule)): its
+    // `archived` and `expires` dates are dates in that zone.
     [[nodiscard]] bool expired_on(util::Date day) const { return expires && day >= *expires; }
 };
 
@@ -122,8 +125,10 @@ struct ArchiveDisposal {
 [[nodiscard]] Result<std::optional<std::string>> recover_archive_commit(
     const std::string& state_dir);
 
-// Ids of the active holds on `day` that cover any member of `archive`, in order, no repeats.
+// Ids of the holds that cover any member of `archive` and are active on today in that
+// member's schedule's zone (UTC for a schedule no longer loaded), in order, no repeats.
 [[nodiscard]] std::vector<std::string> holds_on_archive(const IndexedArchive& archive,
-                                                        const HoldSet& holds, util::Date day);
+                                                        const HoldSet& holds,
+                                                        const policy::LocalToday& today);
 
 }  // namespace lethe::service

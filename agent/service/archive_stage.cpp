@@ -51,9 +51,10 @@ IndexedArchive ArchiveStage::indexed(const ArchivedGroup& group) const {
     a.client = first.client;
     a.matter = first.matter;
     a.encrypted = group.encrypted;
-    util::Date today = util::date_of(m_now);
     for (size_t i = 0; i < group.entries.size(); ++i) {
         const PlanEntry& e = group.entries[i];
+        // The copy's date in its schedule's zone, as the file's own dates are.
+        util::Date today = m_today.of(e.schedule_id);
         ArchivedMember m;
         m.path = e.facts.path;
         m.sha256 = group.archive.members[i].sha256;

@@ -10,6 +10,7 @@
 
 #include "agent/act/archive.hpp"
 #include "agent/policy/config.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/service/pass.hpp"
 #include "agent/service/plan.hpp"
@@ -33,8 +34,11 @@ struct ArchivedGroup {
 // is left out of its archive and counted as skipped. Not thread safe.
 class ArchiveStage {
 public:
-    ArchiveStage(const policy::AgentConfig& config, std::string pass_id, util::TimePoint now)
-        : m_config(config), m_pass_id(std::move(pass_id)), m_now(now) {}
+    // `today` is the pass's instant with each schedule's local date: an archived copy's
+    // `archived` date, from which `archive_for` counts, is the date in its schedule's zone.
+    ArchiveStage(const policy::AgentConfig& config, std::string pass_id, policy::LocalToday today)
+        : m_config(config), m_pass_id(std::move(pass_id)), m_now(today.now()),
+          m_today(std::move(today)) {}
 
     // `archive_for` is the category's life of the archived copy (none = permanent).
     void add(PlanEntry entry, bool encrypt, std::optional<policy::Retention> archive_for);
@@ -56,6 +60,7 @@ private:
     const policy::AgentConfig& m_config;
     std::string m_pass_id;
     util::TimePoint m_now;
+    policy::LocalToday m_today;
     std::map<Key, std::vector<PlanEntry>> m_groups;
     std::map<std::string, std::optional<policy::Retention>> m_archive_for;  // by category
 };

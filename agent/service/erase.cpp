@@ -90,8 +90,9 @@ CategoryRef find_category(const std::vector<policy::RetentionSchedule>& schedule
 
 ErasureVerdict erasure_verdict(const PlanEntry& entry,
                                const std::vector<policy::RetentionSchedule>& schedules,
-                               const HoldSet& holds, util::Date today) {
-    auto held = holds.covering(entry.root, entry.facts.path, entry.client, entry.matter, today);
+                               const HoldSet& holds, const policy::LocalToday& today) {
+    auto held = holds.covering(entry.root, entry.facts.path, entry.client, entry.matter,
+                               today.of(entry.schedule_id));
     if (!held.empty()) {
         ErasureVerdict v = kept(fmt::format("legal hold {}", fmt::join(held, ", ")));
         v.holds = std::move(held);
@@ -123,7 +124,7 @@ ErasureVerdict erasure_verdict(const PlanEntry& entry,
 
 std::vector<ArchiveErasure> archives_in_scope(
     const ArchiveIndex& index, const std::vector<policy::RetentionSchedule>& schedules,
-    const HoldSet& holds, const ErasureRequest& request, util::Date today) {
+    const HoldSet& holds, const ErasureRequest& request, const policy::LocalToday& today) {
     std::vector<ArchiveErasure> out;
     for (const IndexedArchive* a : index.live()) {
         size_t ours = 0;

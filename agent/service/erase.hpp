@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "agent/policy/config.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/service/holds.hpp"
@@ -84,9 +85,10 @@ struct ErasureVerdict {
     std::vector<std::string> holds;
     std::string mandate;
 };
+// Holds are those active on today in the zone of the entry's schedule.
 [[nodiscard]] ErasureVerdict erasure_verdict(
     const PlanEntry& entry, const std::vector<policy::RetentionSchedule>& schedules,
-    const HoldSet& holds, util::Date today);
+    const HoldSet& holds, const policy::LocalToday& today);
 
 // Whether one archive is in the request's scope, and if so whether it is erased.
 struct ArchiveErasure {
@@ -95,10 +97,10 @@ struct ArchiveErasure {
 };
 // The live archives that hold data of the client (and matter), with their verdicts. Members
 // of archives written without a captured client are attributed with the schedules' path
-// patterns, as the inventory does.
+// patterns, as the inventory does. Holds as in holds_on_archive.
 [[nodiscard]] std::vector<ArchiveErasure> archives_in_scope(
     const ArchiveIndex& index, const std::vector<policy::RetentionSchedule>& schedules,
-    const HoldSet& holds, const ErasureRequest& request, util::Date today);
+    const HoldSet& holds, const ErasureRequest& request, const policy::LocalToday& today);
 
 // What a dry run found.
 struct ErasureDryRun {

@@ -123,7 +123,7 @@ nlohmann::json ArchivedCopy::to_json(const std::string& client) const {
 std::vector<ArchivedCopy> archived_copies(const ArchiveIndex& index, const HoldSet& holds,
                                           const std::string& client,
                                           const std::optional<std::string>& matter,
-                                          util::Date today) {
+                                          const policy::LocalToday& today) {
     std::vector<ArchivedCopy> out;
     for (const IndexedArchive* a : index.live()) {
         if (a->client != client) continue;
@@ -135,7 +135,7 @@ std::vector<ArchivedCopy> archived_copies(const ArchiveIndex& index, const HoldS
             c.root = a->root;
             c.member = m;
             c.matter = a->matter;
-            c.holds = holds.covering(a->root, m.path, a->client, a->matter, today);
+            c.holds = holds.covering(a->root, m.path, a->client, a->matter, today.of(m.schedule));
             out.push_back(std::move(c));
         }
     }
@@ -184,6 +184,7 @@ Result<InventorySummary> make_inventory(
                 e.reason = d.reason;
                 if (d.category != nullptr) {
                     e.category = d.category->id;
+                    e.schedule_id = d.schedule->id;
                     e.trigger_date = d.trigger_date;
                     e.expires = d.expires;
                     e.action = d.action;

@@ -11,6 +11,7 @@
 
 #include "agent/classify/decision.hpp"
 #include "agent/policy/config.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/scan/walker.hpp"
@@ -30,6 +31,7 @@ struct InventoryEntry {
     std::string root;
     scan::FileFacts facts;
     std::string category;
+    std::string schedule_id;  // the category's schedule ("" in no category)
     std::string client;
     std::optional<std::string> matter;
     classify::Status status = classify::Status::Unmatched;
@@ -44,8 +46,10 @@ struct InventoryEntry {
     [[nodiscard]] nlohmann::json to_json() const;
 };
 
-// Fills `entry.holds` with the holds covering it on `today`; a covered file that would
-// otherwise be disposed of (due, in review or skipped) gets status `held`, as in a plan.
+// Fills `entry.holds` with the holds covering it on `today`, today in the zone of the
+// entry's schedule (policy::LocalToday::of(entry.schedule_id): UTC in no category); a
+// covered file that would otherwise be disposed of (due, in review or skipped) gets status
+// `held`, as in a plan.
 void apply_holds(InventoryEntry& entry, const HoldSet& holds, util::Date today);
 
 struct InventorySummary {
@@ -91,11 +95,12 @@ struct ArchivedCopy {
     [[nodiscard]] nlohmann::json to_json(const std::string& client) const;
 };
 
-// The archived copies of the client (and matter) in the index, in index order.
+// The archived copies of the client (and matter) in the index, in index order; each one's
+// holds are those active on today in the zone of its schedule.
 [[nodiscard]] std::vector<ArchivedCopy> archived_copies(const ArchiveIndex& index,
                                                         const HoldSet& holds,
                                                         const std::string& client,
                                                         const std::optional<std::string>& matter,
-                                                        util::Date today);
+                                                        const policy::LocalToday& today);
 
 }  // namespace lethe::service

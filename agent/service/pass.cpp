@@ -239,10 +239,10 @@ public:
           m_schedules(schedules),
           m_options(options),
           m_ledger(ledger),
-          m_archives(config, pass_id(options.now), options.now),
+          m_archives(config, pass_id(options.now), policy::LocalToday(schedules, options.now)),
           m_holds(config.state_dir),
           m_disposer(config, ledger, options.now, options.injected_time, &m_stop_token),
-          m_review(config.state_dir, options.now, options.root),
+          m_review(config.state_dir, policy::LocalToday(schedules, options.now), options.root),
           m_archived(config.state_dir),
           m_stop_token(options.interrupt, options.on_block) {}
 
@@ -814,7 +814,8 @@ const policy::Category* Pass::category_of(const PlanEntry& entry) const {
 // index stops only this step (nothing archived is disposed of) and fails the pass's exit.
 Status Pass::expire_archives_step() {
     auto expired = expire_archives(m_config, m_schedules, m_disposer, m_holds,
-                                   util::date_of(m_options.now), m_options.root, m_options.stop);
+                                   policy::LocalToday(m_schedules, m_options.now), m_options.root,
+                                   m_options.stop);
     if (!expired) {
         if (expired.error().kind() != ErrorKind::Refused) return fail(expired.error());
         ++m_summary.failed;
@@ -1031,7 +1032,9 @@ Result<bool> Pass::held_now(const PlanEntry& entry) {
     }
     m_holds_checked = (*holds)->certificate_fields();
     PlanEntry held = entry;
-    apply_holds(held, **holds, util::date_of(m_options.now));
+    // Holds are judged on today in the zone of the file's schedule, as the plan judged them.
+    apply_holds(held, **holds,
+                policy::zone_of(m_schedules, entry.schedule_id).local_date(m_options.now));
     if (held.status != classify::Status::Held) return false;
     ++m_summary.held;
     log_event(util::LogLevel::Info, Event::HoldChanged,
@@ -1262,8 +1265,9 @@ Status Pass::write_erasure_plan(const ErasureRequest& request, const HoldSet& ho
     plan_options.client = request.client;
     plan_options.matter = request.matter;
     plan_options.list_all = true;
+    const policy::LocalToday today(m_schedules, plan_options.now);
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
-        ErasureVerdict v = erasure_verdict(e, m_schedules, holds, util::date_of(plan_options.now));
+        ErasureVerdict v = erasure_verdict(e, m_schedules, holds, today);
         if (!v.erase) {
             ++(v.holds.empty() ? m_summary.kept : m_summary.held);
             ErasureItem item;
@@ -1314,7 +1318,7 @@ Result<RunSummary> Pass::run_erasure() {
     if (!index) return fail(index.error());
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
-    util::Date today = util::date_of(m_options.now);
+    const policy::LocalToday today(m_schedules, m_options.now);
 
     if (auto st = write_erasure_plan(request, **holds); !st) return fail(st.error());
     std::vector<const IndexedArchive*> to_erase;
@@ -1381,7 +1385,7 @@ Result<RunSummary> Pass::run_erasure() {
             auto now_holds = m_holds.current();
             if (!now_holds) return fail(now_holds.error());
             item.holds = (*now_holds)->covering(entry->root, entry->facts.path, entry->client,
-                                                entry->matter, today);
+                                                entry->matter, today.of(entry->schedule_id));
             item.reason = fmt::format("legal hold {} (placed while the erasure ran)",
                                       fmt::join(item.holds, ", "));
             item.action.clear();

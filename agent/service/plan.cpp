@@ -1,5 +1,6 @@
 #include "agent/service/plan.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -191,10 +192,21 @@ nlohmann::json PlanSummary::to_json() const {
                         {"unmatched", unmatched},
                         {"problems", problems},
                         {"roots", roots}};
-    if (horizon) {
-        j["due_within"] = {{"until", util::format_date(*horizon)},
-                           {"files", due_within.files},
-                           {"bytes", due_within.bytes}};
+    if (!horizons.empty()) {
+        nlohmann::json& within = j["due_within"];
+        // One date when every zone agrees (always, when no schedule names a zone).
+        if (std::all_of(horizons.begin(), horizons.end(), [&](const auto& h) {
+                return h.second == horizons.begin()->second;
+            })) {
+            within["until"] = util::format_date(horizons.begin()->second);
+        }
+        if (horizons.size() > 1) {
+            nlohmann::json by_zone = nlohmann::json::object();
+            for (const auto& [zone, day] : horizons) by_zone[zone] = util::format_date(day);
+            within["until_by_zone"] = by_zone;
+        }
+        within["files"] = due_within.files;
+        within["bytes"] = due_within.bytes;
     }
     if (client) j["client"] = util::utf8_display(*client);
     return j;
@@ -202,14 +214,56 @@ nlohmann::json PlanSummary::to_json() const {
 
 namespace {
 
+// Today and the --due-within horizon in each schedule's zone, by the schedule's position.
+// Read-only once made: shared by the walker threads.
+class ScheduleDays {
+public:
+    ScheduleDays(const std::vector<policy::RetentionSchedule>& schedules,
+                 const PlanOptions& options, PlanSummary& summary)
+        : m_first(schedules.data()), m_utc_today(util::date_of(options.now)) {
+        for (const auto& s : schedules) {
+            util::Date local = s.zone.local_date(options.now);
+            m_today.push_back(local);
+            if (options.due_within) {
+                m_horizon.push_back(options.due_within->add_to(local));
+                summary.horizons[s.zone.name()] = m_horizon.back();
+            }
+        }
+        if (options.due_within && schedules.empty()) {
+            summary.horizons["UTC"] = options.due_within->add_to(m_utc_today);
+        }
+    }
+
+    // `schedule` is a decision's: one of the schedules, or null (a pin to a category no
+    // schedule defines), which is judged in UTC.
+    [[nodiscard]] util::Date today_of(const policy::RetentionSchedule* schedule) const {
+        return schedule == nullptr ? m_utc_today : m_today[index(schedule)];
+    }
+    [[nodiscard]] std::optional<util::Date> horizon_of(
+        const policy::RetentionSchedule* schedule) const {
+        if (m_horizon.empty() || schedule == nullptr) return std::nullopt;
+        return m_horizon[index(schedule)];
+    }
+
+private:
+    [[nodiscard]] size_t index(const policy::RetentionSchedule* schedule) const {
+        return static_cast<size_t>(schedule - m_first);
+    }
+
+    const policy::RetentionSchedule* m_first;
+    util::Date m_utc_today;
+    std::vector<util::Date> m_today;
+    std::vector<util::Date> m_horizon;  // empty without due_within
+};
+
 // The files one walker thread found, classified on that thread, held until the next flush.
 class PlanSink : public scan::FileSink {
 public:
     PlanSink(const std::string& root, int root_fd, const classify::Classifier& classifier,
-             const PlanOptions& options,
+             const PlanOptions& options, const ScheduleDays& days,
              std::mutex& lock, PlanSummary& summary,
              const std::function<void(const PlanEntry&)>& sink)
-        : m_root(root), m_classifier(classifier), m_options(options), m_lock(lock),
+        : m_root(root), m_classifier(classifier), m_options(options), m_days(days), m_lock(lock),
           m_summary(summary), m_sink(sink), m_lookups(root_fd) {
         m_classify.lookups = &m_lookups;  // one per walker thread: FsLookups is not thread-safe
     }
@@ -222,8 +276,9 @@ public:
         }
         if (m_options.client && d.client != m_options.client) return;
         if (m_options.matter && d.matter != m_options.matter) return;
-        bool within = d.status == classify::Status::NotDue && m_options.horizon && d.expires &&
-                      *d.expires <= *m_options.horizon;
+        std::optional<util::Date> horizon = m_days.horizon_of(d.schedule);
+        bool within = d.status == classify::Status::NotDue && horizon && d.expires &&
+                      *d.expires <= *horizon;
         if (d.status == classify::Status::NotDue && !within && !m_options.list_all) {
             // Counted, never listed, never held (holds apply to due files): no entry built.
             m_not_due.add(facts.size);
@@ -231,7 +286,7 @@ public:
         }
         Pending p{make_entry(m_root, facts, d), false, false};
         if (m_options.holds != nullptr) {
-            apply_holds(p.entry, *m_options.holds, util::date_of(m_options.now));
+            apply_holds(p.entry, *m_options.holds, m_days.today_of(d.schedule));
         }
         p.within = within;
         p.listed = m_options.list_all || d.status != classify::Status::NotDue || p.within;
@@ -267,6 +322,7 @@ private:
     const std::string& m_root;
     const classify::Classifier& m_classifier;
     const PlanOptions& m_options;
+    const ScheduleDays& m_days;
     std::mutex& m_lock;
     PlanSummary& m_summary;
     const std::function<void(const PlanEntry&)>& m_sink;
@@ -284,8 +340,8 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
                               const PlanOptions& options,
                               const std::function<void(const PlanEntry&)>& sink) {
     PlanSummary summary;
-    summary.horizon = options.horizon;
     summary.client = options.client;
+    const ScheduleDays days(schedules, options, summary);
     bool any_root = false;
     const classify::Classifier classifier(schedules);  // read-only: shared by the walker threads
     for (const auto& root : config.roots) {
@@ -306,8 +362,8 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
         // thread hands its entries to the summary and the sink in batches, under one lock.
         std::mutex lock;
         auto make_sink = [&]() -> std::unique_ptr<scan::FileSink> {
-            return std::make_unique<PlanSink>(root.name, root_fd->get(), classifier, options, lock,
-                                              summary, sink);
+            return std::make_unique<PlanSink>(root.name, root_fd->get(), classifier, options, days,
+                                              lock, summary, sink);
         };
         auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options, make_sink,

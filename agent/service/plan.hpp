@@ -12,6 +12,7 @@
 
 #include "agent/classify/decision.hpp"
 #include "agent/policy/config.hpp"
+#include "agent/policy/retention.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/scan/walker.hpp"
@@ -79,7 +80,9 @@ struct PlanSummary {
     std::map<std::string, Tally> due_enforced_by_root;  // due under schedules in enforce mode
     uint64_t unmatched = 0;
     uint64_t problems = 0;
-    std::optional<util::Date> horizon;        // when asked: not yet due, but due by then
+    // With PlanOptions::due_within: the last day counted, in each zone of the schedules
+    // (zone name -> today there + the duration), and the files not yet due but due by then.
+    std::map<std::string, util::Date> horizons;
     Tally due_within;
     std::optional<std::string> client;        // when the plan was limited to one client
 
@@ -89,10 +92,12 @@ struct PlanSummary {
 
 struct PlanOptions {
     // The pass's instant: each schedule turns it into its own local "today" (classify), and
-    // legal holds are checked on its UTC date.
+    // the holds covering a file are those active on that today of the file's schedule.
     util::TimePoint now{};
     std::optional<std::string> root;                  // only this root
-    std::optional<util::Date> horizon;                // also list files due by this date
+    // Also list files not yet due but due by today + this duration, both counted in the
+    // zone of the file's schedule. Never permanent.
+    std::optional<policy::Retention> due_within;
     std::optional<std::string> client;                // only files captured for this client
     std::optional<std::string> matter;                // ... and this matter
     bool list_all = false;                            // list every classified file (inventory)
@@ -104,11 +109,12 @@ struct PlanOptions {
     const std::atomic<bool>* stop = nullptr;
 };
 
-// Marks a due, review (or skipped) entry `held` when active holds cover it.
+// Marks a due, review (or skipped) entry `held` when active holds cover it. `today` is
+// today in the zone of the entry's schedule (policy::LocalToday::of(entry.schedule_id)).
 void apply_holds(PlanEntry& entry, const HoldSet& holds, util::Date today);
 
 // Walks every root (or the one asked for), classifies each file and calls `sink` for each
-// file the plan lists: due, skipped, and (with a horizon) not-due files expiring by then;
+// file the plan lists: due, skipped, and (with `due_within`) not-due files expiring by then;
 // with `list_all`, every file in a category. With `client` (and `matter`), only files whose
 // category captured that client (and matter) are listed and counted in the summary.
 // Problems met during the walk are logged and counted; they never stop it. Asked to stop

@@ -145,7 +145,8 @@ struct PlanEntry;
 
 // For `lethe plan`: where an entry whose category needs review stands in the queue. Sets
 // `entry.review` ({"state": "not queued" | "pending" | "approved" | "rejected", "id", ...})
-// and, for status review, says it in `entry.reason`. Other entries are left alone.
+// and, for status review, says it in `entry.reason`. Other entries are left alone. `today`
+// is today in the zone of the entry's schedule (policy::LocalToday::of(entry.schedule_id)).
 void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date today);
 
 // SHA-256 of `facts.path` below `root_fd`, opened without following symlinks; fails with

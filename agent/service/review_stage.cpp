@@ -50,7 +50,6 @@ void ReviewStage::seen(const PlanEntry& entry) { m_seen.push_back(entry); }
 
 Result<std::vector<PlanEntry>> ReviewStage::sync(
     const std::function<Result<int>(const std::string&)>& root_fd) {
-    util::Date today = util::date_of(m_now);
     std::string now_text = util::format_timestamp(m_now);
 
     // Hash what is new or changed before taking the lock, so review commands do not wait
@@ -152,7 +151,7 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
         }
         if (item->state == ReviewState::Rejected) {
             const ReviewDecision* d = item->last_decision();
-            if (d != nullptr && d->until && today >= *d->until) {
+            if (d != nullptr && d->until && m_today.of(e.schedule_id) >= *d->until) {
                 item->state = ReviewState::Pending;
                 item->queued_at = now_text;
                 item->note = fmt::format(

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/ledger/ledger.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/review.hpp"
 #include "agent/util/error.hpp"
@@ -29,8 +30,12 @@ struct ReviewCounts {
 // Not thread safe; one per pass. The pass holds the pass lock (it is the ledger's writer).
 class ReviewStage {
   public:
-    ReviewStage(std::string state_dir, util::TimePoint now, std::optional<std::string> only_root)
-        : m_state_dir(std::move(state_dir)), m_now(now), m_only_root(std::move(only_root)) {}
+    // `today` is the pass's instant with each schedule's local date: a rejection's `until`
+    // is compared with today in the zone of the file's schedule.
+    ReviewStage(std::string state_dir, policy::LocalToday today,
+                std::optional<std::string> only_root)
+        : m_state_dir(std::move(state_dir)), m_now(today.now()), m_today(std::move(today)),
+          m_only_root(std::move(only_root)) {}
 
     // Fails (Refused) when the queue cannot be read: the pass then disposes of nothing.
     [[nodiscard]] Status check() const;
@@ -64,6 +69,7 @@ class ReviewStage {
 
     std::string m_state_dir;
     util::TimePoint m_now;
+    policy::LocalToday m_today;
     std::optional<std::string> m_only_root;
     std::vector<PlanEntry> m_seen;
     ReviewCounts m_counts;

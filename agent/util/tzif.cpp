@@ -409,6 +409,36 @@ Date TimeZone::local_date(TimePoint time) const {
     return std::chrono::floor<std::chrono::days>(seconds + std::chrono::seconds{offset});
 }
 
+TimePoint TimeZone::start_of(Date day) const {
+    const int64_t midnight = std::chrono::sys_seconds(day).time_since_epoch().count();
+    if (m_utc) return TimePoint{std::chrono::seconds{midnight}};
+    // Local wall time at t is t + offset_at(t): it rises with t except where clocks go back.
+    auto wall = [this](int64_t t) { return t + offset_at(t); };
+    // UT offsets stay well within 27 hours, so the wall clock reads before midnight at lo
+    // and after it at hi. The first instant at which it reads midnight or later, found
+    // where the wall clock rises (this also lands on the end of a gap that skips midnight).
+    constexpr int64_t kHour = 3600;
+    int64_t lo = midnight - 27 * kHour;
+    int64_t hi = midnight + 27 * kHour;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (wall(mid) >= midnight) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    int64_t first = hi;
+    // Where clocks go back across midnight, the wall clock reads midnight twice: take the
+    // earlier reading. Each offset in force near that day is tried as the one at midnight.
+    for (int64_t k = -9; k <= 9; ++k) {
+        int32_t offset = offset_at(midnight + k * 3 * kHour);
+        int64_t t = midnight - offset;
+        if (t < first && offset_at(t) == offset) first = t;
+    }
+    return TimePoint{std::chrono::seconds{first}};
+}
+
 Result<TimeZone> load_time_zone(std::string_view name, const std::string& root) {
     auto refuse = [&](std::string_view why) {
         return fail(ErrorKind::BadInput, fmt::format("time zone '{}': {}", name, why));

@@ -63,6 +63,11 @@ public:
     [[nodiscard]] int32_t offset_at(int64_t unix_seconds) const;
     // The calendar date on the local wall clock at `time`.
     [[nodiscard]] Date local_date(TimePoint time) const;
+    // The instant `day` begins on the local wall clock: local midnight, or, when midnight
+    // does not exist that day (clocks go forward at 00:00, as in America/Santiago), the
+    // first instant after the gap. When clocks go back across midnight and midnight happens
+    // twice, the earlier one. Whole seconds. Used to compare dates of different zones.
+    [[nodiscard]] TimePoint start_of(Date day) const;
 
 private:
     struct Type {

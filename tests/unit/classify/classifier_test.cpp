@@ -9,54 +9,17 @@
 
 #include "agent/classify/decision.hpp"
 #include "agent/classify/lookups.hpp"
+#include "tests/unit/classify/fixture.hpp"
 
 namespace lethe::classify {
 namespace {
 
-util::Date date(std::string_view text) { return *util::parse_date(text); }
-util::TimePoint at(std::string_view text) { return util::TimePoint{date(text)}; }
-
-policy::RetentionSchedule schedule(std::string_view id, std::string_view body) {
-    std::string text = fmt::format("[schedule]\nid = \"{}\"\nversion = 1\n{}", id, body);
-    auto s = policy::parse_schedule(text, std::string(id) + ".toml");
-    EXPECT_TRUE(s) << s.error().message();
-    return s ? *s : policy::RetentionSchedule{};
-}
-
-scan::FileFacts file(std::string path, std::string_view modified = "2015-03-01") {
-    scan::FileFacts f;
-    f.path = std::move(path);
-    f.size = 100;
-    f.nlink = 1;
-    f.mtime = at(modified);
-    f.atime = at(modified);
-    return f;
-}
-
-// Markers and attributes in memory, behind the real per-folder caches.
-class MemoryLookups final : public CachingMarkerLookups {
-public:
-    std::map<std::string, util::TimePoint> markers;  // "folder/.marker" -> mtime
-    std::map<std::string, std::string> attributes;   // "path\0name" -> value
-    std::map<std::string, int> probes;               // marker_in calls per folder
-
-    std::optional<std::string> xattr(std::string_view path, const std::string& name) override {
-        auto it = attributes.find(std::string(path) + '\0' + name);
-        if (it == attributes.end()) return std::nullopt;
-        return it->second;
-    }
-    ContentType content_type(const scan::FileFacts&) override {
-        return ContentType{std::nullopt, "no content in memory"};
-    }
-
-protected:
-    std::optional<util::TimePoint> marker_in(const std::string& folder, const std::string& marker) override {
-        ++probes[folder];
-        auto it = markers.find(folder.empty() ? marker : folder + "/" + marker);
-        if (it == markers.end()) return std::nullopt;
-        return it->second;
-    }
-};
+using fixture::at;
+using fixture::date;
+using fixture::file;
+using fixture::schedule;
+// Markers through the real per-folder caches, as on a real root.
+using MemoryLookups = fixture::CachingMemoryLookups;
 
 // Several schedules whose patterns start with literals, captures, `**`, escapes and none.
 std::vector<policy::RetentionSchedule> schedules() {

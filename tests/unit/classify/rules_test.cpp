@@ -14,55 +14,16 @@
 #include "agent/classify/lookups.hpp"
 #include "agent/util/fd.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/unit/classify/fixture.hpp"
 
 namespace lethe::classify {
 namespace {
 
-util::Date date(std::string_view text) { return *util::parse_date(text); }
-util::TimePoint at(std::string_view text) { return util::TimePoint{date(text)}; }
-
-policy::RetentionSchedule schedule(std::string_view categories) {
-    std::string text = "[schedule]\nid = \"s\"\nversion = 1\n" + std::string(categories);
-    auto s = policy::parse_schedule(text, "test.toml");
-    EXPECT_TRUE(s) << s.error().message();
-    return s ? *s : policy::RetentionSchedule{};
-}
-
-scan::FileFacts file(std::string path, std::string_view modified) {
-    scan::FileFacts f;
-    f.path = std::move(path);
-    f.size = 100;
-    f.nlink = 1;
-    f.mtime = at(modified);
-    f.atime = at(modified);
-    return f;
-}
-
-// An in-memory disk for the lookups: markers by folder, attributes by file.
-class MemoryLookups final : public FileLookups {
-public:
-    std::map<std::string, util::TimePoint> markers;  // "folder/.marker" -> mtime
-    std::map<std::string, std::string> attributes;   // "path\0name" -> value
-
-    std::optional<util::TimePoint> marker_time(std::string_view path, const std::string& marker) override {
-        std::string folder(path);
-        while (true) {
-            auto slash = folder.rfind('/');
-            folder.resize(slash == std::string::npos ? 0 : slash);
-            auto it = markers.find(folder.empty() ? marker : folder + "/" + marker);
-            if (it != markers.end()) return it->second;
-            if (folder.empty()) return std::nullopt;
-        }
-    }
-    std::optional<std::string> xattr(std::string_view path, const std::string& name) override {
-        auto it = attributes.find(std::string(path) + '\0' + name);
-        if (it == attributes.end()) return std::nullopt;
-        return it->second;
-    }    // Content is not in memory: the MIME tests use real files through FsLookups.
-    ContentType content_type(const scan::FileFacts&) override {
-        return ContentType{std::nullopt, "no content in memory"};
-    }
-};
+using fixture::at;
+using fixture::date;
+using fixture::file;
+using fixture::schedule;
+using fixture::MemoryLookups;
 
 policy::Cutoff cutoff_of(std::string_view text) {
     auto s = schedule(fmt::format("[[category]]\nid = \"c\"\nretain = \"1y\"\ncutoff = \"{}\"\naction = \"delete\"\n", text));

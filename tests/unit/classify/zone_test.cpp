@@ -7,52 +7,22 @@
 #include <gtest/gtest.h>
 
 #include "agent/classify/decision.hpp"
+#include "tests/unit/classify/fixture.hpp"
 
 namespace lethe::classify {
 namespace {
 
-util::Date date(std::string_view text) { return *util::parse_date(text); }
-util::TimePoint at(std::string_view timestamp) { return *util::parse_timestamp(timestamp); }
+using fixture::at;
+using fixture::date;
+using fixture::file;
+using fixture::schedule;
+using fixture::MemoryLookups;
 
+// The schedule `id` in the zone `zone_line` names ("" for UTC), with `categories`.
 policy::RetentionSchedule schedule(std::string_view id, std::string_view zone_line,
                                    std::string_view categories) {
-    std::string text = fmt::format("[schedule]\nid = \"{}\"\nversion = 1\n{}\n{}", id, zone_line, categories);
-    auto s = policy::parse_schedule(text, std::string(id) + ".toml");
-    EXPECT_TRUE(s) << s.error().message();
-    return s ? *s : policy::RetentionSchedule{};
+    return schedule(id, fmt::format("{}\n{}", zone_line, categories));
 }
-
-scan::FileFacts file(std::string path, std::string_view modified) {
-    scan::FileFacts f;
-    f.path = std::move(path);
-    f.size = 100;
-    f.nlink = 1;
-    f.mtime = at(modified);
-    f.atime = at(modified);
-    return f;
-}
-
-class MemoryLookups final : public FileLookups {
-public:
-    std::map<std::string, util::TimePoint> markers;
-    std::map<std::string, std::string> attributes;
-    std::optional<util::TimePoint> marker_time(std::string_view path, const std::string& marker) override {
-        std::string folder(path);
-        while (true) {
-            auto slash = folder.rfind('/');
-            folder.resize(slash == std::string::npos ? 0 : slash);
-            auto it = markers.find(folder.empty() ? marker : folder + "/" + marker);
-            if (it != markers.end()) return it->second;
-            if (folder.empty()) return std::nullopt;
-        }
-    }
-    std::optional<std::string> xattr(std::string_view path, const std::string& name) override {
-        auto it = attributes.find(std::string(path) + '\0' + name);
-        if (it == attributes.end()) return std::nullopt;
-        return it->second;
-    }
-    ContentType content_type(const scan::FileFacts&) override { return {}; }
-};
 
 constexpr std::string_view kYearEnd = R"(
 [[category]]
@@ -187,6 +157,86 @@ action = "delete"
               Status::NotDue);
     EXPECT_EQ(classify(file("consent/c.pdf", "2020-01-01T00:00:00Z"), s, at("2026-03-10T13:00:00Z"), options).status,
               Status::Due);
+}
+
+// Two schedules match the same file and give it the same expiry date, 1 May 2026: in
+// Auckland that date begins at 12:00 UTC on 30 April, in London at 23:00 UTC on 30 April, in
+// UTC at midnight on 1 May. The longest retention is the latest of these instants, whatever
+// the actions; only equal instants fall back to the more protective action.
+TEST(ZonedDates, PrecedenceAcrossZonesComparesTheInstantsTheExpiryDatesBegin) {
+    constexpr std::string_view kMatter = R"(
+[[category]]
+id = "{}"
+paths = ["matters/**"]
+retain = "1y"
+action = "{}"
+)";
+    auto f = file("matters/a.pdf", "2025-05-01T10:00:00Z");  // 1 May in all three zones
+    auto nz = schedule("nz", "timezone = \"Pacific/Auckland\"",
+                       fmt::format(fmt::runtime(kMatter), "nz-matter", "review"));
+    auto uk = schedule("uk", "timezone = \"Europe/London\"",
+                       fmt::format(fmt::runtime(kMatter), "uk-matter", "archive"));
+    auto utc = schedule("utc", "", fmt::format(fmt::runtime(kMatter), "utc-matter", "delete"));
+    ClassifyOptions explain;
+    explain.explain = true;
+    auto now = at("2025-06-01T00:00:00Z");
+    // By date alone all three tie and review (nz) would win; by instant UTC keeps it longest,
+    // in whichever order the schedules are listed.
+    // (The decisions point into the schedules: each vector outlives its decision.)
+    for (const auto& order : {std::vector{nz, uk, utc}, std::vector{utc, uk, nz}}) {
+        Decision d = classify(f, order, now, explain);
+        ASSERT_NE(d.category, nullptr);
+        EXPECT_EQ(d.category->id, "utc-matter");
+        EXPECT_EQ(d.expires, date("2026-05-01"));
+        EXPECT_EQ(d.rule, "keeps the file longest of the 3 matching categories");
+    }
+    // Without UTC, London's 1 May begins after Auckland's.
+    std::vector both{nz, uk};
+    Decision d = classify(f, both, now, explain);
+    ASSERT_NE(d.category, nullptr);
+    EXPECT_EQ(d.category->id, "uk-matter");
+    // The winner's zone decides when the file is due: local midnight in London (BST).
+    EXPECT_EQ(classify(f, both, at("2026-04-30T22:59:59Z")).status, Status::NotDue);
+    EXPECT_EQ(classify(f, both, at("2026-04-30T23:00:00Z")).status, Status::Due);
+
+    // Same instant in two zones (London and Lisbon share their offsets): a tie, so the more
+    // protective action wins, as within one zone.
+    auto pt = schedule("pt", "timezone = \"Europe/Lisbon\"",
+                       fmt::format(fmt::runtime(kMatter), "pt-matter", "review"));
+    std::vector same_clock{uk, pt};
+    Decision tie = classify(f, same_clock, now, explain);
+    ASSERT_NE(tie.category, nullptr);
+    EXPECT_EQ(tie.category->id, "pt-matter");
+    EXPECT_EQ(tie.rule, "expires with 'uk-matter' but its action is more protective (review > archive)");
+}
+
+// Kiritimati (UTC+14) and Honolulu (UTC-10) are a whole day apart: 1 May in Kiritimati
+// begins at the same instant as 30 April in Honolulu. Different dates, one instant: a tie,
+// which the more protective action decides (by date alone Kiritimati's would win).
+TEST(ZonedDates, DifferentDatesThatBeginAtOneInstantAreATie) {
+    auto f = file("matters/a.pdf", "2025-05-01T09:00:00Z");  // 23:00 on 1 May / 30 April
+    auto kiritimati = schedule("kir", "timezone = \"Pacific/Kiritimati\"", R"(
+[[category]]
+id = "east"
+paths = ["matters/**"]
+retain = "1y"
+action = "delete"
+)");
+    auto honolulu = schedule("hnl", "timezone = \"Pacific/Honolulu\"", R"(
+[[category]]
+id = "west"
+paths = ["matters/**"]
+retain = "1y"
+action = "review"
+)");
+    ClassifyOptions explain;
+    explain.explain = true;
+    std::vector schedules{kiritimati, honolulu};
+    Decision d = classify(f, schedules, at("2025-06-01T00:00:00Z"), explain);
+    ASSERT_NE(d.category, nullptr);
+    EXPECT_EQ(d.category->id, "west");
+    EXPECT_EQ(d.expires, date("2026-04-30"));
+    EXPECT_EQ(d.rule, "expires with 'east' but its action is more protective (review > delete)");
 }
 
 }  // namespace

@@ -11,6 +11,16 @@ namespace {
 
 util::Date day(const char* text) { return *util::parse_date(text); }
 
+// Today at `instant` for the schedule "firm-2026" of make_archive()'s members, in `zone`.
+policy::LocalToday today_in(const char* zone, const char* instant) {
+    policy::RetentionSchedule s;
+    s.id = "firm-2026";
+    auto loaded = util::load_time_zone(zone);
+    EXPECT_TRUE(loaded) << zone;
+    if (loaded) s.zone = *loaded;
+    return {{s}, *util::parse_timestamp(instant)};
+}
+
 IndexedArchive make_archive(const std::string& name, const std::string& client,
                             std::optional<util::Date> expires) {
     IndexedArchive a;
@@ -157,11 +167,43 @@ TEST(ArchiveIndex, HoldsOnAnArchiveAreThoseCoveringAnyMember) {
     by_path.paths.push_back({std::nullopt, "acme/2010-001/brief.pdf"});
     by_path.compiled.push_back(*util::Glob::compile("acme/2010-001/brief.pdf"));
     set.holds = {by_client, other, by_path};
-    EXPECT_EQ(holds_on_archive(a, set, day("2030-01-01")),
+    EXPECT_EQ(holds_on_archive(a, set, today_in("UTC", "2030-01-01T00:00:00Z")),
               (std::vector<std::string>{"LIT-1", "LIT-3"}));
     set.holds[0].released = true;
     set.holds[2].until = day("2029-12-31");
-    EXPECT_TRUE(holds_on_archive(a, set, day("2030-01-01")).empty());
+    EXPECT_TRUE(holds_on_archive(a, set, today_in("UTC", "2030-01-01T00:00:00Z")).empty());
+}
+
+// A hold's last day is a date of the members' schedule's zone: at 23:30 UTC on its last day
+// it has lapsed for copies of a schedule in Auckland (already the next day there), not for
+// those of a schedule in UTC or Los Angeles. A schedule no longer loaded is judged in UTC.
+TEST(ArchiveIndex, HoldsOnAnArchiveLapseOnTheDateOfItsMembersZone) {
+    IndexedArchive a = make_archive("a", "acme", std::nullopt);
+    HoldSet set;
+    Hold h;
+    h.id = "LIT-1";
+    h.client = "acme";
+    h.until = day("2029-12-31");
+    set.holds = {h};
+    const char* instant = "2029-12-31T23:30:00Z";
+    EXPECT_TRUE(holds_on_archive(a, set, today_in("Pacific/Auckland", instant)).empty());
+    EXPECT_EQ(holds_on_archive(a, set, today_in("UTC", instant)),
+              (std::vector<std::string>{"LIT-1"}));
+    EXPECT_EQ(holds_on_archive(a, set, today_in("America/Los_Angeles", "2030-01-01T07:30:00Z")),
+              (std::vector<std::string>{"LIT-1"}));  // still 31 December there
+    EXPECT_TRUE(holds_on_archive(a, set, policy::LocalToday({}, *util::parse_timestamp(
+                                                                  "2030-01-01T07:30:00Z")))
+                    .empty());
+}
+
+// An archived copy expires on today in its schedule's zone.
+TEST(ArchiveIndex, ACopyExpiresOnTheDateInItsSchedulesZone) {
+    IndexedArchive a = make_archive("a", "acme", day("2030-01-01"));
+    const ArchivedMember& m = a.members[0];
+    const char* instant = "2029-12-31T23:30:00Z";
+    EXPECT_TRUE(m.expired_on(today_in("Pacific/Auckland", instant).of(m.schedule)));
+    EXPECT_FALSE(m.expired_on(today_in("UTC", instant).of(m.schedule)));
+    EXPECT_FALSE(m.expired_on(today_in("America/Los_Angeles", "2030-01-01T07:30:00Z").of(m.schedule)));
 }
 
 }  // namespace

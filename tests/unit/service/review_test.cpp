@@ -39,13 +39,27 @@ PlanEntry review_entry(const testing::TempDir& dir, const std::string& path) {
     return e;
 }
 
-// One pass's review step over `entries`.
+// Today at `now` with no schedule loaded: UTC for every file.
+policy::LocalToday utc_today(util::TimePoint now) { return {{}, now}; }
+
+// The schedule "firm" of review_entry(), in `zone`.
+std::vector<policy::RetentionSchedule> firm_in(const char* zone) {
+    policy::RetentionSchedule s;
+    s.id = "firm";
+    auto loaded = util::load_time_zone(zone);
+    EXPECT_TRUE(loaded) << zone;
+    if (loaded) s.zone = *loaded;
+    return {s};
+}
+
+// One pass's review step over `entries`, under `schedules` (none: every date in UTC).
 Result<std::vector<PlanEntry>> pass(const testing::TempDir& dir,
                                     const std::vector<PlanEntry>& entries, const char* now,
-                                    ReviewCounts* counts = nullptr) {
+                                    ReviewCounts* counts = nullptr,
+                                    const std::vector<policy::RetentionSchedule>& schedules = {}) {
     auto root = scan::open_root(dir / "share");
     EXPECT_TRUE(root);
-    ReviewStage stage(dir / "state", at(now), std::nullopt);
+    ReviewStage stage(dir / "state", policy::LocalToday(schedules, at(now)), std::nullopt);
     for (const auto& e : entries) stage.seen(e);
     auto out = stage.sync([&](const std::string&) -> Result<int> { return root->get(); });
     if (counts != nullptr) *counts = stage.counts();
@@ -131,7 +145,7 @@ TEST(ReviewQueue, AnApprovalAppliesOnlyToTheVersionApproved) {
     EXPECT_EQ(r.decisions.size(), 1u);  // the history stays
 
     // A plan entry from before the change is refused just before acting, too.
-    ReviewStage stage(dir / "state", at("2026-11-28T00:00:00Z"), std::nullopt);
+    ReviewStage stage(dir / "state", utc_today(at("2026-11-28T00:00:00Z")), std::nullopt);
     std::string key_path = dir / "keys/signing.pem";
     ASSERT_TRUE(ledger::SigningKey::generate(key_path));
     auto key = ledger::SigningKey::load(key_path);
@@ -158,6 +172,44 @@ TEST(ReviewQueue, ARejectedFileComesBackOnTheDayItsExtensionEnds) {
     auto r = load_review_queue(dir / "state")->items[0];
     EXPECT_EQ(r.state, ReviewState::Pending);
     EXPECT_EQ(r.queued_at, "2026-07-10T00:00:00Z");
+}
+
+// The extension ends on a date of the file's schedule's zone: at 23:30 UTC on 9 July it is
+// already 10 July in Auckland (the file is back in review) but still 9 July in UTC and Los
+// Angeles (it stays rejected).
+TEST(ReviewQueue, AnExtensionEndsOnTheDateInTheZoneOfTheFilesSchedule) {
+    for (const char* zone : {"Pacific/Auckland", "America/Los_Angeles", "UTC"}) {
+        testing::TempDir dir;
+        dir.write("share/acme/will.pdf", "last will", "2010-05-01");
+        PlanEntry e = review_entry(dir, "acme/will.pdf");
+        auto schedules = firm_in(zone);
+        ASSERT_TRUE(pass(dir, {e}, "2026-01-10T00:00:00Z", nullptr, schedules));
+        decide(dir, "R-1", false, "2026-07-10");
+        ReviewCounts counts;
+        ASSERT_TRUE(pass(dir, {e}, "2026-07-09T23:30:00Z", &counts, schedules));
+        bool auckland = std::string(zone) == "Pacific/Auckland";
+        EXPECT_EQ(load_review_queue(dir / "state")->items[0].state,
+                  auckland ? ReviewState::Pending : ReviewState::Rejected)
+            << zone;
+        EXPECT_EQ(counts.requeued, auckland ? 1u : 0u) << zone;
+    }
+    // And a plan says so: "back in review at the next pass" only where the date has come.
+    testing::TempDir dir;
+    dir.write("share/acme/will.pdf", "last will", "2010-05-01");
+    PlanEntry e = review_entry(dir, "acme/will.pdf");
+    ASSERT_TRUE(pass(dir, {e}, "2026-01-10T00:00:00Z"));
+    decide(dir, "R-1", false, "2026-07-10");
+    auto queue = load_review_queue(dir / "state");
+    ASSERT_TRUE(queue);
+    auto now = at("2026-07-09T23:30:00Z");
+    PlanEntry in_utc = e;
+    describe_review(in_utc, *queue, policy::LocalToday({}, now).of(e.schedule_id));
+    EXPECT_EQ(in_utc.reason, "review R-1: rejected by alice, kept until 2026-07-10");
+    PlanEntry in_auckland = e;
+    describe_review(in_auckland, *queue,
+                    policy::LocalToday(firm_in("Pacific/Auckland"), now).of(e.schedule_id));
+    EXPECT_EQ(in_auckland.reason,
+              "review R-1: rejected by alice until 2026-07-10; back in review at the next pass");
 }
 
 TEST(ReviewQueue, AFileNoLongerDueForReviewIsWithdrawnAndItsApprovalDiesWithIt) {
@@ -259,7 +311,7 @@ TEST(ReviewStore, ACorruptOrDeletedQueueFailsClosed) {
         EXPECT_NE(queue.error().message().find("no file will be disposed of"), std::string::npos);
     }
     // A pass refuses too, and hands nothing to dispose of.
-    ReviewStage stage(dir.path(), at("2026-11-26T00:00:00Z"), std::nullopt);
+    ReviewStage stage(dir.path(), utc_today(at("2026-11-26T00:00:00Z")), std::nullopt);
     EXPECT_FALSE(stage.check());
     auto synced = stage.sync([](const std::string&) -> Result<int> { return -1; });
     EXPECT_FALSE(synced);
@@ -315,7 +367,7 @@ TEST(ReviewLedger, PendingDecisionsAreEnteredOnceInTheOrderTheyWereMade) {
     // The pass's re-check now hands over the approval with its ledger entry.
     PlanEntry e = review_entry(dir, "acme/a.pdf");
     e.review = {{"id", "R-1"}};
-    ReviewStage stage(dir / "state", now, std::nullopt);
+    ReviewStage stage(dir / "state", utc_today(now), std::nullopt);
     auto still = stage.still_approved(e, *ledger);
     ASSERT_TRUE(still);
     EXPECT_TRUE(*still);

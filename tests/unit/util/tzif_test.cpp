@@ -203,6 +203,52 @@ TEST(TzifAgainstGlibc, KnownLocalDatesAndOffsets) {
     EXPECT_EQ(format_date(kolkata->local_date(*parse_timestamp("2026-12-31T18:29:59Z"))), "2026-12-31");
 }
 
+// The instant a local date begins, checked with glibc at every day from 2010 to 2035: the
+// wall clock reads `day` (or later, on a skipped day) from then on and an earlier day one
+// second before.
+TEST(TzifAgainstGlibc, StartOfEveryDayAgrees) {
+    for (const char* name : {"Europe/London", "Pacific/Auckland", "America/Los_Angeles",
+                             "America/Santiago", "Asia/Beirut", "America/Havana", "Pacific/Apia",
+                             "Australia/Lord_Howe", "UTC"}) {
+        auto zone = load_time_zone(name);
+        ASSERT_TRUE(zone) << zone.error().message();
+        GlibcZone glibc(std::string(":") + name);
+        Date first = *parse_date("2010-01-01");
+        Date last = *parse_date("2035-12-31");
+        int checked = 0;
+        for (Date day = first; day <= last; day += std::chrono::days{1}) {
+            int64_t t = std::chrono::floor<std::chrono::seconds>(zone->start_of(day))
+                            .time_since_epoch()
+                            .count();
+            ASSERT_GE(GlibcZone::at(t).date, day) << name << " " << format_date(day);
+            ASSERT_LT(GlibcZone::at(t - 1).date, day) << name << " " << format_date(day);
+            ++checked;
+        }
+        EXPECT_GT(checked, 9000) << name;
+    }
+}
+
+TEST(TzifAgainstGlibc, StartOfDaysWithoutOrWithTwoMidnights) {
+    auto at = [](const char* zone, const char* day) {
+        auto z = load_time_zone(zone);
+        EXPECT_TRUE(z) << zone;
+        return format_timestamp(z->start_of(*parse_date(day)));
+    };
+    EXPECT_EQ(at("UTC", "2026-11-26"), "2026-11-26T00:00:00Z");
+    EXPECT_EQ(at("Pacific/Auckland", "2026-11-27"), "2026-11-26T11:00:00Z");  // +13 in summer
+    EXPECT_EQ(at("America/Los_Angeles", "2026-11-26"), "2026-11-26T08:00:00Z");
+    // Chile moved its clocks from 00:00 to 01:00 on 3 September 2023: the day began at 01:00.
+    EXPECT_EQ(at("America/Santiago", "2023-09-03"), "2023-09-03T04:00:00Z");
+    // Cuba moved them from 01:00 back to 00:00 on 5 November 2023, so midnight came twice
+    // (04:00 and 05:00 UTC): the day began at the first.
+    EXPECT_EQ(at("America/Havana", "2023-11-05"), "2023-11-05T04:00:00Z");
+    // Lebanon's clocks went back from 24:00 to 23:00 on Saturday 28 October 2023: Sunday
+    // began once, at midnight EET.
+    EXPECT_EQ(at("Asia/Beirut", "2023-10-29"), "2023-10-28T22:00:00Z");
+    // Samoa skipped 30 December 2011: it "began" when 31 December did.
+    EXPECT_EQ(at("Pacific/Apia", "2011-12-30"), at("Pacific/Apia", "2011-12-31"));
+}
+
 TEST(PosixTimeZone, RulesAgreeWithGlibc) {
     // v3 forms: negative and beyond-24h transition times, all-year DST, Jn and n days.
     for (const char* rule :
