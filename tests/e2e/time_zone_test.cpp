@@ -224,5 +224,72 @@ action = "delete"
     ASSERT_EQ(lines.size(), 1u);  // only the summary: nothing due
 }
 
+// An access request and an erasure request see holds as a pass does: on today in the zone
+// of each file's (and archived copy's) schedule. At 23:30 UTC on the hold's last day it has
+// lapsed under an Auckland schedule and still holds under a UTC one.
+TEST(ZonedE2E, InventoryAndErasureJudgeHoldsOnTheDateInTheSchedulesZone) {
+    for (const char* zone : {"Pacific/Auckland", ""}) {
+        SCOPED_TRACE(zone);
+        bool auckland = std::string(zone) == "Pacific/Auckland";
+        ZonedShare s(zone, "archive", "archive_for = \"10y\"\n");
+        ASSERT_EQ(s.lethe("run --now 2026-11-20T12:00:00Z " + s.config()).code, 0);  // archived
+        s.dir.write("share/acme/2026-002/new.pdf", "recent work", "2026-10-01T10:00:00Z");
+        CommandOutput hold = s.lethe("hold add LIT-1 --reason 'Acme v Bolt' --client acme "
+                                     "--until 2026-11-26 --by alice " + s.config());
+        ASSERT_EQ(hold.code, 0) << hold.err;
+
+        CommandOutput inv = s.lethe("inventory --client acme --json --now 2026-11-26T23:30:00Z " +
+                                    s.config());
+        ASSERT_EQ(inv.code, 0) << inv.err;
+        int seen = 0;
+        for (const auto& j : json_lines(inv.out)) {
+            if (j.value("type", "") == "archived") {
+                EXPECT_EQ(j["status"], auckland ? "archived" : "held");
+                ++seen;
+            } else if (j.value("path", "") == "acme/2026-002/new.pdf") {
+                EXPECT_EQ(j["holds"], auckland ? nlohmann::json::array()
+                                               : nlohmann::json::array({"LIT-1"}));
+                ++seen;
+            }
+        }
+        EXPECT_EQ(seen, 2) << inv.out;
+
+        CommandOutput erase = s.lethe("erase --client acme --request ER-1 --by rm --dry-run "
+                                      "--json --now 2026-11-26T23:30:00Z " + s.config());
+        ASSERT_EQ(erase.code, 0) << erase.err;
+        int items = 0;
+        for (const auto& j : json_lines(erase.out)) {
+            if (!j.contains("kind")) continue;
+            EXPECT_EQ(j["outcome"], auckland ? "would-erase" : "kept") << j.dump();
+            if (!auckland) {
+                EXPECT_EQ(j["holds"], nlohmann::json::array({"LIT-1"})) << j.dump();
+            }
+            ++items;
+        }
+        EXPECT_EQ(items, 2) << erase.out;  // new.pdf and the archive holding brief.pdf
+    }
+}
+
+// An expiry is a date in its schedule's zone: a schedule that only names a zone moves its
+// files' expiries, and `policy diff` says so.
+TEST(ZonedE2E, PolicyDiffShowsAnExpiryMovedByAZoneChange) {
+    ZonedShare s("", "delete");
+    std::string utc = slurp(s.dir / "policies/firm.toml");
+    std::string nz = utc;
+    nz.insert(nz.find("\n[[category]]"), "timezone = \"Pacific/Auckland\"\n");
+    s.dir.write("old/firm.toml", utc);
+    s.dir.write("new/firm.toml", nz);
+    CommandOutput o = s.lethe("policy diff --json --now 2026-01-01 " + s.config() + " " +
+                              sh_quote(s.dir / "old") + " " + sh_quote(s.dir / "new"));
+    ASSERT_EQ(o.code, 0) << o.err;
+    auto j = nlohmann::json::parse(o.out);
+    EXPECT_EQ(j["changed"], 1);
+    ASSERT_EQ(j["changes"].size(), 1u) << o.out;
+    EXPECT_EQ(j["changes"][0]["moves"], "expiry ");
+    EXPECT_EQ(j["changes"][0]["examples"][0],
+              "clients/acme/2025-001/brief.pdf: expires 2026-05-01 (UTC) -> 2026-05-01 "
+              "(Pacific/Auckland)");
+}
+
 }  // namespace
 }  // namespace lethe
