@@ -4,8 +4,11 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "agent/classify/decision.hpp"
 #include "agent/classify/lookups.hpp"
@@ -36,6 +39,7 @@ struct HoldOptions {
     std::string matter;
     std::string until;
     std::string by;
+    std::string now;  // test builds only
     bool json = false;
     bool all = false;
 };
@@ -215,26 +219,68 @@ std::string state_of(const service::Hold& h, util::Date today) {
     return h.active_on(today) ? "active" : "lapsed";
 }
 
+// A hold's state is shown as of today in UTC; for the files of a schedule in another zone it
+// may already have lapsed (east of UTC) or still be active (west): those zones and the state
+// there. Schedules that cannot be loaded are left out (nothing is disposed of then).
+std::vector<std::pair<std::string, std::string>> states_elsewhere(
+    const service::Hold& h, const std::vector<policy::RetentionSchedule>& schedules,
+    util::TimePoint now) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::string in_utc = state_of(h, util::date_of(now));
+    for (const auto& s : schedules) {
+        std::string there = state_of(h, s.zone.local_date(now));
+        bool listed = std::any_of(out.begin(), out.end(),
+                                  [&](const auto& z) { return z.first == s.zone.name(); });
+        if (there != in_utc && !listed) out.emplace_back(s.zone.name(), there);
+    }
+    return out;
+}
+
+// The schedules for states_elsewhere(); none when they cannot be loaded.
+std::vector<policy::RetentionSchedule> schedules_if_readable(const policy::AgentConfig& config) {
+    auto loaded = policy::load_schedules({config.policies});
+    if (!loaded) return {};
+    return std::move(*loaded);
+}
+
+Result<util::TimePoint> hold_time(const HoldOptions& o) {
+    if (o.now.empty()) return clock_now();
+    return current_time(o.now);
+}
+
 int hold_list(const std::string& config_path, const HoldOptions& o) {
     auto config = policy::load_config(config_path);
     if (!config) return report(config.error());
     auto set = service::load_holds(config->state_dir);
     if (!set) return report(set.error());
-    util::Date today = util::date_of(clock_now());
+    auto now = hold_time(o);
+    if (!now) return report(now.error());
+    util::Date today = util::date_of(*now);
+    auto schedules = schedules_if_readable(*config);
     if (!o.json) {
         print_line(
             fmt::format("{:<20} {:<9} {:<20} {:<16} {}", "ID", "STATE", "PLACED", "BY", "COVERS"));
     }
     for (const auto& h : set->holds) {
         if (h.released && !o.all) continue;
+        auto elsewhere = states_elsewhere(h, schedules, *now);
         if (o.json) {
             nlohmann::json j = h.to_json();
             j["state"] = state_of(h, today);
+            if (!elsewhere.empty()) {
+                nlohmann::json by_zone = nlohmann::json::object();
+                for (const auto& [zone, state] : elsewhere) by_zone[zone] = state;
+                j["state_by_zone"] = by_zone;
+            }
             print_line(j.dump());
             continue;
         }
         print_line(fmt::format("{:<20} {:<9} {:<20} {:<16} {}  ({})", h.id, state_of(h, today),
                                h.placed_at, h.placed_by, h.scope_text(), h.reason));
+        for (const auto& [zone, state] : elsewhere) {
+            print_line(fmt::format("{:<20} {} for files of schedules in {} (dates there)", "",
+                                   state, zone));
+        }
     }
     return kExitOk;
 }
@@ -249,9 +295,14 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         util::log_error("no hold {}", o.id);
         return kExitBadInput;
     }
-    util::TimePoint now = clock_now();
+    auto when = hold_time(o);
+    if (!when) return report(when.error());
+    util::TimePoint now = *when;
     util::Date today = util::date_of(now);
     print_line(fmt::format("hold {} ({})", hold->id, state_of(*hold, today)));
+    for (const auto& [zone, state] : states_elsewhere(*hold, loaded->schedules, now)) {
+        print_line(fmt::format("  {} for files of schedules in {} (dates there)", state, zone));
+    }
     print_line(fmt::format("  reason:  {}", hold->reason));
     print_line(fmt::format("  covers:  {}", hold->scope_text()));
     print_line(fmt::format("  placed:  {} by {}{}", hold->placed_at, hold->placed_by,
@@ -352,6 +403,9 @@ void add_hold_commands(CLI::App& app, CommandContext& context) {
     context.add_config_option(list);
     list->add_flag("--json", o->json, "one JSON object per hold");
     list->add_flag("--all", o->all, "also released holds");
+#ifdef LETHE_TEST_HOOKS
+    list->add_option("--now", o->now, "TEST BUILD ONLY: as of this time");
+#endif
     list->callback([&context, o] {
         context.chosen = [&context, o] { return hold_list(context.config, *o); };
     });
@@ -359,6 +413,9 @@ void add_hold_commands(CLI::App& app, CommandContext& context) {
     CLI::App* show = hold->add_subcommand("show", "a hold and what it covers now");
     context.add_config_option(show);
     show->add_option("id", o->id, "hold id")->required();
+#ifdef LETHE_TEST_HOOKS
+    show->add_option("--now", o->now, "TEST BUILD ONLY: as of this time");
+#endif
     show->callback([&context, o] {
         context.chosen = [&context, o] { return hold_show(context.config, *o); };
     });

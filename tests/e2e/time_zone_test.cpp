@@ -291,5 +291,49 @@ TEST(ZonedE2E, PolicyDiffShowsAnExpiryMovedByAZoneChange) {
               "(Pacific/Auckland)");
 }
 
+// `lethe hold list` and `hold show` give a hold's state as of today in UTC, and name the
+// zones of loaded schedules where it differs: the files of those schedules are judged there.
+TEST(ZonedE2E, HoldListNamesTheZonesWhereAHoldsStateDiffersFromUtc) {
+    ZonedShare s("America/Los_Angeles", "delete");
+    s.dir.write("policies/nz.toml", R"([schedule]
+id = "nz"
+version = 1
+timezone = "Pacific/Auckland"
+
+[[category]]
+id = "nz-matter"
+paths = ["nz/**"]
+retain = "1y"
+action = "delete"
+)");
+    ASSERT_EQ(s.lethe("hold add LIT-1 --reason 'Acme v Bolt' --client acme --until 2026-11-26 "
+                      "--by alice " + s.config())
+                  .code,
+              0);
+    auto list = [&](const char* instant) {
+        CommandOutput o = s.lethe(std::string("hold list --json --now ") + instant + " " +
+                                  s.config());
+        EXPECT_EQ(o.code, 0) << o.err;
+        return nlohmann::json::parse(o.out.substr(0, o.out.find('\n')));
+    };
+    // 23:30 UTC on the 26th: the 27th in Auckland, still the 26th in Los Angeles.
+    nlohmann::json late = list("2026-11-26T23:30:00Z");
+    EXPECT_EQ(late["state"], "active");
+    EXPECT_EQ(late["state_by_zone"], nlohmann::json({{"Pacific/Auckland", "lapsed"}}));
+    // 07:30 UTC on the 27th: still 23:30 on the 26th in Los Angeles.
+    nlohmann::json next = list("2026-11-27T07:30:00Z");
+    EXPECT_EQ(next["state"], "lapsed");
+    EXPECT_EQ(next["state_by_zone"], nlohmann::json({{"America/Los_Angeles", "active"}}));
+    // A day later every zone agrees.
+    EXPECT_FALSE(list("2026-11-28T12:00:00Z").contains("state_by_zone"));
+
+    CommandOutput show = s.lethe("hold show LIT-1 --now 2026-11-27T07:30:00Z " + s.config());
+    ASSERT_EQ(show.code, 0) << show.err;
+    EXPECT_NE(show.out.find("hold LIT-1 (lapsed)\n  active for files of schedules in "
+                            "America/Los_Angeles (dates there)\n"),
+              std::string::npos)
+        << show.out;
+}
+
 }  // namespace
 }  // namespace lethe
