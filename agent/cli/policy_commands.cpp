@@ -171,12 +171,12 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
                 if (a == b) return;
                 ++changed;
                 std::vector<std::string> moved;
-                bool expiry_moved = a.expires != b.expires || a.zone != b.zone;
-                if (expiry_moved && a.zone != b.zone) {
-                    auto zoned = [](const Outcome& o) {
-                        return o.zone.empty() ? o.expires : fmt::format("{} ({})", o.expires, o.zone);
-                    };
-                    moved.push_back(fmt::format("expires {} -> {}", zoned(a), zoned(b)));
+                // Two dates in different zones: each is shown with its zone.
+                bool rezoned = !a.zone.empty() && !b.zone.empty() && a.zone != b.zone;
+                bool expiry_moved = a.expires != b.expires || rezoned;
+                if (rezoned) {
+                    moved.push_back(fmt::format("expires {} ({}) -> {} ({})", a.expires, a.zone,
+                                                b.expires, b.zone));
                 } else if (expiry_moved) {
                     moved.push_back(fmt::format("expires {} -> {}", a.expires, b.expires));
                 }
