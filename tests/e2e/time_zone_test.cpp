@@ -16,7 +16,6 @@ namespace {
 
 using testing::CommandOutput;
 using testing::exists;
-using testing::names_in;
 using testing::sh_quote;
 using testing::slurp;
 using testing::TempDir;
