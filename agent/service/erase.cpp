@@ -189,7 +189,8 @@ Result<ErasureDryRun> dry_run_erasure(const policy::AgentConfig& config,
     if (!index) return fail(index.error());
     auto holds = load_holds(config.state_dir);
     if (!holds) return fail(holds.error());
-    const util::Date today = util::date_of(now);
+    // Holds are judged on today in the zone of each file's (or copy's) schedule.
+    const policy::LocalToday today(schedules, now);
     auto report = [&request](const ErasureItem& item) {
         if (request.on_item) request.on_item(item);
     };
