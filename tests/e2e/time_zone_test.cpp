@@ -172,8 +172,8 @@ action = "delete"
     EXPECT_EQ(within["files"], 1);
     CommandOutput text = s.lethe("plan --now 2026-03-31T23:30:00Z --due-within 1m " + s.config());
     ASSERT_EQ(text.code, 0) << text.err;
-    EXPECT_NE(text.out.find("  due by 2026-05-01 in Pacific/Auckland, 2026-04-30 in UTC: 1 more "
-                            "file ("),
+    EXPECT_NE(text.out.find("  due by 2026-05-01 in Pacific/Auckland, 2026-04-30 in UTC: 1 file "
+                            "more ("),
               std::string::npos)
         << text.out;
 }
