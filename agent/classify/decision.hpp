@@ -118,12 +118,21 @@ class Classifier {
 public:
     explicit Classifier(const std::vector<policy::RetentionSchedule>& schedules);
 
+    ~Classifier();
+    Classifier(const Classifier&) = delete;
+    Classifier& operator=(const Classifier&) = delete;
+
     [[nodiscard]] Decision classify(const scan::FileFacts& facts, util::TimePoint now,
                                     const ClassifyOptions& options = {}) const;
 
+    // A category's matchers prepared for many files (decision.cpp).
+    struct Compiled;
     struct Candidate {
         const policy::RetentionSchedule* schedule = nullptr;
         const policy::Category* category = nullptr;
+        // The event of a category triggered by one, when its schedule defines it.
+        const policy::Event* event = nullptr;
+        const Compiled* compiled = nullptr;  // none on the plain path
     };
     // The categories a file at `path` is matched against, in order.
     [[nodiscard]] const std::vector<Candidate>& candidates(std::string_view path) const;
@@ -131,8 +140,10 @@ public:
 private:
     const std::vector<policy::RetentionSchedule>* m_schedules;
     std::vector<std::string> m_markers;  // event marker names: never classified
-    std::map<std::string, std::vector<Candidate>, std::less<>> m_by_segment;
+    // By first segment, ordered by length then bytes (searched with a binary search).
+    std::vector<std::pair<std::string, std::vector<Candidate>>> m_by_segment;
     std::vector<Candidate> m_other;      // for a first segment no pattern names
+    std::vector<Compiled> m_compiled;    // one per category, in schedule order
 };
 
 // Whether `category` matches the file; fills client/matter captures when it does, and

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -25,41 +26,75 @@ std::optional<util::TimePoint> FsLookups::marker_in(const std::string& folder,
     return when;
 }
 
-std::optional<util::TimePoint> CachingMarkerLookups::nearest(const std::string& folder,
-                                                             const std::string& marker) {
-    std::string key = folder + '\0' + marker;
-    if (auto it = m_nearest.find(key); it != m_nearest.end()) return it->second;
-    std::optional<util::TimePoint> when;
-    std::string in_key = key;
-    if (auto it = m_markers.find(in_key); it != m_markers.end()) {
-        when = it->second;
-    } else {
-        when = marker_in(folder, marker);
-        m_markers.emplace(std::move(in_key), when);
-    }
-    if (!when && !folder.empty()) {
-        auto slash = folder.rfind('/');
-        when = nearest(slash == std::string::npos ? std::string() : folder.substr(0, slash), marker);
-    }
-    m_nearest.emplace(std::move(key), when);
+std::optional<util::TimePoint> CachingMarkerLookups::in_folder(PerMarker& state,
+                                                                std::string_view folder) {
+    if (auto it = state.in_folder.find(folder); it != state.in_folder.end()) return it->second;
+    std::string key(folder);
+    auto when = marker_in(key, state.marker);
+    state.in_folder.emplace(std::move(key), when);
     return when;
 }
 
 std::optional<util::TimePoint> CachingMarkerLookups::marker_time(std::string_view path,
                                                                  const std::string& marker) {
-    // From the file's folder up to the root; the nearest marker wins. Each folder's answer
-    // is remembered; the last folder asked for each marker is answered without a search.
-    auto slash = path.rfind('/');
-    std::string_view folder = slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
-    Last* last = nullptr;
-    for (auto& l : m_last) {
-        if (l.marker == marker) last = &l;
+    // From the file's folder up to the root; the nearest marker wins.
+    const void* slash = path.empty() ? nullptr : ::memrchr(path.data(), '/', path.size());
+    std::string_view folder =
+        slash == nullptr ? std::string_view() : path.substr(0, static_cast<size_t>(static_cast<const char*>(slash) - path.data()));
+    PerMarker* state = nullptr;
+    for (auto& m : m_markers) {
+        if (m.marker == marker) {
+            state = &m;
+            break;
+        }
     }
-    if (last != nullptr && last->folder == folder) return last->when;
-    if (last == nullptr) last = &m_last.emplace_back(Last{marker, {}, {}});
-    last->folder.assign(folder);
-    last->when = nearest(last->folder, marker);
-    return last->when;
+    if (state == nullptr) {
+        state = &m_markers.emplace_back();
+        state->marker = marker;
+    }
+    std::vector<Level>& levels = state->levels;
+    if (state->asked && folder == state->folder) return levels.back().nearest;
+
+    // Keep the levels the new folder shares with the last one (the root at least), then add
+    // its own, not yet worked out.
+    size_t common = 0;
+    if (state->asked) {
+        size_t limit = std::min(folder.size(), state->folder.size());
+        while (common < limit && folder[common] == state->folder[common]) ++common;
+    }
+    size_t keep = 1;
+    while (keep < levels.size() && levels[keep].end <= common &&
+           (levels[keep].end == folder.size() || folder[levels[keep].end] == '/')) {
+        ++keep;
+    }
+    levels.resize(state->asked ? keep : 0);
+    if (levels.empty()) levels.push_back(Level{});
+    for (size_t end = levels.back().end; end < folder.size();) {
+        size_t next = folder.find('/', end + (levels.size() == 1 ? 0 : 1));
+        end = next == std::string_view::npos ? folder.size() : next;
+        levels.push_back(Level{end, false, std::nullopt});
+    }
+    state->folder.assign(folder);
+    state->asked = true;
+
+    // Upwards until a folder holds the marker or its answer is known (each folder's own
+    // answer comes from the disk once), then down again: every level on the way has the
+    // answer of the one above it.
+    size_t i = levels.size() - 1;
+    while (!levels[i].known) {
+        auto here = in_folder(*state, folder.substr(0, levels[i].end));
+        if (here || i == 0) {
+            levels[i].known = true;
+            levels[i].nearest = here;
+            break;
+        }
+        --i;
+    }
+    for (size_t j = i + 1; j < levels.size(); ++j) {
+        levels[j].known = true;
+        levels[j].nearest = levels[j - 1].nearest;
+    }
+    return levels.back().nearest;
 }
 
 std::optional<std::string> FsLookups::xattr(std::string_view path, const std::string& name) {

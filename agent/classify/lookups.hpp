@@ -1,6 +1,7 @@
 #pragma once
 
-#include <map>
+#include <functional>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,9 +13,12 @@
 namespace lethe::classify {
 
 // The marker side of FileLookups with its caches, over a `marker_in` that says whether one
-// folder holds the marker: each folder's answer is remembered, and the last folder asked is
-// answered again without building a key or searching a map (a walker thread reports a
-// folder's files one after another, so a folder of 10,000 files costs one search).
+// folder holds the marker: each folder's answer is remembered (so the disk is asked once per
+// folder and marker), and the nearest marker of the last folder asked and of its ancestors
+// is kept, so that the next folder of a walk is answered from the folders it shares with the
+// last one (a walker thread reports a folder's files one after another, and the folders of a
+// subtree together: a folder of 10,000 files costs one search, a new folder one search per
+// new level).
 class CachingMarkerLookups : public FileLookups {
 public:
     std::optional<util::TimePoint> marker_time(std::string_view path,
@@ -27,16 +31,26 @@ protected:
                                                      const std::string& marker) = 0;
 
 private:
-    std::optional<util::TimePoint> nearest(const std::string& folder, const std::string& marker);
-
-    struct Last {
-        std::string marker;
-        std::string folder;
-        std::optional<util::TimePoint> when;
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
-    std::vector<Last> m_last;  // one per marker name asked for
-    std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_markers;  // in the folder
-    std::map<std::string, std::optional<util::TimePoint>, std::less<>> m_nearest;  // at or above
+    // One level of the last folder asked: the folder made of its first `end` bytes.
+    struct Level {
+        size_t end = 0;
+        bool known = false;                  // `nearest` has been worked out
+        std::optional<util::TimePoint> nearest;  // the marker in it or the nearest above
+    };
+    struct PerMarker {
+        std::string marker;
+        bool asked = false;
+        std::string folder;         // the last folder asked
+        std::vector<Level> levels;  // the root, then each folder down to `folder`
+        // Whether each folder holds the marker (marker_in's answers).
+        std::unordered_map<std::string, std::optional<util::TimePoint>, StringHash, std::equal_to<>> in_folder;
+    };
+    std::optional<util::TimePoint> in_folder(PerMarker& state, std::string_view folder);
+    std::vector<PerMarker> m_markers;  // one per marker name asked for
 };
 
 // FileLookups on a real root: markers are found with openat2 beneath the root (never through
