@@ -20,6 +20,8 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <new>
 #include <optional>
@@ -43,9 +45,10 @@ struct FreeDeleter {
 };
 using AlignedBuffer = std::unique_ptr<char, FreeDeleter>;
 
-AlignedBuffer aligned_block() {
+// A buffer of `size` bytes (a multiple of 4096) aligned for direct I/O.
+AlignedBuffer aligned_buffer(size_t size) {
     void* p = nullptr;
-    if (::posix_memalign(&p, 4096, kBlock) != 0) return AlignedBuffer(nullptr);
+    if (::posix_memalign(&p, 4096, size) != 0) return AlignedBuffer(nullptr);
     return AlignedBuffer(static_cast<char*>(p));
 }
 
@@ -60,18 +63,6 @@ struct Target {
 };
 
 }  // namespace
-
-struct PreparedFile::Impl {
-    Target target;
-};
-
-PreparedFile::PreparedFile(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
-PreparedFile::PreparedFile(PreparedFile&&) noexcept = default;
-PreparedFile& PreparedFile::operator=(PreparedFile&&) noexcept = default;
-PreparedFile::~PreparedFile() = default;
-int PreparedFile::folder_fd() const { return m_impl->target.dir.get(); }
-const std::string& PreparedFile::name() const { return m_impl->target.name; }
-int PreparedFile::content_fd() const { return m_impl->target.reader.get(); }
 
 namespace {
 
@@ -216,14 +207,24 @@ std::string filesystem_name(int64_t type) {
     }
 }
 
-// Whether the block device behind `dev` is rotational: 1, 0, or -1 when unknown.
+// Whether the block device behind `dev` is rotational: 1, 0, or -1 when unknown. Read from
+// sysfs once per device and process (a pass asks for every file it disposes of).
 int rotational(dev_t dev) {
+    static std::mutex mutex;
+    static std::map<dev_t, int> known;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = known.find(dev); it != known.end()) return it->second;
+    int found = -1;
     for (const char* rel : {"queue/rotational", "../queue/rotational"}) {
         std::ifstream in(fmt::format("/sys/dev/block/{}:{}/{}", major(dev), minor(dev), rel));
         int value = -1;
-        if (in >> value) return value;
+        if (in >> value) {
+            found = value;
+            break;
+        }
     }
-    return -1;
+    known.emplace(dev, found);
+    return found;
 }
 
 // Counts the file's extents and those shared with another file or a snapshot (reflinks,
@@ -401,6 +402,29 @@ private:
     std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> m_ctx;
 };
 
+}  // namespace
+
+// What an overwrite begun with overwrite() leaves for sync_overwrite() and finish_sanitize().
+struct PreparedFile::Impl {
+    Target target;
+    std::vector<Range> ranges;          // the data ranges overwritten
+    uint64_t data_bytes = 0;
+    std::optional<Pattern> last_pattern;  // regenerated for the read-back
+    DisposalRecord record;              // the record so far
+    bool overwritten = false;           // every pass written
+    bool synced = false;                // and the last one fdatasynced
+};
+
+PreparedFile::PreparedFile(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+PreparedFile::PreparedFile(PreparedFile&&) noexcept = default;
+PreparedFile& PreparedFile::operator=(PreparedFile&&) noexcept = default;
+PreparedFile::~PreparedFile() = default;
+int PreparedFile::folder_fd() const { return m_impl->target.dir.get(); }
+const std::string& PreparedFile::name() const { return m_impl->target.name; }
+int PreparedFile::content_fd() const { return m_impl->target.reader.get(); }
+
+namespace {
+
 bool asked_to_stop(const util::StopToken* stop) {
     return stop != nullptr && stop->stop_requested();
 }
@@ -416,9 +440,22 @@ std::vector<Range> blocks_of(const std::vector<Range>& ranges) {
     return out;
 }
 
-// Writes one pass over the data ranges. The pattern of the next block is made on a helper
-// thread while this one is written (`block` and `spare` take turns); a file of one block is
-// done on this thread.
+// The largest block of `chunks`, rounded up to the direct-I/O alignment: the size of the
+// buffers (4 MiB for a large file, a few KiB for a small one).
+size_t buffer_size(const std::vector<Range>& chunks) {
+    uint64_t largest = 4096;
+    for (const Range& c : chunks) largest = std::max(largest, c.length);
+    return static_cast<size_t>(std::min<uint64_t>(kBlock, (largest + 4095) / 4096 * 4096));
+}
+
+// Starts writing back to the device what was written since `from` (without waiting), so that
+// the device works while the next blocks are made and the final fdatasync has little left.
+constexpr uint64_t kWritebackEvery = uint64_t{32} << 20;
+
+// Writes one pass over the data ranges, and starts the writeback of all of it; the caller
+// makes it durable (fdatasync). The pattern of the next block is made on a helper thread
+// while this one is written (`block` and `spare` take turns); a file of one block is done on
+// this thread.
 Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
                   char* spare, const std::string& path, const util::StopToken* stop) {
     const std::vector<Range> chunks = blocks_of(ranges);
@@ -431,6 +468,7 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
     };
     std::future<Status> next;
     if (!chunks.empty()) next = start_fill(buffers[0], chunks[0].length);
+    uint64_t unsent = 0;  // where the bytes not yet sent to writeback begin
     for (size_t i = 0; i < chunks.size(); ++i) {
         if (auto st = next.get(); !st) return st;
         if (i + 1 < chunks.size()) next = start_fill(buffers[(i + 1) % 2], chunks[i + 1].length);
@@ -446,11 +484,22 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
             }
             done += static_cast<size_t>(w);
         }
+        if (offset + n >= unsent + kWritebackEvery) {
+            // Advisory: an error here is found again by the fdatasync that follows.
+            ::sync_file_range(fd, static_cast<off_t>(unsent), static_cast<off_t>(offset + n - unsent),
+                              SYNC_FILE_RANGE_WRITE);
+            unsent = offset + n;
+        }
         if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("overwrite {}", path)));
     }
-    if (::fdatasync(fd) != 0) {
-        return fail(errno_error(fmt::format("fdatasync {}", path), errno));
-    }
+    // The rest (all of a small file): the writeback of a group's files then runs together,
+    // and each one's fdatasync finds its data written or on its way.
+    ::sync_file_range(fd, static_cast<off_t>(unsent), 0, SYNC_FILE_RANGE_WRITE);
+    return {};
+}
+
+Status sync_data(int fd, const std::string& path) {
+    if (::fdatasync(fd) != 0) return fail(errno_error(fmt::format("fdatasync {}", path), errno));
     return {};
 }
 
@@ -458,8 +507,8 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
 // with the pattern of the last pass. Returns where they differ, or nothing when every byte
 // matched.
 Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<Range>& ranges,
-                                                  Pattern& pattern, char* block, char* expected,
-                                                  std::string& how, const std::string& path,
+                                                  Pattern& pattern, std::string& how,
+                                                  const std::string& path,
                                                   const util::StopToken* stop) {
     int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
     UniqueFd direct_fd(direct);
@@ -481,30 +530,39 @@ Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<R
     // offsets and lengths: data ranges start on block boundaries, and a short read at the
     // end of the file is allowed.
     const std::vector<Range> chunks = blocks_of(ranges);
-    // The next block is read on a helper thread while this one is compared, so the device
-    // always has a read to do (a file of one block is read on this thread).
-    AlignedBuffer spare = aligned_block();
-    if (!spare) return fail(ErrorKind::Internal, "out of memory for the read-back buffer");
-    char* buffers[2] = {block, spare.get()};
+    const size_t capacity = buffer_size(chunks);
+    // Up to kDepth - 1 blocks are read on helper threads while this one is compared, so the
+    // device has several reads queued (a file of one block is read on this thread).
+    constexpr size_t kDepth = 4;
+    const size_t depth = std::min(kDepth, std::max<size_t>(chunks.size(), 1));
+    std::vector<AlignedBuffer> buffers;
+    for (size_t i = 0; i < depth; ++i) {
+        buffers.push_back(aligned_buffer(capacity));
+        if (!buffers.back()) return fail(ErrorKind::Internal, "out of memory for the read-back buffer");
+    }
+    AlignedBuffer expected = aligned_buffer(capacity);
+    if (!expected) return fail(ErrorKind::Internal, "out of memory for the read-back buffer");
     const auto launch = chunks.size() > 1 ? std::launch::async : std::launch::deferred;
-    auto start_read = [fd, launch](char* buffer, uint64_t offset) {
-        return std::async(launch, [fd, buffer, offset]() -> ssize_t {
+    auto start_read = [fd, launch, capacity](char* buffer, uint64_t offset) {
+        return std::async(launch, [fd, buffer, offset, capacity]() -> ssize_t {
             for (;;) {
-                ssize_t got = ::pread(fd, buffer, kBlock, static_cast<off_t>(offset));
+                ssize_t got = ::pread(fd, buffer, capacity, static_cast<off_t>(offset));
                 if (got < 0 && errno == EINTR) continue;
                 return got < 0 ? -errno : got;
             }
         });
     };
-    std::future<ssize_t> next;  // destroyed (so waited for) before `spare`
-    if (!chunks.empty()) next = start_read(buffers[0], chunks[0].offset);
+    // Declared after the buffers, so destroyed (and waited for) before them.
+    std::vector<std::future<ssize_t>> reads(depth);
+    for (size_t i = 0; i < depth && i < chunks.size(); ++i) {
+        reads[i] = start_read(buffers[i].get(), chunks[i].offset);
+    }
     std::optional<ReadBackMismatch> mismatch;
     for (size_t i = 0; i < chunks.size(); ++i) {
-        char* buffer = buffers[i % 2];
+        char* buffer = buffers[i % depth].get();
         const uint64_t offset = chunks[i].offset;
         const uint64_t need = chunks[i].length;
-        ssize_t got = next.get();
-        if (i + 1 < chunks.size()) next = start_read(buffers[(i + 1) % 2], chunks[i + 1].offset);
+        ssize_t got = reads[i % depth].get();
         uint64_t done = 0;
         while (true) {
             if (got < 0) {
@@ -517,8 +575,8 @@ Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<R
             }
             size_t n = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(got),
                                                               need - done));
-            if (auto st = pattern.fill(expected, n); !st) return fail(st.error());
-            if (std::memcmp(buffer, expected, n) != 0) {
+            if (auto st = pattern.fill(expected.get(), n); !st) return fail(st.error());
+            if (std::memcmp(buffer, expected.get(), n) != 0) {
                 if (!mismatch) mismatch = ReadBackMismatch{offset / kBlock, offset + done, n, 0};
                 ++mismatch->blocks;
             }
@@ -526,9 +584,13 @@ Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<R
             if (done >= need) break;
             // A short read before the end of the block: read the rest here.
             do {
-                got = ::pread(fd, buffer, kBlock, static_cast<off_t>(offset + done));
+                got = ::pread(fd, buffer, capacity, static_cast<off_t>(offset + done));
             } while (got < 0 && errno == EINTR);
             if (got < 0) got = -errno;
+        }
+        // The buffer is compared: it takes the block `depth` further on.
+        if (i + depth < chunks.size()) {
+            reads[i % depth] = start_read(buffer, chunks[i + depth].offset);
         }
         if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("read back {}", path)));
     }
@@ -611,11 +673,12 @@ Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool f
     return file;
 }
 
-Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
-                                const SanitizeOptions& options) {
-    Target& t = file.m_impl->target;
+Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
+    PreparedFile::Impl& impl = *file.m_impl;
+    Target& t = impl.target;
     const std::string& path = file.m_planned.path;
-    DisposalRecord rec = file.m_record;
+    DisposalRecord& rec = impl.record;
+    rec = file.m_record;
     if (!t.file) return fail(ErrorKind::Internal, fmt::format("{}: not prepared for overwrite", path));
     if (options.passes < 1 || options.passes > 10) {
         return fail(ErrorKind::BadInput, "sanitize passes must be between 1 and 10");
@@ -634,38 +697,75 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
 
     auto ranges = data_ranges(t.file.get(), size, path);
     if (!ranges) return fail(ranges.error());
-    uint64_t data_bytes = 0;
-    for (const Range& r : *ranges) data_bytes += r.length;
-    if (data_bytes < size) {
+    impl.ranges = std::move(*ranges);
+    impl.data_bytes = 0;
+    for (const Range& r : impl.ranges) impl.data_bytes += r.length;
+    if (impl.data_bytes < size) {
         rec.handling.push_back(fmt::format(
             "sparse file: {} of {} bytes are data in {} extents and were overwritten; the holes "
-            "hold no data and were left as holes", data_bytes, size, ranges->size()));
+            "hold no data and were left as holes", impl.data_bytes, size, impl.ranges.size()));
     }
 
-    AlignedBuffer block = aligned_block();
-    AlignedBuffer expected = aligned_block();
-    if (!block || !expected) {
+    const size_t capacity = buffer_size(blocks_of(impl.ranges));
+    AlignedBuffer block = aligned_buffer(capacity);
+    AlignedBuffer spare = aligned_buffer(capacity);
+    if (!block || !spare) {
         return fail(ErrorKind::Internal, "out of memory for the overwrite buffer");
     }
-    std::optional<Pattern> last_pattern;
     for (int pass = 0; pass < rec.passes; ++pass) {
         bool zeros = options.final_zero && pass + 1 == rec.passes;
         auto pattern = Pattern::create(zeros);
         if (!pattern) return fail(pattern.error());
-        if (auto st = write_pass(t.file.get(), *ranges, *pattern, block.get(), expected.get(), path,
-                                 options.stop);
+        if (impl.last_pattern) {
+            // The pass before is durable before this one overwrites it.
+            if (auto st = sync_data(t.file.get(), path); !st) return st;
+        }
+        if (auto st = write_pass(t.file.get(), impl.ranges, *pattern, block.get(), spare.get(),
+                                 path, options.stop);
             !st) {
             return fail(st.error());
         }
-        last_pattern.emplace(std::move(*pattern));
+        impl.last_pattern.emplace(std::move(*pattern));
         fault_point("overwrite-pass");
     }
+    impl.overwritten = true;
+    return {};
+}
+
+Status sync_overwrite(PreparedFile& file) {
+    PreparedFile::Impl& impl = *file.m_impl;
+    if (!impl.overwritten) {
+        return fail(ErrorKind::Internal, fmt::format("{}: not overwritten", file.m_planned.path));
+    }
+    if (auto st = sync_data(impl.target.file.get(), file.m_planned.path); !st) return st;
+    impl.synced = true;
+    return {};
+}
+
+Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
+                                const SanitizeOptions& options) {
+    if (auto st = overwrite(file, options); !st) return fail(st.error());
+    if (auto st = sync_overwrite(file); !st) return fail(st.error());
+    return complete_sanitize(file, temp_name, options);
+}
+
+Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& temp_name,
+                                         const SanitizeOptions& options) {
+    PreparedFile::Impl& impl = *file.m_impl;
+    Target& t = impl.target;
+    const std::string& path = file.m_planned.path;
+    if (!impl.synced) {
+        return fail(ErrorKind::Internal, fmt::format("{}: overwrite not synced", path));
+    }
+    DisposalRecord rec = impl.record;
+    const uint64_t size = static_cast<uint64_t>(t.st.st_size);
+    struct stat now {};
 #ifdef LETHE_TEST_HOOKS
     maybe_inject_corruption(t.file.get(), size);
 #endif
     auto matched = options.verify
-                       ? read_back(t, *ranges, *last_pattern, block.get(), expected.get(),
-                                   rec.read_back, path, options.stop)
+                       ? read_back(t, impl.ranges, *impl.last_pattern, rec.read_back, path,
+                                   options.stop)
                        : Result<std::optional<ReadBackMismatch>>(std::nullopt);
     if (!matched) return fail(matched.error());
     if (*matched) {
@@ -688,7 +788,7 @@ Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name
     }
     rec.verified = options.verify;
     if (!options.verify) rec.read_back = std::string(kNoReadBack);
-    if (size == 0 || data_bytes == 0) {
+    if (size == 0 || impl.data_bytes == 0) {
         rec.verified = true;
         rec.read_back = size == 0 ? "nothing to overwrite: empty file"
                                   : "nothing to overwrite: the file is all holes";

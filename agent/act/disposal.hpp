@@ -93,7 +93,10 @@ private:
     std::optional<ReadBackMismatch> m_mismatch;
     friend Result<PreparedFile> prepare(int, const scan::FileFacts&, bool, bool,
                                         const util::StopToken*);
-    friend Result<DisposalRecord> sanitize(PreparedFile&, const std::string&, const SanitizeOptions&);
+    friend Status overwrite(PreparedFile&, const SanitizeOptions&);
+    friend Status sync_overwrite(PreparedFile&);
+    friend Result<DisposalRecord> complete_sanitize(PreparedFile&, const std::string&,
+                                                    const SanitizeOptions&);
     friend Result<DisposalRecord> remove(PreparedFile&);
 };
 
@@ -124,6 +127,19 @@ private:
 // left in place, partly overwritten.
 [[nodiscard]] Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
                                               const SanitizeOptions& options);
+
+// sanitize() in three steps, for a caller that sanitizes a group of files and makes their
+// overwrites durable together: overwrite() writes every pass (each pass but the last is
+// fdatasynced before the next one overwrites it) and starts the writeback of the last one
+// without waiting; sync_overwrite() makes it durable (fdatasync); complete_sanitize() reads
+// it back, truncates, renames and unlinks as sanitize() does. Errors as for sanitize():
+// overwrite() refuses a file whose size changed (nothing changed) and stops on request (the
+// file partly overwritten); complete_sanitize() requires the two steps before it.
+[[nodiscard]] Status overwrite(PreparedFile& file, const SanitizeOptions& options);
+[[nodiscard]] Status sync_overwrite(PreparedFile& file);
+[[nodiscard]] Result<DisposalRecord> complete_sanitize(PreparedFile& file,
+                                                       const std::string& temp_name,
+                                                       const SanitizeOptions& options);
 
 // Unlinks the file and fsyncs its folder (no overwrite; hard links are allowed since other
 // names keep their data, which the record says).

@@ -230,6 +230,9 @@ Result<std::set<std::string>> intents_certified_after(const std::string& ledger_
 // bytes; every intent of a group stays recorded until the group is in the ledger.
 constexpr size_t kBatchFiles = 64;
 constexpr uint64_t kBatchBytes = uint64_t{64} << 20;
+// A file of a group at least this large stops between two blocks on SIGTERM; smaller ones
+// are finished once their group has begun.
+constexpr uint64_t kInterruptibleBytes = uint64_t{16} << 20;
 
 class Pass {
 public:
@@ -244,7 +247,8 @@ public:
           m_disposer(config, ledger, options.now, options.injected_time, &m_stop_token),
           m_review(config.state_dir, policy::LocalToday(schedules, options.now), options.root),
           m_archived(config.state_dir),
-          m_stop_token(options.interrupt, options.on_block) {}
+          m_stop_token(options.interrupt, options.on_block),
+          m_block_token(nullptr, options.on_block) {}
 
     Result<RunSummary> run();
 
@@ -276,9 +280,10 @@ private:
                                         const std::string& intent_id, const std::string& temp);
     [[nodiscard]] const policy::Category* category_of(const PlanEntry& entry) const;
     Status expire_archives_step();
-    Result<bool> held_now(const PlanEntry& entry);
+    Result<bool> held_now(const PlanEntry& entry, bool enter_changes = true);
     Status write_intents();
-    Status record_intent(Intent intent);
+    Status record_intents(std::vector<Intent> intents);
+    Status flush_staged();
     Status drop_intent(const std::string& id);
     Status mark_verification_failed(const std::string& id,
                                     const std::optional<act::ReadBackMismatch>& mismatch,
@@ -313,6 +318,7 @@ private:
     ArchivedSources m_archived;  // sources an earlier pass archived but did not dispose of
     nlohmann::json m_holds_checked;  // the store version checked before the current file
     util::StopToken m_stop_token;    // between blocks of a long file
+    util::StopToken m_block_token;   // reports blocks, never stops
 
     // A disposal done whose certificate waits for the group commit. Its intent is in
     // m_intents (and intent.json) until the certificate is in the ledger.
@@ -325,6 +331,18 @@ private:
     };
     std::vector<Intent> m_intents;  // what intent.json holds
     std::vector<Pending> m_pending;
+    // A file to sanitize, prepared (opened, checked, hashed) but not yet touched and without
+    // an intent: flush_staged() records the intents of a group with one sync, then
+    // overwrites, syncs, verifies and certifies the group.
+    struct Staged {
+        PlanEntry entry;
+        act::PreparedFile file;
+        nlohmann::json extra;
+        Intent intent;
+        nlohmann::json holds_checked = nullptr;
+    };
+    std::vector<Staged> m_staged;
+    uint64_t m_staged_bytes = 0;
     uint64_t m_pending_bytes = 0;
     nlohmann::json m_request = nullptr;  // erasure: the request every certificate carries
     std::vector<nlohmann::json> m_erasure_kept;  // erasure: items kept or failed, for its summary
@@ -359,12 +377,16 @@ Status Pass::write_intents() {
     return {};
 }
 
-// Appends one intent to intent.json (one JSON object per line) and makes it durable with one
-// fdatasync (and the folder's fsync when the file is new): one sync per disposal instead of
-// the two of a rewrite. The rewrites (write_intents) that drop or mark intents stay atomic.
-Status Pass::record_intent(Intent intent) {
-    const std::string line = intent.to_json().dump() + "\n";
-    m_intents.push_back(std::move(intent));
+// Appends intents to intent.json (one JSON object per line) and makes them durable with one
+// write and one fdatasync (and the folder's fsync when the file is new), however many there
+// are: a group of files gets its intents recorded together before any of them is touched.
+// The rewrites (write_intents) that drop or mark intents stay atomic.
+Status Pass::record_intents(std::vector<Intent> intents) {
+    std::string lines;
+    for (auto& intent : intents) {
+        lines += intent.to_json().dump() + "\n";
+        m_intents.push_back(std::move(intent));
+    }
     const std::string path = intent_path();
     bool created = true;
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -374,7 +396,7 @@ Status Pass::record_intent(Intent intent) {
         fd.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
     }
     if (!fd) return fail(errno_error(fmt::format("open {}", path), errno).with_context("intent record"));
-    if (auto st = util::write_all(fd.get(), line, path); !st) {
+    if (auto st = util::write_all(fd.get(), lines, path); !st) {
         return fail(st.error().with_context("intent record"));
     }
     if (::fdatasync(fd.get()) != 0) {
@@ -639,6 +661,22 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         // the hash taken before the first attempt changed anything.
         auto file = act::prepare(*fd, e.facts, overwrites(e.action), true, &m_stop_token);
         if (!file) return fail(file.error());
+        if (overwrites(e.action) && e.action != policy::Action::Encrypt &&
+            intent->request.is_null() && failed_before.is_null() &&
+            still_there->same_identity(e.facts) && file->record().size == intent->prepared.size &&
+            file->record().sha256_before == intent->prepared.sha256_before) {
+            // Its content is still what was hashed before its intent was recorded, and its
+            // size and mtime still those planned (an emptied or truncated file has a new
+            // mtime): the pass recorded its group's intents and stopped before it changed
+            // this file.
+            // Rolled back: the file is planned again by this pass, its holds checked again.
+            // (An erasure's intent is completed instead: the request asked for this file.)
+            util::log_warning("{}/{}: the interrupted pass had not begun to overwrite it "
+                              "(content unchanged); its intent is rolled back and the file is "
+                              "planned again", e.root, util::utf8_display(e.facts.path));
+            m_request = nullptr;
+            return {};
+        }
         if (e.action == policy::Action::Encrypt && !copy) {
             auto made = encrypt_copy(*file, e, intent->id, intent->temp_name);
             if (!made) return fail(made.error());
@@ -943,11 +981,20 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     Intent intent{util::random_suffix(16), entry, file->record(),
                   fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq(), m_request};
     intent.verify = m_config.sanitize_verify;
+    if (overwrite && entry.action != policy::Action::Encrypt && m_options.erasure == nullptr) {
+        // Sanitized with its group (an erasure reports each file's certificate at once, so it
+        // sanitizes one file at a time): the intents of the group are recorded together just
+        // before the group is overwritten.
+        m_staged_bytes += file->record().size;
+        m_staged.push_back({entry, std::move(*file), extra, std::move(intent), nullptr});
+        if (m_staged.size() >= kBatchFiles || m_staged_bytes >= kBatchBytes) return flush_staged();
+        return {};
+    }
     const std::string id = intent.id;
     const std::string temp_name = intent.temp_name;
     // Durable before anything is destroyed, beside the intents of the disposals whose
     // certificates wait for the group commit.
-    if (auto st = record_intent(std::move(intent)); !st) return st;
+    if (auto st = record_intents({std::move(intent)}); !st) return st;
     util::fault_point("intent-written");
     if (entry.action == policy::Action::Encrypt) {
         auto copy = encrypt_copy(*file, entry, id, temp_name);
@@ -1011,17 +1058,146 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     return {};
 }
 
+// Sanitizes the staged group. Its intents are made durable together (one write, one
+// fdatasync) before any file of the group is touched; holds are checked again just before
+// each file is overwritten; the overwrites are written one after the other with their
+// writeback started, then each is fdatasynced (the device has all of them to write at
+// once), then each is read back from the device, truncated and renamed; the certificates,
+// the unlinks and the intents' removal follow as one group (commit_certificates). A file
+// left untouched (held meanwhile, changed, or the pass asked to stop) has its intent
+// dropped; after a crash, the next pass finds such a file's content unchanged (its hash) and
+// rolls its intent back instead of completing it (recover_one).
+Status Pass::flush_staged() {
+    if (m_staged.empty()) return {};
+    std::vector<Staged> staged = std::move(m_staged);
+    m_staged.clear();
+    m_staged_bytes = 0;
+    // Holds first (this may enter hold changes in the ledger, after the certificates of the
+    // groups before): a held file gets no intent.
+    std::vector<Staged> group;
+    for (auto& g : staged) {
+        auto held = held_now(g.entry);
+        if (!held) return fail(held.error());
+        if (!*held) group.push_back(std::move(g));
+    }
+    if (group.empty()) return {};
+    std::vector<Intent> intents;
+    for (auto& g : group) {
+        g.intent.after_seq = m_ledger.last_seq();
+        intents.push_back(g.intent);
+    }
+    if (auto st = record_intents(std::move(intents)); !st) return st;
+    util::fault_point("group-intents-written");
+
+    auto shown = [](const PlanEntry& e) {
+        return fmt::format("{}/{}", e.root, util::utf8_display(e.facts.path));
+    };
+    auto fields = [](const PlanEntry& e) {
+        return EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                 std::string(policy::to_string(e.action)));
+    };
+    act::SanitizeOptions options = sanitize_options();
+    options.sync_folder = false;  // once per folder of the group, before it is certified
+    // The files of a group were reached before any stop request, and a stop waits for
+    // them (a group is at most kBatchBytes); only a large file stops between two blocks
+    // (SIGTERM), as a file sanitized on its own does. Either way blocks are reported.
+    auto options_for = [&](const Staged& g) {
+        act::SanitizeOptions o = options;
+        if (g.file.record().size < kInterruptibleBytes) o.stop = &m_block_token;
+        return o;
+    };
+    std::set<std::string> untouched;  // intents to drop: nothing of their file was changed
+    std::vector<Staged*> overwritten;
+    bool interrupted = false;
+    for (auto& g : group) {
+        const PlanEntry& e = g.entry;
+        if (interrupted) {
+            untouched.insert(g.intent.id);
+            continue;
+        }
+        // Again just before the file is touched; a hold placed meanwhile is entered in the
+        // ledger by the next check outside a group, after this group's certificates.
+        auto held = held_now(e, false);
+        if (!held) return fail(held.error());
+        if (*held) {
+            untouched.insert(g.intent.id);
+            continue;
+        }
+        g.holds_checked = m_holds_checked;
+        auto st = act::overwrite(g.file, options_for(g));
+        if (!st && st.error().kind() == ErrorKind::Refused) {
+            // Refused before anything was changed (the file grew or shrank since prepare).
+            m_summary.skip("changed_or_in_use");
+            util::log_warning("skipped {}: {}", shown(e), st.error().message());
+            untouched.insert(g.intent.id);
+            continue;
+        }
+        if (!st && st.error().kind() == ErrorKind::Stopped) {
+            // Partly overwritten, still under its name, not certified: the intent record
+            // stays and the next pass overwrites the file again, then certifies it.
+            m_summary.stopped = true;
+            interrupted = true;
+            util::log_info("stopped on request while overwriting {}: the next pass completes it",
+                           shown(e));
+            continue;
+        }
+        // Any other error: the intents stay, so the next pass completes the group.
+        if (!st) return st;
+        overwritten.push_back(&g);
+    }
+    util::fault_point("group-overwritten");
+    for (Staged* g : overwritten) {
+        if (auto st = act::sync_overwrite(g->file); !st) return st;
+    }
+    util::fault_point("group-synced");
+    for (Staged* g : overwritten) {
+        const PlanEntry& e = g->entry;
+        auto done = act::complete_sanitize(g->file, g->intent.temp_name, options_for(*g));
+        if (!done && done.error().kind() == ErrorKind::Stopped) {
+            m_summary.stopped = true;
+            util::log_info("stopped on request while reading back {}: the next pass completes it",
+                           shown(e));
+            continue;
+        }
+        if (!done && done.error().kind() == ErrorKind::Verification) {
+            // The file stays where it is, overwritten but not removed, and uncertified.
+            ++m_summary.failed;
+            ++m_summary.failed_verifications;
+            log_event(util::LogLevel::Error, Event::Error, fields(e),
+                      fmt::format("verification failed: {}; the next pass overwrites it once "
+                                  "more", done.error().message()));
+            if (auto st = mark_verification_failed(g->intent.id, g->file.read_back_mismatch(),
+                                                   done.error().message());
+                !st) {
+                return st;
+            }
+            continue;
+        }
+        if (!done) return fail(done.error());
+        m_holds_checked = g->holds_checked;
+        auto payload = certificate_payload(e, *done, g->intent.id, g->extra);
+        m_pending.push_back({e, std::move(payload), g->intent.id, g->intent.temp_name, done->size});
+        m_pending_bytes += done->size;
+    }
+    if (!untouched.empty()) {
+        std::erase_if(m_intents, [&untouched](const Intent& in) { return untouched.count(in.id) != 0; });
+        if (m_pending.empty()) return write_intents();
+    }
+    return commit_certificates();
+}
+
 // Re-reads the hold store if it changed (one stat otherwise) and tells whether a hold now
 // covers the file, so a hold placed while the pass runs protects every file not yet
 // reached. Appends the ledger entries of hold changes made meanwhile, as the ledger's
-// writer. An unreadable store stops the pass.
-Result<bool> Pass::held_now(const PlanEntry& entry) {
+// writer, unless `enter_changes` is false (inside a group whose disposals are not yet all
+// certified). An unreadable store stops the pass.
+Result<bool> Pass::held_now(const PlanEntry& entry, bool enter_changes) {
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
     bool pending = std::any_of((*holds)->holds.begin(), (*holds)->holds.end(), [](const Hold& h) {
         return !h.placed_seq || (h.released && !h.released_seq);
     });
-    if (pending) {
+    if (pending && enter_changes) {
         // The ledger keeps the order of events: disposals done before the hold changed are
         // certified before it is recorded.
         if (auto st = commit_certificates(); !st) return fail(st.error());
@@ -1168,6 +1344,9 @@ Result<RunSummary> Pass::run_steps() {
             m_summary.stopped = true;
             break;
         }
+        if (test_pause_due(reached)) {
+            if (auto st = flush_staged(); !st) return fail(st.error());
+        }
         test_pause_between_files(reached++);
         auto held = held_now(*entry);
         if (!held) return fail(held.error());
@@ -1192,6 +1371,7 @@ Result<RunSummary> Pass::run_steps() {
     // One verified archive per root, client/matter and encryption setting; only then are
     // the archived sources removed and certified. A pass asked to stop archives nothing.
     // Writing archives takes a while: certify what is done first.
+    if (auto st = flush_staged(); !st) return fail(st.error());
     if (auto st = commit_certificates(); !st) return fail(st.error());
     std::vector<ArchivedGroup> archived;
     if (!m_summary.stopped) {
@@ -1227,6 +1407,7 @@ Result<RunSummary> Pass::run_steps() {
             }
         }
     }
+    if (auto st = flush_staged(); !st) return fail(st.error());
     if (!m_summary.stopped) {
         if (auto st = commit_certificates(); !st) return fail(st.error());
         if (auto st = expire_archives_step(); !st) return fail(st.error());
@@ -1236,6 +1417,7 @@ Result<RunSummary> Pass::run_steps() {
 
 // Ends the pass with its signed checkpoint.
 Result<RunSummary> Pass::finish() {
+    if (auto st = flush_staged(); !st) return fail(st.error());
     if (auto st = commit_certificates(); !st) return fail(st.error());
     // Decisions made while the pass ran go into the ledger before its checkpoint.
     if (auto recorded = record_review_entries(m_config.state_dir, m_ledger, m_options.now);

@@ -23,7 +23,8 @@ struct RunOptions {
     bool injected_time = false;  // recorded in every certificate of the pass
     std::optional<std::string> root;
     // When set and true, the pass stops at the next safe point (between files, no intent
-    // record left behind), writes its checkpoint and returns with `stopped`.
+    // record left behind; files are sanitized in groups of up to 64 files or 64 MiB, and
+    // the group in hand is finished first), writes its checkpoint and returns with `stopped`.
     const std::atomic<bool>* stop = nullptr;
     // When set and true, a long sanitize, encryption or archive also stops between two of
     // its blocks (SIGTERM): a sanitize keeps its intent record, so the next pass overwrites

@@ -15,6 +15,16 @@
 
 namespace lethe::service {
 
+bool test_pause_due([[maybe_unused]] uint64_t files_done) {
+#ifdef LETHE_TEST_HOOKS
+    const char* after = std::getenv("LETHE_TEST_PAUSE_AFTER");
+    return after != nullptr && std::getenv("LETHE_TEST_PAUSE_DIR") != nullptr &&
+           std::to_string(files_done) == after;
+#else
+    return false;
+#endif
+}
+
 void test_pause_between_files([[maybe_unused]] uint64_t files_done) {
 #ifdef LETHE_TEST_HOOKS
     const char* after = std::getenv("LETHE_TEST_PAUSE_AFTER");

@@ -12,4 +12,9 @@ namespace lethe::service {
 // builds, and without the variables, it does nothing.
 void test_pause_between_files(uint64_t files_done);
 
+// Whether test_pause_between_files(files_done) will pause: the pass first finishes the group
+// of files it has prepared, so that the N files are handled, not only prepared. False in
+// other builds and without the variables.
+bool test_pause_due(uint64_t files_done);
+
 }  // namespace lethe::service

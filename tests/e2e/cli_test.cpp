@@ -462,10 +462,11 @@ TEST_F(LetheE2E, AnInjectedClockIsRecordedInEveryCertificate) {
     }
 }
 
-// A crash point and how many disposals had begun by then: the certificates of a pass are
-// appended in groups, so a crash during the first file leaves one intent, and a crash
-// after the group's certificates were appended (at the first unlink of a renamed file)
-// leaves the intents of all three disposals of the group.
+// A crash point and how many disposals had begun by then: files are sanitized in groups
+// (every file of the group overwritten and synced, then each read back and renamed) and
+// their certificates appended together, so a crash at the first file's read-back or rename,
+// or at the first unlink after the group's certificates were appended, leaves all three
+// disposals of the group begun, to be completed by the next pass.
 struct CrashPoint {
     const char* point;
     int interrupted;
@@ -518,8 +519,8 @@ TEST_P(CrashRecovery, TheNextPassCompletesAndCertifiesTheInterruptedDisposal) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, CrashRecovery,
-                         ::testing::Values(CrashPoint{"after-overwrite", 1},
-                                           CrashPoint{"after-rename", 1},
+                         ::testing::Values(CrashPoint{"after-overwrite", 3},
+                                           CrashPoint{"after-rename", 3},
                                            CrashPoint{"after-unlink", 3}));
 #endif
 

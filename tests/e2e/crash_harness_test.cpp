@@ -254,7 +254,8 @@ TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
         expect_no_loss_and_honest_certificates(share, "uninterrupted");
     }
     // Every boundary of the sanitize and delete paths is reached.
-    for (const char* step : {"intent-written", "overwrite-pass", "after-overwrite", "truncate",
+    for (const char* step : {"intent-written", "group-intents-written", "overwrite-pass",
+                             "group-overwritten", "group-synced", "after-overwrite", "truncate",
                              "after-rename", "after-unlink", "delete-unlinked", "certified",
                              "archive-member", "archive-written", "archive-verified",
                              "archive-renamed", "archive-indexed", "encrypt-written", "encrypt-verified",
@@ -288,6 +289,38 @@ TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
     }
     EXPECT_GE(cases, 20);
     EXPECT_GE(grouped, 5);  // crashes between disposals and their grouped certificates
+}
+
+// Files are sanitized in groups whose intents are recorded together before any of them is
+// touched. Killed right after that, then a hold is placed on one client: the next pass finds
+// the held client's files unchanged, rolls their intents back instead of completing them,
+// and keeps them; the other file of the group is disposed of and certified once.
+TEST(CrashHarness, AnUntouchedFileOfAKilledGroupIsRolledBackAndAHoldPlacedSinceKeepsIt) {
+    Share share;
+    ASSERT_EQ(share.lethe("keygen").code, 0);
+    ASSERT_TRUE(share.lethe("run", "LETHE_FAULT_AT=group-intents-written:1").killed);
+    std::string intents = slurp(share.dir() / "state/intent.json");
+    ASSERT_NE(intents.find("acme/2010-001/brief.pdf"), std::string::npos) << intents;
+    ASSERT_NE(intents.find("zeta/1999-9/empty.pdf"), std::string::npos) << intents;
+    ASSERT_EQ(share.lethe("hold add LIT-1 --reason 'Smith v Acme' --client acme --by alice").code, 0);
+    Output next = share.lethe("--log-target stderr run");
+    ASSERT_EQ(next.code, 0) << next.err;
+    EXPECT_NE(next.err.find("acme/2010-001/brief.pdf: the interrupted pass had not begun to "
+                            "overwrite it (content unchanged); its intent is rolled back"),
+              std::string::npos)
+        << next.err;
+    for (const std::string path : {"acme/2010-001/brief.pdf", "acme/2010-001/letter.docx"}) {
+        EXPECT_EQ(slurp(share.dir() / ("share/" + path)), Share::due()[path]) << path;
+    }
+    std::map<std::string, int> certified;
+    for (const auto& c : share.certificates()) ++certified[c["path"].get<std::string>()];
+    EXPECT_EQ(certified.count("acme/2010-001/brief.pdf"), 0u);
+    EXPECT_EQ(certified.count("acme/2010-001/letter.docx"), 0u);
+    EXPECT_EQ(certified["zeta/1999-9/empty.pdf"], 1);
+    EXPECT_FALSE(exists(share.dir() / "share/zeta/1999-9/empty.pdf"));
+    EXPECT_FALSE(exists(share.dir() / "state/intent.json"));
+    EXPECT_TRUE(share.names_with("share", ".lethe-").empty());
+    EXPECT_EQ(share.lethe("certs verify").code, 0);
 }
 
 // Killed after the archive was indexed and before any source was removed; then the archive
