@@ -3,7 +3,10 @@
 # the same run (issue 6). Uses the release build (make build). Prints one line per
 # measurement and the ratio; copy the ratios into bench/README.md.
 #
-#   bench/disposal.sh [--big-mib N] [--small-files N] [--archive-mib N]
+#   bench/disposal.sh [--big-mib N] [--small-files N] [--archive-mib N] [--only CASE]
+#
+# --only big|small|archive runs one case (big: both large-file cases); RUNS=N repeats the
+# archive case N times on the same data (default 1), each run timing the pipeline and lethe.
 #
 # Needs: shred (coreutils), tar, zstd, age, age-keygen. Writes only below a temporary folder
 # under $TMPDIR (default /tmp), removed at the end.
@@ -12,12 +15,14 @@ set -euo pipefail
 big_mib=256
 small_files=10000
 archive_mib=500
+only=all
 while [ $# -gt 0 ]; do
   case "$1" in
     --big-mib) big_mib=$2; shift 2 ;;
     --small-files) small_files=$2; shift 2 ;;
     --archive-mib) archive_mib=$2; shift 2 ;;
-    *) echo "usage: $0 [--big-mib N] [--small-files N] [--archive-mib N]" >&2; exit 2 ;;
+    --only) only=$2; shift 2 ;;
+    *) echo "usage: $0 [--big-mib N] [--small-files N] [--archive-mib N] [--only big|small|archive]" >&2; exit 2 ;;
   esac
 done
 
@@ -89,66 +94,87 @@ bench_big() {  # name label lethe-note [extra-config]
   rm -rf "$dir" "$shred_dir"
 }
 
-bench_big big "read-back verification on" "overwrite + O_DIRECT read-back + certificate"
-bench_big bigoff "read-back verification off: [sanitize] verify = false" \
-  "overwrite, no read-back, certificate says so" '[sanitize]\nverify = false\n'
+bench_small() {
+  echo "== sanitize ${small_files} files of 20 KiB, with certificates =="
+  setup_share "$work/small" sanitize
+  mkdir -p "$work/small/share/c/m" "$work/shred-small"
+  head -c 20480 /dev/urandom > "$work/seed"
+  for i in $(seq 1 "$small_files"); do
+    d=$((i % 100))
+    mkdir -p "$work/small/share/c/m/$d" "$work/shred-small/$d"
+    cp "$work/seed" "$work/small/share/c/m/$d/f$i.pdf"
+    cp "$work/seed" "$work/shred-small/$d/f$i.pdf"
+  done
+  find "$work/small/share" -type f -exec touch -d 2010-01-01 {} +
+  sync
+  t0=$(now); find "$work/shred-small" -type f -print0 | xargs -0 shred -n1 -u; sync; t1=$(now)
+  shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  t0=$(now); "$lethe" --log-level error run --config "$work/small/lethe.toml" >/dev/null; t1=$(now)
+  lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  left=$(find "$work/small/share" -type f | wc -l)
+  [ "$left" -eq 0 ] || { echo "lethe left $left files" >&2; exit 1; }
+  echo "shred -n1 -u : $(rate "$small_files" "$shred_s") files/s"
+  echo "lethe run    : $(rate "$small_files" "$lethe_s") files/s"
+  echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+}
 
-echo "== sanitize ${small_files} files of 20 KiB, with certificates =="
-setup_share "$work/small" sanitize
-mkdir -p "$work/small/share/c/m" "$work/shred-small"
-head -c 20480 /dev/urandom > "$work/seed"
-for i in $(seq 1 "$small_files"); do
-  d=$((i % 100))
-  mkdir -p "$work/small/share/c/m/$d" "$work/shred-small/$d"
-  cp "$work/seed" "$work/small/share/c/m/$d/f$i.pdf"
-  cp "$work/seed" "$work/shred-small/$d/f$i.pdf"
-done
-find "$work/small/share" -type f -exec touch -d 2010-01-01 {} +
-sync
-t0=$(now); find "$work/shred-small" -type f -print0 | xargs -0 shred -n1 -u; sync; t1=$(now)
-shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-t0=$(now); "$lethe" --log-level error run --config "$work/small/lethe.toml" >/dev/null; t1=$(now)
-lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-left=$(find "$work/small/share" -type f | wc -l)
-[ "$left" -eq 0 ] || { echo "lethe left $left files" >&2; exit 1; }
-echo "shred -n1 -u : $(rate "$small_files" "$shred_s") files/s"
-echo "lethe run    : $(rate "$small_files" "$lethe_s") files/s"
-echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+bench_archive() {
+  echo "== archive + encrypt ~${archive_mib} MB of mixed files =="
+  local src="$work/arch-src" dir="$work/arch"
+  mkdir -p "$src/c/m"
+  # Mixed: compressible text and incompressible binary, sizes 4 KiB .. 4 MiB.
+  made=0; i=0
+  while [ "$made" -lt "$((archive_mib * 1000000))" ]; do
+    i=$((i + 1))
+    size=$(( (4096 << (i % 11)) ))
+    if [ $((i % 2)) -eq 0 ]; then
+      { yes "Lorem ipsum dolor sit amet, matter $i, privileged and confidential." || true; } |
+        head -c "$size" > "$src/c/m/doc$i.txt"
+    else
+      head -c "$size" /dev/urandom > "$src/c/m/scan$i.pdf"
+    fi
+    made=$((made + size))
+  done
+  find "$src" -type f -exec touch -d 2010-01-01 {} +
+  mb=$(awk -v b="$made" 'BEGIN { print b / 1000000 }')
+  files=$(find "$src" -type f | wc -l)
+  echo "$files files, $mb MB"
+  for run in $(seq 1 "${RUNS:-1}"); do
+    rm -rf "$dir" "$work/pipe-src" "$work/pipe.tar.zst.age"
+    setup_share "$dir" archive true
+    rmdir "$dir/share"
+    cp -a "$src" "$dir/share"
+    cp -a "$src" "$work/pipe-src"
+    sync
+    echo "-- run $run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    t0=$(now); tar -C "$work/pipe-src" -cf - . | zstd -3 -T0 -q | age -r "$recipient" > "$work/pipe.tar.zst.age"; sync; t1=$(now)
+    pipe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    # The log line "archived N files into ..." marks the end of the archive step (written,
+    # fsynced, re-read, decrypted and every member checked); the sources are sanitized after it.
+    t0=$(now)
+    "$lethe" run --config "$dir/lethe.toml" 2>&1 >/dev/null |
+      while IFS= read -r line; do echo "$(now) $line"; done > "$work/arch.log"
+    t1=$(now)
+    lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    archived_at=$(awk '/ archived [0-9]+ files? into/ { print $1; exit }' "$work/arch.log")
+    [ -n "$archived_at" ] || { echo "lethe archived nothing:" >&2; cat "$work/arch.log" >&2; exit 1; }
+    archive_s=$(awk -v a="$t0" -v b="$archived_at" 'BEGIN { print b - a }')
+    echo "tar | zstd -3 -T0 | age -r : $(rate "$mb" "$pipe_s") MB/s"
+    echo "lethe archive step (write, fsync, re-read + decrypt + check every member): $(rate "$mb" "$archive_s") MB/s"
+    echo "lethe whole pass (archive step + sanitize every source + certificates): $(rate "$mb" "$lethe_s") MB/s"
+    echo "ratio lethe archive step/pipeline: $(ratio "$pipe_s" "$archive_s")"
+  done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
 
-echo "== archive + encrypt ~${archive_mib} MB of mixed files =="
-setup_share "$work/arch" archive true
-mkdir -p "$work/arch/share/c/m"
-# Mixed: compressible text and incompressible binary, sizes 4 KiB .. 4 MiB.
-made=0; i=0
-while [ "$made" -lt "$((archive_mib * 1000000))" ]; do
-  i=$((i + 1))
-  size=$(( (4096 << (i % 11)) ))
-  if [ $((i % 2)) -eq 0 ]; then
-    { yes "Lorem ipsum dolor sit amet, matter $i, privileged and confidential." || true; } |
-      head -c "$size" > "$work/arch/share/c/m/doc$i.txt"
-  else
-    head -c "$size" /dev/urandom > "$work/arch/share/c/m/scan$i.pdf"
-  fi
-  made=$((made + size))
-done
-cp -r "$work/arch/share" "$work/pipe-src"
-find "$work/arch/share" -type f -exec touch -d 2010-01-01 {} +
-sync
-t0=$(now); tar -C "$work/pipe-src" -cf - . | zstd -3 -T0 -q | age -r "$recipient" > "$work/pipe.tar.zst.age"; sync; t1=$(now)
-pipe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-# The log line "archived N files into ..." marks the end of the archive step (written,
-# fsynced, re-read, decrypted and every member checked); the sources are sanitized after it.
-t0=$(now)
-"$lethe" run --config "$work/arch/lethe.toml" 2>&1 >/dev/null |
-  while IFS= read -r line; do echo "$(now) $line"; done > "$work/arch.log"
-t1=$(now)
-lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-archived_at=$(awk '/ archived [0-9]+ files? into/ { print $1; exit }' "$work/arch.log")
-archive_s=$(awk -v a="$t0" -v b="$archived_at" 'BEGIN { print b - a }')
-mb=$(awk -v b="$made" 'BEGIN { print b / 1000000 }')
-files=$(find "$work/pipe-src" -type f | wc -l)
-echo "$files files, $mb MB"
-echo "tar | zstd -3 -T0 | age -r : $(rate "$mb" "$pipe_s") MB/s"
-echo "lethe archive step (write, fsync, re-read + decrypt + check every member): $(rate "$mb" "$archive_s") MB/s"
-echo "lethe whole pass (archive step + sanitize every source + certificates): $(rate "$mb" "$lethe_s") MB/s"
-echo "ratio lethe archive step/pipeline: $(ratio "$pipe_s" "$archive_s")"
+case "$only" in
+  all|big)
+    bench_big big "read-back verification on" "overwrite + O_DIRECT read-back + certificate"
+    bench_big bigoff "read-back verification off: [sanitize] verify = false" \
+      "overwrite, no read-back, certificate says so" '[sanitize]\nverify = false\n'
+    ;;&
+  all|small) bench_small ;;&
+  all|archive) bench_archive ;;
+  big|small) ;;
+  *) echo "--only takes big, small or archive" >&2; exit 2 ;;
+esac

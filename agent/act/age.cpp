@@ -36,6 +36,7 @@ constexpr size_t kChunkSize = size_t{64} * 1024;
 constexpr size_t kTagSize = 16;
 constexpr size_t kPayloadNonceSize = 16;
 constexpr size_t kMaxHeaderSize = size_t{1} << 20;  // thousands of stanzas; a bound on junk
+constexpr size_t kReadSize = size_t{1} << 20;       // what a Decryptor reads at a time
 
 std::string openssl_error() {
     unsigned long code = ERR_get_error();
@@ -589,13 +590,18 @@ struct Encryptor::Impl {
     bool finished = false;
 
     Status emit(bool last) {
+        Status st = seal(pending, last);
+        OPENSSL_cleanse(pending.data(), pending.size());
+        pending.clear();
+        return st;
+    }
+
+    Status seal(std::string_view plaintext, bool last) {
         unsigned char nonce[12];
         stream_nonce(counter, last, nonce);
         out.clear();
-        if (auto s = aead->seal(nonce, pending, out); !s) return s;
+        if (auto s = aead->seal(nonce, plaintext, out); !s) return s;
         ++counter;
-        OPENSSL_cleanse(pending.data(), pending.size());
-        pending.clear();
         return sink(out);
     }
 };
@@ -650,6 +656,13 @@ Status Encryptor::write(std::string_view plaintext) {
         if (s.pending.size() == kChunkSize) {
             if (auto st = s.emit(false); !st) return st;
         }
+        // Nothing pending and more than a chunk given: that chunk is not the last one, and is
+        // sealed straight from the input.
+        if (s.pending.empty() && plaintext.size() > kChunkSize) {
+            if (auto st = s.seal(plaintext.substr(0, kChunkSize), false); !st) return st;
+            plaintext.remove_prefix(kChunkSize);
+            continue;
+        }
         size_t take = std::min(plaintext.size(), kChunkSize - s.pending.size());
         s.pending.append(plaintext.substr(0, take));
         plaintext.remove_prefix(take);
@@ -670,7 +683,11 @@ Status Encryptor::finish() {
 
 struct Decryptor::Impl {
     Source source;
-    std::string in;  // raw bytes read but not yet consumed
+    // Raw bytes read but not yet consumed are in[in_pos, in_len). Read in large blocks and
+    // moved to the front only when less than a chunk is left, so bytes are rarely copied.
+    std::unique_ptr<char[]> in;
+    size_t in_cap = 0;
+    size_t in_len = 0;
     size_t in_pos = 0;
     bool eof = false;
     std::optional<Aead> aead;
@@ -679,25 +696,28 @@ struct Decryptor::Impl {
     uint64_t counter = 0;
     bool done = false;
 
+    [[nodiscard]] size_t buffered() const { return in_len - in_pos; }
+    [[nodiscard]] const char* next() const { return in.get() + in_pos; }
+
     // Ensures at least `n` unconsumed bytes are buffered, unless the input ends first.
     Status fill(size_t n) {
-        if (in_pos > 0 && in_pos == in.size()) {
-            in.clear();
-            in_pos = 0;
-        } else if (in_pos > kChunkSize) {
-            in.erase(0, in_pos);
+        if (buffered() >= n || eof) return {};
+        if (in_pos > 0) {
+            std::memmove(in.get(), next(), buffered());
+            in_len -= in_pos;
             in_pos = 0;
         }
-        while (!eof && in.size() - in_pos < n) {
-            size_t at = in.size();
-            size_t want = std::max<size_t>(n - (at - in_pos), kChunkSize);
-            in.resize(at + want);
-            auto got = source(in.data() + at, want);
-            if (!got) {
-                in.resize(at);
-                return fail(got.error());
-            }
-            in.resize(at + *got);
+        if (in_cap < std::max(n, kReadSize)) {
+            size_t cap = std::max({n, kReadSize, 2 * in_cap});
+            std::unique_ptr<char[]> bigger(new char[cap]);
+            if (in_len > 0) std::memcpy(bigger.get(), in.get(), in_len);
+            in = std::move(bigger);
+            in_cap = cap;
+        }
+        while (!eof && in_len < n) {
+            auto got = source(in.get() + in_len, in_cap - in_len);
+            if (!got) return fail(got.error());
+            in_len += *got;
             if (*got == 0) eof = true;
         }
         return {};
@@ -706,16 +726,17 @@ struct Decryptor::Impl {
     // One header line without its newline; fails at the header size bound or end of input.
     Result<std::string> header_line(size_t& header_size) {
         for (;;) {
-            size_t nl = in.find('\n', in_pos);
-            if (nl != std::string::npos) {
-                std::string line = in.substr(in_pos, nl - in_pos);
+            std::string_view rest(next(), buffered());
+            size_t nl = rest.find('\n');
+            if (nl != std::string_view::npos) {
+                std::string line(rest.substr(0, nl));
                 header_size += line.size() + 1;
-                in_pos = nl + 1;
+                in_pos += nl + 1;
                 if (header_size > kMaxHeaderSize) break;
                 return line;
             }
-            if (in.size() - in_pos > kMaxHeaderSize || eof) break;
-            if (auto s = fill(in.size() - in_pos + 1); !s) return fail(s.error());
+            if (buffered() > kMaxHeaderSize || eof) break;
+            if (auto s = fill(buffered() + 1); !s) return fail(s.error());
         }
         return fail(ErrorKind::Verification,
                     eof ? "age: the file ends inside its header (truncated or not an age file)"
@@ -724,7 +745,7 @@ struct Decryptor::Impl {
 
     Status next_chunk() {
         if (auto s = fill(kChunkSize + kTagSize + 1); !s) return s;
-        size_t avail = in.size() - in_pos;
+        size_t avail = buffered();
         bool last = avail <= kChunkSize + kTagSize;
         size_t take = last ? avail : kChunkSize + kTagSize;
         if (take < kTagSize || (last && take == kTagSize && counter > 0)) {
@@ -733,7 +754,7 @@ struct Decryptor::Impl {
         }
         unsigned char nonce[12];
         stream_nonce(counter, last, nonce);
-        if (!aead->open(nonce, std::string_view(in.data() + in_pos, take), plain)) {
+        if (!aead->open(nonce, std::string_view(next(), take), plain)) {
             return fail(ErrorKind::Verification,
                         last ? "age: the last chunk does not authenticate (file truncated or "
                                "tampered with)"
@@ -876,10 +897,10 @@ Result<std::unique_ptr<Decryptor::Impl>> open_stream(const Unwrap& unwrap, Sourc
         return fail(ErrorKind::Verification, "age: header MAC does not match (header tampered)");
     }
     if (auto s = impl->fill(kPayloadNonceSize); !s) return fail(s.error());
-    if (impl->in.size() - impl->in_pos < kPayloadNonceSize) {
+    if (impl->buffered() < kPayloadNonceSize) {
         return fail(ErrorKind::Verification, "age: the file ends before its payload nonce");
     }
-    std::string_view nonce(impl->in.data() + impl->in_pos, kPayloadNonceSize);
+    std::string_view nonce(impl->next(), kPayloadNonceSize);
     auto payload_key = hkdf_sha256(file_key->view(), nonce, "payload");
     if (!payload_key) return fail(payload_key.error());
     impl->in_pos += kPayloadNonceSize;
@@ -901,6 +922,17 @@ Result<size_t> Decryptor::read(char* buffer, size_t size) {
     std::copy_n(s.plain.data() + s.plain_pos, n, buffer);
     s.plain_pos += n;
     return n;
+}
+
+Result<std::string_view> Decryptor::read_chunk() {
+    Impl& s = *m_impl;
+    while (s.plain_pos == s.plain.size()) {
+        if (s.done) return std::string_view();
+        if (auto st = s.next_chunk(); !st) return fail(st.error());
+    }
+    std::string_view rest(s.plain.data() + s.plain_pos, s.plain.size() - s.plain_pos);
+    s.plain_pos = s.plain.size();
+    return rest;
 }
 
 Status encrypt(const std::vector<Recipient>& recipients, const Source& source, Sink sink) {

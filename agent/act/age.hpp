@@ -115,6 +115,9 @@ public:
     // Decrypts with a known file key instead of an identity (the header MAC is still checked).
     [[nodiscard]] static Result<Decryptor> start_with_file_key(const FileKey& key, Source source);
     [[nodiscard]] Result<size_t> read(char* buffer, size_t size);
+    // The rest of the current authenticated chunk, or the next one, without a copy: valid
+    // until the next call. Empty only after the final chunk has been authenticated.
+    [[nodiscard]] Result<std::string_view> read_chunk();
 
     Decryptor(Decryptor&&) noexcept;
     Decryptor& operator=(Decryptor&&) noexcept;

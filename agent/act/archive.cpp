@@ -8,14 +8,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "agent/act/archive_pipe.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
@@ -105,6 +110,9 @@ Result<ArchiveMember> member_from_json(const nlohmann::json& j) {
 class StreamReader {
 public:
     explicit StreamReader(age::Source source) : m_source(std::move(source)), m_buf(kBuffer, '\0') {}
+    // Reads blocks handed over without a copy: each valid until the next call, empty at the end.
+    using BlockSource = std::function<Result<std::string_view>()>;
+    explicit StreamReader(BlockSource blocks) : m_blocks(std::move(blocks)), m_buf(kBuffer, '\0') {}
 
     Result<std::vector<ArchiveMember>> run(const std::string& what, const MemberVisitor& visit) {
         ReadPtr a(archive_read_new());
@@ -140,7 +148,9 @@ public:
             uint64_t size = 0;
             std::string manifest_text;
             bool is_manifest = path == kManifestMember;
+            bool read_by_visitor = false;
             MemberContent content = [&](char* buf, size_t n) -> Result<size_t> {
+                read_by_visitor = true;
                 la_ssize_t got = archive_read_data(a.get(), buf, n);
                 if (got < 0) return fail(stream_error(what, a.get()));
                 hash.update(buf, static_cast<size_t>(got));
@@ -157,16 +167,45 @@ public:
             if (!is_manifest && visit) {
                 if (auto st = visit(m, content); !st) return fail(st.error());
             }
-            // Whatever the visitor did not read is read and hashed here.
+            // Whatever the visitor did not read is read and hashed here: in libarchive's own
+            // blocks when nothing was read yet (no copy), else through content().
             for (;;) {
-                auto n = content(m_buf.data(), m_buf.size());
-                if (!n) return fail(n.error());
-                if (*n == 0) break;
+                std::string_view block;
+                if (!read_by_visitor) {
+                    const void* data = nullptr;
+                    size_t n = 0;
+                    la_int64_t offset = 0;
+                    int got = archive_read_data_block(a.get(), &data, &n, &offset);
+                    if (got == ARCHIVE_EOF) break;
+                    if (got < ARCHIVE_WARN) return fail(stream_error(what, a.get()));
+                    if (offset < 0 || static_cast<uint64_t>(offset) < size) {
+                        return fail(ErrorKind::Verification,
+                                    fmt::format("{}: member '{}' is malformed", what,
+                                                util::utf8_display(path)));
+                    }
+                    // A hole (sparse member) reads as zeros, as archive_read_data() gives it.
+                    for (uint64_t gap = static_cast<uint64_t>(offset) - size; gap > 0;) {
+                        size_t z = static_cast<size_t>(std::min<uint64_t>(gap, m_zeros.size()));
+                        hash.update(m_zeros.data(), z);
+                        size += z;
+                        gap -= z;
+                        if (is_manifest) return fail(ErrorKind::Verification,
+                                                     fmt::format("{}: sparse manifest", what));
+                    }
+                    block = std::string_view(static_cast<const char*>(data), n);
+                    hash.update(block);
+                    size += n;
+                } else {
+                    auto n = content(m_buf.data(), m_buf.size());
+                    if (!n) return fail(n.error());
+                    if (*n == 0) break;
+                    block = std::string_view(m_buf.data(), *n);
+                }
                 if (is_manifest) {
-                    if (manifest_text.size() + *n > kMaxManifest) {
+                    if (manifest_text.size() + block.size() > kMaxManifest) {
                         return fail(ErrorKind::Verification, fmt::format("{}: manifest too large", what));
                     }
-                    manifest_text.append(m_buf.data(), *n);
+                    manifest_text.append(block);
                 }
             }
             if (size != m.size) {
@@ -208,6 +247,16 @@ public:
 private:
     static la_ssize_t read_cb(struct archive* a, void* self_ptr, const void** out) {
         auto* self = static_cast<StreamReader*>(self_ptr);
+        if (self->m_blocks) {
+            auto block = self->m_blocks();
+            if (!block) {
+                self->m_error = block.error();
+                archive_set_error(a, EIO, "%s", block.error().message().c_str());
+                return -1;
+            }
+            *out = block->data();
+            return static_cast<la_ssize_t>(block->size());
+        }
         auto n = self->m_source(self->m_buf_in.data(), self->m_buf_in.size());
         if (!n) {
             self->m_error = n.error();
@@ -240,23 +289,12 @@ private:
     }
 
     age::Source m_source;
+    BlockSource m_blocks;
     std::string m_buf;
     std::string m_buf_in = std::string(kBuffer, '\0');
+    std::string m_zeros = std::string(size_t{64} * 1024, '\0');
     std::optional<Error> m_error;
 };
-
-// A source over a file that also hashes and counts the raw bytes it yields.
-age::Source hashing_source(int fd, const std::string& what, util::Sha256& hash, uint64_t& bytes) {
-    age::Source raw = age::fd_source(fd, what);
-    return [raw, &hash, &bytes](char* buf, size_t n) -> Result<size_t> {
-        auto got = raw(buf, n);
-        if (got) {
-            hash.update(buf, *got);
-            bytes += *got;
-        }
-        return got;
-    };
-}
 
 // A source that decrypts `inner` with a Decryptor created on first use.
 age::Source decrypting_source(const std::shared_ptr<age::Decryptor>& dec) {
@@ -280,6 +318,62 @@ bool is_encrypted_name(std::string_view path) {
 }  // namespace
 
 // ---- Writer ----------------------------------------------------------------------------
+//
+// Four threads share the work, so that the two cores (and zstd's own workers) stay busy:
+// - the caller's thread reads each source once, hashes it and feeds libarchive, whose zstd
+//   filter compresses on its worker threads; the compressed bytes go to `compressed`;
+// - the output thread encrypts them (age), hashes the archive bytes and writes the file;
+// - the read-back thread waits until a segment of the file is written, fdatasyncs it, reads
+//   it back from the disk (O_DIRECT; else the segment's cached pages are dropped first),
+//   hashes it and hands it to `read_back`;
+// - the check thread decrypts and decompresses what was read back and hashes every member.
+// commit() fsyncs the whole file, lets the read-back thread read the rest, and renames the
+// archive only when every byte read back matches what was written and every member its hash.
+
+namespace {
+
+constexpr size_t kChunk = size_t{1} << 20;           // blocks between the threads
+constexpr size_t kQueueDepth = 8;                     // blocks in flight per queue
+constexpr uint64_t kSegment = uint64_t{8} << 20;      // fdatasync and read back this often
+constexpr uint64_t kPage = pipe::kAlignment;
+
+
+// What the output thread has written, for the read-back thread. Thread safe.
+struct Progress {
+    std::mutex mutex;
+    std::condition_variable changed;
+    uint64_t written = 0;       // bytes written to the file so far (all of them complete)
+    bool output_done = false;   // the output thread wrote everything and stopped
+    bool synced_all = false;    // commit() fsynced the whole file: read it to the end
+    bool stop = false;          // the archive is being abandoned
+
+    void update(const std::function<void(Progress&)>& change) {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            change(*this);
+        }
+        changed.notify_all();
+    }
+};
+
+// The first error of a thread, kept for the caller. Thread safe.
+class FirstError {
+public:
+    void set(const Error& e) {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (!m_error) m_error = e;
+    }
+    [[nodiscard]] std::optional<Error> get() const {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        return m_error;
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    std::optional<Error> m_error;
+};
+
+}  // namespace
 
 struct ArchiveWriter::Impl {
     UniqueFd dir;
@@ -290,45 +384,263 @@ struct ArchiveWriter::Impl {
     WritePtr archive;
     std::optional<age::Encryptor> encryptor;
     std::optional<age::FileKey> file_key;
-    util::Sha256 file_hash;
-    uint64_t bytes = 0;
     std::vector<ArchiveMember> members;
-    std::optional<Error> io_error;
     bool abandoned = false;
     bool committed = false;
     std::string buffer = std::string(kBuffer, '\0');
+    std::atomic<const util::StopToken*> stop{nullptr};  // commit()'s, for the read-back thread
 
+    // Caller's thread -> output thread: compressed bytes.
+    pipe::ChunkQueue compressed{kQueueDepth, kChunk};
+    pipe::Chunk filling;  // the block write_cb is filling
+    // Output thread only (and create(), before it starts).
+    std::string out_buf;
+    util::Sha256 file_hash;
+    uint64_t bytes = 0;
+    FirstError output_error;
+    Progress progress;
+    std::thread output_thread;
+
+    // Read-back thread -> check thread: the file's bytes as read back from the disk.
+    pipe::ChunkQueue read_back{kQueueDepth, kChunk};
+    util::Sha256 reread_hash;  // read-back thread only
+    uint64_t reread_bytes = 0;
+    std::string read_back_how;
+    FirstError read_back_error;
+    std::thread read_back_thread;
+    // Check thread.
+    std::vector<ArchiveMember> checked;  // the members read back, once checked
+    std::optional<Error> check_error;
+    std::thread check_thread;
+
+    // Appends archive bytes to the output buffer, writing it out in large blocks.
     Status to_disk(std::string_view data) {
-        if (auto st = util::write_all(out.get(), data, partial); !st) return st;
-        file_hash.update(data);
-        bytes += data.size();
+        out_buf.append(data);
+        if (out_buf.size() >= kChunk) return flush();
         return {};
+    }
+
+    Status flush() {
+        if (out_buf.empty()) return {};
+        if (auto st = util::write_all(out.get(), out_buf, partial); !st) return st;
+        file_hash.update(out_buf);
+        bytes += out_buf.size();
+        out_buf.clear();
+        uint64_t now = bytes;
+        progress.update([now](Progress& p) { p.written = now; });
+        return {};
+    }
+
+    void output_loop() {
+        for (;;) {
+            pipe::Chunk c = compressed.pop();
+            if (!c) break;
+            Status st = encryptor ? encryptor->write(c.view()) : to_disk(c.view());
+            compressed.release(std::move(c));
+            if (!st) return output_failed(st.error());
+        }
+        if (compressed.aborted()) return;
+        Status st = encryptor ? encryptor->finish() : Status{};
+        if (st) st = flush();
+        if (!st) return output_failed(st.error());
+        progress.update([](Progress& p) { p.output_done = true; });
+    }
+
+    void output_failed(const Error& e) {
+        output_error.set(e);
+        compressed.abort();
+        progress.update([](Progress& p) { p.stop = true; });
     }
 
     static la_ssize_t write_cb(struct archive*, void* self_ptr, const void* data, size_t n) {
         auto* self = static_cast<Impl*>(self_ptr);
         if (self->abandoned) return static_cast<la_ssize_t>(n);
         std::string_view bytes(static_cast<const char*>(data), n);
-        Status st = self->encryptor ? self->encryptor->write(bytes) : self->to_disk(bytes);
-        if (!st) {
-            self->io_error = st.error();
-            return -1;
+        while (!bytes.empty()) {
+            if (!self->filling) {
+                self->filling = self->compressed.acquire();
+                if (!self->filling) {
+                    self->output_failed(Error(ErrorKind::Internal, "out of memory"));
+                    return -1;
+                }
+            }
+            size_t take = std::min(bytes.size(), self->filling.room());
+            std::memcpy(self->filling.data.get() + self->filling.size, bytes.data(), take);
+            self->filling.size += take;
+            bytes.remove_prefix(take);
+            if (self->filling.room() == 0) {
+                if (!self->compressed.push(std::move(self->filling))) return -1;
+                self->filling = {};
+            }
         }
         return static_cast<la_ssize_t>(n);
     }
 
+    // The end of the compressed stream: the output thread then finishes the file.
     static int close_cb(struct archive*, void* self_ptr) {
         auto* self = static_cast<Impl*>(self_ptr);
-        if (self->abandoned || !self->encryptor) return ARCHIVE_OK;
-        if (auto st = self->encryptor->finish(); !st) {
-            self->io_error = st.error();
+        if (self->abandoned) return ARCHIVE_OK;
+        if (self->filling && self->filling.size > 0 &&
+            !self->compressed.push(std::move(self->filling))) {
             return ARCHIVE_FATAL;
         }
+        self->filling = {};
+        self->compressed.close();
         return ARCHIVE_OK;
     }
 
+    // Reads the file back from the disk as it is written: each segment once it is synced,
+    // the rest once commit() has fsynced the whole file.
+    void read_back_loop() {
+        UniqueFd direct(::openat(dir.get(), (name + ".partial").c_str(),
+                                 O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW));
+        UniqueFd buffered;
+        struct stat a {};
+        struct stat b {};
+        if (direct && (::fstat(direct.get(), &a) != 0 || ::fstat(out.get(), &b) != 0 ||
+                       a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+            direct.reset();
+        }
+        int fd = direct.get();
+        if (!direct) {
+            buffered.reset(::openat(dir.get(), (name + ".partial").c_str(),
+                                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+            if (!buffered) {
+                return read_back_failed(errno_error(fmt::format("re-read {}", partial), errno));
+            }
+            fd = buffered.get();
+        }
+        read_back_how = direct ? "direct I/O (O_DIRECT)"
+                               : "page cache dropped after sync (POSIX_FADV_DONTNEED)";
+        uint64_t offset = 0;
+        for (;;) {
+            uint64_t upto = 0;
+            bool last = false;
+            {
+                std::unique_lock<std::mutex> lock(progress.mutex);
+                progress.changed.wait(lock, [&] {
+                    return progress.stop || progress.synced_all ||
+                           progress.written >= offset + kSegment;
+                });
+                if (progress.stop) return read_back.abort();
+                last = progress.synced_all;
+                upto = progress.written;
+            }
+            // Everything below `upto` is written; fdatasync makes it durable before it is
+            // read back (commit() has fsynced the whole file before `synced_all`).
+            if (!last && ::fdatasync(out.get()) != 0) {
+                return read_back_failed(errno_error(fmt::format("fdatasync {}", partial), errno));
+            }
+            uint64_t end = last ? upto : upto / kPage * kPage;
+            if (!direct) {
+                ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(end - offset),
+                                POSIX_FADV_DONTNEED);
+            }
+            while (offset < end) {
+                pipe::Chunk c = read_back.acquire();
+                if (!c) return read_back_failed(Error(ErrorKind::Internal, "out of memory"));
+                uint64_t want = std::min<uint64_t>(c.capacity, (end - offset + kPage - 1) / kPage * kPage);
+                ssize_t got = ::pread(fd, c.data.get(), static_cast<size_t>(want),
+                                      static_cast<off_t>(offset));
+                if (got < 0 && errno == EINTR) continue;
+                if (got < 0) {
+                    return read_back_failed(errno_error(fmt::format("re-read {}", partial), errno));
+                }
+                uint64_t n = std::min<uint64_t>(static_cast<uint64_t>(got), end - offset);
+                if (n == 0 || (n < end - offset && n % kPage != 0)) {
+                    return read_back_failed(Error(
+                        ErrorKind::Verification,
+                        fmt::format("{}: read back {} bytes of {}", partial, offset + n, end)));
+                }
+                c.size = static_cast<size_t>(n);
+                reread_hash.update(c.data.get(), c.size);
+                offset += n;
+                reread_bytes = offset;
+                if (!read_back.push(std::move(c))) return;
+                const util::StopToken* asked = stop.load();
+                if (asked != nullptr && asked->stop_requested()) {
+                    return read_back_failed(util::stopped(fmt::format("re-read {}", partial)));
+                }
+            }
+            if (last) break;
+        }
+        // Nothing may follow what was written.
+        struct stat now {};
+        if (::fstat(fd, &now) != 0 || static_cast<uint64_t>(now.st_size) != offset) {
+            return read_back_failed(Error(ErrorKind::Verification,
+                                          fmt::format("{}: longer on disk than written", partial)));
+        }
+        read_back.close();
+    }
+
+    void read_back_failed(const Error& e) {
+        read_back_error.set(e);
+        read_back.abort();
+    }
+
+    // Decrypts and decompresses what is read back and checks every member.
+    void check_loop() {
+        auto current = std::make_shared<pipe::Chunk>();
+        auto pos = std::make_shared<size_t>(0);
+        pipe::ChunkQueue* q = &read_back;
+        // The blocks read back, in order, each kept until the next is asked for.
+        auto next_block = [q, current]() -> std::string_view {
+            q->release(std::move(*current));
+            *current = q->pop();
+            return current->view();
+        };
+        StreamReader::BlockSource blocks = [next_block]() -> Result<std::string_view> {
+            return next_block();
+        };
+        std::shared_ptr<age::Decryptor> dec;
+        if (file_key) {
+            age::Source raw = [next_block, current, pos](char* buf, size_t n) -> Result<size_t> {
+                while (*pos == current->size) {
+                    *pos = 0;
+                    if (next_block().empty() && !*current) return size_t{0};
+                }
+                size_t take = std::min(n, current->size - *pos);
+                std::memcpy(buf, current->data.get() + *pos, take);
+                *pos += take;
+                return take;
+            };
+            auto started = age::Decryptor::start_with_file_key(*file_key, raw);
+            if (!started) return check_failed(started.error());
+            dec = std::make_shared<age::Decryptor>(std::move(*started));
+            blocks = [dec]() { return dec->read_chunk(); };
+        }
+        StreamReader reader(blocks);
+        auto listed = reader.run(partial, nullptr);
+        if (!listed) return check_failed(listed.error());
+        checked = std::move(*listed);
+        // The rest of the stream (after the tar end) is read too: every age chunk up to the
+        // final one must authenticate, and the read-back thread must not wait for a reader.
+        for (;;) {
+            auto block = blocks();
+            if (!block) return check_failed(block.error());
+            if (block->empty()) break;
+        }
+        q->release(std::move(*current));
+    }
+
+    void check_failed(const Error& e) {
+        check_error = e;
+        read_back.abort();
+    }
+
+    // Stops and joins every thread (in any state).
+    void stop_threads() {
+        compressed.abort();
+        read_back.abort();
+        progress.update([](Progress& p) { p.stop = true; });
+        for (std::thread* t : {&output_thread, &read_back_thread, &check_thread}) {
+            if (t->joinable()) t->join();
+        }
+    }
+
+    // The error to report for a failed libarchive call: a thread's, else libarchive's.
     Error archive_error(std::string_view what) {
-        if (io_error) return io_error->with_context(fmt::format("archive {}", partial));
+        if (auto e = output_error.get()) return e->with_context(fmt::format("archive {}", partial));
         return Error(ErrorKind::Io, fmt::format("archive {}: {}: {}", partial, what,
                                                 archive_message(archive.get())));
     }
@@ -336,6 +648,7 @@ struct ArchiveWriter::Impl {
     void abandon() {
         if (committed) return;
         abandoned = true;
+        stop_threads();
         archive.reset();
         out.reset();
         if (dir && !name.empty()) {
@@ -349,7 +662,10 @@ ArchiveWriter::ArchiveWriter(std::unique_ptr<Impl> impl) : m_impl(std::move(impl
 ArchiveWriter::ArchiveWriter(ArchiveWriter&&) noexcept = default;
 ArchiveWriter& ArchiveWriter::operator=(ArchiveWriter&&) noexcept = default;
 ArchiveWriter::~ArchiveWriter() {
-    if (m_impl) m_impl->abandon();
+    if (m_impl) {
+        m_impl->abandon();
+        m_impl->stop_threads();
+    }
 }
 
 const std::string& ArchiveWriter::partial_path() const { return m_impl->partial; }
@@ -375,6 +691,7 @@ Result<ArchiveWriter> ArchiveWriter::create(const std::string& destination, cons
                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return fail(errno_error(fmt::format("create {}", impl->partial), errno));
     impl->out.reset(fd);
+    impl->out_buf.reserve(kChunk + kChunk / 8);
     if (key.encrypted) {
         Impl* raw = impl.get();
         auto enc = age::Encryptor::start(recipients,
@@ -391,11 +708,25 @@ Result<ArchiveWriter> ArchiveWriter::create(const std::string& destination, cons
     if (a == nullptr || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-        !set_compression_threads(a) ||
-        archive_write_open2(a, impl.get(), nullptr, &Impl::write_cb, &Impl::close_cb, nullptr) !=
-            ARCHIVE_OK) {
+        !set_compression_threads(a)) {
         Error e = a == nullptr ? Error(ErrorKind::Internal, "libarchive: out of memory")
                                : impl->archive_error("open");
+        impl->abandon();
+        return fail(e);
+    }
+    Impl* s = impl.get();
+    try {
+        s->output_thread = std::thread([s] { s->output_loop(); });
+        s->read_back_thread = std::thread([s] { s->read_back_loop(); });
+        s->check_thread = std::thread([s] { s->check_loop(); });
+    } catch (const std::system_error& e) {
+        impl->abandon();
+        return fail(ErrorKind::Internal, fmt::format("archive {}: cannot start a thread: {}",
+                                                     impl->partial, e.what()));
+    }
+    if (archive_write_open2(a, s, nullptr, &Impl::write_cb, &Impl::close_cb, nullptr) !=
+        ARCHIVE_OK) {
+        Error e = impl->archive_error("open");
         impl->abandon();
         return fail(e);
     }
@@ -418,6 +749,7 @@ Status ArchiveWriter::add(int fd, const ArchiveMember& member, const util::StopT
         s.abandon();
         return fail(e);
     }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     util::Sha256 hash;
     uint64_t offset = 0;
     while (offset < member.size) {
@@ -444,13 +776,15 @@ Status ArchiveWriter::add(int fd, const ArchiveMember& member, const util::StopT
             return fail(util::stopped(fmt::format("archive {}", util::utf8_display(member.path))));
         }
     }
-    if (hash.finish_hex() != member.sha256) {
+    std::string sha256 = hash.finish_hex();
+    if (!member.sha256.empty() && sha256 != member.sha256) {
         s.abandon();
         return fail(ErrorKind::Verification,
                     fmt::format("{}: changed while being archived; the archive was abandoned and "
                                 "no source was removed", util::utf8_display(member.path)));
     }
     s.members.push_back(member);
+    s.members.back().sha256 = std::move(sha256);
     util::fault_point("archive-member");
     return {};
 }
@@ -478,6 +812,12 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop,
         return fail(e);
     }
     s.archive.reset();
+    s.stop = stop;
+    s.output_thread.join();
+    if (auto e = s.output_error.get()) {
+        s.abandon();
+        return fail(e->with_context(fmt::format("archive {}", s.partial)));
+    }
     if (auto st = util::fsync_fd(s.out.get(), s.partial); !st) {
         s.abandon();
         return fail(st.error());
@@ -485,55 +825,30 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop,
     util::fault_point("archive-written");
     std::string written_hash = s.file_hash.finish_hex();
 
-    // Re-read from the disk (the cached pages are dropped first) and check every member.
-    ::posix_fadvise(s.out.get(), 0, 0, POSIX_FADV_DONTNEED);
-    UniqueFd in(::openat(s.dir.get(), (s.name + ".partial").c_str(),
-                         O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!in) {
-        Error e = errno_error(fmt::format("re-read {}", s.partial), errno);
+    // The whole file is durable: the read-back thread reads the rest from the disk and the
+    // check thread finishes checking every member.
+    s.progress.update([](Progress& p) { p.synced_all = true; });
+    s.read_back_thread.join();
+    s.check_thread.join();
+    if (auto e = s.read_back_error.get()) {
         s.abandon();
-        return fail(e);
+        if (e->kind() == ErrorKind::Stopped) return fail(*e);
+        return fail(Error(ErrorKind::Verification, e->message())
+                        .with_context("the archive did not verify when re-read; sources kept"));
     }
-    util::Sha256 reread_hash;
-    uint64_t reread_bytes = 0;
-    age::Source raw = hashing_source(in.get(), s.partial, reread_hash, reread_bytes);
-    age::Source source = raw;
-    if (stop != nullptr) {
-        source = [raw, stop, &s](char* buf, size_t n) -> Result<size_t> {
-            if (stop->stop_requested()) {
-                return fail(util::stopped(fmt::format("re-read {}", s.partial)));
-            }
-            return raw(buf, n);
-        };
-    }
-    if (s.file_key) {
-        auto dec = age::Decryptor::start_with_file_key(*s.file_key, source);
-        if (!dec) {
-            s.abandon();
-            return fail(dec.error().with_context(fmt::format("re-read {}", s.partial)));
-        }
-        source = decrypting_source(std::make_shared<age::Decryptor>(std::move(*dec)));
-    }
-    StreamReader reader(source);
-    auto listed = reader.run(s.partial, nullptr);
-    if (!listed) {
+    if (s.check_error) {
+        Error e = *s.check_error;
         s.abandon();
-        if (listed.error().kind() == ErrorKind::Stopped) return fail(listed.error());
-        return fail(Error(ErrorKind::Verification, listed.error().message())
+        return fail(Error(ErrorKind::Verification, e.message())
                         .with_context("the archive did not verify when re-read; sources kept"));
     }
     // The manifest read back must be the one written, member for member.
-    bool same = listed->size() == s.members.size();
-    for (size_t i = 0; same && i < listed->size(); ++i) {
-        same = (*listed)[i].path == s.members[i].path && (*listed)[i].sha256 == s.members[i].sha256;
+    const auto& listed = s.checked;
+    bool same = listed.size() == s.members.size();
+    for (size_t i = 0; same && i < listed.size(); ++i) {
+        same = listed[i].path == s.members[i].path && listed[i].sha256 == s.members[i].sha256;
     }
-    // Drain anything after the tar end marker, so the file hash covers every byte.
-    std::string rest(kBuffer, '\0');
-    for (;;) {
-        auto n = raw(rest.data(), rest.size());
-        if (!n || *n == 0) break;
-    }
-    if (!same || reread_hash.finish_hex() != written_hash) {
+    if (!same || s.reread_bytes != s.bytes || s.reread_hash.finish_hex() != written_hash) {
         s.abandon();
         return fail(ErrorKind::Verification,
                     fmt::format("{}: the archive read back differs from what was written; "

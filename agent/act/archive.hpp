@@ -50,11 +50,17 @@ struct ArchiveResult {
 };
 
 // Writes one archive. create() makes `<name>.partial` in the destination (never under the
-// final name); add() appends members; commit() writes the manifest, flushes, fsyncs,
-// re-reads the whole file from disk (decrypting with the file key it still holds when
-// encrypted) and checks every member's SHA-256 and the manifest, and only then renames it to
-// its final name (never over an existing file) and fsyncs the folder. Destroying a writer
-// that was not committed removes the `.partial` file. Move-only; not thread safe.
+// final name); add() appends members; commit() writes the manifest, flushes, fsyncs, and
+// only when the whole file has been re-read from disk (decrypting with the file key it
+// still holds when encrypted) and every member's SHA-256 and the manifest checked, renames
+// it to its final name (never over an existing file) and fsyncs the folder. Destroying a
+// writer that was not committed removes the `.partial` file.
+//
+// The work runs on threads of its own while add() is called: compression (zstd's workers),
+// encryption and writing, and the re-read: each segment of 8 MiB is fdatasynced and read
+// back from the disk (O_DIRECT, else after its cached pages are dropped) and checked as
+// soon as it is written; commit() fsyncs the whole file and checks the rest. Move-only;
+// the object itself is not thread safe (one caller thread).
 class ArchiveWriter {
 public:
     // `pass_id` makes the name unique per pass. With `recipients` non-empty the archive is
@@ -65,9 +71,11 @@ public:
                                                       const std::string& pass_id,
                                                       const std::vector<age::Recipient>& recipients);
 
-    // Streams the content of `fd` (read from its start) as member `member.path`, hashing it;
-    // fails (ErrorKind::Verification) if the content read does not have `member.sha256`
-    // (the file changed after it was hashed): the archive is then unusable and is abandoned.
+    // Streams the content of `fd` (`member.size` bytes read from its start, once) as member
+    // `member.path`, hashing it as it goes; the hash is the member's in the manifest and in
+    // commit()'s result. When `member.sha256` is given, fails (ErrorKind::Verification) if
+    // the content read does not have it (the file changed after it was hashed): the archive
+    // is then unusable and is abandoned.
     // `stop` (may be null) is checked after every block copied: when it asks to stop, the
     // archive is abandoned (its `.partial` removed) and ErrorKind::Stopped is returned.
     [[nodiscard]] Status add(int fd, const ArchiveMember& member,

@@ -654,7 +654,7 @@ Status sync_dir(int dir_fd, const std::string& path) {
 }  // namespace
 
 Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
-                             bool resuming, const util::StopToken* stop) {
+                             bool resuming, const util::StopToken* stop, ContentHash hash) {
     std::vector<std::string> handling;
     auto target = open_planned(root_fd, planned, for_overwrite, resuming, handling);
     if (!target) return fail(target.error());
@@ -666,9 +666,11 @@ Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool f
     rec.handling = std::move(handling);
     Target& t = file.m_impl->target;
     rec.size = static_cast<uint64_t>(t.st.st_size);
-    auto before = hash_content(t.reader.get(), rec.size, planned.path, stop);
-    if (!before) return fail(before.error());
-    rec.sha256_before = *before;
+    if (hash == ContentHash::Read) {
+        auto before = hash_content(t.reader.get(), rec.size, planned.path, stop);
+        if (!before) return fail(before.error());
+        rec.sha256_before = *before;
+    }
     describe_limits(t.fd(), t.st.st_dev, rec);
     return file;
 }

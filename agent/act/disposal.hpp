@@ -62,6 +62,9 @@ struct ReadBackMismatch {
     uint64_t blocks = 0;
 };
 
+// Whether prepare() reads and hashes the content (see prepare()).
+enum class ContentHash { Read, Skip };
+
 // A planned file opened for disposal: its identity re-checked against the plan, its
 // content hashed and its filesystem's limits described. Nothing has been changed yet: the
 // caller records its intent (with `record().sha256_before`) and then calls sanitize() or
@@ -92,7 +95,7 @@ private:
     scan::FileFacts m_planned;
     std::optional<ReadBackMismatch> m_mismatch;
     friend Result<PreparedFile> prepare(int, const scan::FileFacts&, bool, bool,
-                                        const util::StopToken*);
+                                        const util::StopToken*, ContentHash);
     friend Status overwrite(PreparedFile&, const SanitizeOptions&);
     friend Status sync_overwrite(PreparedFile&);
     friend Result<DisposalRecord> complete_sanitize(PreparedFile&, const std::string&,
@@ -111,10 +114,13 @@ private:
 // `handling` says so.
 //
 // The content is hashed in blocks of 4 MiB; `stop` (may be null) is checked after each: when
-// it asks to stop, prepare() returns ErrorKind::Stopped and nothing has been changed.
+// it asks to stop, prepare() returns ErrorKind::Stopped and nothing has been changed. With
+// `hash` ContentHash::Skip the content is not read and `record().sha256_before` stays empty:
+// for a caller that hashes it while reading it once itself (the archive step).
 [[nodiscard]] Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned,
                                            bool for_overwrite, bool resuming = false,
-                                           const util::StopToken* stop = nullptr);
+                                           const util::StopToken* stop = nullptr,
+                                           ContentHash hash = ContentHash::Read);
 
 // Overwrites the file (passes of random data, optional zeros), fdatasyncs after each pass,
 // reads it back bypassing the page cache and compares, truncates it, renames it to

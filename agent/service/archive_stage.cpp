@@ -1,12 +1,14 @@
 #include "agent/service/archive_stage.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "agent/act/age.hpp"
 #include "agent/act/disposal.hpp"
+#include "agent/scan/file_facts.hpp"
 #include "agent/service/archive_index.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/fault.hpp"
@@ -15,6 +17,18 @@
 #include "agent/util/plural.hpp"
 
 namespace lethe::service {
+
+namespace {
+
+// Whether the open file still has the size and mtime it was planned with.
+bool unchanged(int fd, const scan::FileFacts& planned) {
+    struct ::statx stx {};
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) != 0) return false;
+    scan::FileFacts now = scan::facts_from_statx(stx, planned.path);
+    return now.same_identity(planned);
+}
+
+}  // namespace
 
 void ArchiveStage::add(PlanEntry entry, bool encrypt,
                        std::optional<policy::Retention> archive_for) {
@@ -149,7 +163,8 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
                 abandon(i, fd.error().message());
                 break;
             }
-            auto file = act::prepare(*fd, e.facts, false, false, stop);
+            // The content is read once, by the writer, which hashes it as it archives it.
+            auto file = act::prepare(*fd, e.facts, false, false, stop, act::ContentHash::Skip);
             if (!file && file.error().kind() == ErrorKind::Stopped) {
                 stopped(entries.size());
                 return done;
@@ -166,7 +181,6 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
             }
             act::ArchiveMember m;
             m.path = e.facts.path;
-            m.sha256 = file->record().sha256_before;
             m.size = file->record().size;
             m.mtime = std::chrono::duration_cast<std::chrono::seconds>(
                           e.facts.mtime.time_since_epoch()).count();
@@ -179,6 +193,14 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
                     return done;
                 }
                 abandon(i, fmt::format("{}: {}", shown, st.error().message()));
+                break;
+            }
+            // Written to while it was read: what was archived may be neither the old content
+            // nor the new one. (Before a source is removed it is hashed again and compared
+            // with its archived copy, so a later change is caught there.)
+            if (!unchanged(file->content_fd(), e.facts)) {
+                abandon(i, fmt::format("{}: changed while being archived; the archive was "
+                                       "abandoned and no source was removed", shown));
                 break;
             }
             group.entries.push_back(e);

@@ -201,6 +201,48 @@ TEST(AgeStream, AReaderSeesPlaintextOnlyFromAuthenticatedChunks) {
     EXPECT_EQ(got, plain.substr(0, size_t{3} * 65536));
 }
 
+TEST(AgeStream, ChunkReadsAndLargeWritesGiveTheSamePlaintext) {
+    auto id = *Identity::generate();
+    for (size_t size : {size_t{0}, size_t{65536}, size_t{65537}, size_t{5} * 65536 + 123}) {
+        std::string plain = random_bytes(size, static_cast<unsigned>(size) + 1);
+        // One write of everything: whole chunks are sealed straight from the input.
+        std::string cipher;
+        auto enc = Encryptor::start({*id.recipient()}, [&cipher](std::string_view d) -> Status {
+            cipher.append(d);
+            return {};
+        });
+        ASSERT_TRUE(enc);
+        ASSERT_TRUE(enc->write(plain));
+        ASSERT_TRUE(enc->finish());
+        size_t chunks = size == 0 ? 1 : (size + 65535) / 65536;
+        EXPECT_EQ(cipher.size(), cipher.find("\n--- ") + 5 + 43 + 1 + 16 + size + 16 * chunks)
+            << size;
+        auto dec = Decryptor::start({id}, string_source(cipher));
+        ASSERT_TRUE(dec) << size;
+        std::string got;
+        for (;;) {
+            auto chunk = dec->read_chunk();
+            ASSERT_TRUE(chunk) << size << ": " << chunk.error().message();
+            if (chunk->empty()) break;
+            EXPECT_LE(chunk->size(), size_t{65536});
+            got.append(*chunk);
+        }
+        EXPECT_EQ(got, plain) << size;
+        EXPECT_EQ(*decrypt_string({id}, cipher), plain) << size;
+
+        if (size == 0) continue;
+        std::string bad = cipher;
+        bad.back() ^= 1;
+        auto tampered = Decryptor::start({id}, string_source(bad));
+        ASSERT_TRUE(tampered);
+        Result<std::string_view> chunk = std::string_view();
+        while ((chunk = tampered->read_chunk()) && !chunk->empty()) {
+        }
+        ASSERT_FALSE(chunk) << size;  // never a clean end
+        EXPECT_EQ(chunk.error().kind(), ErrorKind::Verification);
+    }
+}
+
 // ---- Interoperability with Debian's `age` (the reference implementation) ----------------
 
 class AgeInterop : public ::testing::Test {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -152,6 +153,46 @@ TEST_F(ArchiveTest, AnEncryptedArchiveOpensWithAgeAndTarAndWithLetheRestore) {
     auto no_identity = read_archive(result->path, {}, nullptr);
     ASSERT_FALSE(no_identity);
     EXPECT_NE(no_identity.error().message().find("--identity"), std::string::npos);
+}
+
+// An archive larger than the writer's read-back segments (8 MiB): it is synced and read
+// back while it is still being written. Members without a given hash are hashed by add().
+TEST_F(ArchiveTest, ALargeEncryptedArchiveIsReadBackWhileWrittenAndOpensWithAgeAndTar) {
+    std::string idfile = m_dir / "records-manager.key";
+    ASSERT_EQ(run("age-keygen -o '" + idfile + "' 2>/dev/null"), 0);
+    auto ids = age::Identity::load_file(idfile);
+    ASSERT_TRUE(ids);
+    std::mt19937_64 gen(42);
+    std::string big((size_t{20} << 20) + 12345, '\0');  // incompressible, not page-aligned
+    for (size_t i = 0; i + 8 <= big.size(); i += 8) {
+        uint64_t v = gen();
+        std::memcpy(big.data() + i, &v, 8);
+    }
+    m_files["acme/2019-044/exhibits/video.bin"] = big;
+    m_dir.write("share/acme/2019-044/exhibits/video.bin", big, "2015-03-01");
+    auto writer = ArchiveWriter::create(m_dir / "dest", {"clients", "acme", "2019-044", true},
+                                        "20260101T000000Z-big", {*ids->front().recipient()});
+    ASSERT_TRUE(writer) << writer.error().message();
+    for (const auto& [path, content] : m_files) {
+        UniqueFd fd(::open((m_dir / ("share/" + path)).c_str(), O_RDONLY | O_CLOEXEC));
+        ArchiveMember m = member_for(path);
+        m.sha256.clear();
+        ASSERT_TRUE(writer->add(fd.get(), m));
+    }
+    auto result = writer->commit();
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_GT(result->bytes, uint64_t{16} << 20);
+    EXPECT_EQ(result->sha256, util::sha256_hex(slurp(result->path)));
+    ASSERT_EQ(result->members.size(), m_files.size());
+    for (const auto& m : result->members) EXPECT_EQ(m.sha256, util::sha256_hex(m_files.at(m.path)));
+    m_dir.mkdir("out");
+    ASSERT_EQ(run("age -d -i '" + idfile + "' '" + result->path + "' | tar --zstd -xf - -C '" +
+                  (m_dir / "out") + "'"),
+              0);
+    expect_extracted(m_dir / "out");
+    auto members = read_archive(result->path, ArchiveReadOptions{*ids}, nullptr);
+    ASSERT_TRUE(members) << members.error().message();
+    EXPECT_EQ(members->size(), m_files.size());
 }
 
 TEST_F(ArchiveTest, AFileThatChangedAfterHashingAbandonsTheArchive) {
