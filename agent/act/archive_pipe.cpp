@@ -13,7 +13,9 @@ Chunk ChunkQueue::acquire() {
         }
     }
     Chunk c;
-    c.data.reset(static_cast<char*>(std::aligned_alloc(kAlignment, m_chunk_size)));
+    // aligned_alloc wants a size that is a multiple of the alignment.
+    size_t bytes = (m_chunk_size + kAlignment - 1) / kAlignment * kAlignment;
+    c.data.reset(static_cast<char*>(std::aligned_alloc(kAlignment, bytes)));
     c.capacity = c.data ? m_chunk_size : 0;
     return c;
 }
