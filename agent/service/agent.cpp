@@ -188,6 +188,7 @@ void Agent::on_block() {
     }
 }
 
+#ifdef LETHE_TEST_HOOKS
 // Runs on a walker thread (test builds, --test-hold-at-folder only).
 void Agent::on_folder() {
     if (m_folders.fetch_add(1) + 1 != *m_options.hold_at_folder) return;
@@ -195,6 +196,7 @@ void Agent::on_folder() {
     std::unique_lock lock(m_mutex);
     m_wake.wait(lock, [this] { return m_stop.load(); });
 }
+#endif
 
 Result<RunSummary> Agent::one_pass(util::TimePoint start) {
     m_idle = false;
