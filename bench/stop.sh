@@ -24,13 +24,9 @@ if [ -z "${LETHE:-}" ]; then
   LETHE=$repo/build/release/agent/cli/lethe
 fi
 
-mkdir -p "$work"
-corpus=$work/corpus-$files
-if [ ! -e "$corpus.done" ]; then
-  rm -rf "$corpus"
-  python3 "$repo/bench/make_corpus.py" --files "$files" --seed 1 "$corpus"
-  touch "$corpus.done"
-fi
+# shellcheck source=bench/corpus.sh
+. "$repo/bench/corpus.sh"
+corpus=$(ensure_corpus "$repo" "$work" "$files")
 
 run=$work/stop-$files
 rm -rf "$run"

@@ -24,13 +24,9 @@ cmake --preset release -S "$repo" >/dev/null
 cmake --build --preset release >/dev/null
 lethe=$repo/build/release/agent/cli/lethe
 
-mkdir -p "$work"
-corpus=$work/corpus-$files
-if [ ! -e "$corpus.done" ]; then
-  rm -rf "$corpus"
-  python3 "$repo/bench/make_corpus.py" --files "$files" --seed 1 "$corpus"
-  touch "$corpus.done"
-fi
+# shellcheck source=bench/corpus.sh
+. "$repo/bench/corpus.sh"
+corpus=$(ensure_corpus "$repo" "$work" "$files")
 
 # A schedule like a firm's: matter documents, billing, scratch files. Observe mode: a plan
 # never disposes anyway, and the bench must not need keys.
