@@ -14,7 +14,7 @@ namespace lethe::cli {
 namespace {
 
 int run_disposal(const std::string& config_path, const std::string& now_text,
-                 const std::string& root) {
+                 const std::string& root, bool confirm_large) {
     auto inputs = service::load_agent_inputs(config_path);
     if (!inputs) return report(inputs.error());
     service::RunOptions options;
@@ -23,6 +23,7 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
     options.now = *now;
     options.injected_time = !now_text.empty();
     if (!root.empty()) options.root = root;
+    options.confirm_large = confirm_large;
     auto summary = service::run_recorded_pass(*inputs, options, [] {
         return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
     });
@@ -57,16 +58,20 @@ void add_run_commands(CLI::App& app, CommandContext& context) {
     struct Options {
         std::string now;
         std::string root;
+        bool confirm_large = false;
     };
     auto o = std::make_shared<Options>();
     CLI::App* cmd = app.add_subcommand("run", "one pass: dispose what is due and certify it");
     context.add_config_option(cmd);
     cmd->add_option("--root", o->root, "only this root");
+    cmd->add_flag("--confirm-large", o->confirm_large,
+                  "allow this one pass to exceed max_disposals_per_pass and "
+                  "max_fraction_per_root (check `lethe plan` first)");
 #ifdef LETHE_TEST_HOOKS
     cmd->add_option("--now", o->now, "TEST BUILD ONLY: act as of this time");
 #endif
     cmd->callback([&context, o] {
-        context.chosen = [&context, o] { return run_disposal(context.config, o->now, o->root); };
+        context.chosen = [&context, o] { return run_disposal(context.config, o->now, o->root, o->confirm_large); };
     });
 }
 

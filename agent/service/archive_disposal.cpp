@@ -273,7 +273,8 @@ Result<bool> ArchiveDisposer::recover() {
 Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     ArchiveDisposer& disposer, HoldWatch& holds, const policy::LocalToday& today,
-    const std::optional<std::string>& root, const std::atomic<bool>* stop) {
+    const std::optional<std::string>& root, const std::atomic<bool>* stop,
+    std::vector<std::string>* confirmed_large) {
     ArchiveExpirySummary out;
     auto index = load_archive_index(config.state_dir);
     if (!index) return fail(index.error());
@@ -293,12 +294,18 @@ Result<ArchiveExpirySummary> expire_archives(
         }
     }
     if (expiring > static_cast<uint64_t>(config.max_disposals_per_pass)) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("refusing archive expiry: {} expired, more than "
-                                "max_disposals_per_pass = {}; no archive was disposed of",
-                                expiring == 1 ? "1 archived copy has"
-                                              : fmt::format("{} archived copies have", expiring),
-                                config.max_disposals_per_pass));
+        std::string what = fmt::format(
+            "{} expired, more than max_disposals_per_pass = {}",
+            expiring == 1 ? "1 archived copy has" : fmt::format("{} archived copies have", expiring),
+            config.max_disposals_per_pass);
+        if (confirmed_large == nullptr) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("refusing archive expiry: {}; no archive was disposed of "
+                                    "(allow this one pass with `lethe run --confirm-large`)",
+                                    what));
+        }
+        util::log_warning("allowed by --confirm-large for this pass: {}", what);
+        confirmed_large->push_back(std::move(what));
     }
     for (const IndexedArchive* a : index->live()) {
         if (root && a->root != *root) continue;

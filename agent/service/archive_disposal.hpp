@@ -93,13 +93,16 @@ struct ArchiveExpirySummary {
 // a schedule no longer loaded), none of them held, and all of whose
 // members' schedules are loaded and in enforce mode, is disposed of with reason "expired".
 // Fails (and disposes of nothing) when the index or the hold store cannot be read, and
-// refuses (Refused) when more archived copies expired than max_disposals_per_pass.
+// refuses (Refused) when more archived copies expired than max_disposals_per_pass, unless
+// `confirmed_large` is given (`lethe run --confirm-large`): then the step goes on, logs the
+// numbers and appends them to it (for the pass's checkpoint).
 // `stop` (may be null) is checked before each archive; when it is set, or the disposer was
 // stopped in the middle of one archive, the step ends with `stopped` (not an error).
 [[nodiscard]] Result<ArchiveExpirySummary> expire_archives(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>& schedules,
     ArchiveDisposer& disposer, HoldWatch& holds, const policy::LocalToday& today,
-    const std::optional<std::string>& root, const std::atomic<bool>* stop = nullptr);
+    const std::optional<std::string>& root, const std::atomic<bool>* stop = nullptr,
+    std::vector<std::string>* confirmed_large = nullptr);
 
 // The certificate's description of an archive and its members.
 [[nodiscard]] nlohmann::json archive_subject(const IndexedArchive& archive);

@@ -272,7 +272,7 @@ private:
     Result<int> root_fd(const std::string& name);
     Status recover();
     Status write_plan(PlanSummary& summary);
-    Status check_guards(const PlanSummary& summary) const;
+    Status check_guards(const PlanSummary& summary);
     Status act_on(const PlanEntry& entry, const nlohmann::json& extra = nullptr,
                   const std::string& archived_sha256 = "", bool* changed_since_archived = nullptr);
     Status archive_or_dispose(PlanEntry entry);
@@ -317,6 +317,7 @@ private:
     ReviewStage m_review;
     ArchivedSources m_archived;  // sources an earlier pass archived but did not dispose of
     nlohmann::json m_holds_checked;  // the store version checked before the current file
+    std::vector<std::string> m_guards_overridden;  // guards --confirm-large let this pass exceed
     util::StopToken m_stop_token;    // between blocks of a long file
     util::StopToken m_block_token;   // reports blocks, never stops
 
@@ -803,15 +804,14 @@ Status Pass::write_plan(PlanSummary& summary) {
     return {};
 }
 
-Status Pass::check_guards(const PlanSummary& summary) const {
+Status Pass::check_guards(const PlanSummary& summary) {
+    std::vector<std::string> exceeded;
     if (m_summary.planned > static_cast<uint64_t>(m_config.max_disposals_per_pass)) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("refusing the pass: {} due, more than "
-                                "max_disposals_per_pass = {}; nothing was disposed",
-                                m_summary.planned == 1
-                                    ? std::string("1 file is")
-                                    : fmt::format("{} files are", m_summary.planned),
-                                m_config.max_disposals_per_pass));
+        exceeded.push_back(fmt::format("{} due, more than max_disposals_per_pass = {}",
+                                       m_summary.planned == 1
+                                           ? std::string("1 file is")
+                                           : fmt::format("{} files are", m_summary.planned),
+                                       m_config.max_disposals_per_pass));
     }
     for (const auto& [root, due] : summary.due_enforced_by_root) {
         auto walk = summary.walks.find(root);
@@ -819,15 +819,25 @@ Status Pass::check_guards(const PlanSummary& summary) const {
         if (total == 0) continue;
         double fraction = static_cast<double>(due.files) / static_cast<double>(total);
         if (fraction > m_config.max_fraction_per_root) {
-            return fail(ErrorKind::Refused,
-                        fmt::format("refusing the pass: {} of {} files in root '{}' are due "
-                                    "({:.1f}%), more than max_fraction_per_root = {:.1f}%; "
-                                    "nothing was disposed",
-                                    due.files, total, root, fraction * 100.0,
-                                    m_config.max_fraction_per_root * 100.0));
+            exceeded.push_back(fmt::format("{} of {} files in root '{}' are due ({:.1f}%), more "
+                                           "than max_fraction_per_root = {:.1f}%",
+                                           due.files, total, root, fraction * 100.0,
+                                           m_config.max_fraction_per_root * 100.0));
         }
     }
-    return {};
+    if (exceeded.empty()) return {};
+    if (m_options.confirm_large) {
+        for (const auto& what : exceeded) {
+            util::log_warning("allowed by --confirm-large for this pass: {}", what);
+            m_guards_overridden.push_back(what);
+        }
+        return {};
+    }
+    return fail(ErrorKind::Refused,
+                fmt::format("refusing the pass: {}; nothing was disposed (check the list with "
+                            "`lethe plan`, then allow this one pass with `lethe run "
+                            "--confirm-large`)",
+                            exceeded.front()));
 }
 
 // Unlinks the renamed, overwritten and certified file.
@@ -853,7 +863,8 @@ const policy::Category* Pass::category_of(const PlanEntry& entry) const {
 Status Pass::expire_archives_step() {
     auto expired = expire_archives(m_config, m_schedules, m_disposer, m_holds,
                                    policy::LocalToday(m_schedules, m_options.now), m_options.root,
-                                   m_options.stop);
+                                   m_options.stop, m_options.confirm_large ? &m_guards_overridden
+                                                                           : nullptr);
     if (!expired) {
         if (expired.error().kind() != ErrorKind::Refused) return fail(expired.error());
         ++m_summary.failed;
@@ -1244,6 +1255,9 @@ Result<uint64_t> Pass::write_checkpoint() {
           {"archives_held", m_summary.archives_held},
           {"stopped", m_summary.stopped}}},
     };
+    if (!m_guards_overridden.empty()) {
+        checkpoint["pass"]["confirm_large"] = m_guards_overridden;
+    }
     if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
     checkpoint.update(m_ledger.tree_head());  // adds merkle_root
     auto seq = m_ledger.append(std::move(checkpoint));

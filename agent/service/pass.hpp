@@ -22,6 +22,10 @@ struct RunOptions {
     util::TimePoint now{};
     bool injected_time = false;  // recorded in every certificate of the pass
     std::optional<std::string> root;
+    // `lethe run --confirm-large`: the operator checked this pass's plan, so it may exceed
+    // max_disposals_per_pass and max_fraction_per_root (and the archive-expiry guard) once.
+    // The pass logs the numbers it was allowed and its checkpoint records them.
+    bool confirm_large = false;
     // When set and true, the pass stops at the next safe point (between files, no intent
     // record left behind; files are sanitized in groups of up to 64 files or 64 MiB, and
     // the group in hand is finished first), writes its checkpoint and returns with `stopped`.

@@ -218,6 +218,20 @@ TEST_F(ArchiveLifecycleE2E, MoreExpiredCopiesThanTheGuardAllowsKeepEveryArchive)
               std::string::npos)
         << run.err;
     EXPECT_EQ(names_in(m_dir / "archive"), before);
+    EXPECT_NE(run.err.find("allow this one pass with `lethe run --confirm-large`"),
+              std::string::npos)
+        << run.err;
+
+    // The operator confirms: that one pass sanitizes the expired archives.
+    CommandOutput confirmed =
+        lethe("run --confirm-large " + config() + " --now 2029-11-26T12:00:00Z");
+    EXPECT_EQ(confirmed.code, 0) << confirmed.out << confirmed.err;
+    EXPECT_NE(confirmed.err.find("allowed by --confirm-large for this pass: 3 archived copies "
+                                 "have expired"),
+              std::string::npos)
+        << confirmed.err;
+    EXPECT_TRUE(names_in(m_dir / "archive").empty());
+    EXPECT_EQ(payloads_of(m_dir / "state/ledger.jsonl", "archive-disposal").size(), 2u);
 }
 
 TEST_F(ArchiveLifecycleE2E, AnEncryptedCopyKeepsItsRetentionAndIsSanitizedAfterArchiveFor) {

@@ -299,6 +299,46 @@ TEST_F(LetheE2E, BlastRadiusGuardsRefuseTheWholePass) {
     EXPECT_TRUE(payloads().empty());
 }
 
+// --confirm-large lets the one pass the operator checked go past the guards; the
+// checkpoint records what it allowed, and the next pass is guarded again.
+TEST_F(LetheE2E, ConfirmLargeAllowsOnePassPastTheGuardsAndTheCheckpointSaysSo) {
+    keygen();
+    write_config(2, 0.2);
+    Output refused = lethe("run " + config());
+    EXPECT_EQ(refused.code, 2);
+    EXPECT_NE(refused.err.find("then allow this one pass with `lethe run --confirm-large`"),
+              std::string::npos)
+        << refused.err;
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+
+    Output allowed = lethe("run --confirm-large " + config());
+    ASSERT_EQ(allowed.code, 0) << allowed.err;
+    EXPECT_NE(allowed.out.find("disposed 3 files"), std::string::npos) << allowed.out;
+    EXPECT_NE(allowed.err.find("allowed by --confirm-large for this pass: 3 files are due, more "
+                               "than max_disposals_per_pass = 2"),
+              std::string::npos)
+        << allowed.err;
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/scratch.tmp"));
+    EXPECT_EQ(slurp(m_dir / "share/acme/2024-007/new.pdf"), "recent work");
+    nlohmann::json checkpoint;
+    int disposals = 0;
+    for (const auto& p : payloads()) {
+        if (p["type"] == "checkpoint") checkpoint = p;
+        if (p["type"] == "disposal") ++disposals;
+    }
+    EXPECT_EQ(disposals, 3);
+    ASSERT_TRUE(checkpoint["pass"].contains("confirm_large")) << checkpoint.dump();
+    EXPECT_EQ(checkpoint["pass"]["confirm_large"].size(), 2u) << checkpoint.dump();
+
+    // The next pass is guarded again.
+    m_dir.write("share/acme/2010-002/a.pdf", "a", "2010-05-01");
+    m_dir.write("share/acme/2010-002/b.pdf", "b", "2010-05-01");
+    m_dir.write("share/acme/2010-002/c.pdf", "c", "2010-05-01");
+    EXPECT_EQ(lethe("run " + config()).code, 2);
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-002/a.pdf"), "a");
+}
+
 TEST_F(LetheE2E, NamesThatAreNotUtf8StayExactInPlanAndCertificate) {
     keygen();
     std::string odd = "caf\xe9 memo.pdf";
