@@ -184,9 +184,15 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
             m.size = file->record().size;
             m.mtime = std::chrono::duration_cast<std::chrono::seconds>(
                           e.facts.mtime.time_since_epoch()).count();
-            m.mode = static_cast<uint32_t>(e.facts.mode & 07777);
-            m.uid = e.facts.uid;
-            m.gid = e.facts.gid;
+            // Mode and owner from the open file itself: the plan file does not carry them.
+            struct stat opened {};
+            if (::fstat(file->content_fd(), &opened) != 0) {
+                abandon(i, errno_error(fmt::format("stat {}", shown), errno).message());
+                break;
+            }
+            m.mode = static_cast<uint32_t>(opened.st_mode & 07777);
+            m.uid = opened.st_uid;
+            m.gid = opened.st_gid;
             if (auto st = writer->add(file->content_fd(), m, stop); !st) {
                 if (st.error().kind() == ErrorKind::Stopped) {
                     stopped(entries.size());

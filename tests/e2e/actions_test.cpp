@@ -181,6 +181,10 @@ TEST_F(ActionsE2E, AnEncryptedArchivePassArchivesVerifiesRemovesAndCertifies) {
 
 TEST_F(ActionsE2E, APlainArchiveIsExtractedByGnuTar) {
     archive_setup(false, "archive");
+    // Members keep their mode and owner (CI runs as root, which may give the file away).
+    ASSERT_EQ(::chmod((m_dir / "share/acme/2012-004/memo.pdf").c_str(), 0640), 0);
+    ASSERT_EQ(::chown((m_dir / "share/acme/2012-004/memo.pdf").c_str(), 1234, 5678), 0)
+        << "giving a file to another owner needs root; CI runs as root";
     Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
     ASSERT_EQ(run.code, 0) << run.err;
     std::vector<std::string> archives = files_in("archive");
@@ -192,6 +196,12 @@ TEST_F(ActionsE2E, APlainArchiveIsExtractedByGnuTar) {
     }
     EXPECT_EQ(slurp(m_dir / "x/acme/2012-004/memo.pdf"), "closing memo");
     EXPECT_EQ(slurp(m_dir / "x/acme/2010-001/letters/letter.docx"), std::string(200000, 'L'));
+    struct stat st {};
+    ASSERT_EQ(::stat((m_dir / "x/acme/2012-004/memo.pdf").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0640u);
+    EXPECT_EQ(st.st_uid, 1234u);
+    EXPECT_EQ(st.st_gid, 5678u);
+    EXPECT_EQ(st.st_mtime, 1325376000);  // 2012-01-01, as the source had
 }
 
 TEST_F(ActionsE2E, AMissingArchiveDestinationKeepsEverySource) {
