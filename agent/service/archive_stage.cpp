@@ -175,7 +175,7 @@ std::vector<ArchivedGroup> ArchiveStage::write_all(const RootFd& root_fd, RunSum
                     util::log_warning("skipped {}: {}", shown, file.error().message());
                 } else {
                     ++summary.failed;
-                    util::log_error("{}: {}", shown, file.error().message());
+                    util::log_error("{}: {}; not archived, kept", shown, file.error().message());
                 }
                 continue;
             }

@@ -204,6 +204,40 @@ TEST_F(ActionsE2E, APlainArchiveIsExtractedByGnuTar) {
     EXPECT_EQ(st.st_mtime, 1325376000);  // 2012-01-01, as the source had
 }
 
+// A source lethe cannot read (here: mode 0000 for a pass run without the capabilities that
+// let root read anyway) is reported and kept; the rest of its matter is archived, and no
+// archive holds it.
+TEST_F(ActionsE2E, AnUnreadableSourceIsKeptAndTheRestOfItsMatterIsArchived) {
+    archive_setup(false, "archive");
+    std::string unreadable = m_dir / "share/acme/2010-001/brief.pdf";
+    ASSERT_EQ(::chmod(unreadable.c_str(), 0), 0);
+    Output run = sh("setpriv --inh-caps=-dac_override,-dac_read_search "
+                    "--bounding-set=-dac_override,-dac_read_search '" + std::string(LETHE_BINARY) +
+                    "' run --config '" + (m_dir / "lethe.toml") + "'");
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_NE(run.err.find("clients/acme/2010-001/brief.pdf: open acme/2010-001/brief.pdf: "
+                           "Permission denied; not archived, kept"),
+              std::string::npos)
+        << run.err;
+    EXPECT_NE(run.out.find("disposed 2 files"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("1 failed"), std::string::npos) << run.out;
+    ASSERT_EQ(::chmod(unreadable.c_str(), 0644), 0);
+    EXPECT_EQ(slurp(unreadable), "privileged brief");
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/letters/letter.docx"));
+    std::vector<std::string> archives = files_in("archive");
+    ASSERT_EQ(archives.size(), 2u);
+    std::string listing;
+    for (const auto& a : archives) {
+        EXPECT_EQ(a.find(".partial"), std::string::npos) << a;
+        Output t = sh("tar --zstd -tf '" + (m_dir / ("archive/" + a)) + "'");
+        ASSERT_EQ(t.code, 0) << t.err;
+        listing += t.out;
+    }
+    EXPECT_EQ(listing.find("brief.pdf"), std::string::npos) << listing;
+    EXPECT_NE(listing.find("acme/2010-001/letters/letter.docx"), std::string::npos) << listing;
+    for (const auto& d : disposals()) EXPECT_NE(d["path"], "acme/2010-001/brief.pdf");
+}
+
 TEST_F(ActionsE2E, AMissingArchiveDestinationKeepsEverySource) {
     archive_setup(true, "no-such-folder");
     Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
