@@ -437,5 +437,52 @@ TEST_F(DisposalTest, TheHashBeforeADisposalStopsBetweenBlocksWhenAsked) {
     EXPECT_EQ(blocks, 6);
 }
 
+// A file cut short after it was prepared is refused before anything is written.
+TEST_F(DisposalTest, AFileThatShrankAfterPreparingIsLeftAlone) {
+    std::string path = m_dir.write("root/log.txt", "line 1\nline 2\n");
+    auto file = prepare(m_root.get(), planned("log.txt"), true);
+    ASSERT_TRUE(file);
+    ASSERT_EQ(::truncate(path.c_str(), 7), 0);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_FALSE(rec);
+    EXPECT_EQ(rec.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(rec.error().message().find("size changed from 14 to 7 bytes"), std::string::npos)
+        << rec.error().message();
+    EXPECT_EQ(slurp(path), "line 1\n");
+}
+
+// Another writer (one that ignores lethe's flock) changes the size while the file is being
+// overwritten: what lies past the overwritten range was never overwritten, or the read-back
+// cannot cover what was written. Either way the file stays, overwritten but not removed,
+// and no record of a completed sanitize is returned.
+TEST_F(DisposalTest, AFileThatGrowsOrShrinksWhileBeingOverwrittenIsKeptAndNotCertified) {
+    for (const bool grow : {true, false}) {
+        const std::string name = grow ? "grows.pdf" : "shrinks.pdf";
+        std::string path = m_dir.write("root/" + name, std::string(20000, 'c'));
+        auto file = prepare(m_root.get(), planned(name), true);
+        ASSERT_TRUE(file) << file.error().message();
+        ASSERT_TRUE(overwrite(*file, SanitizeOptions{}));
+        ASSERT_TRUE(sync_overwrite(*file));
+        {
+            UniqueFd writer(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+            ASSERT_TRUE(writer);
+            if (grow) {
+                ASSERT_EQ(::pwrite(writer.get(), "appended", 8, 20000), 8);
+            } else {
+                ASSERT_EQ(::ftruncate(writer.get(), 5000), 0);
+            }
+        }
+        auto rec = complete_sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+        ASSERT_FALSE(rec) << name;
+        EXPECT_EQ(rec.error().kind(), ErrorKind::Verification) << name << ": " << rec.error().message();
+        struct stat st {};
+        ASSERT_EQ(::stat(path.c_str(), &st), 0) << name;
+        EXPECT_EQ(st.st_size, grow ? 20008 : 5000) << name;
+        EXPECT_FALSE(exists(m_dir / "root/.lethe-tmp")) << name;
+        // The content it had is gone from the overwritten range all the same.
+        EXPECT_EQ(slurp(path).find("ccccccccc"), std::string::npos) << name;
+    }
+}
+
 }  // namespace
 }  // namespace lethe::act
