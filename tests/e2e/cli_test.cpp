@@ -387,6 +387,18 @@ TEST_F(LetheE2E, CertificatesStateTheLimitsOfTheMethod) {
             EXPECT_NE(p["method"]["residual_risks"][0].get<std::string>().find("not overwritten"),
                       std::string::npos);
         }
+        if (p["action"] == "sanitize") {
+            // The method says what was written and how it was checked.
+            EXPECT_EQ(p["method"]["kind"], "file overwrite");
+            EXPECT_EQ(p["method"]["passes"], 1);
+            EXPECT_EQ(p["method"]["pattern"], "random");
+            EXPECT_TRUE(p["method"]["verified"].get<bool>());
+            std::string how = p["method"]["read_back"];
+            EXPECT_TRUE(how == "direct I/O (O_DIRECT)" ||
+                        how.rfind("page cache dropped after sync", 0) == 0)
+                << how;
+            EXPECT_TRUE(p["method"]["residual_risks"].is_array());
+        }
     }
 }
 

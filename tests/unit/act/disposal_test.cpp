@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -482,6 +483,43 @@ TEST_F(DisposalTest, AFileThatGrowsOrShrinksWhileBeingOverwrittenIsKeptAndNotCer
         // The content it had is gone from the overwritten range all the same.
         EXPECT_EQ(slurp(path).find("ccccccccc"), std::string::npos) << name;
     }
+}
+
+// The certificate says how the read-back got past the page cache: direct I/O where the
+// filesystem allows it, else the file's cached pages dropped after the sync. ramfs refuses
+// O_DIRECT, so it shows the second way.
+TEST_F(DisposalTest, TheRecordSaysHowTheReadBackBypassedThePageCache) {
+    m_dir.write("root/a.pdf", std::string(10000, 'a'));
+    auto file = prepare(m_root.get(), planned("a.pdf"), true);
+    ASSERT_TRUE(file);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_TRUE(rec->verified);
+    EXPECT_TRUE(rec->read_back == "direct I/O (O_DIRECT)" ||
+                rec->read_back.rfind("page cache dropped after sync", 0) == 0)
+        << rec->read_back;
+
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting ramfs needs root; CI runs as root";
+    m_dir.mkdir("ramfs");
+    std::string mnt = m_dir / "ramfs";
+    ASSERT_EQ(::mount("ramfs", mnt.c_str(), "ramfs", 0, nullptr), 0) << std::strerror(errno);
+    struct Unmount {
+        std::string at;
+        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    m_dir.write("ramfs/b.pdf", std::string(10000, 'b'));
+    auto ram_root = scan::open_root(mnt);
+    ASSERT_TRUE(ram_root);
+    auto facts = scan::stat_beneath(ram_root->get(), "b.pdf");
+    ASSERT_TRUE(facts);
+    auto ram_file = prepare(ram_root->get(), *facts, true);
+    ASSERT_TRUE(ram_file) << ram_file.error().message();
+    auto ram_rec = sanitize(*ram_file, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_TRUE(ram_rec) << ram_rec.error().message();
+    EXPECT_TRUE(ram_rec->verified);
+    EXPECT_EQ(ram_rec->read_back,
+              "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable");
+    EXPECT_FALSE(exists(mnt + "/b.pdf"));
 }
 
 }  // namespace
