@@ -7,8 +7,10 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -177,6 +179,78 @@ TEST_F(ActionsE2E, AnEncryptedArchivePassArchivesVerifiesRemovesAndCertifies) {
     Output no_key = lethe("restore '" + matter1 + "' --to '" + (m_dir / "r2") + "'");
     EXPECT_EQ(no_key.code, 2);
     EXPECT_NE(no_key.err.find("--identity"), std::string::npos) << no_key.err;
+}
+
+// One archive per pass, root, client/matter and encryption setting: one matter whose
+// categories differ in `encrypt`, and the same matter in a second root, make three archives,
+// each holding only its own files (so one client's archived data can be erased alone).
+TEST_F(ActionsE2E, ArchivesAreSplitByRootMatterAndEncryptionSetting) {
+    m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "plain"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf"]
+retain = "7y"
+action = "archive"
+
+[[category]]
+id = "sealed"
+paths = ["{client}/{matter}/**"]
+extensions = ["eml"]
+retain = "7y"
+action = "archive"
+encrypt = true
+)");
+    Output k = lethe("keygen --age-identity '" + (m_dir / "rm.key") + "'");
+    ASSERT_EQ(k.code, 0) << k.err;
+    std::string recipient = k.out.substr(0, k.out.find('\n'));
+    m_dir.write("lethe.toml", "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                              "max_fraction_per_root = 1.0\n[archive]\ndestination = \"archive\"\n"
+                              "recipients = [\"" + recipient + "\"]\n"
+                              "[[root]]\nname = \"clients\"\npath = \"share\"\n"
+                              "[[root]]\nname = \"old\"\npath = \"old-share\"\n");
+    m_dir.mkdir("archive");
+    m_dir.write("share/acme/2010-001/brief.pdf", "brief", "2010-05-01");
+    m_dir.write("share/acme/2010-001/mail.eml", "mail", "2010-05-01");
+    m_dir.write("old-share/acme/2010-001/scan.pdf", "scan", "2010-05-01");
+    ASSERT_EQ(lethe("keygen --config '" + (m_dir / "lethe.toml") + "'").code, 0);
+    Output run = lethe("run --config '" + (m_dir / "lethe.toml") + "'");
+    ASSERT_EQ(run.code, 0) << run.err;
+    std::vector<std::string> archives = files_in("archive");
+    ASSERT_EQ(archives.size(), 3u) << run.err;
+    std::map<std::string, std::string> listing;  // archive -> its data members
+    for (const auto& a : archives) {
+        std::string path = m_dir / ("archive/" + a);
+        bool sealed = a.size() > 4 && a.substr(a.size() - 4) == ".age";
+        Output t = sh(sealed ? "age -d -i '" + (m_dir / "rm.key") + "' '" + path +
+                                   "' | tar --zstd -tf - | grep -v '^.lethe/'"
+                             : "tar --zstd -tf '" + path + "' | grep -v '^.lethe/'");
+        ASSERT_EQ(t.code, 0) << a << ": " << t.err;
+        listing[a] = t.out;
+    }
+    int plain_clients = 0;
+    int sealed_clients = 0;
+    int old_root = 0;
+    for (const auto& [a, members] : listing) {
+        if (a.find("lethe-old-") == 0) {
+            ++old_root;
+            EXPECT_EQ(members, "acme/2010-001/scan.pdf\n") << a;
+        } else if (a.substr(a.size() - 4) == ".age") {
+            ++sealed_clients;
+            EXPECT_EQ(members, "acme/2010-001/mail.eml\n") << a;
+        } else {
+            ++plain_clients;
+            EXPECT_EQ(members, "acme/2010-001/brief.pdf\n") << a;
+        }
+    }
+    EXPECT_EQ(plain_clients, 1);
+    EXPECT_EQ(sealed_clients, 1);
+    EXPECT_EQ(old_root, 1);
+    EXPECT_EQ(disposals().size(), 3u);
 }
 
 TEST_F(ActionsE2E, APlainArchiveIsExtractedByGnuTar) {
