@@ -7,6 +7,9 @@
 #
 # --only big|small|archive runs one case (big: both large-file cases); RUNS=N repeats the
 # archive case N times on the same data (default 1), each run timing the pipeline and lethe.
+# CPU=1 adds one run of each under perf for the CPU time spent (lethe's per thread).
+# LETHE=PATH times another lethe binary (e.g. a copy of an earlier build) instead.
+# PERF_KEEP=FILE keeps lethe's perf.data of the CPU=1 run (perf report -i FILE --sort pid,sym).
 #
 # Needs: shred (coreutils), tar, zstd, age, age-keygen. Writes only below a temporary folder
 # under $TMPDIR (default /tmp), removed at the end.
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-lethe="$here/build/release/agent/cli/lethe"
+lethe=${LETHE:-$here/build/release/agent/cli/lethe}
 [ -x "$lethe" ] || { echo "build the release binary first: make build" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/lethe-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -163,8 +166,42 @@ bench_archive() {
     echo "lethe archive step (write, fsync, re-read + decrypt + check every member): $(rate "$mb" "$archive_s") MB/s"
     echo "lethe whole pass (archive step + sanitize every source + certificates): $(rate "$mb" "$lethe_s") MB/s"
     echo "ratio lethe archive step/pipeline: $(ratio "$pipe_s" "$archive_s")"
+    echo "sizes: pipeline $(stat -c %s "$work/pipe.tar.zst.age") bytes, lethe $(cat "$dir"/archive/*.age | wc -c) bytes"
   done
+  [ "${CPU:-0}" = 0 ] || archive_cpu "$src"
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# CPU=1: one more run of each, under perf, for the CPU time they spend, which the load on a
+# shared machine changes much less than the wall time: the pipeline's (all three processes)
+# and lethe's until the end of its archive step, per thread (samples at 4 kHz).
+archive_cpu() {  # src
+  local dir="$work/arch"
+  command -v perf >/dev/null || { echo "CPU=1 needs perf (linux-perf)" >&2; exit 2; }
+  rm -rf "$dir" "$work/pipe-src" "$work/pipe.tar.zst.age"
+  setup_share "$dir" archive true
+  rmdir "$dir/share"
+  cp -a "$1" "$dir/share"
+  cp -a "$1" "$work/pipe-src"
+  sync
+  echo "-- CPU time (perf), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  perf stat -x, -e task-clock -o "$work/pipe.stat" -- sh -c \
+    'tar -C "$1" -cf - . | zstd -3 -T0 -q | age -r "$2" > "$3"' sh "$work/pipe-src" "$recipient" \
+    "$work/pipe.tar.zst.age"
+  echo "tar | zstd -3 -T0 | age -r : $(awk -F, '/task-clock/ { printf "%.2f", $1 / 1000 }' "$work/pipe.stat") s CPU (user + sys, all processes)"
+  perf record -q -e cpu-clock -F 4000 -k CLOCK_REALTIME -o "$work/lethe.perf" -- \
+    "$lethe" run --config "$dir/lethe.toml" 2>&1 >/dev/null |
+    while IFS= read -r line; do echo "$(now) $line"; done > "$work/arch.log"
+  archived_at=$(awk '/ archived [0-9]+ files? into/ { print $1; exit }' "$work/arch.log")
+  [ -n "$archived_at" ] || { echo "lethe archived nothing:" >&2; cat "$work/arch.log" >&2; exit 1; }
+  [ -z "${PERF_KEEP:-}" ] || cp "$work/lethe.perf" "$PERF_KEEP"
+  # Samples up to the end of the archive step, per thread; the main thread is the lowest tid.
+  perf script -i "$work/lethe.perf" -F comm,tid,time 2>/dev/null |
+    awk -v end="$archived_at" '{ t = $3; sub(":", "", t) } t + 0 <= end + 0 { n[$2] += 1; c[$2] = $1 }
+      END { for (tid in n) { printf "%s %s %.3f\n", tid, c[tid], n[tid] / 4000; s += n[tid] }
+            printf "total %.2f\n", s / 4000 }' | sort -n > "$work/threads"
+  echo "lethe archive step: $(awk '$1 == "total" { print $2 }' "$work/threads") s CPU, per thread:"
+  grep -v '^total' "$work/threads" | awk '{ printf "  tid %s (%s): %s s\n", $1, $2, $3 }'
 }
 
 case "$only" in

@@ -44,17 +44,19 @@ struct ArchiveKey {
 struct ArchiveResult {
     std::string path;    // absolute final path
     std::string name;    // file name in the destination
-    std::string sha256;  // of the archive file's bytes as written and re-read
+    std::string sha256;  // of the archive file's bytes as read back from the disk
     uint64_t bytes = 0;
     std::vector<ArchiveMember> members;
 };
 
 // Writes one archive. create() makes `<name>.partial` in the destination (never under the
 // final name); add() appends members; commit() writes the manifest, flushes, fsyncs, and
-// only when the whole file has been re-read from disk (decrypting with the file key it
-// still holds when encrypted) and every member's SHA-256 and the manifest checked, renames
-// it to its final name (never over an existing file) and fsyncs the folder. Destroying a
-// writer that was not committed removes the `.partial` file.
+// only when the whole file has been re-read from disk and found to be the bytes written (a
+// plain archive: their SHA-256 equals that of the bytes written; an encrypted one: every
+// byte authenticates with the file key it still holds, header MAC and every chunk), and
+// every member's SHA-256 and the manifest checked, renames it to its final name (never over
+// an existing file) and fsyncs the folder. Destroying a writer that was not committed
+// removes the `.partial` file.
 //
 // The work runs on threads of its own while add() is called: compression (zstd's workers),
 // encryption and writing, and the re-read: each segment of 8 MiB is fdatasynced and read
