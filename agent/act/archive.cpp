@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -312,6 +313,30 @@ bool set_compression_threads(struct archive* a) {
     return true;
 }
 
+#ifdef LETHE_TEST_HOOKS
+// Test-only fault: LETHE_TEST_CORRUPT_ARCHIVE=at:<n> (or end:<n>, n bytes before the end)
+// flips one byte of the archive on disk after it is written and before the last of it is
+// read back, to prove that commit() then renames nothing.
+void maybe_corrupt_archive(int dir_fd, const std::string& name) {
+    const char* hook = std::getenv("LETHE_TEST_CORRUPT_ARCHIVE");
+    if (hook == nullptr) return;
+    UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0) return;
+    bool from_end = std::strncmp(hook, "end:", 4) == 0;
+    uint64_t n = std::strtoull(hook + 4, nullptr, 10);
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (n >= size || (from_end && n == 0)) return;
+    auto at = static_cast<off_t>(from_end ? size - n : n);
+    char byte = 0;
+    if (::pread(fd.get(), &byte, 1, at) != 1) return;
+    byte = static_cast<char>(byte ^ 0x01);
+    [[maybe_unused]] auto written = ::pwrite(fd.get(), &byte, 1, at);
+}
+#else
+void maybe_corrupt_archive(int, const std::string&) {}
+#endif
+
 bool is_encrypted_name(std::string_view path) {
     return path.size() >= 4 && path.substr(path.size() - 4) == ".age";
 }
@@ -323,11 +348,11 @@ bool is_encrypted_name(std::string_view path) {
 // Four threads share the work, so that the two cores (and zstd's own workers) stay busy:
 // - the caller's thread reads each source once, hashes it and feeds libarchive, whose zstd
 //   filter compresses on its worker threads; the compressed bytes go to `compressed`;
-// - the output thread encrypts them (age) and writes the file, with direct I/O where it can
-//   (for a plain archive it also hashes the bytes written);
+// - the output thread encrypts them (age), hashes the archive bytes and writes the file,
+//   with direct I/O where it can;
 // - the read-back thread waits until a segment of the file is written, fdatasyncs it, reads
 //   it back from the disk (O_DIRECT; else the segment's cached pages are dropped first),
-//   hashes it and hands it to `read_back`;
+//   hashes it (a plain archive only) and hands it to `read_back`;
 // - the check thread decrypts and decompresses what was read back and hashes every member.
 // commit() fsyncs the whole file, lets the read-back thread read the rest, and renames the
 // archive only when every byte read back is proven to be what was written and every member
@@ -401,9 +426,7 @@ struct ArchiveWriter::Impl {
     std::unique_ptr<char, pipe::FreeDeleter> out_block;
     size_t out_len = 0;
     bool out_direct = false;
-    // The archive bytes as written, for a plain archive only: compared with those read back.
-    // An encrypted one needs no such hash (see commit()).
-    std::optional<util::Sha256> file_hash;
+    util::Sha256 file_hash;  // of the archive bytes as written
     uint64_t bytes = 0;
     FirstError output_error;
     Progress progress;
@@ -411,7 +434,9 @@ struct ArchiveWriter::Impl {
 
     // Read-back thread -> check thread: the file's bytes as read back from the disk.
     pipe::ChunkQueue read_back{kQueueDepth, kChunk};
-    util::Sha256 reread_hash;  // read-back thread only
+    // Read-back thread only: the hash of the bytes read back, for a plain archive. An
+    // encrypted one needs none (see commit()).
+    std::optional<util::Sha256> reread_hash;
     uint64_t reread_bytes = 0;
     std::string read_back_how;
     FirstError read_back_error;
@@ -442,7 +467,7 @@ struct ArchiveWriter::Impl {
         size_t n = last ? out_len : out_len / kPage * kPage;
         if (n == 0) return {};
         if (auto st = write_out(out_block.get(), n); !st) return st;
-        if (file_hash) file_hash->update(out_block.get(), n);
+        file_hash.update(out_block.get(), n);
         bytes += n;
         std::memmove(out_block.get(), out_block.get() + n, out_len - n);
         out_len -= n;
@@ -602,7 +627,7 @@ struct ArchiveWriter::Impl {
                         fmt::format("{}: read back {} bytes of {}", partial, offset + n, end)));
                 }
                 c.size = static_cast<size_t>(n);
-                reread_hash.update(c.data.get(), c.size);
+                if (reread_hash) reread_hash->update(c.data.get(), c.size);
                 offset += n;
                 reread_bytes = offset;
                 if (!read_back.push(std::move(c))) return;
@@ -750,7 +775,7 @@ Result<ArchiveWriter> ArchiveWriter::create(const std::string& destination, cons
         impl->abandon();
         return fail(ErrorKind::Internal, "archive: out of memory");
     }
-    if (!key.encrypted) impl->file_hash.emplace();
+    if (!key.encrypted) impl->reread_hash.emplace();
     if (key.encrypted) {
         Impl* raw = impl.get();
         auto enc = age::Encryptor::start(recipients,
@@ -877,13 +902,13 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop,
         s.abandon();
         return fail(e->with_context(fmt::format("archive {}", s.partial)));
     }
+    maybe_corrupt_archive(s.dir.get(), s.name + ".partial");
     if (auto st = util::fsync_fd(s.out.get(), s.partial); !st) {
         s.abandon();
         return fail(st.error());
     }
     util::fault_point("archive-written");
-    std::optional<std::string> written_hash;
-    if (s.file_hash) written_hash = s.file_hash->finish_hex();
+    std::string written_hash = s.file_hash.finish_hex();
 
     // The whole file is durable: the read-back thread reads the rest from the disk and the
     // check thread finishes checking every member.
@@ -903,20 +928,20 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop,
                         .with_context("the archive did not verify when re-read; sources kept"));
     }
     // The manifest read back must be the one written, member for member, and the file read
-    // back must be the bytes written. For a plain archive the two hashes prove the latter.
-    // An encrypted one has no hash of what was written: the check thread authenticated every
-    // byte read back with the file key that only this writer holds (the header MAC over the
-    // recipients' stanzas, the payload key derived from the nonce, each 64 KiB chunk in order
-    // through the final one, nothing after it), and the age parser accepts one encoding of a
-    // header only; so the bytes read back are the ones written (short of a forged Poly1305
-    // tag or header HMAC, which corruption cannot produce), and their hash is the archive's.
+    // back must be the bytes written, whose hash is the archive's. For a plain archive the
+    // hash of the bytes read back proves the latter. An encrypted one is not hashed a second
+    // time: the check thread authenticated every byte read back with the file key that only
+    // this writer holds (the header MAC over the recipients' stanzas, the payload key derived
+    // from the nonce, each 64 KiB chunk in order through the final one, nothing after it), and
+    // the age parser accepts one encoding of a header only; so the bytes read back are the
+    // ones written, short of a forged Poly1305 tag or header HMAC, which no corruption makes.
     const auto& listed = s.checked;
     bool same = listed.size() == s.members.size();
     for (size_t i = 0; same && i < listed.size(); ++i) {
         same = listed[i].path == s.members[i].path && listed[i].sha256 == s.members[i].sha256;
     }
-    std::string reread_hash = s.reread_hash.finish_hex();
-    bool proven = s.encryptor ? s.check_authenticated : written_hash == reread_hash;
+    bool proven = s.encryptor ? s.check_authenticated
+                              : s.reread_hash && s.reread_hash->finish_hex() == written_hash;
     if (!same || s.reread_bytes != s.bytes || !proven) {
         s.abandon();
         return fail(ErrorKind::Verification,
@@ -927,7 +952,7 @@ Result<ArchiveResult> ArchiveWriter::commit(const util::StopToken* stop,
     ArchiveResult result;
     result.name = s.name;
     result.path = s.destination + "/" + s.name;
-    result.sha256 = reread_hash;
+    result.sha256 = written_hash;
     result.bytes = s.bytes;
     result.members = s.members;
     if (before_rename) {

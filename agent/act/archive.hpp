@@ -44,7 +44,7 @@ struct ArchiveKey {
 struct ArchiveResult {
     std::string path;    // absolute final path
     std::string name;    // file name in the destination
-    std::string sha256;  // of the archive file's bytes as read back from the disk
+    std::string sha256;  // of the archive file's bytes as written (equal to those read back)
     uint64_t bytes = 0;
     std::vector<ArchiveMember> members;
 };

@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "agent/util/fd.hpp"
@@ -281,6 +282,39 @@ TEST_F(ArchiveTest, ATamperedArchiveFailsVerificationAndRestoresNothing) {
     bytes[bytes.size() / 2] ^= 0x20;
     std::ofstream(m_dir / "flipped.tar.zst", std::ios::binary) << bytes;
     EXPECT_FALSE(read_archive(m_dir / "flipped.tar.zst", {}, nullptr));
+}
+
+// A byte that differs on disk from what was written, anywhere in the file, keeps commit()
+// from renaming the archive: a plain archive by the hash of the bytes read back, an
+// encrypted one (which is not hashed on read-back) by its authenticated decryption. The
+// offsets fall in the age header's stanza, its payload nonce (bytes 168 to 183 with one
+// X25519 recipient), the payload, and the last byte.
+TEST_F(ArchiveTest, AByteChangedOnDiskBeforeTheReadBackKeepsTheArchiveFromItsName) {
+    std::string idfile = m_dir / "records-manager.key";
+    ASSERT_EQ(run("age-keygen -o '" + idfile + "' 2>/dev/null"), 0);
+    auto ids = age::Identity::load_file(idfile);
+    ASSERT_TRUE(ids);
+    struct Case {
+        bool encrypted;
+        const char* where;
+    };
+    for (const Case& c : {Case{false, "at:2000"}, Case{false, "end:1"}, Case{true, "at:40"},
+                          Case{true, "at:170"}, Case{true, "at:2000"}, Case{true, "end:1"}}) {
+        SCOPED_TRACE(fmt::format("encrypted={} {}", c.encrypted, c.where));
+        ::setenv("LETHE_TEST_CORRUPT_ARCHIVE", c.where, 1);
+        auto result = write_archive({"clients", "acme", "2019-044", c.encrypted},
+                                    {*ids->front().recipient()});
+        ::unsetenv("LETHE_TEST_CORRUPT_ARCHIVE");
+        ASSERT_FALSE(result);
+        EXPECT_EQ(result.error().kind(), ErrorKind::Verification) << result.error().message();
+        EXPECT_NE(result.error().message().find("sources kept"), std::string::npos)
+            << result.error().message();
+        EXPECT_TRUE(listing(m_dir / "dest").empty());  // neither the final name nor .partial
+    }
+    // Without the fault, the same archives are written.
+    EXPECT_TRUE(write_archive({"clients", "acme", "2019-044", false}));
+    EXPECT_TRUE(write_archive({"clients", "acme", "2019-045", true}, {*ids->front().recipient()}));
+    EXPECT_EQ(listing(m_dir / "dest").size(), 2u);
 }
 
 TEST_F(ArchiveTest, PartialArchivesOfAnInterruptedPassAreRemoved) {
