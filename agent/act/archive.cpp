@@ -791,6 +791,8 @@ Result<ArchiveWriter> ArchiveWriter::create(const std::string& destination, cons
     struct archive* a = impl->archive.get();
     if (a == nullptr || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
+        // Level 3, as `zstd -3` (libarchive's default too, set here so that it stays so).
+        archive_write_set_filter_option(a, "zstd", "compression-level", "3") < ARCHIVE_WARN ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         !set_compression_threads(a)) {
         Error e = a == nullptr ? Error(ErrorKind::Internal, "libarchive: out of memory")
