@@ -6,7 +6,9 @@
 #   bench/disposal.sh [--big-mib N] [--small-files N] [--archive-mib N] [--only CASE]
 #
 # --only big|small|archive runs one case (big: both large-file cases); RUNS=N repeats the
-# archive case N times on the same data (default 1), each run timing the pipeline and lethe.
+# large-file and archive cases N times (default 1), each run timing the standard tool and
+# lethe on fresh copies of the same data. Each large-file run also prints lethe's CPU time
+# (user and system, from /usr/bin/time when installed): load-independent, unlike the ratios.
 # CPU=1 adds one run of each under perf for the CPU time spent (lethe's per thread).
 # LETHE=PATH times another lethe binary (e.g. a copy of an earlier build) instead.
 # PERF_KEEP=FILE keeps lethe's perf.data of the CPU=1 run (perf report -i FILE --sort pid,sym).
@@ -77,24 +79,31 @@ recipient=$(sed -n 's/^# public key: //p' "$work/id.key")
 
 # One large file, sanitized by `shred -n1 -u` and by `lethe run` (extra config appended).
 bench_big() {  # name label lethe-note [extra-config]
-  local dir="$work/$1" shred_dir="$work/shred-$1"
+  local dir="$work/$1" shred_dir="$work/shred-$1" timer=()
+  [ ! -x /usr/bin/time ] || timer=(/usr/bin/time -f '%U %S' -o "$work/cpu")
   echo "== sanitize one ${big_mib} MiB file ($2) =="
-  setup_share "$dir" sanitize
-  [ -z "${4:-}" ] || printf '%b' "$4" >> "$dir/lethe.toml"
-  mkdir -p "$dir/share/c/m" "$shred_dir"
-  head -c "$((big_mib << 20))" /dev/urandom > "$dir/share/c/m/big.bin"
-  cp "$dir/share/c/m/big.bin" "$shred_dir/big.bin"
-  touch -d 2010-01-01 "$dir/share/c/m/big.bin"
-  sync
-  t0=$(now); shred -n1 -u "$shred_dir/big.bin"; sync; t1=$(now)
-  shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  t0=$(now); "$lethe" --log-level error run --config "$dir/lethe.toml" >/dev/null; t1=$(now)
-  lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  [ ! -e "$dir/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
-  echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
-  echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s ($3)"
-  echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
-  rm -rf "$dir" "$shred_dir"
+  head -c "$((big_mib << 20))" /dev/urandom > "$work/big.src"
+  for run in $(seq 1 "${RUNS:-1}"); do
+    rm -rf "$dir" "$shred_dir"
+    setup_share "$dir" sanitize
+    [ -z "${4:-}" ] || printf '%b' "$4" >> "$dir/lethe.toml"
+    mkdir -p "$dir/share/c/m" "$shred_dir"
+    cp "$work/big.src" "$dir/share/c/m/big.bin"
+    cp "$work/big.src" "$shred_dir/big.bin"
+    touch -d 2010-01-01 "$dir/share/c/m/big.bin"
+    sync
+    echo "-- run $run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    t0=$(now); shred -n1 -u "$shred_dir/big.bin"; sync; t1=$(now)
+    shred_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    t0=$(now); "${timer[@]}" "$lethe" --log-level error run --config "$dir/lethe.toml" >/dev/null; t1=$(now)
+    lethe_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    [ ! -e "$dir/share/c/m/big.bin" ] || { echo "lethe did not dispose of the file" >&2; exit 1; }
+    echo "shred -n1 -u : $(rate "$big_mib" "$shred_s") MiB/s"
+    echo "lethe run    : $(rate "$big_mib" "$lethe_s") MiB/s ($3)"
+    [ ${#timer[@]} -eq 0 ] || echo "lethe CPU    : $(awk '{ printf "%.2f s user, %.2f s system", $1, $2 }' "$work/cpu")"
+    echo "ratio lethe/shred: $(ratio "$shred_s" "$lethe_s")"
+  done
+  rm -rf "$dir" "$shred_dir" "$work/big.src"
 }
 
 bench_small() {

@@ -28,9 +28,11 @@
 
 #include <fmt/format.h>
 
+#include "agent/act/hash_ahead.hpp"
 #include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
+#include "agent/util/sha256_state.hpp"
 
 namespace lethe::act {
 
@@ -413,6 +415,7 @@ struct PreparedFile::Impl {
     DisposalRecord record;              // the record so far
     bool overwritten = false;           // every pass written
     bool synced = false;                // and the last one fdatasynced
+    bool hash_pending = false;          // ContentHash::Overlap: hashed by the first pass
 };
 
 PreparedFile::PreparedFile(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -456,8 +459,12 @@ constexpr uint64_t kWritebackEvery = uint64_t{32} << 20;
 // makes it durable (fdatasync). The pattern of the next block is made on a helper thread
 // while this one is written (`block` and `spare` take turns); a file of one block is done on
 // this thread.
+//
+// With `ahead` (the first pass over a file whose original content is still being hashed),
+// no block is written before a durable checkpoint of the hash covers it.
 Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
-                  char* spare, const std::string& path, const util::StopToken* stop) {
+                  char* spare, const std::string& path, const util::StopToken* stop,
+                  HashAhead* ahead) {
     const std::vector<Range> chunks = blocks_of(ranges);
     char* buffers[2] = {block, spare};
     const auto launch = chunks.size() > 1 ? std::launch::async : std::launch::deferred;
@@ -475,6 +482,9 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
         const char* data = buffers[i % 2];
         const uint64_t offset = chunks[i].offset;
         const size_t n = static_cast<size_t>(chunks[i].length);
+        if (ahead != nullptr) {
+            if (auto st = ahead->cover(offset + n); !st) return st;
+        }
         size_t done = 0;
         while (done < n) {
             ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
@@ -484,6 +494,7 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
             }
             done += static_cast<size_t>(w);
         }
+        if (ahead != nullptr) fault_point("overwrite-block");
         if (offset + n >= unsent + kWritebackEvery) {
             // Advisory: an error here is found again by the fdatasync that follows.
             ::sync_file_range(fd, static_cast<off_t>(unsent), static_cast<off_t>(offset + n - unsent),
@@ -671,6 +682,7 @@ Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool f
         if (!before) return fail(before.error());
         rec.sha256_before = *before;
     }
+    file.m_impl->hash_pending = hash == ContentHash::Overlap;
     describe_limits(t.fd(), t.st.st_dev, rec);
     return file;
 }
@@ -714,6 +726,16 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
     if (!block || !spare) {
         return fail(ErrorKind::Internal, "out of memory for the overwrite buffer");
     }
+    // The original content not hashed yet: hashed ahead of the first pass, which writes
+    // nothing that a durable checkpoint of the hash does not cover.
+    std::optional<HashAhead> ahead;
+    if (impl.hash_pending) {
+        if (!options.checkpoint) {
+            return fail(ErrorKind::Internal,
+                        fmt::format("{}: not hashed, and nowhere to record the hash", path));
+        }
+        ahead.emplace(t.reader.get(), size, path, options.checkpoint, hash_segment());
+    }
     for (int pass = 0; pass < rec.passes; ++pass) {
         bool zeros = options.final_zero && pass + 1 == rec.passes;
         auto pattern = Pattern::create(zeros);
@@ -723,15 +745,59 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
             if (auto st = sync_data(t.file.get(), path); !st) return st;
         }
         if (auto st = write_pass(t.file.get(), impl.ranges, *pattern, block.get(), spare.get(),
-                                 path, options.stop);
+                                 path, options.stop, ahead ? &*ahead : nullptr);
             !st) {
             return fail(st.error());
+        }
+        if (ahead) {
+            // Past the last data range (a trailing hole) is hashed too, and the digest is
+            // durable in a final checkpoint before the file is truncated.
+            auto digest = ahead->finish();
+            if (!digest) return fail(digest.error());
+            ahead.reset();
+            rec.sha256_before = *digest;
+            file.m_record.sha256_before = *digest;
+            impl.hash_pending = false;
         }
         impl.last_pattern.emplace(std::move(*pattern));
         fault_point("overwrite-pass");
     }
     impl.overwritten = true;
     return {};
+}
+
+Result<std::string> finish_hash(const PreparedFile& file, const HashCheckpoint& from,
+                                uint64_t size, const util::StopToken* stop) {
+    if (!from.sha256.empty()) return from.sha256;
+    const std::string& path = file.m_planned.path;
+    auto hash = from.bytes == 0 ? Result<util::Sha256State>(util::Sha256State())
+                                : util::Sha256State::import_state(from.state, from.bytes);
+    if (!hash) return fail(hash.error().with_context(path));
+    if (from.bytes > size) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: its hash checkpoint is past its size ({} > {} bytes)", path,
+                                from.bytes, size));
+    }
+    const int fd = file.content_fd();
+    ::posix_fadvise(fd, static_cast<off_t>(from.bytes), 0, POSIX_FADV_SEQUENTIAL);
+    std::unique_ptr<char[]> block(new (std::nothrow) char[kBlock]);
+    if (!block) return fail(ErrorKind::Internal, "out of memory for the hash buffer");
+    uint64_t offset = from.bytes;
+    while (offset < size) {
+        ssize_t n = ::pread(fd, block.get(), static_cast<size_t>(std::min<uint64_t>(kBlock, size - offset)),
+                            static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(errno_error(fmt::format("read {}", path), errno));
+        if (n == 0) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("{}: shorter ({} bytes) than when its overwrite began ({} "
+                                    "bytes)", path, offset, size));
+        }
+        hash->update(block.get(), static_cast<size_t>(n));
+        offset += static_cast<uint64_t>(n);
+        if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("hash {}", path)));
+    }
+    return hash->finish_hex();
 }
 
 Status sync_overwrite(PreparedFile& file) {

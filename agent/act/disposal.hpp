@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,15 @@
 #include "agent/util/stop.hpp"
 
 namespace lethe::act {
+
+// A point of the SHA-256 of a file's original content, taken while the file is overwritten
+// (see ContentHash::Overlap): the hash of [0, bytes), as a midstate (`state`, 64 hex digits;
+// `bytes` a multiple of 64) or, once the whole file is hashed, as the digest (`sha256`).
+struct HashCheckpoint {
+    uint64_t bytes = 0;
+    std::string state;
+    std::string sha256;
+};
 
 struct SanitizeOptions {
     int passes = 1;           // random-data passes (1..10)
@@ -31,6 +41,10 @@ struct SanitizeOptions {
     // Fsync the folder after the rename. A caller that certifies files in groups turns it
     // off and fsyncs each folder of the group once (sync_folder()) before it certifies any.
     bool sync_folder = true;
+    // For a file prepared with ContentHash::Overlap: makes a checkpoint of its hash durable
+    // (the caller's intent record). overwrite() calls it before it writes any byte at or past
+    // the checkpoint's predecessor; when it fails, nothing more is written. Required then.
+    std::function<Status(const HashCheckpoint&)> checkpoint = nullptr;
 };
 
 // The read_back of a sanitize done with SanitizeOptions::verify off.
@@ -62,8 +76,15 @@ struct ReadBackMismatch {
     uint64_t blocks = 0;
 };
 
-// Whether prepare() reads and hashes the content (see prepare()).
-enum class ContentHash { Read, Skip };
+// Whether prepare() reads and hashes the content (see prepare()). Overlap: not yet; the
+// first pass of overwrite() hashes it on a helper thread ahead of the writes, with durable
+// checkpoints (SanitizeOptions::checkpoint), and sets `sha256_before` of its record.
+enum class ContentHash { Read, Skip, Overlap };
+
+// Files larger than this are worth hashing ahead of their overwrite (ContentHash::Overlap):
+// two segments of the hash (64 MiB; less in a test build that sets a smaller segment). A
+// file of a sanitize group (at most 64 MiB) is hashed first, with its group's one intent sync.
+[[nodiscard]] uint64_t hash_ahead_above();
 
 // A planned file opened for disposal: its identity re-checked against the plan, its
 // content hashed and its filesystem's limits described. Nothing has been changed yet: the
@@ -101,6 +122,8 @@ private:
     friend Result<DisposalRecord> complete_sanitize(PreparedFile&, const std::string&,
                                                     const SanitizeOptions&);
     friend Result<DisposalRecord> remove(PreparedFile&);
+    friend Result<std::string> finish_hash(const PreparedFile&, const HashCheckpoint&, uint64_t,
+                                           const util::StopToken*);
 };
 
 // Opens `planned` below `root_fd` (never through a symlink) and checks it is still the file
@@ -146,6 +169,13 @@ private:
 [[nodiscard]] Result<DisposalRecord> complete_sanitize(PreparedFile& file,
                                                        const std::string& temp_name,
                                                        const SanitizeOptions& options);
+
+// Finishes the SHA-256 of the original content of a file whose overwrite was interrupted,
+// from a checkpoint that the overwrite made durable: every byte from `from.bytes` on is still
+// original, so it is read from there to `size` (holes as zeros). A checkpoint that holds the
+// digest is returned as it is.
+[[nodiscard]] Result<std::string> finish_hash(const PreparedFile& file, const HashCheckpoint& from,
+                                              uint64_t size, const util::StopToken* stop = nullptr);
 
 // Unlinks the file and fsyncs its folder (no overwrite; hard links are allowed since other
 // names keep their data, which the record says).

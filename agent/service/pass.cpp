@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -60,6 +61,27 @@ struct Intent {
     // so) if that fails too.
     nlohmann::json verification_failed = nullptr;
     bool verify = true;  // whether the overwrite is read back ([sanitize] verify)
+    // A large file's hash is taken while it is overwritten (act::ContentHash::Overlap): its
+    // `sha256` is then empty until the last durable checkpoint holds the digest. The latest
+    // checkpoint ({"bytes", "state"} or {"bytes", "sha256"}), or null.
+    nlohmann::json hash_checkpoint = nullptr;
+
+    // The checkpoint to finish the hash from (nothing hashed yet when there is none).
+    [[nodiscard]] act::HashCheckpoint checkpoint() const {
+        act::HashCheckpoint c;
+        if (hash_checkpoint.is_object()) {
+            c.bytes = hash_checkpoint.value("bytes", uint64_t{0});
+            c.state = hash_checkpoint.value("state", "");
+            c.sha256 = hash_checkpoint.value("sha256", "");
+        }
+        return c;
+    }
+    // Takes a checkpoint recorded for this intent; one holding the digest completes the hash.
+    void take(const nlohmann::json& checkpoint) {
+        hash_checkpoint = checkpoint;
+        hash_checkpoint.erase("intent");
+        if (auto sha = checkpoint.value("sha256", ""); !sha.empty()) prepared.sha256_before = sha;
+    }
 
     [[nodiscard]] nlohmann::json to_json() const {
         nlohmann::json j = {{"id", id},
@@ -75,6 +97,7 @@ struct Intent {
         if (!request.is_null()) j["request"] = request;
         if (!verification_failed.is_null()) j["verification_failed"] = verification_failed;
         if (!verify) j["verify"] = false;
+        if (!hash_checkpoint.is_null()) j["hash_checkpoint"] = hash_checkpoint;
         return j;
     }
     [[nodiscard]] static Result<Intent> from_json(const nlohmann::json& j) {
@@ -97,6 +120,7 @@ struct Intent {
             if (j.contains("verification_failed")) {
                 in.verification_failed = j.at("verification_failed");
             }
+            if (j.contains("hash_checkpoint")) in.take(j.at("hash_checkpoint"));
             return in;
         } catch (const nlohmann::json::exception& e) {
             return fail(ErrorKind::BadInput, fmt::format("intent record: {}", e.what()));
@@ -283,6 +307,9 @@ private:
     Result<bool> held_now(const PlanEntry& entry, bool enter_changes = true);
     Status write_intents();
     Status record_intents(std::vector<Intent> intents);
+    Status append_intent_lines(const std::string& lines);
+    Status record_hash_checkpoint(const std::string& id, const act::HashCheckpoint& checkpoint);
+    Status finish_interrupted_hash(Intent& intent, int root);
     Status flush_staged();
     Status drop_intent(const std::string& id);
     Status mark_verification_failed(const std::string& id,
@@ -388,6 +415,39 @@ Status Pass::record_intents(std::vector<Intent> intents) {
         lines += intent.to_json().dump() + "\n";
         m_intents.push_back(std::move(intent));
     }
+    return append_intent_lines(lines);
+}
+
+// Appends a checkpoint of the hash of a file being overwritten to intent.json, durable
+// (fdatasync) before the overwrite goes past it: {"hash_checkpoint": {"intent": ID, "bytes":
+// K, "state": MIDSTATE}} or, once the whole file is hashed, {..., "sha256": DIGEST}. Fails
+// closed: when it cannot be written, the overwrite writes nothing more.
+Status Pass::record_hash_checkpoint(const std::string& id, const act::HashCheckpoint& checkpoint) {
+#ifdef LETHE_TEST_HOOKS
+    // Test-only: LETHE_TEST_CHECKPOINT_ENOSPC=<n> fails the n-th checkpoint as a full disk would.
+    static int checkpoints = 0;
+    if (const char* n = std::getenv("LETHE_TEST_CHECKPOINT_ENOSPC");
+        n != nullptr && ++checkpoints == std::atoi(n)) {
+        return fail(errno_error(fmt::format("write {}", intent_path()), ENOSPC)
+                        .with_context("intent record"));
+    }
+#endif
+    nlohmann::json point = {{"intent", id}, {"bytes", checkpoint.bytes}};
+    if (checkpoint.sha256.empty()) {
+        point["state"] = checkpoint.state;
+    } else {
+        point["sha256"] = checkpoint.sha256;
+    }
+    if (auto st = append_intent_lines(nlohmann::json{{"hash_checkpoint", point}}.dump() + "\n"); !st) {
+        return st;
+    }
+    for (auto& in : m_intents) {
+        if (in.id == id) in.take(point);
+    }
+    return {};
+}
+
+Status Pass::append_intent_lines(const std::string& lines) {
     const std::string path = intent_path();
     bool created = true;
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -555,8 +615,22 @@ Status Pass::recover() {
         } else {
             parsed = fail(in.error());
         }
-    } else if (!text->empty() && text->back() == '\n') {
-        // One record per line.
+    } else if (!text->empty()) {
+        // One record per line, and the checkpoints of hashes taken during overwrites. A
+        // checkpoint whose line was cut short by a crash was not durable, so nothing was
+        // written past the one before it: it is left out. Any other incomplete line is not.
+        constexpr std::string_view kCheckpointLine = "{\"hash_checkpoint\"";
+        if (text->back() != '\n') {
+            const size_t newline = text->rfind('\n');
+            const size_t last = newline == std::string::npos ? 0 : newline + 1;
+            const std::string_view torn = std::string_view(*text).substr(last);
+            const size_t common = std::min(torn.size(), kCheckpointLine.size());
+            if (last > 0 && torn.substr(0, common) == kCheckpointLine.substr(0, common)) {
+                text->resize(last);
+            } else {
+                parsed = fail(ErrorKind::BadInput, "not JSON, or its last line is incomplete");
+            }
+        }
         size_t pos = 0;
         while (parsed && pos < text->size()) {
             size_t end = text->find('\n', pos);
@@ -564,6 +638,18 @@ Status Pass::recover() {
                                               text->begin() + static_cast<std::ptrdiff_t>(end),
                                               nullptr, false);
             pos = end + 1;
+            if (line.is_object() && line.contains("hash_checkpoint") && line.size() == 1) {
+                const nlohmann::json& point = line["hash_checkpoint"];
+                auto of = std::find_if(intents.begin(), intents.end(), [&point](const Intent& in) {
+                    return point.is_object() && in.id == point.value("intent", "");
+                });
+                if (of == intents.end()) {
+                    parsed = fail(ErrorKind::BadInput, "a hash checkpoint of no recorded intent");
+                } else {
+                    of->take(point);
+                }
+                continue;
+            }
             auto in = line.is_object() ? Intent::from_json(line)
                                        : Result<Intent>(fail(ErrorKind::BadInput, "a line is not JSON"));
             if (!in) {
@@ -636,6 +722,14 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
                           util::utf8_display(e.facts.path));
     }
 
+    if (overwrites(e.action) && intent->prepared.sha256_before.empty()) {
+        if (auto st = finish_interrupted_hash(*intent, *fd); !st) return st;
+        if (intent->prepared.sha256_before.empty()) {
+            ++m_summary.failed;
+            m_request = nullptr;
+            return {};
+        }
+    }
     act::DisposalRecord rec = intent->prepared;
     rec.method = overwrites(e.action) ? "file overwrite" : "unlink";
     // encrypt: the original is overwritten only once its verified NAME.age exists.
@@ -736,6 +830,36 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     }
     ++m_summary.recovered;
     return {};
+}
+
+// The overwrite of a large file was interrupted before the hash of its original content was
+// complete. Every byte from its last durable checkpoint on is still original (nothing is
+// written past a checkpoint before it is durable), so the hash is finished from there, and
+// recorded durably in the intent before anything overwrites those bytes again. A file that
+// is no longer there (removed by someone else) leaves the hash empty: nothing is certified.
+Status Pass::finish_interrupted_hash(Intent& intent, int root) {
+    const PlanEntry& e = intent.entry;
+    auto now = scan::stat_beneath(root, e.facts.path);
+    if (!now || now->inode != e.facts.inode || now->device != e.facts.device) {
+        util::log_error("{}/{}: its overwrite was interrupted before the hash of its content was "
+                        "complete, and it is no longer there (removed or replaced since); nothing "
+                        "is certified", e.root, util::utf8_display(e.facts.path));
+        return {};
+    }
+    auto file = act::prepare(root, e.facts, true, true, &m_stop_token, act::ContentHash::Skip);
+    if (!file) return fail(file.error());
+    auto sha = act::finish_hash(*file, intent.checkpoint(), intent.prepared.size, &m_stop_token);
+    if (!sha) return fail(sha.error());
+    util::log_info("{}/{}: the hash of its original content finished from the checkpoint after "
+                   "{} bytes", e.root, util::utf8_display(e.facts.path), intent.checkpoint().bytes);
+    intent.prepared.sha256_before = *sha;
+    intent.hash_checkpoint = nullptr;
+    for (auto& in : m_intents) {
+        if (in.id != intent.id) continue;
+        in.prepared.sha256_before = *sha;
+        in.hash_checkpoint = nullptr;
+    }
+    return write_intents();
 }
 
 Status Pass::write_plan(PlanSummary& summary) {
@@ -953,7 +1077,14 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                                            entry.category,
                                            std::string(policy::to_string(entry.action)));
     bool overwrite = overwrites(entry.action);
-    auto file = act::prepare(*fd, entry.facts, overwrite, false, &m_stop_token);
+    // A large file to sanitize is hashed while it is overwritten, with durable checkpoints in
+    // its intent record, rather than read once before; a file whose hash decides whether it
+    // is disposed of (an archived or a reviewed copy) is hashed first.
+    const bool overlap = overwrite && entry.action != policy::Action::Encrypt &&
+                         archived_sha256.empty() && entry.review.is_null() &&
+                         entry.facts.size > act::hash_ahead_above();
+    auto file = act::prepare(*fd, entry.facts, overwrite, false, &m_stop_token,
+                             overlap ? act::ContentHash::Overlap : act::ContentHash::Read);
     if (!file && file.error().kind() == ErrorKind::Stopped) {
         // Stopped while hashing it: nothing was changed and no intent recorded.
         m_summary.stopped = true;
@@ -1030,6 +1161,9 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     }
     act::SanitizeOptions grouped = sanitize_options();
     grouped.sync_folder = false;  // once per folder of the group, before it is certified
+    grouped.checkpoint = [this, id](const act::HashCheckpoint& c) {
+        return record_hash_checkpoint(id, c);
+    };
     auto done = overwrite ? act::sanitize(*file, temp_name, grouped) : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
         // Refused before anything was changed (the file grew or shrank since prepare).
@@ -1115,6 +1249,9 @@ Status Pass::flush_staged() {
     auto options_for = [&](const Staged& g) {
         act::SanitizeOptions o = options;
         if (g.file.record().size < kInterruptibleBytes) o.stop = &m_block_token;
+        o.checkpoint = [this, id = g.intent.id](const act::HashCheckpoint& c) {
+            return record_hash_checkpoint(id, c);
+        };
         return o;
     };
     std::set<std::string> untouched;  // intents to drop: nothing of their file was changed

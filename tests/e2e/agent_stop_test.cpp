@@ -49,10 +49,11 @@ class AgentStopE2E : public ServiceFixture {
 
     // Starts the agent, holds it at `block`, sends SIGTERM and checks that it stops
     // promptly and cleanly; returns what the notify socket saw.
-    void stop_at_block(int block) {
+    void stop_at_block(int block, const std::map<std::string, std::string>& extra_env = {}) {
         NotifySocket sock(m_dir / "notify");
         std::map<std::string, std::string> env = {
             {"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}, {"WATCHDOG_USEC", "200000"}};
+        env.insert(extra_env.begin(), extra_env.end());
         pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(),
                            "--test-hold-at-block", std::to_string(block)},
                           env);
@@ -116,6 +117,45 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     for (const auto& e : std::filesystem::directory_iterator(m_dir / "share/acme/2010-001")) {
         ADD_FAILURE() << "left behind: " << e.path();
     }
+}
+
+// A file larger than two hash segments is hashed while it is overwritten (the test build
+// sets a segment of 16 MiB, so the 64 MiB file is one; in production a segment is 32 MiB):
+// there is no hashing before its intent, and block 10 falls in its overwrite (brief.pdf takes
+// blocks 1 to 3). The stop leaves its intent with a checkpoint of the hash; the next pass
+// finishes the hash from the checkpoint (the bytes past it are still the original ones) and
+// certifies the SHA-256 of the content before the first attempt changed anything.
+TEST_F(AgentStopE2E, SigtermMidOverwriteOfAFileHashedAheadLeavesACheckpointTheNextPassFinishes) {
+    keygen();
+    const std::map<std::string, std::string> segment = {
+        {"LETHE_TEST_HASH_SEGMENT", std::to_string(16 << 20)}};
+    stop_at_block(10, segment);
+    if (HasFatalFailure()) return;
+
+    std::string after = slurp(m_dir / kHuge);
+    EXPECT_EQ(after.size(), m_huge.size());
+    EXPECT_NE(after, m_huge);
+    std::string intents = slurp(m_dir / "state/intent.json");
+    EXPECT_NE(intents.find("\"hash_checkpoint\""), std::string::npos) << intents;
+    EXPECT_TRUE(certificates_of("acme/2010-001/huge.pdf").empty());
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while overwriting clients/acme/2010-001/huge.pdf"),
+              std::string::npos)
+        << log;
+
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.err.find("acme/2010-001/huge.pdf: the hash of its original content finished "
+                           "from the checkpoint"),
+              std::string::npos)
+        << run.err;
+    EXPECT_FALSE(exists(m_dir / kHuge));
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    auto certs = certificates_of("acme/2010-001/huge.pdf");
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex(m_huge));
+    EXPECT_EQ(certs[0]["method"]["verified"], true);
+    expect_ledger_verifies();
 }
 
 // Block 10 falls in the SHA-256 taken of the huge file before its intent record (brief.pdf

@@ -5,7 +5,9 @@
 // temporary name and nothing that was not due was touched.
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@
 
 #include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
+#include "tests/support/e2e.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
@@ -321,6 +324,171 @@ TEST(CrashHarness, AnUntouchedFileOfAKilledGroupIsRolledBackAndAHoldPlacedSinceK
     EXPECT_FALSE(exists(share.dir() / "state/intent.json"));
     EXPECT_TRUE(share.names_with("share", ".lethe-").empty());
     EXPECT_EQ(share.lethe("certs verify").code, 0);
+}
+
+// Two files larger than two hash segments, so hashed while they are overwritten (the test
+// build sets a segment of 1 MiB with LETHE_TEST_HASH_SEGMENT; in production it is 32 MiB):
+// one dense, whose size is not a multiple of 64, and one sparse, with a hole in its middle
+// and one at its end (holes read as zeros and are part of its hash).
+class LargeFileShare {
+public:
+    static constexpr const char* kSegment = "LETHE_TEST_HASH_SEGMENT=1048576";
+
+    LargeFileShare() {
+        m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+retain = "7y"
+action = "sanitize"
+)");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\n[sanitize]\npasses = 1\nfinal_zero = true\n"
+                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dense = testing::incompressible_bytes((size_t{9} << 20) + 100);
+        m_dir.write("share/acme/2010-001/scan.pdf", m_dense, "2010-05-01");
+        // Sparse: data in [0, 3 MiB) and [6 MiB, 7 MiB), holes elsewhere, 9 MiB + 4196 bytes.
+        std::string data = testing::incompressible_bytes(size_t{4} << 20);
+        m_sparse.assign((size_t{9} << 20) + 4196, '\0');
+        std::copy(data.begin(), data.begin() + (3 << 20), m_sparse.begin());
+        std::copy(data.begin() + (3 << 20), data.end(), m_sparse.begin() + (6 << 20));
+        m_dir.mkdir("share/zeta/1999-9");
+        std::string sparse = m_dir / "share/zeta/1999-9/tape.pdf";
+        int fd = ::open(sparse.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        EXPECT_GE(fd, 0);
+        EXPECT_EQ(::pwrite(fd, m_sparse.data(), 3 << 20, 0), 3 << 20);
+        EXPECT_EQ(::pwrite(fd, m_sparse.data() + (6 << 20), 1 << 20, 6 << 20), 1 << 20);
+        EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(m_sparse.size())), 0);
+        ::close(fd);
+        testing::set_mtime(sparse, "2010-05-01");
+    }
+
+    [[nodiscard]] std::map<std::string, std::string> originals() const {
+        return {{"acme/2010-001/scan.pdf", m_dense}, {"zeta/1999-9/tape.pdf", m_sparse}};
+    }
+
+    testing::CommandOutput lethe(const std::string& args, const std::string& env = "") {
+        ensure_key();
+        return testing::run_shell(m_dir, std::string(kSegment) + " " + env + " " +
+                                             testing::sh_quote(LETHE_BINARY) + " " + args +
+                                             " --config " + testing::sh_quote(m_dir / "lethe.toml"));
+    }
+
+    [[nodiscard]] std::string intents() const {
+        return exists(m_dir / "state/intent.json") ? slurp(m_dir / "state/intent.json") : "";
+    }
+
+    // After the last pass: each file gone, certified once with the SHA-256 of its content
+    // before the first pass touched it, verified; nothing left behind; the ledger verifies.
+    void expect_disposed_honestly(const std::string& label) {
+        std::map<std::string, int> certified;
+        for (const auto& c : testing::payloads_of(m_dir / "state/ledger.jsonl", "disposal")) {
+            std::string path = c["path"];
+            ++certified[path];
+            ASSERT_TRUE(originals().count(path)) << label << " " << path;
+            EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex(originals()[path])) << label << " " << path;
+            EXPECT_EQ(c["subject"]["size"], originals()[path].size()) << label << " " << path;
+            EXPECT_TRUE(c["method"]["verified"].get<bool>()) << label << " " << path;
+        }
+        for (const auto& [path, content] : originals()) {
+            EXPECT_EQ(certified[path], 1) << label << " " << path;
+            EXPECT_FALSE(exists(m_dir / ("share/" + path))) << label << " " << path;
+            std::string folder = m_dir / ("share/" + path.substr(0, path.rfind('/')));
+            EXPECT_TRUE(testing::names_in(folder).empty()) << label << " " << folder;
+        }
+        EXPECT_FALSE(exists(m_dir / "state/intent.json")) << label << ": " << intents();
+        EXPECT_EQ(lethe("certs verify").code, 0) << label;
+    }
+
+    const TempDir& dir() const { return m_dir; }
+
+private:
+    void ensure_key() {
+        if (m_keyed) return;
+        m_keyed = true;
+        auto k = lethe("keygen");
+        EXPECT_EQ(k.code, 0) << k.err;
+    }
+
+    TempDir m_dir;
+    std::string m_dense;
+    std::string m_sparse;
+    bool m_keyed = false;
+};
+
+// Killed after each durable checkpoint of the hash and after each block written while the
+// hash runs ahead: the next pass finishes the hash from the checkpoint (the bytes past it are
+// still the original ones), overwrites and certifies the SHA-256 of the original content.
+TEST(CrashHarness, AKillWhileALargeFileIsHashedAndOverwrittenStillCertifiesItsOriginalHash) {
+    // Learn how often each step is reached.
+    std::map<std::string, int> reached;
+    {
+        LargeFileShare share;
+        std::string list = share.dir() / "steps.txt";
+        auto o = share.lethe("run", "LETHE_FAULT_AT='list:" + list + "'");
+        ASSERT_EQ(o.code, 0) << o.err;
+        std::ifstream in(list);
+        for (std::string s; std::getline(in, s);) ++reached[s];
+        share.expect_disposed_honestly("uninterrupted");
+    }
+    // Three writes of the dense file (4 MiB blocks) and two of the sparse one's data, each
+    // after a checkpoint covering it; the sparse file's trailing hole gets the final one.
+    EXPECT_EQ(reached["overwrite-block"], 5);
+    EXPECT_EQ(reached["hash-checkpoint"], 6);
+    int partly_overwritten = 0;
+    for (const char* step : {"hash-checkpoint", "overwrite-block"}) {
+        for (int n = 1; n <= reached[step]; ++n) {
+            std::string label = std::string(step) + ":" + std::to_string(n);
+            LargeFileShare share;
+            auto crashed = share.lethe("run", "LETHE_FAULT_AT=" + label);
+            ASSERT_EQ(crashed.code, 128 + SIGKILL) << label << ": " << crashed.err;
+            // The intent holds a checkpoint of the hash, not yet the digest of both files.
+            std::string intents = share.intents();
+            EXPECT_NE(intents.find("\"hash_checkpoint\""), std::string::npos) << label << intents;
+            for (const auto& [path, content] : share.originals()) {
+                if (slurp(share.dir() / ("share/" + path)) != content) ++partly_overwritten;
+            }
+            auto next = share.lethe("--log-target stderr run");
+            ASSERT_EQ(next.code, 0) << label << ": " << next.err;
+            share.expect_disposed_honestly(label);
+        }
+    }
+    EXPECT_GE(partly_overwritten, 8);  // most kills left a file partly overwritten
+}
+
+// The checkpoint cannot be written (a full state disk): nothing more of the file is
+// overwritten, the pass fails, and the next pass completes the disposal honestly. When the
+// very first checkpoint fails, the file is untouched.
+TEST(CrashHarness, AHashCheckpointThatCannotBeWrittenStopsTheOverwriteAndTheNextPassCompletesIt) {
+    for (int n : {1, 2}) {
+        LargeFileShare share;
+        auto failed = share.lethe("--log-target stderr run",
+                                  "LETHE_TEST_CHECKPOINT_ENOSPC=" + std::to_string(n));
+        EXPECT_NE(failed.code, 0) << n;
+        EXPECT_NE(failed.err.find("the checkpoint of its hash could not be recorded, so nothing "
+                                  "more of it was overwritten"),
+                  std::string::npos)
+            << failed.err;
+        EXPECT_NE(failed.err.find("No space left on device"), std::string::npos) << failed.err;
+        EXPECT_TRUE(testing::payloads_of(share.dir() / "state/ledger.jsonl", "disposal").empty());
+        // The first checkpoint failing leaves both files untouched; the second, the first
+        // file partly overwritten (up to its first checkpoint) and the other untouched.
+        int changed = 0;
+        for (const auto& [path, content] : share.originals()) {
+            if (slurp(share.dir() / ("share/" + path)) != content) ++changed;
+        }
+        EXPECT_EQ(changed, n - 1) << n;
+        EXPECT_EQ(share.intents().find("\"hash_checkpoint\"") != std::string::npos, n == 2)
+            << n << ": " << share.intents();
+        auto next = share.lethe("--log-target stderr run");
+        ASSERT_EQ(next.code, 0) << n << ": " << next.err;
+        share.expect_disposed_honestly("ENOSPC at checkpoint " + std::to_string(n));
+    }
 }
 
 // Killed after the archive was indexed and before any source was removed; then the archive
