@@ -42,8 +42,9 @@ struct SanitizeOptions {
     // off and fsyncs each folder of the group once (sync_folder()) before it certifies any.
     bool sync_folder = true;
     // For a file prepared with ContentHash::Overlap: makes a checkpoint of its hash durable
-    // (the caller's intent record). overwrite() calls it before it writes any byte at or past
-    // the checkpoint's predecessor; when it fails, nothing more is written. Required then.
+    // (the caller's intent record). No byte is written past a checkpoint before the next one
+    // returned success; when one fails, nothing more is written. Required then. Called on a
+    // helper thread of overwrite(), one call at a time, only while overwrite() runs.
     std::function<Status(const HashCheckpoint&)> checkpoint = nullptr;
 };
 

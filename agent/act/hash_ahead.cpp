@@ -60,12 +60,13 @@ void HashAhead::run() {
         m_changed.notify_all();
     };
     ::posix_fadvise(m_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    const size_t capacity = static_cast<size_t>(std::min<uint64_t>(kReadBlock, std::max<uint64_t>(m_size, 1)));
+    const size_t capacity =
+        static_cast<size_t>(std::min<uint64_t>(kReadBlock, std::max<uint64_t>(m_size, 1)));
     std::unique_ptr<char[]> buffer(new (std::nothrow) char[capacity]);
     if (!buffer) return publish_error(Error(ErrorKind::Internal, "out of memory for the hash buffer"));
     util::Sha256State hash;
     uint64_t offset = 0;
-    while (offset < m_size) {
+    do {
         {
             // No further than one segment past what the writer needs.
             std::unique_lock lock(m_mutex);
@@ -88,56 +89,41 @@ void HashAhead::run() {
             hash.update(buffer.get(), static_cast<size_t>(n));
             offset += static_cast<uint64_t>(n);
         }
-        std::string state;
-        std::string digest;
+        HashCheckpoint point;
+        point.bytes = offset;
         if (offset == m_size) {
-            digest = hash.finish_hex();
+            point.sha256 = hash.finish_hex();
         } else {
             auto exported = hash.export_state();
             if (!exported) return publish_error(exported.error());
-            state = std::move(*exported);
+            point.state = std::move(*exported);
         }
-        std::lock_guard lock(m_mutex);
         if (m_cancel) return;
-        m_hashed = offset;
-        m_state = std::move(state);
-        m_digest = std::move(digest);
-        m_changed.notify_all();
-    }
-    if (m_size == 0) {
+        if (auto st = m_checkpoint(point); !st) {
+            return publish_error(st.error().with_context(fmt::format(
+                "{}: the checkpoint of its hash could not be recorded, so nothing more of it was "
+                "overwritten", m_path)));
+        }
+        util::fault_point("hash-checkpoint");
         std::lock_guard lock(m_mutex);
-        m_digest = hash.finish_hex();
+        m_durable = offset;
+        m_digest = std::move(point.sha256);
         m_changed.notify_all();
-    }
+    } while (offset < m_size);
 }
 
 Status HashAhead::cover(uint64_t end) {
     end = std::min(end, m_size);
-    if (m_durable_final || (m_durable >= end && end < m_size)) return {};
-    HashCheckpoint point;
-    {
-        std::unique_lock lock(m_mutex);
-        if (end > m_requested) {
-            m_requested = end;
-            m_changed.notify_all();
-        }
-        m_changed.wait(lock, [&] { return m_error || (m_hashed >= end && (end < m_size || !m_digest.empty())); });
-        if (m_error) return fail(*m_error);
-        point.bytes = m_hashed;
-        if (m_hashed == m_size) {
-            point.sha256 = m_digest;
-        } else {
-            point.state = m_state;
-        }
+    std::unique_lock lock(m_mutex);
+    if (end > m_requested) {
+        m_requested = end;
+        m_changed.notify_all();
     }
-    if (auto st = m_checkpoint(point); !st) {
-        return fail(st.error().with_context(fmt::format(
-            "{}: the checkpoint of its hash could not be recorded, so nothing more of it was "
-            "overwritten", m_path)));
-    }
-    m_durable = point.bytes;
-    m_durable_final = !point.sha256.empty();
-    util::fault_point("hash-checkpoint");
+    // A checkpoint of the whole file is the one that holds the digest.
+    m_changed.wait(lock, [&] {
+        return m_error || (m_durable >= end && (end < m_size || !m_digest.empty()));
+    });
+    if (m_error) return fail(*m_error);
     return {};
 }
 

@@ -18,19 +18,21 @@ namespace lethe::act {
 // overwrite that destroys it, with durable checkpoints (internal to act/).
 //
 // The helper reads and hashes the file in segments, at most one segment ahead of the
-// furthest byte the writer asked to cover; after each it publishes the midstate (or, at the
-// end, the digest). The writer calls cover(end) before it writes any byte below
-// `end`: that waits until the hash has got at least that far and makes a checkpoint at or
-// past `end` durable through the caller's callback, unless one is already. So whenever a
-// byte at offset >= K has been written, a durable checkpoint holds the state of [0, K') with
-// K' past every byte written, and the bytes from K' on are still the original ones: after a
-// crash the hash is finished from the checkpoint by reading [K', size) (finish_hash()).
+// furthest byte the writer asked to cover; after each segment it makes a checkpoint durable
+// through the caller's callback (the midstate, or at the end the digest), on the helper
+// thread, so that the checkpoint's sync runs while the writer writes. The writer calls
+// cover(end) before it writes any byte below `end`: that waits until a durable checkpoint
+// reaches `end`. So whenever a byte at offset >= K has been written, a durable checkpoint
+// holds the state of [0, K') with K' past every byte written, and the bytes from K' on are
+// still the original ones: after a crash the hash is finished from the checkpoint by reading
+// [K', size) (finish_hash()).
 class HashAhead {
 public:
     using Checkpoint = std::function<Status(const HashCheckpoint&)>;
 
     // Hashes [0, size) of `fd` (holes read as zeros) in segments of `segment` bytes (a
-    // multiple of 64). Starts the helper thread at once.
+    // multiple of 64). Starts the helper thread at once. `checkpoint` is called on that
+    // thread, one call at a time, and never after the destructor returns.
     HashAhead(int fd, uint64_t size, std::string path, Checkpoint checkpoint, uint64_t segment);
     ~HashAhead();
     HashAhead(const HashAhead&) = delete;
@@ -51,15 +53,12 @@ private:
     const std::string m_path;
     const Checkpoint m_checkpoint;
     const uint64_t m_segment;
-    uint64_t m_durable = 0;  // writer thread only
-    bool m_durable_final = false;
 
     std::mutex m_mutex;
     std::condition_variable m_changed;
-    uint64_t m_hashed = 0;     // guarded: published so far
+    uint64_t m_durable = 0;    // guarded: the bytes a durable checkpoint covers
     uint64_t m_requested = 0;  // guarded: the furthest end the writer asked to cover
-    std::string m_state;       // guarded: midstate after m_hashed bytes
-    std::string m_digest;      // guarded: set once all is hashed
+    std::string m_digest;      // guarded: set once all is hashed and durable
     std::optional<Error> m_error;  // guarded
     std::atomic<bool> m_cancel{false};
     std::thread m_thread;      // last: started once everything above is set

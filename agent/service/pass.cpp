@@ -421,7 +421,9 @@ Status Pass::record_intents(std::vector<Intent> intents) {
 // Appends a checkpoint of the hash of a file being overwritten to intent.json, durable
 // (fdatasync) before the overwrite goes past it: {"hash_checkpoint": {"intent": ID, "bytes":
 // K, "state": MIDSTATE}} or, once the whole file is hashed, {..., "sha256": DIGEST}. Fails
-// closed: when it cannot be written, the overwrite writes nothing more.
+// closed: when it cannot be written, the overwrite writes nothing more. Called on the
+// overwrite's hashing thread while the pass's own thread waits inside act::overwrite(), so
+// nothing else touches m_intents or intent.json meanwhile.
 Status Pass::record_hash_checkpoint(const std::string& id, const act::HashCheckpoint& checkpoint) {
 #ifdef LETHE_TEST_HOOKS
     // Test-only: LETHE_TEST_CHECKPOINT_ENOSPC=<n> fails the n-th checkpoint as a full disk would.

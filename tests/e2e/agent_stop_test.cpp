@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
@@ -120,16 +121,17 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
 }
 
 // A file larger than two hash segments is hashed while it is overwritten (the test build
-// sets a segment of 16 MiB, so the 64 MiB file is one; in production a segment is 32 MiB):
-// there is no hashing before its intent, and block 10 falls in its overwrite (brief.pdf takes
-// blocks 1 to 3). The stop leaves its intent with a checkpoint of the hash; the next pass
+// sets a segment of 8 MiB, so the 64 MiB file is one; in production a segment is 32 MiB):
+// there is no hashing before its intent, and block 5 falls early in its overwrite, while the
+// hash is at most one segment ahead. The stop leaves its intent with a checkpoint of the
+// hash, not yet its digest; the next pass
 // finishes the hash from the checkpoint (the bytes past it are still the original ones) and
 // certifies the SHA-256 of the content before the first attempt changed anything.
 TEST_F(AgentStopE2E, SigtermMidOverwriteOfAFileHashedAheadLeavesACheckpointTheNextPassFinishes) {
     keygen();
     const std::map<std::string, std::string> segment = {
-        {"LETHE_TEST_HASH_SEGMENT", std::to_string(16 << 20)}};
-    stop_at_block(10, segment);
+        {"LETHE_TEST_HASH_SEGMENT", std::to_string(8 << 20)}};
+    stop_at_block(5, segment);
     if (HasFatalFailure()) return;
 
     std::string after = slurp(m_dir / kHuge);
@@ -137,6 +139,15 @@ TEST_F(AgentStopE2E, SigtermMidOverwriteOfAFileHashedAheadLeavesACheckpointTheNe
     EXPECT_NE(after, m_huge);
     std::string intents = slurp(m_dir / "state/intent.json");
     EXPECT_NE(intents.find("\"hash_checkpoint\""), std::string::npos) << intents;
+    std::istringstream lines(intents);
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        if (j.contains("hash_checkpoint")) {
+            EXPECT_FALSE(j["hash_checkpoint"].contains("sha256")) << "not yet the digest: " << line;
+        } else {
+            EXPECT_EQ(j["sha256"], "") << "not hashed before its intent: " << line;
+        }
+    }
     EXPECT_TRUE(certificates_of("acme/2010-001/huge.pdf").empty());
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while overwriting clients/acme/2010-001/huge.pdf"),

@@ -327,12 +327,12 @@ TEST(CrashHarness, AnUntouchedFileOfAKilledGroupIsRolledBackAndAHoldPlacedSinceK
 }
 
 // Two files larger than two hash segments, so hashed while they are overwritten (the test
-// build sets a segment of 1 MiB with LETHE_TEST_HASH_SEGMENT; in production it is 32 MiB):
+// build sets a segment of 2 MiB with LETHE_TEST_HASH_SEGMENT; in production it is 32 MiB):
 // one dense, whose size is not a multiple of 64, and one sparse, with a hole in its middle
 // and one at its end (holes read as zeros and are part of its hash).
 class LargeFileShare {
 public:
-    static constexpr const char* kSegment = "LETHE_TEST_HASH_SEGMENT=1048576";
+    static constexpr const char* kSegment = "LETHE_TEST_HASH_SEGMENT=2097152";
 
     LargeFileShare() {
         m_dir.write("policies/firm.toml", R"([schedule]
@@ -350,19 +350,19 @@ action = "sanitize"
                     "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
                     "max_fraction_per_root = 1.0\n[sanitize]\npasses = 1\nfinal_zero = true\n"
                     "[[root]]\nname = \"clients\"\npath = \"share\"\n");
-        m_dense = testing::incompressible_bytes((size_t{9} << 20) + 100);
+        m_dense = testing::incompressible_bytes((size_t{6} << 20) + 100);
         m_dir.write("share/acme/2010-001/scan.pdf", m_dense, "2010-05-01");
-        // Sparse: data in [0, 3 MiB) and [6 MiB, 7 MiB), holes elsewhere, 9 MiB + 4196 bytes.
-        std::string data = testing::incompressible_bytes(size_t{4} << 20);
-        m_sparse.assign((size_t{9} << 20) + 4196, '\0');
-        std::copy(data.begin(), data.begin() + (3 << 20), m_sparse.begin());
-        std::copy(data.begin() + (3 << 20), data.end(), m_sparse.begin() + (6 << 20));
+        // Sparse: data in [0, 2 MiB) and [4 MiB, 5 MiB), holes elsewhere, 7 MiB + 4196 bytes.
+        std::string data = testing::incompressible_bytes(size_t{3} << 20);
+        m_sparse.assign((size_t{7} << 20) + 4196, '\0');
+        std::copy(data.begin(), data.begin() + (2 << 20), m_sparse.begin());
+        std::copy(data.begin() + (2 << 20), data.end(), m_sparse.begin() + (4 << 20));
         m_dir.mkdir("share/zeta/1999-9");
         std::string sparse = m_dir / "share/zeta/1999-9/tape.pdf";
         int fd = ::open(sparse.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         EXPECT_GE(fd, 0);
-        EXPECT_EQ(::pwrite(fd, m_sparse.data(), 3 << 20, 0), 3 << 20);
-        EXPECT_EQ(::pwrite(fd, m_sparse.data() + (6 << 20), 1 << 20, 6 << 20), 1 << 20);
+        EXPECT_EQ(::pwrite(fd, m_sparse.data(), 2 << 20, 0), 2 << 20);
+        EXPECT_EQ(::pwrite(fd, m_sparse.data() + (4 << 20), 1 << 20, 4 << 20), 1 << 20);
         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(m_sparse.size())), 0);
         ::close(fd);
         testing::set_mtime(sparse, "2010-05-01");
@@ -436,10 +436,11 @@ TEST(CrashHarness, AKillWhileALargeFileIsHashedAndOverwrittenStillCertifiesItsOr
         for (std::string s; std::getline(in, s);) ++reached[s];
         share.expect_disposed_honestly("uninterrupted");
     }
-    // Three writes of the dense file (4 MiB blocks) and two of the sparse one's data, each
-    // after a checkpoint covering it; the sparse file's trailing hole gets the final one.
-    EXPECT_EQ(reached["overwrite-block"], 5);
-    EXPECT_EQ(reached["hash-checkpoint"], 6);
+    // Two writes of each file (4 MiB blocks; the sparse one's two data ranges), and a
+    // checkpoint after every segment of 2 MiB of each (holes included), the last holding
+    // the digest.
+    EXPECT_EQ(reached["overwrite-block"], 4);
+    EXPECT_EQ(reached["hash-checkpoint"], 8);
     int partly_overwritten = 0;
     for (const char* step : {"hash-checkpoint", "overwrite-block"}) {
         for (int n = 1; n <= reached[step]; ++n) {
@@ -458,14 +459,14 @@ TEST(CrashHarness, AKillWhileALargeFileIsHashedAndOverwrittenStillCertifiesItsOr
             share.expect_disposed_honestly(label);
         }
     }
-    EXPECT_GE(partly_overwritten, 8);  // most kills left a file partly overwritten
+    EXPECT_GE(partly_overwritten, 4);  // most kills left a file partly overwritten
 }
 
 // The checkpoint cannot be written (a full state disk): nothing more of the file is
 // overwritten, the pass fails, and the next pass completes the disposal honestly. When the
 // very first checkpoint fails, the file is untouched.
 TEST(CrashHarness, AHashCheckpointThatCannotBeWrittenStopsTheOverwriteAndTheNextPassCompletesIt) {
-    for (int n : {1, 2}) {
+    for (int n : {1, 3}) {
         LargeFileShare share;
         auto failed = share.lethe("--log-target stderr run",
                                   "LETHE_TEST_CHECKPOINT_ENOSPC=" + std::to_string(n));
@@ -476,14 +477,14 @@ TEST(CrashHarness, AHashCheckpointThatCannotBeWrittenStopsTheOverwriteAndTheNext
             << failed.err;
         EXPECT_NE(failed.err.find("No space left on device"), std::string::npos) << failed.err;
         EXPECT_TRUE(testing::payloads_of(share.dir() / "state/ledger.jsonl", "disposal").empty());
-        // The first checkpoint failing leaves both files untouched; the second, the first
-        // file partly overwritten (up to its first checkpoint) and the other untouched.
+        // The first checkpoint failing leaves both files untouched; the third, the first file
+        // overwritten up to the second (its first 4 MiB block) and the other untouched.
         int changed = 0;
         for (const auto& [path, content] : share.originals()) {
             if (slurp(share.dir() / ("share/" + path)) != content) ++changed;
         }
-        EXPECT_EQ(changed, n - 1) << n;
-        EXPECT_EQ(share.intents().find("\"hash_checkpoint\"") != std::string::npos, n == 2)
+        EXPECT_EQ(changed, n == 3 ? 1 : 0) << n;
+        EXPECT_EQ(share.intents().find("\"hash_checkpoint\"") != std::string::npos, n == 3)
             << n << ": " << share.intents();
         auto next = share.lethe("--log-target stderr run");
         ASSERT_EQ(next.code, 0) << n << ": " << next.err;
