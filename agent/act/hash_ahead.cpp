@@ -42,6 +42,7 @@ HashAhead::HashAhead(int fd, uint64_t size, std::string path, Checkpoint checkpo
       m_path(std::move(path)),
       m_checkpoint(std::move(checkpoint)),
       m_segment(std::max<uint64_t>(64, segment / 64 * 64)),
+      m_recorder([this] { record(); }),
       m_thread([this] { run(); }) {}
 
 HashAhead::~HashAhead() {
@@ -51,6 +52,35 @@ HashAhead::~HashAhead() {
         m_changed.notify_all();
     }
     if (m_thread.joinable()) m_thread.join();
+    if (m_recorder.joinable()) m_recorder.join();
+}
+
+// Records the queued checkpoints in order; each is durable when the callback returns.
+void HashAhead::record() {
+    for (;;) {
+        HashCheckpoint point;
+        {
+            std::unique_lock lock(m_mutex);
+            m_changed.wait(lock, [&] { return m_cancel || m_error || !m_queue.empty(); });
+            if (m_cancel || m_error) return;
+            point = std::move(m_queue.front());
+            m_queue.pop_front();
+        }
+        if (auto st = m_checkpoint(point); !st) {
+            std::lock_guard lock(m_mutex);
+            m_error = st.error().with_context(fmt::format(
+                "{}: the checkpoint of its hash could not be recorded, so nothing more of it was "
+                "overwritten", m_path));
+            m_changed.notify_all();
+            return;
+        }
+        util::fault_point("hash-checkpoint");
+        std::lock_guard lock(m_mutex);
+        m_durable = point.bytes;
+        m_digest = std::move(point.sha256);
+        m_changed.notify_all();
+        if (!m_digest.empty()) return;
+    }
 }
 
 void HashAhead::run() {
@@ -68,10 +98,12 @@ void HashAhead::run() {
     uint64_t offset = 0;
     do {
         {
-            // No further than one segment past what the writer needs.
+            // No further than two segments past what the writer needs.
             std::unique_lock lock(m_mutex);
-            m_changed.wait(lock, [&] { return m_cancel || offset < m_requested + m_segment; });
-            if (m_cancel) return;
+            m_changed.wait(lock, [&] {
+                return m_cancel || m_error || offset < m_requested + 2 * m_segment;
+            });
+            if (m_cancel || m_error) return;
         }
         const uint64_t segment_end = std::min(m_size, (offset / m_segment + 1) * m_segment);
         while (offset < segment_end) {
@@ -98,16 +130,8 @@ void HashAhead::run() {
             if (!exported) return publish_error(exported.error());
             point.state = std::move(*exported);
         }
-        if (m_cancel) return;
-        if (auto st = m_checkpoint(point); !st) {
-            return publish_error(st.error().with_context(fmt::format(
-                "{}: the checkpoint of its hash could not be recorded, so nothing more of it was "
-                "overwritten", m_path)));
-        }
-        util::fault_point("hash-checkpoint");
         std::lock_guard lock(m_mutex);
-        m_durable = offset;
-        m_digest = std::move(point.sha256);
+        m_queue.push_back(std::move(point));
         m_changed.notify_all();
     } while (offset < m_size);
 }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -17,10 +18,10 @@ namespace lethe::act {
 // The SHA-256 of a file's original content, computed on a helper thread ahead of the
 // overwrite that destroys it, with durable checkpoints (internal to act/).
 //
-// The helper reads and hashes the file in segments, at most one segment ahead of the
-// furthest byte the writer asked to cover; after each segment it makes a checkpoint durable
-// through the caller's callback (the midstate, or at the end the digest), on the helper
-// thread, so that the checkpoint's sync runs while the writer writes. The writer calls
+// One helper reads and hashes the file in segments, at most two segments ahead of the
+// furthest byte the writer asked to cover; after each segment a second helper makes a
+// checkpoint durable through the caller's callback (the midstate, or at the end the digest),
+// in order, so that neither the hash nor the writer waits for the checkpoint's sync. The writer calls
 // cover(end) before it writes any byte below `end`: that waits until a durable checkpoint
 // reaches `end`. So whenever a byte at offset >= K has been written, a durable checkpoint
 // holds the state of [0, K') with K' past every byte written, and the bytes from K' on are
@@ -31,8 +32,8 @@ public:
     using Checkpoint = std::function<Status(const HashCheckpoint&)>;
 
     // Hashes [0, size) of `fd` (holes read as zeros) in segments of `segment` bytes (a
-    // multiple of 64). Starts the helper thread at once. `checkpoint` is called on that
-    // thread, one call at a time, and never after the destructor returns.
+    // multiple of 64). Starts the helper threads at once. `checkpoint` is called on one of
+    // them, one call at a time, in order, and never after the destructor returns.
     HashAhead(int fd, uint64_t size, std::string path, Checkpoint checkpoint, uint64_t segment);
     ~HashAhead();
     HashAhead(const HashAhead&) = delete;
@@ -47,6 +48,7 @@ public:
 
 private:
     void run();
+    void record();
 
     const int m_fd;
     const uint64_t m_size;
@@ -59,9 +61,11 @@ private:
     uint64_t m_durable = 0;    // guarded: the bytes a durable checkpoint covers
     uint64_t m_requested = 0;  // guarded: the furthest end the writer asked to cover
     std::string m_digest;      // guarded: set once all is hashed and durable
+    std::deque<HashCheckpoint> m_queue;  // guarded: hashed, not yet recorded
     std::optional<Error> m_error;  // guarded
     std::atomic<bool> m_cancel{false};
-    std::thread m_thread;      // last: started once everything above is set
+    std::thread m_recorder;    // last: started once everything above is set
+    std::thread m_thread;
 };
 
 // The segment the pre-disposal hash runs ahead in: 32 MiB (a test build may set another,

@@ -123,7 +123,7 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
 // A file larger than two hash segments is hashed while it is overwritten (the test build
 // sets a segment of 8 MiB, so the 64 MiB file is one; in production a segment is 32 MiB):
 // there is no hashing before its intent, and block 5 falls early in its overwrite, while the
-// hash is at most one segment ahead. The stop leaves its intent with a checkpoint of the
+// hash is at most two segments ahead. The stop leaves its intent with a checkpoint of the
 // hash, not yet its digest; the next pass
 // finishes the hash from the checkpoint (the bytes past it are still the original ones) and
 // certifies the SHA-256 of the content before the first attempt changed anything.
