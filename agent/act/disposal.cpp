@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -25,6 +26,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -368,6 +370,19 @@ public:
         OPENSSL_cleanse(m_iv, sizeof m_iv);
     }
 
+    // The same pattern from its first byte, for a second reader.
+    [[nodiscard]] Result<Pattern> replica() const {
+        Pattern p;
+        p.m_zeros = m_zeros;
+        if (m_zeros) return p;
+        std::memcpy(p.m_key, m_key, sizeof m_key);
+        std::memcpy(p.m_iv, m_iv, sizeof m_iv);
+        p.m_ctx.reset(EVP_CIPHER_CTX_new());
+        if (!p.m_ctx) return fail(ErrorKind::Internal, "OpenSSL: out of memory");
+        if (auto st = p.restart(); !st) return fail(st.error());
+        return p;
+    }
+
     // Back to the first byte of the pattern.
     Status restart() {
         if (m_zeros) return {};
@@ -404,6 +419,132 @@ private:
     std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> m_ctx;
 };
 
+// The read-back of a large file's last pass, done while that pass is being written: on a
+// helper thread, each block once the writer has written it, after its writeback to the
+// device has completed (sync_file_range with WAIT_AFTER), read from the device with O_DIRECT
+// (never from the page cache) and compared with the pattern. The writer makes the file
+// durable (fdatasync) before finish() is relied on, as for read_back().
+class EarlyReadBack {
+public:
+    // Null when the file cannot be read with O_DIRECT (read_back() then drops the cache
+    // after the sync instead) or a buffer cannot be had.
+    static std::unique_ptr<EarlyReadBack> start(const Target& t, std::vector<Range> chunks,
+                                                const Pattern& pattern, const std::string& path) {
+        UniqueFd direct(::openat(t.dir.get(), t.name.c_str(),
+                                 O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC));
+        struct stat st {};
+        if (!direct || ::fstat(direct.get(), &st) != 0 || st.st_ino != t.st.st_ino ||
+            st.st_dev != t.st.st_dev) {
+            return nullptr;
+        }
+        auto replica = pattern.replica();
+        if (!replica) return nullptr;
+        auto early = std::unique_ptr<EarlyReadBack>(new EarlyReadBack(
+            t.file.get(), std::move(direct), std::move(chunks), std::move(*replica), path));
+        if (!early->m_buffer || !early->m_expected) return nullptr;
+        early->m_thread = std::thread([e = early.get()] { e->run(); });
+        return early;
+    }
+    EarlyReadBack(const EarlyReadBack&) = delete;
+    EarlyReadBack& operator=(const EarlyReadBack&) = delete;
+    ~EarlyReadBack() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_cancel = true;
+            m_changed.notify_all();
+        }
+        if (m_thread.joinable()) m_thread.join();
+    }
+
+    // The first `n` blocks are written.
+    void written(size_t n) {
+        std::lock_guard lock(m_mutex);
+        m_written = n;
+        m_changed.notify_all();
+    }
+    // Waits until every block is read back; where they differ, or nothing.
+    Result<std::optional<ReadBackMismatch>> finish() {
+        written(m_chunks.size());
+        if (m_thread.joinable()) m_thread.join();
+        if (m_error) return fail(*m_error);
+        return m_mismatch;
+    }
+
+private:
+    EarlyReadBack(int write_fd, UniqueFd direct, std::vector<Range> chunks, Pattern pattern,
+                  std::string path)
+        : m_write_fd(write_fd),
+          m_direct(std::move(direct)),
+          m_chunks(std::move(chunks)),
+          m_pattern(std::move(pattern)),
+          m_path(std::move(path)),
+          m_buffer(aligned_buffer(kBlock)),
+          m_expected(aligned_buffer(kBlock)) {}
+
+    void run() {
+        for (size_t i = 0; i < m_chunks.size(); ++i) {
+            {
+                std::unique_lock lock(m_mutex);
+                m_changed.wait(lock, [&] { return m_cancel || m_written > i; });
+                if (m_cancel) return;
+            }
+            const Range c = m_chunks[i];
+            // Its writeback has completed, so the read below comes from the device.
+            if (::sync_file_range(m_write_fd, static_cast<off_t>(c.offset),
+                                  static_cast<off_t>(c.length),
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+                m_error = errno_error(fmt::format("write back {}", m_path), errno);
+                return;
+            }
+            uint64_t done = 0;
+            while (done < c.length) {
+                ssize_t got = ::pread(m_direct.get(), m_buffer.get(), kBlock,
+                                      static_cast<off_t>(c.offset + done));
+                if (got < 0 && errno == EINTR) continue;
+                if (got < 0) {
+                    m_error = errno_error(fmt::format("read back {}", m_path), errno);
+                    return;
+                }
+                if (got == 0) {
+                    m_error = Error(ErrorKind::Verification,
+                                    fmt::format("{}: read back ended at byte {} of {}", m_path,
+                                                c.offset + done, c.offset + c.length));
+                    return;
+                }
+                size_t n = static_cast<size_t>(
+                    std::min<uint64_t>(static_cast<uint64_t>(got), c.length - done));
+                if (auto st = m_pattern.fill(m_expected.get(), n); !st) {
+                    m_error = st.error();
+                    return;
+                }
+                if (std::memcmp(m_buffer.get(), m_expected.get(), n) != 0) {
+                    if (!m_mismatch) {
+                        m_mismatch = ReadBackMismatch{c.offset / kBlock, c.offset + done, n, 0};
+                    }
+                    ++m_mismatch->blocks;
+                }
+                done += n;
+            }
+        }
+    }
+
+    const int m_write_fd;
+    UniqueFd m_direct;
+    const std::vector<Range> m_chunks;
+    Pattern m_pattern;
+    const std::string m_path;
+    AlignedBuffer m_buffer;
+    AlignedBuffer m_expected;
+    std::optional<Error> m_error;                 // the thread's, read after join
+    std::optional<ReadBackMismatch> m_mismatch;   // the thread's, read after join
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    size_t m_written = 0;  // guarded
+    bool m_cancel = false;  // guarded
+    std::thread m_thread;
+};
+
 }  // namespace
 
 // What an overwrite begun with overwrite() leaves for sync_overwrite() and finish_sanitize().
@@ -416,6 +557,7 @@ struct PreparedFile::Impl {
     bool overwritten = false;           // every pass written
     bool synced = false;                // and the last one fdatasynced
     bool hash_pending = false;          // ContentHash::Overlap: hashed by the first pass
+    std::unique_ptr<EarlyReadBack> early;  // a large file's last pass, read back as written
 };
 
 PreparedFile::PreparedFile(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -455,6 +597,10 @@ size_t buffer_size(const std::vector<Range>& chunks) {
 // the device works while the next blocks are made and the final fdatasync has little left.
 constexpr uint64_t kWritebackEvery = uint64_t{32} << 20;
 
+#ifdef LETHE_TEST_HOOKS
+void maybe_inject_corruption(int fd, uint64_t size, uint64_t from = 0);
+#endif
+
 // Writes one pass over the data ranges, and starts the writeback of all of it; the caller
 // makes it durable (fdatasync). The pattern of the next block is made on a helper thread
 // while this one is written (`block` and `spare` take turns); a file of one block is done on
@@ -464,7 +610,7 @@ constexpr uint64_t kWritebackEvery = uint64_t{32} << 20;
 // no block is written before a durable checkpoint of the hash covers it.
 Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
                   char* spare, const std::string& path, const util::StopToken* stop,
-                  HashAhead* ahead) {
+                  HashAhead* ahead, EarlyReadBack* early) {
     const std::vector<Range> chunks = blocks_of(ranges);
     char* buffers[2] = {block, spare};
     const auto launch = chunks.size() > 1 ? std::launch::async : std::launch::deferred;
@@ -495,6 +641,13 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
             done += static_cast<size_t>(w);
         }
         if (ahead != nullptr) fault_point("overwrite-block");
+        if (early != nullptr) {
+#ifdef LETHE_TEST_HOOKS
+            // The test-only corruption "after the write", before this block is read back.
+            maybe_inject_corruption(fd, offset + n, offset);
+#endif
+            early->written(i + 1);
+        }
         if (offset + n >= unsent + kWritebackEvery) {
             // Advisory: an error here is found again by the fdatasync that follows.
             ::sync_file_range(fd, static_cast<off_t>(unsent), static_cast<off_t>(offset + n - unsent),
@@ -612,11 +765,13 @@ Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<R
 // Test-only fault: corrupt up to 4 KiB after the last pass, to prove that a failed
 // read-back keeps the file and writes no certificate. LETHE_TEST_CORRUPT_AFTER_WRITE=1
 // corrupts the start of the file, =at:<byte> the bytes from that offset.
-void maybe_inject_corruption(int fd, uint64_t size) {
+// (A large file read back while written is corrupted block by block, in [from, size), just
+// after the block is written and before it is read back.)
+void maybe_inject_corruption(int fd, uint64_t size, uint64_t from) {
     const char* hook = std::getenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
     if (hook == nullptr || size == 0) return;
     uint64_t at = std::strncmp(hook, "at:", 3) == 0 ? std::strtoull(hook + 3, nullptr, 10) : 0;
-    if (at >= size) return;
+    if (at >= size || at < from) return;
     std::string junk(static_cast<size_t>(std::min<uint64_t>(size - at, 4096)), 'X');
     [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(at));
     ::fdatasync(fd);
@@ -744,8 +899,14 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
             // The pass before is durable before this one overwrites it.
             if (auto st = sync_data(t.file.get(), path); !st) return st;
         }
+        // A large file's last pass is read back while it is written (O_DIRECT, each block
+        // once its writeback completed); a smaller one after the sync, by read_back().
+        impl.early.reset();
+        if (options.verify && pass + 1 == rec.passes && impl.data_bytes > hash_ahead_above()) {
+            impl.early = EarlyReadBack::start(t, blocks_of(impl.ranges), *pattern, path);
+        }
         if (auto st = write_pass(t.file.get(), impl.ranges, *pattern, block.get(), spare.get(),
-                                 path, options.stop, ahead ? &*ahead : nullptr);
+                                 path, options.stop, ahead ? &*ahead : nullptr, impl.early.get());
             !st) {
             return fail(st.error());
         }
@@ -829,12 +990,16 @@ Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& 
     const uint64_t size = static_cast<uint64_t>(t.st.st_size);
     struct stat now {};
 #ifdef LETHE_TEST_HOOKS
-    maybe_inject_corruption(t.file.get(), size);
+    if (!impl.early) maybe_inject_corruption(t.file.get(), size);
 #endif
-    auto matched = options.verify
-                       ? read_back(t, impl.ranges, *impl.last_pattern, rec.read_back, path,
-                                   options.stop)
-                       : Result<std::optional<ReadBackMismatch>>(std::nullopt);
+    Result<std::optional<ReadBackMismatch>> matched = std::nullopt;
+    if (options.verify && impl.early) {
+        matched = impl.early->finish();
+        impl.early.reset();
+        rec.read_back = "direct I/O (O_DIRECT)";
+    } else if (options.verify) {
+        matched = read_back(t, impl.ranges, *impl.last_pattern, rec.read_back, path, options.stop);
+    }
     if (!matched) return fail(matched.error());
     if (*matched) {
         const ReadBackMismatch& m = **matched;

@@ -20,6 +20,7 @@
 
 #include "agent/scan/file_facts.hpp"
 #include "agent/util/sha256.hpp"
+#include "agent/util/sha256_state.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe::act {
@@ -410,6 +411,117 @@ TEST_F(DisposalTest, TheOverlappedReadBackFindsAMismatchInALaterBlock) {
     ASSERT_TRUE(ok) << ok.error().message();
     EXPECT_TRUE(ok->verified);
     EXPECT_FALSE(exists(m_dir / "root/other.pdf"));
+}
+
+// A file larger than two hash segments (the test build takes LETHE_TEST_HASH_SEGMENT) is
+// hashed while it is overwritten. Each checkpoint is recorded before the overwrite writes
+// past the one before it: when a checkpoint is being recorded, every byte from the previous
+// one on is still the original. Each midstate finishes to the original hash from the original
+// bytes after it, and the last checkpoint holds the digest.
+TEST_F(DisposalTest, AFileHashedDuringItsOverwriteIsCheckpointedBeforeEveryBlockWritten) {
+    std::string content((size_t{6} << 20) + 100, '\0');
+    uint32_t x = 12345;
+    for (char& c : content) {
+        x = x * 1103515245u + 12345u;
+        c = static_cast<char>(x >> 24);
+    }
+    m_dir.write("root/scan.pdf", content);
+    ::setenv("LETHE_TEST_HASH_SEGMENT", "1048576", 1);
+    auto file = prepare(m_root.get(), planned("scan.pdf"), true, false, nullptr,
+                        ContentHash::Overlap);
+    ASSERT_TRUE(file) << file.error().message();
+    EXPECT_EQ(file->record().sha256_before, "");
+    std::vector<HashCheckpoint> points;
+    uint64_t durable = 0;
+    std::string path = m_dir / "root/scan.pdf";
+    SanitizeOptions options;
+    options.checkpoint = [&](const HashCheckpoint& c) -> Status {
+        std::string now = slurp(path);
+        EXPECT_EQ(now.size(), content.size());
+        EXPECT_TRUE(now.compare(durable, std::string::npos, content, durable, std::string::npos) == 0)
+            << "written past the checkpoint at " << durable << " before the one at " << c.bytes;
+        points.push_back(c);
+        durable = c.bytes;
+        return {};
+    };
+    auto rec = sanitize(*file, ".lethe-tmp", options);
+    ::unsetenv("LETHE_TEST_HASH_SEGMENT");
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_EQ(rec->sha256_before, util::sha256_hex(content));
+    EXPECT_TRUE(rec->verified);
+    EXPECT_FALSE(exists(path));
+    ASSERT_EQ(points.size(), 7u);  // after each MiB, and the digest
+    for (size_t i = 0; i + 1 < points.size(); ++i) {
+        EXPECT_EQ(points[i].bytes, (i + 1) << 20);
+        auto resumed = util::Sha256State::import_state(points[i].state, points[i].bytes);
+        ASSERT_TRUE(resumed) << resumed.error().message();
+        resumed->update(std::string_view(content).substr(points[i].bytes));
+        EXPECT_EQ(resumed->finish_hex(), util::sha256_hex(content)) << i;
+    }
+    EXPECT_EQ(points.back().bytes, content.size());
+    EXPECT_EQ(points.back().sha256, util::sha256_hex(content));
+
+    // finish_hash() does the same from a file whose bytes past the checkpoint are original.
+    m_dir.write("root/copy.pdf", content);
+    auto copy = prepare(m_root.get(), planned("copy.pdf"), true, false, nullptr, ContentHash::Skip);
+    ASSERT_TRUE(copy);
+    auto finished = finish_hash(*copy, points[2], content.size());
+    ASSERT_TRUE(finished) << finished.error().message();
+    EXPECT_EQ(*finished, util::sha256_hex(content));
+}
+
+// A checkpoint that cannot be recorded stops the overwrite before it writes anything past
+// it: the first one failing leaves the file untouched.
+TEST_F(DisposalTest, AHashCheckpointThatFailsLeavesTheFileUntouched) {
+    std::string content((size_t{5} << 20) + 3, 'k');
+    m_dir.write("root/scan.pdf", content);
+    ::setenv("LETHE_TEST_HASH_SEGMENT", "1048576", 1);
+    auto file = prepare(m_root.get(), planned("scan.pdf"), true, false, nullptr,
+                        ContentHash::Overlap);
+    ASSERT_TRUE(file);
+    SanitizeOptions options;
+    options.checkpoint = [](const HashCheckpoint&) -> Status {
+        return fail(errno_error("write intent.json", ENOSPC));
+    };
+    auto rec = sanitize(*file, ".lethe-tmp", options);
+    ::unsetenv("LETHE_TEST_HASH_SEGMENT");
+    ASSERT_FALSE(rec);
+    EXPECT_NE(rec.error().message().find("the checkpoint of its hash could not be recorded"),
+              std::string::npos)
+        << rec.error().message();
+    EXPECT_EQ(slurp(m_dir / "root/scan.pdf"), content);
+
+    // Without anywhere to record checkpoints, a file not yet hashed is not touched at all.
+    m_dir.write("root/other.pdf", content);
+    auto other = prepare(m_root.get(), planned("other.pdf"), true, false, nullptr,
+                         ContentHash::Overlap);
+    ASSERT_TRUE(other) << other.error().message();
+    auto refused = sanitize(*other, ".lethe-tmp", SanitizeOptions{});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind(), ErrorKind::Internal);
+    EXPECT_EQ(slurp(m_dir / "root/other.pdf"), content);
+}
+
+// A large file's last pass is read back while it is written (each block after its
+// writeback): a block corrupted after it was written is found and named all the same.
+TEST_F(DisposalTest, TheReadBackDuringTheWriteFindsAMismatchInALaterBlock) {
+    const uint64_t block = uint64_t{4} << 20;
+    std::string content(static_cast<size_t>(block * 3 + 4096), 'w');
+    m_dir.write("root/big.pdf", content);
+    ::setenv("LETHE_TEST_HASH_SEGMENT", "1048576", 1);  // large from 2 MiB on
+    auto file = prepare(m_root.get(), planned("big.pdf"), true);
+    ASSERT_TRUE(file);
+    ::setenv("LETHE_TEST_CORRUPT_AFTER_WRITE", fmt::format("at:{}", 2 * block + 8192).c_str(), 1);
+    auto rec = sanitize(*file, ".lethe-tmp", SanitizeOptions{});
+    ::unsetenv("LETHE_TEST_CORRUPT_AFTER_WRITE");
+    ::unsetenv("LETHE_TEST_HASH_SEGMENT");
+    ASSERT_FALSE(rec);
+    EXPECT_EQ(rec.error().kind(), ErrorKind::Verification);
+    ASSERT_TRUE(file->read_back_mismatch());
+    EXPECT_EQ(file->read_back_mismatch()->block, 2u);
+    EXPECT_EQ(file->read_back_mismatch()->offset, 2 * block);
+    EXPECT_EQ(file->read_back_mismatch()->blocks, 1u);
+    EXPECT_TRUE(exists(m_dir / "root/big.pdf"));
 }
 #endif
 
