@@ -422,26 +422,32 @@ private:
 // The read-back of a large file's last pass, done while that pass is being written: on a
 // helper thread, each block once the writer has written it, after its writeback to the
 // device has completed (sync_file_range with WAIT_AFTER), read from the device with O_DIRECT
-// (never from the page cache) and compared with the pattern. The writer makes the file
-// durable (fdatasync) before finish() is relied on, as for read_back().
+// (never from the page cache) and compared with the pattern; then its pages are dropped from
+// the page cache, so that the truncation has none of them left to free. With `read` false
+// (verification off) it only waits for each block's writeback and drops its pages. The
+// writer makes the file durable (fdatasync) before finish() is relied on, as for read_back().
 class EarlyReadBack {
 public:
     // Null when the file cannot be read with O_DIRECT (read_back() then drops the cache
     // after the sync instead) or a buffer cannot be had.
     static std::unique_ptr<EarlyReadBack> start(const Target& t, std::vector<Range> chunks,
-                                                const Pattern& pattern, const std::string& path) {
-        UniqueFd direct(::openat(t.dir.get(), t.name.c_str(),
-                                 O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC));
-        struct stat st {};
-        if (!direct || ::fstat(direct.get(), &st) != 0 || st.st_ino != t.st.st_ino ||
-            st.st_dev != t.st.st_dev) {
-            return nullptr;
+                                                const Pattern& pattern, const std::string& path,
+                                                bool read) {
+        UniqueFd direct;
+        if (read) {
+            direct.reset(::openat(t.dir.get(), t.name.c_str(),
+                                  O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC));
+            struct stat st {};
+            if (!direct || ::fstat(direct.get(), &st) != 0 || st.st_ino != t.st.st_ino ||
+                st.st_dev != t.st.st_dev) {
+                return nullptr;
+            }
         }
         auto replica = pattern.replica();
         if (!replica) return nullptr;
         auto early = std::unique_ptr<EarlyReadBack>(new EarlyReadBack(
             t.file.get(), std::move(direct), std::move(chunks), std::move(*replica), path));
-        if (!early->m_buffer || !early->m_expected) return nullptr;
+        if (read && (!early->m_buffer || !early->m_expected)) return nullptr;
         early->m_thread = std::thread([e = early.get()] { e->run(); });
         return early;
     }
@@ -478,8 +484,8 @@ private:
           m_chunks(std::move(chunks)),
           m_pattern(std::move(pattern)),
           m_path(std::move(path)),
-          m_buffer(aligned_buffer(kBlock)),
-          m_expected(aligned_buffer(kBlock)) {}
+          m_buffer(m_direct ? aligned_buffer(kBlock) : AlignedBuffer(nullptr)),
+          m_expected(m_direct ? aligned_buffer(kBlock) : AlignedBuffer(nullptr)) {}
 
     void run() {
         for (size_t i = 0; i < m_chunks.size(); ++i) {
@@ -497,7 +503,7 @@ private:
                 m_error = errno_error(fmt::format("write back {}", m_path), errno);
                 return;
             }
-            uint64_t done = 0;
+            uint64_t done = m_direct ? 0 : c.length;
             while (done < c.length) {
                 ssize_t got = ::pread(m_direct.get(), m_buffer.get(), kBlock,
                                       static_cast<off_t>(c.offset + done));
@@ -526,6 +532,9 @@ private:
                 }
                 done += n;
             }
+            // Written back (and read back): its pages are clean and no longer needed.
+            ::posix_fadvise(m_write_fd, static_cast<off_t>(c.offset), static_cast<off_t>(c.length),
+                            POSIX_FADV_DONTNEED);
         }
     }
 
@@ -900,10 +909,12 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
             if (auto st = sync_data(t.file.get(), path); !st) return st;
         }
         // A large file's last pass is read back while it is written (O_DIRECT, each block
-        // once its writeback completed); a smaller one after the sync, by read_back().
+        // once its writeback completed; with verification off, only the writeback is waited
+        // for), its pages dropped as it goes; a smaller one after the sync, by read_back().
         impl.early.reset();
-        if (options.verify && pass + 1 == rec.passes && impl.data_bytes > hash_ahead_above()) {
-            impl.early = EarlyReadBack::start(t, blocks_of(impl.ranges), *pattern, path);
+        if (pass + 1 == rec.passes && impl.data_bytes > hash_ahead_above()) {
+            impl.early = EarlyReadBack::start(t, blocks_of(impl.ranges), *pattern, path,
+                                              options.verify);
         }
         if (auto st = write_pass(t.file.get(), impl.ranges, *pattern, block.get(), spare.get(),
                                  path, options.stop, ahead ? &*ahead : nullptr, impl.early.get());
@@ -993,10 +1004,10 @@ Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& 
     if (!impl.early) maybe_inject_corruption(t.file.get(), size);
 #endif
     Result<std::optional<ReadBackMismatch>> matched = std::nullopt;
-    if (options.verify && impl.early) {
+    if (impl.early) {
         matched = impl.early->finish();
         impl.early.reset();
-        rec.read_back = "direct I/O (O_DIRECT)";
+        if (options.verify) rec.read_back = "direct I/O (O_DIRECT)";
     } else if (options.verify) {
         matched = read_back(t, impl.ranges, *impl.last_pattern, rec.read_back, path, options.stop);
     }

@@ -502,6 +502,27 @@ TEST_F(DisposalTest, AHashCheckpointThatFailsLeavesTheFileUntouched) {
     EXPECT_EQ(slurp(m_dir / "root/other.pdf"), content);
 }
 
+// With verification off, a large file's blocks are only waited for as they are written
+// back: nothing is read back and the record says so; the file is overwritten and removed.
+TEST_F(DisposalTest, ALargeFileWithVerificationOffIsOverwrittenAndNotReadBack) {
+    std::string content((size_t{9} << 20) + 5, 'v');
+    m_dir.write("root/big.pdf", content);
+    ::setenv("LETHE_TEST_HASH_SEGMENT", "1048576", 1);  // large from 2 MiB on
+    auto file = prepare(m_root.get(), planned("big.pdf"), true);
+    ASSERT_TRUE(file);
+    SanitizeOptions options;
+    options.verify = false;
+    options.defer_unlink = true;  // to look at what was written
+    auto rec = sanitize(*file, ".lethe-tmp", options);
+    ::unsetenv("LETHE_TEST_HASH_SEGMENT");
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_FALSE(rec->verified);
+    EXPECT_EQ(rec->read_back, kNoReadBack);
+    EXPECT_EQ(rec->sha256_before, util::sha256_hex(content));
+    EXPECT_FALSE(exists(m_dir / "root/big.pdf"));
+    EXPECT_EQ(slurp(m_dir / "root/.lethe-tmp"), "");  // truncated after the overwrite
+}
+
 // A large file's last pass is read back while it is written (each block after its
 // writeback): a block corrupted after it was written is found and named all the same.
 TEST_F(DisposalTest, TheReadBackDuringTheWriteFindsAMismatchInALaterBlock) {
