@@ -797,31 +797,6 @@ void crash_point(const char* point) {
 void crash_point(const char* point) { fault_point(point); }
 #endif
 
-// The SHA-256 of the whole file, read in large sequential blocks (the read-ahead told so),
-// checking `stop` after each block.
-Result<std::string> hash_content(int fd, uint64_t size, const std::string& path,
-                                 const util::StopToken* stop) {
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    // A small file gets a small buffer (one read, then the one that finds the end).
-    const size_t capacity = static_cast<size_t>(std::min<uint64_t>(kBlock, size + 4096));
-    std::unique_ptr<char[]> block(new (std::nothrow) char[capacity]);
-    if (!block) return fail(ErrorKind::Internal, "out of memory for the hash buffer");
-    util::Sha256 hash;
-    uint64_t offset = 0;
-    for (;;) {
-        ssize_t n = ::pread(fd, block.get(), capacity, static_cast<off_t>(offset));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail(errno_error(fmt::format("read {}", path), errno));
-        }
-        if (n == 0) break;
-        hash.update(block.get(), static_cast<size_t>(n));
-        offset += static_cast<uint64_t>(n);
-        if (asked_to_stop(stop)) return fail(util::stopped(fmt::format("hash {}", path)));
-    }
-    return hash.finish_hex();
-}
-
 Status sync_dir(int dir_fd, const std::string& path) {
     return util::fsync_fd(dir_fd, fmt::format("folder of {}", path));
 }
@@ -842,7 +817,7 @@ Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool f
     Target& t = file.m_impl->target;
     rec.size = static_cast<uint64_t>(t.st.st_size);
     if (hash == ContentHash::Read) {
-        auto before = hash_content(t.reader.get(), rec.size, planned.path, stop);
+        auto before = util::sha256_fd_hex(t.reader.get(), planned.path, stop);
         if (!before) return fail(before.error());
         rec.sha256_before = *before;
     }

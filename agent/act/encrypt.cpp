@@ -148,7 +148,8 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
 
 Result<std::optional<EncryptedCopy>> find_encrypted_copy(int root_fd,
                                                         const std::string& planned_path,
-                                                        const std::string& intent_id) {
+                                                        const std::string& intent_id,
+                                                        const util::StopToken* stop) {
     auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
     if (!dir) return fail(dir.error());
     EncryptedCopy copy;
@@ -167,7 +168,7 @@ Result<std::optional<EncryptedCopy>> find_encrypted_copy(int root_fd,
                                 "disposal; the original is left alone", planned_path));
     }
     copy.attributes_kept = true;
-    auto hash = util::sha256_fd_hex(fd.get(), copy.name);
+    auto hash = util::sha256_fd_hex(fd.get(), copy.name, stop);
     if (!hash) return fail(hash.error());
     copy.sha256 = *hash;
     struct stat st {};

@@ -45,8 +45,10 @@ struct EncryptedCopy {
 // For the recovery of an interrupted `encrypt`: the NAME.age beside `planned_path` if it
 // exists and carries `user.lethe.intent` = `intent_id` (so lethe wrote it for that intent;
 // it exists only after it was verified), with its SHA-256; nullopt if there is no NAME.age.
-// Refuses (ErrorKind::Refused) a NAME.age that lethe cannot prove it wrote.
+// Refuses (ErrorKind::Refused) a NAME.age that lethe cannot prove it wrote. Its hash stops
+// between two blocks when `stop` says so (ErrorKind::Stopped; nothing was changed).
 [[nodiscard]] Result<std::optional<EncryptedCopy>> find_encrypted_copy(
-    int root_fd, const std::string& planned_path, const std::string& intent_id);
+    int root_fd, const std::string& planned_path, const std::string& intent_id,
+    const util::StopToken* stop = nullptr);
 
 }  // namespace lethe::act

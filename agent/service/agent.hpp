@@ -48,7 +48,7 @@ struct AgentOutcome {
 // the walk that plans a pass (nothing of that plan is acted on), between files of a pass,
 // or between two blocks of a long sanitize of a file or of an expired archive (its intent
 // record lets the next pass complete it), encryption or archive (removed unfinished,
-// sources untouched). WATCHDOG=1
+// sources untouched), or of the SHA-256 of a file or archive (nothing acted on). WATCHDOG=1
 // pings go on while one long file is handled, as long as its blocks progress. A pass stops between two files when the window closes; the next pass in the
 // window continues. Must be called from the main thread before other threads exist.
 [[nodiscard]] Result<AgentOutcome> run_agent(const AgentOptions& options);

@@ -244,7 +244,8 @@ Status clear_archive_commit(const std::string& state_dir) {
     return {};
 }
 
-Result<std::optional<std::string>> recover_archive_commit(const std::string& state_dir) {
+Result<std::optional<std::string>> recover_archive_commit(const std::string& state_dir,
+                                                          const util::StopToken* stop) {
     const std::string record = commit_record_path(state_dir);
     auto text = util::read_file(record);
     if (!text) {
@@ -269,7 +270,7 @@ Result<std::optional<std::string>> recover_archive_commit(const std::string& sta
         if (!fd && errno != ENOENT) {
             return fail(errno_error(fmt::format("open {}", archive->path), errno));
         }
-        auto hash = fd ? util::sha256_fd_hex(fd.get(), archive->path)
+        auto hash = fd ? util::sha256_fd_hex(fd.get(), archive->path, stop)
                        : Result<std::string>(std::string());
         if (!hash) return fail(hash.error());
         if (*hash == archive->sha256) {

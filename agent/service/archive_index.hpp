@@ -25,6 +25,7 @@
 
 #include "agent/policy/local_today.hpp"
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 #include "agent/util/time.hpp"
 
 namespace lethe::service {
@@ -121,9 +122,10 @@ struct ArchiveDisposal {
 // place with the recorded SHA-256 and not yet indexed, else only forgets the record (the
 // archive was never renamed into place; its `.partial` is removed by the next archive
 // step). Returns what it did, for the log, or nothing when there was no record. The caller
-// holds the pass lock.
+// holds the pass lock. The archive's hash stops between two blocks when `stop` says so
+// (ErrorKind::Stopped): the record is kept for the next pass.
 [[nodiscard]] Result<std::optional<std::string>> recover_archive_commit(
-    const std::string& state_dir);
+    const std::string& state_dir, const util::StopToken* stop = nullptr);
 
 // Ids of the holds that cover any member of `archive` and are active on today in that
 // member's schedule's zone (UTC for a schedule no longer loaded), in order, no repeats.

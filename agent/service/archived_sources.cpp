@@ -32,7 +32,7 @@ void ArchivedSources::load() {
     }
 }
 
-const std::string& ArchivedSources::check(const IndexedArchive& archive) {
+Result<std::string> ArchivedSources::check(const IndexedArchive& archive) {
     if (auto it = m_checked.find(archive.name); it != m_checked.end()) return it->second;
     std::string problem;
     UniqueFd fd(::open(archive.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -41,8 +41,8 @@ const std::string& ArchivedSources::check(const IndexedArchive& archive) {
                                   : fmt::format("cannot be opened ({}: {})", archive.path,
                                                 std::strerror(errno));
     } else {
-        ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-        auto hash = util::sha256_fd_hex(fd.get(), archive.path);
+        auto hash = util::sha256_fd_hex(fd.get(), archive.path, m_stop);
+        if (!hash && hash.error().kind() == ErrorKind::Stopped) return fail(hash.error());
         if (!hash) {
             problem = fmt::format("cannot be read ({})", hash.error().message());
         } else if (*hash != archive.sha256) {
@@ -53,10 +53,10 @@ const std::string& ArchivedSources::check(const IndexedArchive& archive) {
     return m_checked.emplace(archive.name, std::move(problem)).first->second;
 }
 
-std::optional<ArchivedSources::Found> ArchivedSources::find(const PlanEntry& entry) {
+Result<std::optional<ArchivedSources::Found>> ArchivedSources::find(const PlanEntry& entry) {
     if (!m_loaded) load();
     auto it = m_by_path.find({entry.root, entry.facts.path});
-    if (it == m_by_path.end()) return std::nullopt;
+    if (it == m_by_path.end()) return std::optional<Found>();
     const std::string mtime = util::format_timestamp(entry.facts.mtime, true);
     // The newest archive first: the copy a later pass made is the one to dispose against.
     for (auto pos = it->second.rbegin(); pos != it->second.rend(); ++pos) {
@@ -66,9 +66,11 @@ std::optional<ArchivedSources::Found> ArchivedSources::find(const PlanEntry& ent
             member.size != entry.facts.size || member.mtime != mtime) {
             continue;
         }
-        return Found{&archive, &member, check(archive)};
+        auto problem = check(archive);
+        if (!problem) return fail(problem.error());
+        return std::optional<Found>(Found{&archive, &member, std::move(*problem)});
     }
-    return std::nullopt;
+    return std::optional<Found>();
 }
 
 nlohmann::json indexed_archive_method(const IndexedArchive& archive, const ArchivedMember& member) {

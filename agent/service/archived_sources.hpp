@@ -10,6 +10,8 @@
 
 #include "agent/service/archive_index.hpp"
 #include "agent/service/plan.hpp"
+#include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 
 namespace lethe::service {
 
@@ -21,9 +23,12 @@ namespace lethe::service {
 //
 // Reads the archive index once, on the first find(); an unreadable index finds nothing (the
 // source is kept and archived anew, which loses nothing), and says so once. Not thread safe.
+// The hash of an archive stops between two blocks when `stop` (which must outlive this)
+// says so.
 class ArchivedSources {
 public:
-    explicit ArchivedSources(std::string state_dir) : m_state_dir(std::move(state_dir)) {}
+    ArchivedSources(std::string state_dir, const util::StopToken* stop)
+        : m_state_dir(std::move(state_dir)), m_stop(stop) {}
 
     struct Found {
         const IndexedArchive* archive = nullptr;
@@ -37,14 +42,17 @@ public:
     // planned: same root and path, device, inode, size and mtime (members indexed by older
     // versions, without an identity, never match). The archive file is hashed once per
     // pass, on its first match. Whether the file's content still has the member's SHA-256
-    // is for the caller to check when it hashes the file before disposing of it.
-    [[nodiscard]] std::optional<Found> find(const PlanEntry& entry);
+    // is for the caller to check when it hashes the file before disposing of it. Fails
+    // only when asked to stop while hashing the archive (ErrorKind::Stopped): nothing is
+    // decided about it, and the next find() hashes it from the start.
+    [[nodiscard]] Result<std::optional<Found>> find(const PlanEntry& entry);
 
 private:
     void load();
-    const std::string& check(const IndexedArchive& archive);
+    Result<std::string> check(const IndexedArchive& archive);
 
     std::string m_state_dir;
+    const util::StopToken* m_stop;
     bool m_loaded = false;
     ArchiveIndex m_index;
     // (root, path) -> (archive, member) positions in m_index, for live archives.

@@ -270,7 +270,7 @@ public:
           m_holds(config.state_dir),
           m_disposer(config, ledger, options.now, options.injected_time, &m_stop_token),
           m_review(config.state_dir, policy::LocalToday(schedules, options.now), options.root),
-          m_archived(config.state_dir),
+          m_archived(config.state_dir, &m_stop_token),
           m_stop_token(options.interrupt, options.on_block),
           m_block_token(nullptr, options.on_block) {}
 
@@ -343,6 +343,7 @@ private:
     ArchiveDisposer m_disposer;
     ReviewStage m_review;
     ArchivedSources m_archived;  // sources an earlier pass archived but did not dispose of
+    bool m_walked = false;           // the walk that plans the pass is complete
     nlohmann::json m_holds_checked;  // the store version checked before the current file
     std::vector<std::string> m_guards_overridden;  // guards --confirm-large let this pass exceed
     util::StopToken m_stop_token;    // between blocks of a long file
@@ -737,7 +738,8 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     // encrypt: the original is overwritten only once its verified NAME.age exists.
     std::optional<act::EncryptedCopy> copy;
     if (e.action == policy::Action::Encrypt) {
-        auto found = act::find_encrypted_copy(*fd, e.facts.path, intent->id);
+        auto found = act::find_encrypted_copy(*fd, e.facts.path, intent->id, &m_stop_token);
+        if (!found && found.error().kind() == ErrorKind::Stopped) return fail(found.error());
         if (!found) {
             util::log_error("{}/{}: {}", e.root, util::utf8_display(e.facts.path),
                             found.error().message());
@@ -915,7 +917,9 @@ Status Pass::write_plan(PlanSummary& summary) {
     });
     if (!planned) return fail(planned.error());
     // Files a records manager approved join the plan, counted by the guards like any other.
-    auto approved = m_review.sync([this](const std::string& root) { return root_fd(root); });
+    m_walked = true;
+    auto approved = m_review.sync([this](const std::string& root) { return root_fd(root); },
+                                  m_options.stop, &m_stop_token);
     if (!approved) return fail(approved.error());
     for (const auto& e : *approved) {
         ++m_summary.planned;
@@ -1044,7 +1048,17 @@ Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const P
 // the index recorded it; else collected for this pass's archive.
 Status Pass::archive_or_dispose(PlanEntry entry) {
     std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
-    if (auto found = m_archived.find(entry)) {
+    auto archived = m_archived.find(entry);
+    if (!archived) {
+        // Stopped while hashing that archive: the source is kept, as it is, for the next pass
+        // to dispose of against the archive, which that pass checks again.
+        if (archived.error().kind() != ErrorKind::Stopped) return fail(archived.error());
+        m_summary.stopped = true;
+        util::log_info("stopped on request while checking the archive that holds {} ({}): kept, "
+                       "untouched", shown, archived.error().message());
+        return {};
+    }
+    if (const auto& found = *archived) {
         if (found->problem.empty()) {
             util::log_info("{} is already in archive {} (written {} by a pass that did not "
                            "dispose of it): disposing of it against that archive", shown,
@@ -1437,7 +1451,14 @@ Result<RunSummary> Pass::run_steps() {
         return finish();
     }
     if (*archive_recovered) ++m_summary.recovered;
-    auto committed = recover_archive_commit(m_config.state_dir);
+    auto committed = recover_archive_commit(m_config.state_dir, &m_stop_token);
+    if (!committed && committed.error().kind() == ErrorKind::Stopped) {
+        // The commit record stays; the next pass hashes the archive again.
+        m_summary.stopped = true;
+        util::log_info("stopped on request while checking an archive an interrupted pass "
+                       "wrote ({})", committed.error().message());
+        return finish();
+    }
     if (!committed) return fail(committed.error());
     if (*committed) util::log_warning("{}", **committed);
     // Hold changes made while no pass ran may still lack their ledger entries.
@@ -1462,8 +1483,10 @@ Result<RunSummary> Pass::run_steps() {
         ::unlink(plan_path().c_str());
         m_summary = before_walk;
         m_summary.stopped = true;
-        util::log_info("stopped on request during the walk ({}): nothing was disposed of; the "
-                       "next pass walks again",
+        util::log_info("stopped on request {} ({}): nothing was disposed of; the next pass walks "
+                       "again",
+                       m_walked ? "while hashing the files newly due for review"
+                                : "during the walk",
                        st.error().message());
         return finish();
     }

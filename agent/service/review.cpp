@@ -426,7 +426,8 @@ void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date toda
     if (entry.status == classify::Status::Review) entry.reason = text;
 }
 
-Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts) {
+Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts,
+                                      const util::StopToken* stop) {
     // O_NONBLOCK: a FIFO put in the file's place must not stall the pass; O_NOATIME keeps
     // the access time lethe may judge by, where the kernel allows it (owner or CAP_FOWNER).
     auto fd = util::open_beneath(root_fd, facts.path, O_RDONLY | O_NONBLOCK | O_NOATIME);
@@ -442,7 +443,7 @@ Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts)
         static_cast<uint64_t>(st.st_size) != facts.size || mtime != facts.mtime) {
         return fail(ErrorKind::Refused, "changed since the walk found it");
     }
-    return util::sha256_fd_hex(fd->get(), facts.path);
+    return util::sha256_fd_hex(fd->get(), facts.path, stop);
 }
 
 }  // namespace lethe::service

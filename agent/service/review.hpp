@@ -25,6 +25,7 @@
 #include "agent/scan/file_facts.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/fd.hpp"
+#include "agent/util/stop.hpp"
 #include "agent/util/time.hpp"
 
 namespace lethe::service {
@@ -150,7 +151,9 @@ struct PlanEntry;
 void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date today);
 
 // SHA-256 of `facts.path` below `root_fd`, opened without following symlinks; fails with
-// Refused when the file is no longer the version the walk found.
-[[nodiscard]] Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts);
+// Refused when the file is no longer the version the walk found, and with Stopped when
+// `stop` says so between two blocks.
+[[nodiscard]] Result<std::string> hash_file_version(int root_fd, const scan::FileFacts& facts,
+                                                    const util::StopToken* stop = nullptr);
 
 }  // namespace lethe::service

@@ -49,7 +49,8 @@ Status ReviewStage::check() const {
 void ReviewStage::seen(const PlanEntry& entry) { m_seen.push_back(entry); }
 
 Result<std::vector<PlanEntry>> ReviewStage::sync(
-    const std::function<Result<int>(const std::string&)>& root_fd) {
+    const std::function<Result<int>(const std::string&)>& root_fd,
+    const std::atomic<bool>* stop, const util::StopToken* interrupt) {
     std::string now_text = util::format_timestamp(m_now);
 
     // Hash what is new or changed before taking the lock, so review commands do not wait
@@ -62,24 +63,37 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
 
     std::map<size_t, std::string> hashes;
     std::set<size_t> unhashable;
-    auto hash = [&](size_t i) {
-        if (hashes.count(i) != 0 || unhashable.count(i) != 0) return;
+    // Fails only when asked to stop; the queue is then saved by nobody.
+    auto hash = [&](size_t i) -> Status {
+        if (hashes.count(i) != 0 || unhashable.count(i) != 0) return {};
         const PlanEntry& e = m_seen[i];
+        if (stop != nullptr && stop->load()) {
+            return fail(ErrorKind::Stopped,
+                        fmt::format("review: stopped on request before {} was hashed",
+                                    shown(e.root, e.facts.path)));
+        }
         auto fd = root_fd(e.root);
-        auto sha = fd ? hash_file_version(*fd, e.facts) : Result<std::string>(fail(fd.error()));
+        auto sha = fd ? hash_file_version(*fd, e.facts, interrupt)
+                      : Result<std::string>(fail(fd.error()));
+        if (!sha && sha.error().kind() == ErrorKind::Stopped) {
+            return fail(sha.error().with_context("review"));
+        }
         if (!sha) {
             util::log_warning("{}: not queued for review this pass: {}",
                               shown(e.root, e.facts.path), sha.error().message());
             unhashable.insert(i);
-            return;
+            return {};
         }
         hashes[i] = *sha;
+        return {};
     };
     for (size_t i = 0; i < m_seen.size(); ++i) {
         const PlanEntry& e = m_seen[i];
         if (e.status != classify::Status::Review) continue;
         const ReviewItem* item = peek->find_open(e.root, e.facts.path);
-        if (item == nullptr || !item->same_version(e.facts)) hash(i);
+        if (item == nullptr || !item->same_version(e.facts)) {
+            if (auto st = hash(i); !st) return fail(st.error());
+        }
     }
 
     auto lock = ReviewStoreLock::acquire(m_state_dir);
@@ -95,7 +109,7 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
         if (item != nullptr) seen_ids.insert(item->id);
         if (e.status != classify::Status::Review) continue;  // held: the hold wins, unchanged
         if (item == nullptr) {
-            hash(i);
+            if (auto st = hash(i); !st) return fail(st.error());
             if (unhashable.count(i) != 0) continue;
             ReviewItem r = item_of(e);
             refresh(r, e);
@@ -115,7 +129,7 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
         bool same_terms = item->category == e.category && item->action == e.action &&
                           item->schedule_id == e.schedule_id;
         if (!item->same_version(e.facts) || !same_terms) {
-            hash(i);
+            if (auto st = hash(i); !st) return fail(st.error());
             if (unhashable.count(i) != 0) {
                 ++m_counts.waiting;  // not disposable: it is not the version approved
                 continue;

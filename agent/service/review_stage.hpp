@@ -6,6 +6,7 @@
 // and hands the pass the approved files to dispose of, re-checking each one just before it
 // is acted on.
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include "agent/service/plan.hpp"
 #include "agent/service/review.hpp"
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 #include "agent/util/time.hpp"
 
 namespace lethe::service {
@@ -47,8 +49,14 @@ class ReviewStage {
     // After the walk, under the review lock: updates the queue and returns the approved
     // files, as due plan entries whose `review` holds the approval. `root_fd` opens a root
     // by name (files are hashed when queued).
+    //
+    // Hashing stops when asked: between two files when `stop` is true, between two blocks
+    // of a file when `interrupt` says so. It then fails with ErrorKind::Stopped and leaves
+    // the queue as it was (nothing is queued, changed or withdrawn), for the next pass to
+    // bring up to date.
     [[nodiscard]] Result<std::vector<PlanEntry>> sync(
-        const std::function<Result<int>(const std::string&)>& root_fd);
+        const std::function<Result<int>(const std::string&)>& root_fd,
+        const std::atomic<bool>* stop = nullptr, const util::StopToken* interrupt = nullptr);
 
     // Just before acting: re-reads the queue, appends pending decisions to the ledger, and
     // tells whether the file is still approved in the version planned. On true, `entry.review`

@@ -1,11 +1,14 @@
 #include "agent/util/sha256.hpp"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <new>
 #include <stdexcept>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -65,19 +68,32 @@ std::string sha256_raw(std::string_view bytes) {
 
 std::string sha256_hex(std::string_view bytes) { return hex_encode(sha256_raw(bytes)); }
 
-Result<std::string> sha256_fd_hex(int fd, std::string_view what) {
-    Sha256 h;
-    std::vector<char> buf(1 << 20);
+Result<std::string> sha256_fd_hex(int fd, std::string_view what, const StopToken* stop) {
+    constexpr uint64_t kBlock = uint64_t{4} << 20;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return fail(errno_error(fmt::format("fstat {}", what), errno));
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    // A small file gets a small buffer (one read, then the one that finds the end).
+    const uint64_t size = st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    const size_t capacity = static_cast<size_t>(std::min<uint64_t>(kBlock, size + 4096));
+    std::unique_ptr<char[]> block(new (std::nothrow) char[capacity]);
+    if (!block) return fail(ErrorKind::Internal, "out of memory for the hash buffer");
+    Sha256 hash;
+    uint64_t offset = 0;
     for (;;) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
+        ssize_t n = ::pread(fd, block.get(), capacity, static_cast<off_t>(offset));
         if (n < 0) {
             if (errno == EINTR) continue;
             return fail(errno_error(fmt::format("read {}", what), errno));
         }
         if (n == 0) break;
-        h.update(buf.data(), static_cast<size_t>(n));
+        hash.update(block.get(), static_cast<size_t>(n));
+        offset += static_cast<uint64_t>(n);
+        if (stop != nullptr && stop->stop_requested()) {
+            return fail(stopped(fmt::format("hash {}", what)));
+        }
     }
-    return h.finish_hex();
+    return hash.finish_hex();
 }
 
 }  // namespace lethe::util

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "agent/util/error.hpp"
+#include "agent/util/stop.hpp"
 
 namespace lethe::util {
 
@@ -31,7 +32,12 @@ private:
 std::string sha256_raw(std::string_view bytes);
 std::string sha256_hex(std::string_view bytes);
 
-// SHA-256 of everything readable from `fd` from its current offset to the end.
-[[nodiscard]] Result<std::string> sha256_fd_hex(int fd, std::string_view what);
+// The SHA-256 (lowercase hex) of the whole content of the file open as `fd`, read from
+// offset 0 to its end (the fd's own offset is neither used nor moved) in sequential blocks
+// of up to 4 MiB, the read-ahead told so. When `stop` is given it is asked after each block
+// (which reports the block to the watchdog); once it says stop, returns stopped("hash
+// <what>") without reading further. Read errors name `what`.
+[[nodiscard]] Result<std::string> sha256_fd_hex(int fd, std::string_view what,
+                                                const StopToken* stop = nullptr);
 
 }  // namespace lethe::util

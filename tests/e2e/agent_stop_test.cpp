@@ -7,8 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
@@ -21,15 +22,9 @@ namespace {
 // In the same matter as the fixture's due files: one archive holds them all.
 constexpr const char* kHuge = "share/acme/2010-001/huge.pdf";
 
-class AgentStopE2E : public ServiceFixture {
+// The agent held at an exact block of a pass, then stopped: what every test below shares.
+class HeldAgentFixture : public ServiceFixture {
   protected:
-    void SetUp() override {
-        ServiceFixture::SetUp();
-        // 64 MiB: 16 overwrite blocks and 256 archive blocks, none of them all zeros.
-        m_huge = incompressible_bytes(size_t{64} << 20);
-        m_dir.write(kHuge, m_huge, "2010-03-01");
-    }
-
     std::vector<nlohmann::json> payloads() {
         std::vector<nlohmann::json> out;
         std::ifstream in(m_dir / "state/ledger.jsonl");
@@ -72,6 +67,16 @@ class AgentStopE2E : public ServiceFixture {
     void expect_ledger_verifies() {
         auto verify = lethe("certs verify --config " + shell_quote(config()));
         EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    }
+};
+
+class AgentStopE2E : public HeldAgentFixture {
+  protected:
+    void SetUp() override {
+        HeldAgentFixture::SetUp();
+        // 64 MiB: 16 overwrite blocks and 256 archive blocks, none of them all zeros.
+        m_huge = incompressible_bytes(size_t{64} << 20);
+        m_dir.write(kHuge, m_huge, "2010-03-01");
     }
 
     std::string m_huge;
@@ -403,6 +408,229 @@ TEST_F(AgentStopArchiveE2E, SigtermMidArchiveSanitizeKeepsItsIntentAndTheNextPas
               std::string::npos);
     auto verify = lethe("certs verify --config " + shell_quote(config()));
     EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+}
+
+// SIGTERM while the pass hashes the files newly due for review (after its walk, before it
+// takes the review lock): the hash stops between two 4 MiB blocks and the pass acts on
+// nothing; the review queue stays as it was, and the next pass queues every file with the
+// SHA-256 of its content and disposes of the rest.
+class AgentStopReviewE2E : public HeldAgentFixture {
+  protected:
+    void SetUp() override {
+        HeldAgentFixture::SetUp();
+        m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "sanitize"
+review = true
+
+[[category]]
+id = "scratch"
+paths = ["**/*.tmp"]
+retain = "30d"
+action = "delete"
+)");
+        // 12 MiB: three hash blocks.
+        m_big = incompressible_bytes(size_t{12} << 20);
+        m_dir.write("share/acme/2010-001/big.pdf", m_big, "2010-03-01");
+    }
+
+    // path -> SHA-256 of every item in the review queue.
+    std::map<std::string, std::string> queued() {
+        auto list = lethe("review list --json --all --config " + shell_quote(config()));
+        EXPECT_EQ(list.code, 0) << list.err;
+        std::map<std::string, std::string> out;
+        std::istringstream lines(list.out);
+        for (std::string line; std::getline(lines, line);) {
+            auto j = nlohmann::json::parse(line);
+            out[j["path"].get<std::string>()] = j["sha256"].get<std::string>();
+        }
+        return out;
+    }
+
+    std::string m_big;
+};
+
+TEST_F(AgentStopReviewE2E, SigtermWhileHashingFilesForReviewQueuesNothingAndTheNextPassQueuesAll) {
+    keygen();
+    // Nothing reads a file in blocks before the review step (the walk does not, and there is
+    // nothing to recover). The three files due for review take 1, 1 and 3 blocks: block 2
+    // is inside the second file hashed, or inside the big one.
+    stop_at_block(2);
+    if (HasFatalFailure()) return;
+
+    // Nothing queued, and nothing disposed of: the file due for deletion stays too.
+    EXPECT_TRUE(queued().empty());
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/scratch.tmp"), "temp");
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/big.pdf"), m_big);
+    auto entries = payloads();
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(entries[0]["type"], "checkpoint");
+    EXPECT_EQ(entries[0]["pass"]["stopped"], true);
+    EXPECT_EQ(entries[0]["pass"]["planned"], 0);
+    EXPECT_EQ(entries[0]["pass"]["disposed"], 0);
+    EXPECT_FALSE(exists(m_dir / "state/plan.jsonl"));
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while hashing the files newly due for review (review: "
+                       "hash acme/2010-001/"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find(": stopped between two blocks on request): nothing was disposed of"),
+              std::string::npos)
+        << log;
+
+    // The next pass queues the three files, each with the SHA-256 of its content, and
+    // deletes the scratch file.
+    auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/scratch.tmp"));
+    std::map<std::string, std::string> expected = {
+        {"acme/2010-001/big.pdf", util::sha256_hex(m_big)},
+        {"acme/2010-001/brief.pdf", util::sha256_hex("privileged brief")},
+        {"acme/2010-001/letter.docx", util::sha256_hex("letter to client")}};
+    EXPECT_EQ(queued(), expected);
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/big.pdf"), m_big);
+    expect_ledger_verifies();
+}
+
+// An archive complete (and perhaps indexed) whose sources are still in place, because the
+// pass that wrote it was killed before it removed them: the next pass hashes that archive
+// before it trusts it. SIGTERM in the middle of that hash stops the pass between two
+// blocks with every source kept; the pass after it disposes of them against that archive.
+class AgentStopArchivedE2E : public HeldAgentFixture {
+  protected:
+    void SetUp() override {
+        HeldAgentFixture::SetUp();
+        m_dir.write("policies/firm.toml", R"([schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "client-matter"
+paths = ["{client}/{matter}/**"]
+extensions = ["pdf", "docx"]
+retain = "7y"
+action = "archive"
+)");
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
+                    "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.mkdir("archive");
+        // 24 MiB that hardly compress: an archive of 5 to 7 blocks of 4 MiB.
+        m_huge = incompressible_bytes(size_t{24} << 20);
+        m_dir.write(kHuge, m_huge, "2010-03-01");
+    }
+
+    // Runs a pass that the test build kills (SIGKILL) at the fault point `point`; returns
+    // the names in the archive destination.
+    std::vector<std::string> killed_at(const std::string& point) {
+        auto r = lethe("--log-target stderr run --config " + shell_quote(config()),
+                       "LETHE_FAULT_AT=" + point + ":1");
+        EXPECT_EQ(r.code, 128 + SIGKILL) << "not killed at " << point << ": " << r.out << r.err;
+        return names_in(m_dir / "archive");
+    }
+
+    void expect_sources_kept() {
+        EXPECT_EQ(slurp(m_dir / kHuge), m_huge);
+        EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
+        EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/letter.docx"), "letter to client");
+    }
+
+    // The next pass removes the sources and certifies each against `archive`, the one
+    // archive in the destination.
+    void expect_next_pass_disposes_against(const std::string& archive) {
+        auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
+        EXPECT_EQ(run.code, 0) << run.out << run.err;
+        EXPECT_NE(run.err.find("is already in archive " + archive), std::string::npos) << run.err;
+        EXPECT_FALSE(exists(m_dir / kHuge));
+        EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+        EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/letter.docx"));
+        EXPECT_EQ(names_in(m_dir / "archive"), std::vector<std::string>{archive});
+        auto certs = payloads_of(m_dir / "state/ledger.jsonl", "disposal");
+        ASSERT_EQ(certs.size(), 3u);
+        for (const auto& c : certs) {
+            EXPECT_EQ(c["method"]["archive"]["name"], archive) << c.dump();
+            if (c["path"] == "acme/2010-001/huge.pdf") {
+                EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex(m_huge));
+            }
+        }
+        expect_ledger_verifies();
+    }
+
+    std::string m_huge;
+};
+
+TEST_F(AgentStopArchivedE2E, SigtermWhileRehashingAnIndexedArchiveKeepsItsSourcesForTheNextPass) {
+    keygen();
+    auto archives = killed_at("archive-indexed");
+    ASSERT_EQ(archives.size(), 1u);
+    ASSERT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
+    ASSERT_GT(slurp(m_dir / ("archive/" + archives[0])).size(), size_t{16} << 20);
+    expect_sources_kept();
+
+    // Nothing is recovered by hashing (the archive is indexed): blocks 1 and 2 are those of
+    // the hash of the archive before the first source is disposed of against it.
+    stop_at_block(2);
+    if (HasFatalFailure()) return;
+    expect_sources_kept();
+    EXPECT_EQ(names_in(m_dir / "archive"), archives);
+    EXPECT_TRUE(payloads_of(m_dir / "state/ledger.jsonl", "disposal").empty());
+    auto entries = payloads();
+    ASSERT_FALSE(entries.empty());
+    EXPECT_EQ(entries.back()["type"], "checkpoint");
+    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while checking the archive that holds "
+                       "clients/acme/2010-001/"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find(archives[0] + ": stopped between two blocks on request): kept, untouched"),
+              std::string::npos)
+        << log;
+
+    expect_next_pass_disposes_against(archives[0]);
+}
+
+TEST_F(AgentStopArchivedE2E, SigtermWhileCheckingAnArchiveRenamedButNotIndexedKeepsItsRecord) {
+    keygen();
+    // Killed after the rename into place, before the index: the commit record says which
+    // archive it was and what its SHA-256 must be.
+    auto archives = killed_at("archive-renamed");
+    ASSERT_EQ(archives.size(), 1u);
+    ASSERT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
+    ASSERT_TRUE(exists(m_dir / "state/archive-commit.json"));
+    expect_sources_kept();
+
+    // Blocks 1 and 2 are those of the hash the recovery takes of the archive.
+    stop_at_block(2);
+    if (HasFatalFailure()) return;
+    expect_sources_kept();
+    EXPECT_EQ(names_in(m_dir / "archive"), archives);
+    EXPECT_TRUE(exists(m_dir / "state/archive-commit.json"));
+    EXPECT_FALSE(exists(m_dir / "state/archives.jsonl") &&
+                 slurp(m_dir / "state/archives.jsonl").find(archives[0]) != std::string::npos);
+    auto entries = payloads();
+    ASSERT_FALSE(entries.empty());
+    EXPECT_EQ(entries.back()["type"], "checkpoint");
+    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    std::string log = agent_output();
+    EXPECT_NE(log.find("stopped on request while checking an archive an interrupted pass wrote "
+                       "(hash "),
+              std::string::npos)
+        << log;
+
+    // The next pass indexes it, then disposes of the sources against it.
+    expect_next_pass_disposes_against(archives[0]);
+    EXPECT_FALSE(exists(m_dir / "state/archive-commit.json"));
 }
 
 }  // namespace
