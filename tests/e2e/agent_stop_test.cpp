@@ -54,7 +54,10 @@ class HeldAgentFixture : public ServiceFixture {
                            "--test-hold-at-block", std::to_string(block)},
                           env);
         ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
-        ASSERT_TRUE(sock.wait_for("STATUS=test hold at block " + std::to_string(block)))
+        // A pass that ends without reaching the block fails the test (the agent would wait
+        // for its next pass, feeding the watchdog).
+        ASSERT_TRUE(
+            sock.wait_for("STATUS=test hold at block " + std::to_string(block), "STATUS=idle"))
             << sock.seen() << agent_output();
         // The pass is inside one file, and the watchdog is still fed.
         ASSERT_TRUE(sock.wait_for("WATCHDOG=1")) << sock.seen();

@@ -42,14 +42,16 @@ class NotifySocket {
     }
     [[nodiscard]] const std::string& path() const { return m_path; }
 
-    // Receives messages until one contains `needle`; false if none came in time.
-    bool wait_for(const std::string& needle) {
+    // Receives messages until one contains `needle`; false if none came in time, or if one
+    // containing `unless` (when not empty) came first.
+    bool wait_for(const std::string& needle, const std::string& unless = "") {
         for (;;) {
             char buf[4096];
             ssize_t n = ::recv(m_fd.get(), buf, sizeof(buf), 0);
             if (n < 0) return false;
             m_seen.emplace_back(buf, static_cast<size_t>(n));
             if (m_seen.back().find(needle) != std::string::npos) return true;
+            if (!unless.empty() && m_seen.back().find(unless) != std::string::npos) return false;
         }
     }
     [[nodiscard]] std::string seen() const {
