@@ -25,16 +25,7 @@ constexpr const char* kHuge = "share/acme/2010-001/huge.pdf";
 // The agent held at an exact block of a pass, then stopped: what every test below shares.
 class HeldAgentFixture : public ServiceFixture {
   protected:
-    std::vector<nlohmann::json> payloads() {
-        std::vector<nlohmann::json> out;
-        std::ifstream in(m_dir / "state/ledger.jsonl");
-        for (std::string line; std::getline(in, line);) {
-            auto env = nlohmann::json::parse(line);
-            out.push_back(
-                nlohmann::json::parse(*util::base64_decode(env["payload"].get<std::string>())));
-        }
-        return out;
-    }
+    std::vector<nlohmann::json> payloads() { return ledger_payloads(m_dir / "state/ledger.jsonl"); }
     std::vector<nlohmann::json> certificates_of(const std::string& path) {
         std::vector<nlohmann::json> out;
         for (auto& p : payloads()) {
@@ -70,6 +61,15 @@ class HeldAgentFixture : public ServiceFixture {
     void expect_ledger_verifies() {
         auto verify = lethe("certs verify --config " + shell_quote(config()));
         EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    }
+
+    // The fixture's config with archives written to the folder `archive`.
+    void write_archive_config() {
+        m_dir.write("lethe.toml",
+                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
+                    "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
+                    "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.mkdir("archive");
     }
 };
 
@@ -208,23 +208,8 @@ TEST_F(AgentStopE2E, SigtermWhileHashingBeforeADisposalStopsAtOnceAndChangesNoth
 }
 
 TEST_F(AgentStopE2E, SigtermMidArchiveRemovesThePartialArchiveKeepsTheSourcesAndTheNextPassArchives) {
-    m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "archive"
-)");
-    m_dir.write("lethe.toml",
-                "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
-                "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
-    m_dir.mkdir("archive");
+    m_dir.write("policies/firm.toml", firm_schedule({.action = "archive", .scratch = false}));
+    write_archive_config();
     keygen();
     stop_at_block(40);  // archive blocks are 256 KiB: inside the huge file
     if (HasFatalFailure()) return;
@@ -315,28 +300,14 @@ TEST_F(AgentStopWalkE2E, SigtermDuringTheWalkStopsThePassBeforeItActsOnAnything)
 // SIGTERM in the middle of sanitizing a whole archive whose copies expired (archive_for):
 // the agent stops between two 4 MiB blocks of the overwrite; the archive stays indexed and
 // uncertified with its intent record, and the next pass completes and certifies it.
-class AgentStopArchiveE2E : public ServiceFixture {
+class AgentStopArchiveE2E : public HeldAgentFixture {
   protected:
     void SetUp() override {
-        ServiceFixture::SetUp();
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "archive"
-archive_for = "3y"
-)");
-        m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                    "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
-                    "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
-        m_dir.mkdir("archive");
+        HeldAgentFixture::SetUp();
+        m_dir.write("policies/firm.toml", firm_schedule({.action = "archive",
+                                          .client_matter_extra = "archive_for = \"3y\"\n",
+                                          .scratch = false}));
+        write_archive_config();
         // 24 MiB that hardly compress (7 bits of entropy a byte): an archive of about 21 MiB,
         // 6 blocks of 4 MiB.
         m_dir.write("share/acme/2010-001/huge.pdf", incompressible_bytes(size_t{24} << 20),
@@ -421,25 +392,7 @@ class AgentStopReviewE2E : public HeldAgentFixture {
   protected:
     void SetUp() override {
         HeldAgentFixture::SetUp();
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "sanitize"
-review = true
-
-[[category]]
-id = "scratch"
-paths = ["**/*.tmp"]
-retain = "30d"
-action = "delete"
-)");
+        m_dir.write("policies/firm.toml", firm_schedule({.client_matter_extra = "review = true\n"}));
         // 12 MiB: three hash blocks.
         m_big = incompressible_bytes(size_t{12} << 20);
         m_dir.write("share/acme/2010-001/big.pdf", m_big, "2010-03-01");
@@ -511,23 +464,8 @@ class AgentStopArchivedE2E : public HeldAgentFixture {
   protected:
     void SetUp() override {
         HeldAgentFixture::SetUp();
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "archive"
-)");
-        m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                    "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
-                    "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
-        m_dir.mkdir("archive");
+        m_dir.write("policies/firm.toml", firm_schedule({.action = "archive", .scratch = false}));
+        write_archive_config();
         // 24 MiB that hardly compress: an archive of 5 to 7 blocks of 4 MiB.
         m_huge = incompressible_bytes(size_t{24} << 20);
         m_dir.write(kHuge, m_huge, "2010-03-01");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/util/fd.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe::testing {
@@ -66,18 +67,6 @@ class NotifySocket {
     std::vector<std::string> m_seen;
 };
 
-inline std::string shell_quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            q += "'\\''";
-        } else {
-            q += c;
-        }
-    }
-    return q + "'";
-}
-
 class ServiceFixture : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -90,23 +79,7 @@ class ServiceFixture : public ::testing::Test {
     }
 
     void write_policy(int version) {
-        m_dir.write("policies/firm.toml",
-                    "[schedule]\nid = \"firm-2026\"\nversion = " + std::to_string(version) + R"(
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "sanitize"
-
-[[category]]
-id = "scratch"
-paths = ["**/*.tmp"]
-retain = "30d"
-action = "delete"
-)");
+        m_dir.write("policies/firm.toml", firm_schedule({.version = version}));
     }
 
     void write_config(const std::string& interval, const std::string& window,
