@@ -392,7 +392,8 @@ class AgentStopReviewE2E : public HeldAgentFixture {
   protected:
     void SetUp() override {
         HeldAgentFixture::SetUp();
-        m_dir.write("policies/firm.toml", firm_schedule({.client_matter_extra = "review = true\n"}));
+        m_dir.write("policies/firm.toml",
+                    firm_schedule({.client_matter_extra = "review = true\n"}));
         // 12 MiB: three hash blocks.
         m_big = incompressible_bytes(size_t{12} << 20);
         m_dir.write("share/acme/2010-001/big.pdf", m_big, "2010-03-01");

@@ -16,12 +16,15 @@
 #include "agent/ledger/ledger.hpp"
 #include "agent/ledger/verify.hpp"
 #include "agent/util/sha256.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
 namespace {
 
 using testing::exists;
+using testing::firm_schedule;
+using testing::shell_quote;
 using testing::slurp;
 using testing::TempDir;
 
@@ -31,33 +34,10 @@ struct Output {
     std::string err;
 };
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
 class CertsE2E : public ::testing::Test {
 protected:
     void SetUp() override {
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 3
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "sanitize"
-
-[[category]]
-id = "scratch"
-paths = ["**/*.tmp"]
-retain = "30d"
-action = "delete"
-)");
+        m_dir.write("policies/firm.toml", firm_schedule({.version = 3}));
         write_config("lethe.toml", "state");
         m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
         m_dir.write("share/acme/2010-001/letter.docx", "letter to client", "2011-02-03");
@@ -75,8 +55,9 @@ action = "delete"
         Output o;
         std::string out = m_dir / ".out";
         std::string err = m_dir / ".err";
-        std::string cmd = "cd " + quote(m_dir.path()) + " && " + quote(LETHE_BINARY) + " " +
-                          args + " >" + quote(out) + " 2>" + quote(err);
+        std::string cmd = "cd " + shell_quote(m_dir.path()) + " && " +
+                          shell_quote(LETHE_BINARY) + " " + args + " >" + shell_quote(out) +
+                          " 2>" + shell_quote(err);
         int status = std::system(cmd.c_str());
         o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         o.out = slurp(out);

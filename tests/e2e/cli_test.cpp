@@ -16,12 +16,15 @@
 
 #include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
 namespace {
 
 using testing::exists;
+using testing::firm_schedule;
+using testing::shell_quote;
 using testing::slurp;
 using testing::TempDir;
 
@@ -30,18 +33,6 @@ struct Output {
     std::string out;
     std::string err;
 };
-
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            q += "'\\''";
-        } else {
-            q += c;
-        }
-    }
-    return q + "'";
-}
 
 class LetheE2E : public ::testing::Test {
 protected:
@@ -61,24 +52,7 @@ protected:
     }
 
     void write_policy(const std::string& mode) {
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 3
-mode = ")" + mode + R"("
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "sanitize"
-
-[[category]]
-id = "scratch"
-paths = ["**/*.tmp"]
-retain = "30d"
-action = "delete"
-)");
+        m_dir.write("policies/firm.toml", firm_schedule({.version = 3, .mode = mode}));
     }
 
     void write_config(int max_disposals, double max_fraction) {
@@ -94,8 +68,8 @@ action = "delete"
         Output o;
         std::string out = m_dir / ".out";
         std::string err = m_dir / ".err";
-        std::string cmd = env + " " + quote(LETHE_BINARY) + " " + args + " >" + quote(out) +
-                          " 2>" + quote(err);
+        std::string cmd = env + " " + shell_quote(LETHE_BINARY) + " " + args + " >" +
+                          shell_quote(out) + " 2>" + shell_quote(err);
         int status = std::system(cmd.c_str());
         o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         o.out = slurp(out);
@@ -103,7 +77,7 @@ action = "delete"
         return o;
     }
 
-    std::string config() const { return "--config " + quote(m_dir / "lethe.toml"); }
+    std::string config() const { return "--config " + shell_quote(m_dir / "lethe.toml"); }
 
     Output keygen() {
         Output o = lethe("keygen " + config());
@@ -261,7 +235,7 @@ TEST_F(LetheE2E, ABrokenScheduleStopsAllDisposalAndNamesLineAndColumn) {
     keygen();
     m_dir.write("policies/broken.toml", "[schedule]\nid = \"b\"\nversion = 1\n[[category]]\n"
                                         "id = \"x\"\nretain = \"forever\"\naction = \"delete\"\n");
-    Output check = lethe("policy check " + quote(m_dir / "policies"));
+    Output check = lethe("policy check " + shell_quote(m_dir / "policies"));
     EXPECT_EQ(check.code, 2);
     EXPECT_NE(check.err.find("broken.toml:6:10"), std::string::npos) << check.err;
     Output run = lethe("run " + config());

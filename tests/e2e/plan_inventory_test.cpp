@@ -17,11 +17,14 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/util/encoding.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
 namespace {
 
+using testing::firm_schedule;
+using testing::shell_quote;
 using testing::slurp;
 using testing::TempDir;
 
@@ -31,29 +34,10 @@ struct Output {
     std::string err;
 };
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    }
-    return q + "'";
-}
-
 class PlanInventoryE2E : public ::testing::Test {
 protected:
     void SetUp() override {
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "sanitize"
-)");
+        m_dir.write("policies/firm.toml", firm_schedule({.scratch = false}));
         m_dir.write("lethe.toml",
                     "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
                     "[[root]]\nname = \"clients\"\npath = \"share\"\n"
@@ -72,8 +56,9 @@ action = "sanitize"
         Output o;
         std::string out = m_dir / ".out";
         std::string err = m_dir / ".err";
-        std::string cmd = quote(LETHE_BINARY) + " " + args + " --config " +
-                          quote(m_dir / "lethe.toml") + " >" + quote(out) + " 2>" + quote(err);
+        std::string cmd = shell_quote(LETHE_BINARY) + " " + args + " --config " +
+                          shell_quote(m_dir / "lethe.toml") + " >" + shell_quote(out) + " 2>" +
+                          shell_quote(err);
         int status = std::system(cmd.c_str());
         o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         o.out = slurp(out);
