@@ -63,6 +63,19 @@ class HeldAgentFixture : public ServiceFixture {
         EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
     }
 
+    // The ledger holds only the checkpoint of a stopped pass that planned nothing, and
+    // neither a plan nor an intent is left.
+    void expect_only_the_checkpoint_of_a_pass_that_acted_on_nothing() {
+        auto entries = payloads();
+        ASSERT_EQ(entries.size(), 1u);
+        EXPECT_EQ(entries[0]["type"], "checkpoint");
+        EXPECT_EQ(entries[0]["pass"]["stopped"], true);
+        EXPECT_EQ(entries[0]["pass"]["planned"], 0);
+        EXPECT_EQ(entries[0]["pass"]["disposed"], 0);
+        EXPECT_FALSE(exists(m_dir / "state/plan.jsonl"));
+        EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    }
+
     // The fixture's config with archives written to the folder `archive`.
     void write_archive_config() {
         m_dir.write("lethe.toml",
@@ -250,7 +263,7 @@ TEST_F(AgentStopE2E, SigtermMidArchiveRemovesThePartialArchiveKeepsTheSourcesAnd
 // SIGTERM while the walk that plans a pass is under way: the walk stops between two folders
 // and the pass acts on nothing of the partial plan. The agent is held just before its walk
 // opens the last folder of the share (the other folders, with the due files, are walked).
-class AgentStopWalkE2E : public ServiceFixture {};
+class AgentStopWalkE2E : public HeldAgentFixture {};
 
 TEST_F(AgentStopWalkE2E, SigtermDuringTheWalkStopsThePassBeforeItActsOnAnything) {
     keygen();
@@ -269,14 +282,7 @@ TEST_F(AgentStopWalkE2E, SigtermDuringTheWalkStopsThePassBeforeItActsOnAnything)
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/letter.docx"), "letter to client");
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/scratch.tmp"), "temp");
-    auto entries = ledger_payloads(m_dir / "state/ledger.jsonl");
-    ASSERT_EQ(entries.size(), 1u);
-    EXPECT_EQ(entries[0]["type"], "checkpoint");
-    EXPECT_EQ(entries[0]["pass"]["stopped"], true);
-    EXPECT_EQ(entries[0]["pass"]["planned"], 0);
-    EXPECT_EQ(entries[0]["pass"]["disposed"], 0);
-    EXPECT_FALSE(exists(m_dir / "state/plan.jsonl"));
-    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    expect_only_the_checkpoint_of_a_pass_that_acted_on_nothing();
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request during the walk (root clients: the walk stopped on "
                        "request before it had listed every folder): nothing was disposed of"),
@@ -427,13 +433,7 @@ TEST_F(AgentStopReviewE2E, SigtermWhileHashingFilesForReviewQueuesNothingAndTheN
     EXPECT_TRUE(queued().empty());
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/scratch.tmp"), "temp");
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/big.pdf"), m_big);
-    auto entries = payloads();
-    ASSERT_EQ(entries.size(), 1u);
-    EXPECT_EQ(entries[0]["type"], "checkpoint");
-    EXPECT_EQ(entries[0]["pass"]["stopped"], true);
-    EXPECT_EQ(entries[0]["pass"]["planned"], 0);
-    EXPECT_EQ(entries[0]["pass"]["disposed"], 0);
-    EXPECT_FALSE(exists(m_dir / "state/plan.jsonl"));
+    expect_only_the_checkpoint_of_a_pass_that_acted_on_nothing();
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while hashing the files newly due for review (review: "
                        "hash acme/2010-001/"),

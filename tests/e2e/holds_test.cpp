@@ -15,12 +15,14 @@
 #include <sstream>
 
 #include "agent/util/encoding.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe {
 namespace {
 
 using testing::exists;
+using testing::shell_quote;
 using testing::slurp;
 using testing::TempDir;
 
@@ -29,18 +31,6 @@ struct Output {
     std::string out;
     std::string err;
 };
-
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            q += "'\\''";
-        } else {
-            q += c;
-        }
-    }
-    return q + "'";
-}
 
 class HoldsE2E : public ::testing::Test {
   protected:
@@ -75,8 +65,8 @@ action = "sanitize"
         Output o;
         std::string out = m_dir / ".out";
         std::string err = m_dir / ".err";
-        std::string cmd =
-            env + " " + quote(LETHE_BINARY) + " " + args + " >" + quote(out) + " 2>" + quote(err);
+        std::string cmd = env + " " + shell_quote(LETHE_BINARY) + " " + args + " >" +
+                          shell_quote(out) + " 2>" + shell_quote(err);
         int status = std::system(cmd.c_str());
         o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         o.out = slurp(out);
@@ -84,7 +74,7 @@ action = "sanitize"
         return o;
     }
 
-    std::string config() const { return "--config " + quote(m_dir / "lethe.toml"); }
+    std::string config() const { return "--config " + shell_quote(m_dir / "lethe.toml"); }
 
     std::vector<nlohmann::json> payloads() {
         std::vector<nlohmann::json> out;
@@ -240,9 +230,9 @@ TEST_F(HoldsE2E, InventoryShowsTheHoldsCoveringEachFileOfTheClient) {
 }
 
 TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
-    Output add =
-        lethe("hold add H-PATH --reason audit --path " + quote(m_dir / "share/acme/2010-001") +
-              " --path 'bolt/**/d.pdf' " + config());
+    Output add = lethe("hold add H-PATH --reason audit --path " +
+                       shell_quote(m_dir / "share/acme/2010-001") + " --path 'bolt/**/d.pdf' " +
+                       config());
     ASSERT_EQ(add.code, 0) << add.err;
     Output run = lethe("run " + config());
     ASSERT_EQ(run.code, 0) << run.err;

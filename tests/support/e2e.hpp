@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agent/util/encoding.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe::testing {
@@ -24,17 +25,7 @@ struct CommandOutput {
     std::string err;
 };
 
-inline std::string sh_quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            q += "'\\''";
-        } else {
-            q += c;
-        }
-    }
-    return q + "'";
-}
+inline std::string sh_quote(const std::string& s) { return shell_quote(s); }
 
 // Runs `command` with sh, its stdout and stderr captured in files inside `dir`.
 inline CommandOutput run_shell(const TempDir& dir, const std::string& command) {

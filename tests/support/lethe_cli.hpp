@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/util/encoding.hpp"
+#include "tests/support/e2e_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe::testing {
@@ -22,17 +23,7 @@ struct CliResult {
 };
 
 // `s` as one shell word.
-inline std::string shell_word(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            q += "'\\''";
-        } else {
-            q += c;
-        }
-    }
-    return q + "'";
-}
+inline std::string shell_word(const std::string& s) { return shell_quote(s); }
 
 // Runs `lethe ARGS` (ARGS already quoted for the shell) to completion; stdout and stderr
 // pass through files in `dir`. `env` are extra NAME=value words.
