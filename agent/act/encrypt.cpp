@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -38,7 +39,8 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
                                      const std::vector<age::Recipient>& recipients,
                                      const std::map<std::string, std::string>& attributes,
                                      const std::string& temp_name,
-                                     const util::StopToken* stop) {
+                                     const util::StopToken* stop,
+                                     const BeforeRename& before_rename) {
     const std::string& path = file.planned().path;
     const std::string& name = file.name();
     if (name.size() >= 4 && name.compare(name.size() - 4, 4, ".age") == 0) {
@@ -137,6 +139,18 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
                                 "removed, original kept", path));
     }
     util::fault_point("encrypt-verified");
+    // As the walk will see it under its final name (scan::facts_from_statx).
+    struct statx stx {};
+    if (::statx(in.get(), "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) != 0) {
+        return fail(errno_error(fmt::format("stat {}", temp), errno));
+    }
+    copy.device = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    copy.inode = stx.stx_ino;
+    copy.mtime = util::from_timespec(stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec);
+    if (before_rename) {
+        if (auto recorded = before_rename(copy); !recorded) return fail(recorded.error());
+        util::fault_point("encrypt-indexed");
+    }
     if (::renameat2(dir, temp.c_str(), dir, copy.name.c_str(), RENAME_NOREPLACE) != 0) {
         return fail(errno_error(fmt::format("rename the encrypted copy to {}.age", path), errno));
     }
@@ -149,6 +163,7 @@ Result<EncryptedCopy> encrypt_beside(const PreparedFile& file,
 Result<std::optional<EncryptedCopy>> find_encrypted_copy(int root_fd,
                                                         const std::string& planned_path,
                                                         const std::string& intent_id,
+                                                        const classify::IndexedCopy* indexed,
                                                         const util::StopToken* stop) {
     auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
     if (!dir) return fail(dir.error());
@@ -162,17 +177,28 @@ Result<std::optional<EncryptedCopy>> find_encrypted_copy(int root_fd,
     std::string attr = std::string(kXattrPrefix) + "intent";
     char value[128] = {};
     ssize_t n = ::fgetxattr(fd.get(), attr.c_str(), value, sizeof value);
-    if (n < 0 || std::string_view(value, static_cast<size_t>(n)) != intent_id) {
+    copy.attributes_kept = n >= 0 && std::string_view(value, static_cast<size_t>(n)) == intent_id;
+    struct statx stx {};
+    if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) != 0) {
+        return fail(errno_error(fmt::format("stat {}.age", planned_path), errno));
+    }
+    copy.bytes = stx.stx_size;
+    copy.device = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    copy.inode = stx.stx_ino;
+    copy.mtime = util::from_timespec(stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec);
+    bool indexed_match = indexed != nullptr && indexed->device == copy.device &&
+                         indexed->inode == copy.inode && indexed->size == copy.bytes &&
+                         indexed->mtime == copy.mtime;
+    if (!copy.attributes_kept && !indexed_match) {
         return fail(ErrorKind::Refused,
                     fmt::format("{}.age exists but lethe cannot show it wrote it for this "
-                                "disposal; the original is left alone", planned_path));
+                                "disposal (neither its {} attribute nor the index of encrypted "
+                                "copies says so); the original is left alone",
+                                planned_path, attr));
     }
-    copy.attributes_kept = true;
     auto hash = util::sha256_fd_hex(fd.get(), copy.name, stop);
     if (!hash) return fail(hash.error());
     copy.sha256 = *hash;
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0) copy.bytes = static_cast<uint64_t>(st.st_size);
     return std::optional<EncryptedCopy>(copy);
 }
 

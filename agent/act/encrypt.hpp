@@ -4,6 +4,7 @@
 // recipients). The .age file keeps the original's retention facts as extended attributes so
 // that its retention runs on and it is never encrypted twice.
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "agent/act/age.hpp"
 #include "agent/act/disposal.hpp"
+#include "agent/classify/decision.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/stop.hpp"
 
@@ -24,7 +26,16 @@ struct EncryptedCopy {
     std::string sha256;  // of the .age file's bytes
     uint64_t bytes = 0;
     bool attributes_kept = false;  // false where the filesystem has no user xattrs
+    // The copy's identity: the same under its temporary and its final name.
+    uint64_t device = 0;
+    uint64_t inode = 0;
+    util::TimePoint mtime{};
 };
+
+// Called with the verified copy just before it is renamed to NAME.age: the caller records
+// it (service/encrypted_index.hpp) so that no copy under its final name is unrecorded. An
+// error stops the rename (the temporary file is removed, the original kept).
+using BeforeRename = std::function<Status(const EncryptedCopy&)>;
 
 // Writes NAME.age beside the prepared file: encrypted into `temp_name` in the same folder
 // (a leftover of that name from an interrupted attempt is replaced), fsynced, re-read from disk and decrypted (with the file key held in memory, since
@@ -40,15 +51,17 @@ struct EncryptedCopy {
 [[nodiscard]] Result<EncryptedCopy> encrypt_beside(
     const PreparedFile& file, const std::vector<age::Recipient>& recipients,
     const std::map<std::string, std::string>& attributes, const std::string& temp_name,
-    const util::StopToken* stop = nullptr);
+    const util::StopToken* stop = nullptr, const BeforeRename& before_rename = nullptr);
 
 // For the recovery of an interrupted `encrypt`: the NAME.age beside `planned_path` if it
-// exists and carries `user.lethe.intent` = `intent_id` (so lethe wrote it for that intent;
-// it exists only after it was verified), with its SHA-256; nullopt if there is no NAME.age.
-// Refuses (ErrorKind::Refused) a NAME.age that lethe cannot prove it wrote. Its hash stops
-// between two blocks when `stop` says so (ErrorKind::Stopped; nothing was changed).
+// exists and lethe wrote it for that intent (it exists only after it was verified), with its
+// SHA-256; nullopt if there is no NAME.age. Proven by `user.lethe.intent` = `intent_id`, or,
+// where the filesystem keeps no xattrs, by `indexed` (the state index's record written by
+// that intent, may be null): same device, inode, size and mtime. Refuses
+// (ErrorKind::Refused) a NAME.age that lethe cannot prove it wrote. Its hash stops between
+// two blocks when `stop` says so (ErrorKind::Stopped; nothing was changed).
 [[nodiscard]] Result<std::optional<EncryptedCopy>> find_encrypted_copy(
     int root_fd, const std::string& planned_path, const std::string& intent_id,
-    const util::StopToken* stop = nullptr);
+    const classify::IndexedCopy* indexed = nullptr, const util::StopToken* stop = nullptr);
 
 }  // namespace lethe::act

@@ -27,6 +27,10 @@ std::string_view to_string(Status status) {
 
 namespace {
 
+// Where an encrypted copy's retention is recorded besides its extended attributes.
+constexpr std::string_view kIndexedCopies =
+    "lethe's index of encrypted copies (state_dir/encrypted.jsonl)";
+
 // Whether two byte strings are equal; inline for the short names, extensions and segments
 // compared per file (a call to memcmp costs more than comparing them): up to 16 bytes as two
 // overlapping words.
@@ -531,6 +535,16 @@ Decision classify_with(const scan::FileFacts& facts,
     static const std::string kPinName(policy::kPinXattr);
     std::optional<std::string> pin;
     if (options.lookups != nullptr) pin = options.lookups->xattr(facts.path, kPinName);
+    // lethe's own encrypted copy (NAME.age) is also recorded in its state index, which pins
+    // it where the filesystem keeps no extended attributes.
+    const bool age_name = name.size() > 4 && name.substr(name.size() - 4) == ".age";
+    const IndexedCopy* indexed =
+        options.lookups != nullptr && age_name ? options.lookups->indexed_copy(facts) : nullptr;
+    const bool pinned_by_index = !pin && indexed != nullptr;
+    if (pinned_by_index) pin = indexed->category;
+    const std::string pinned_by = pinned_by_index
+                                      ? std::string(kIndexedCopies)
+                                      : fmt::format("the {} attribute", policy::kPinXattr);
 
     auto weighed = [&](const Classifier::Candidate& candidate, const Captured& captured) -> Verdict& {
         Verdict& v = slots[win == 0 ? 1 : 0];
@@ -566,17 +580,17 @@ Decision classify_with(const scan::FileFacts& facts,
                     captured = Captured{};
                 }
                 Verdict& v = weighed(plain_candidate(schedule, category), captured);
-                if (options.explain) why = fmt::format("pinned by the {} attribute", policy::kPinXattr);
+                if (options.explain) why = fmt::format("pinned by {}", pinned_by);
                 consider(v, &why);
             }
         }
         if (win < 0) {
             best.status = Status::Skipped;
             best.reason = fmt::format("pinned by {} to category '{}', which no schedule defines",
-                                      policy::kPinXattr, *pin);
+                                      pinned_by, *pin);
             return best;
         }
-        rule = fmt::format("pinned to '{}' by the {} attribute", *pin, policy::kPinXattr);
+        rule = fmt::format("pinned to '{}' by {}", *pin, pinned_by);
     } else {
         for_each_candidate([&](const Classifier::Candidate& candidate) {
             const policy::Category& category = *candidate.category;
@@ -639,32 +653,108 @@ Decision classify_with(const scan::FileFacts& facts,
     }
 
     // lethe's own encrypted copy (NAME.age, pinned to its original's category, with the
-    // original's dates in xattrs): its retention runs on from the original's, and the copy
-    // itself is kept `archive_for` after it was made (permanently by default), then
-    // sanitized. It is never encrypted again.
+    // original's dates in xattrs and in the state index): its retention runs on from the
+    // original's, and the copy itself is kept `archive_for` after it was made (permanently by
+    // default), then sanitized. It is never encrypted again. Where the attributes and the
+    // index disagree, the record that keeps the copy longer decides (fail closed).
+    const policy::RetentionSchedule* deciding_schedule = winner.schedule;
+    const policy::Category* deciding_category = winner.category;
     bool encrypted_copy = false;
-    if (pin && options.lookups != nullptr && name.size() > 4 &&
-        name.substr(name.size() - 4) == ".age") {
+    if (pin && age_name) {
+        struct CopyRecord {
+            const policy::RetentionSchedule* schedule = nullptr;
+            const policy::Category* category = nullptr;
+            std::optional<util::Date> trigger;
+            util::Date made{};
+            std::optional<util::Date> expires;  // the copy's own: none = permanent
+            std::string source;
+            std::optional<std::string> client;  // the original's (the copy's name may not match
+            std::optional<std::string> matter;  // the category's patterns any more)
+        };
+        std::vector<CopyRecord> records;
         std::string prefix(policy::kPinXattr.substr(0, policy::kPinXattr.rfind('.') + 1));
-        if (options.lookups->xattr(facts.path, prefix + "expires")) {
-            encrypted_copy = true;
+        if (!pinned_by_index && options.lookups->xattr(facts.path, prefix + "expires")) {
+            CopyRecord r{winner.schedule, winner.category, std::nullopt,
+                         winner.schedule->zone.local_date(facts.mtime), std::nullopt,
+                         "its extended attributes", std::nullopt, std::nullopt};
             if (auto t = options.lookups->xattr(facts.path, prefix + "trigger_date")) {
-                if (auto d = util::parse_date(*t)) best.trigger_date = *d;
+                if (auto d = util::parse_date(*t)) r.trigger = *d;
             }
-            util::Date made = winner.schedule->zone.local_date(facts.mtime);
             if (auto e = options.lookups->xattr(facts.path, prefix + "encrypted")) {
-                if (auto d = util::parse_date(*e)) made = *d;
+                if (auto d = util::parse_date(*e)) r.made = *d;
             }
-            best.expires = winner.category->archive_for
-                               ? std::optional(winner.category->archive_for->add_to(made))
-                               : std::nullopt;
+            r.client = options.lookups->xattr(facts.path, prefix + "client");
+            r.matter = options.lookups->xattr(facts.path, prefix + "matter");
+            records.push_back(std::move(r));
+        }
+        if (indexed != nullptr) {
+            CopyRecord r{nullptr,       nullptr, indexed->trigger_date, indexed->encrypted,
+                         std::nullopt, std::string(kIndexedCopies), indexed->client,
+                         indexed->matter};
+            for (const auto& schedule : schedules) {
+                for (const auto& category : schedule.categories) {
+                    if (category.id != indexed->category) continue;
+                    if (r.category == nullptr || schedule.id == indexed->schedule) {
+                        r.schedule = &schedule;
+                        r.category = &category;
+                    }
+                }
+            }
+            if (r.category == nullptr) {
+                best.status = Status::Skipped;
+                best.reason = fmt::format("{} gives it category '{}', which no schedule defines; "
+                                          "not acted on", kIndexedCopies, indexed->category);
+                return best;
+            }
+            records.push_back(std::move(r));
+        }
+        for (auto& r : records) {
+            if (r.category->archive_for) r.expires = r.category->archive_for->add_to(r.made);
+        }
+        if (!records.empty()) {
+            encrypted_copy = true;
+            size_t pick = 0;
+            std::string disagreement;
+            if (records.size() == 2) {
+                const CopyRecord& a = records[0];
+                const CopyRecord& b = records[1];
+                if (a.category != b.category || a.trigger != b.trigger || a.made != b.made) {
+                    // Permanent keeps longest; else the later expiry.
+                    if (a.expires && (!b.expires || *b.expires > *a.expires)) pick = 1;
+                    auto shown = [](const CopyRecord& r) {
+                        return fmt::format("category '{}', encrypted {}, kept {}", r.category->id,
+                                           util::format_date(r.made),
+                                           r.expires ? "until " + util::format_date(*r.expires)
+                                                     : std::string("permanently"));
+                    };
+                    disagreement = fmt::format(
+                        "; {} ({}) and {} ({}) disagree: {} keep it longer and decide (fail "
+                        "closed)",
+                        a.source, shown(a), b.source, shown(b), records[pick].source);
+                }
+            } else if (records[0].source == kIndexedCopies) {
+                disagreement = fmt::format(
+                    "; it has no lethe attributes (a filesystem without user extended "
+                    "attributes?): {} records it",
+                    kIndexedCopies);
+            }
+            const CopyRecord& r = records[pick];
+            deciding_schedule = r.schedule;
+            deciding_category = r.category;
+            best.schedule = r.schedule;
+            best.category = r.category;
+            if (r.trigger) best.trigger_date = *r.trigger;
+            // Holds by client or matter cover the copy as they covered the original.
+            if (!best.client) best.client = r.client;
+            if (!best.matter) best.matter = r.matter;
+            best.expires = r.expires;
             best.action = policy::Action::Sanitize;
             best.trigger_note = fmt::format(
                 "encrypted copy made {}: kept {} after that (the category's archive_for), then "
-                "sanitized",
-                util::format_date(made),
-                winner.category->archive_for ? winner.category->archive_for->to_string()
-                                              : "permanently");
+                "sanitized{}",
+                util::format_date(r.made),
+                r.category->archive_for ? r.category->archive_for->to_string() : "permanently",
+                disagreement);
         }
     }
     if (!encrypted_copy && !winner.problem.empty()) {
@@ -673,7 +763,7 @@ Decision classify_with(const scan::FileFacts& facts,
         return best;
     }
     // Due from local midnight of the expiry date in the deciding schedule's zone.
-    if (!best.expires || local_date(winner.schedule->zone, now) < *best.expires) {
+    if (!best.expires || local_date(deciding_schedule->zone, now) < *best.expires) {
         best.status = Status::NotDue;
         return best;
     }
@@ -686,12 +776,12 @@ Decision classify_with(const scan::FileFacts& facts,
                                   unsniffed->id, best.content->problem);
         return best;
     }
-    if (winner.category->needs_review()) {
+    if (deciding_category->needs_review()) {
         best.status = Status::Review;
         best.reason = best.action == policy::Action::Review
                           ? fmt::format("the category's action is review: a records manager "
                                         "decides; approval disposes with {}",
-                                        policy::to_string(winner.category->approved_action()))
+                                        policy::to_string(deciding_category->approved_action()))
                           : fmt::format("the category needs review: {} once a records manager "
                                         "approves",
                                         policy::to_string(best.action));

@@ -25,6 +25,29 @@ enum class Status {
 
 std::string_view to_string(Status status);
 
+// lethe's state-index record of one encrypted copy it wrote (NAME.age; the index is
+// service/encrypted_index.hpp), as the classifier needs it: the copy's identity when it was
+// written and the original's retention. The record applies to a file only while that file is
+// still this copy: same device, inode, size and mtime (a later file under the same name, or
+// an inode number reused, is not pinned by it).
+struct IndexedCopy {
+    uint64_t device = 0;
+    uint64_t inode = 0;
+    uint64_t size = 0;
+    util::TimePoint mtime{};
+    std::string category;
+    std::string schedule;
+    util::Date trigger_date{};
+    std::optional<util::Date> expires;  // the original's; none = permanent
+    util::Date encrypted{};             // when the copy was made, in the schedule's zone
+    std::optional<std::string> client;  // the original's, where its category captured them
+    std::optional<std::string> matter;
+
+    [[nodiscard]] bool is(const scan::FileFacts& f) const {
+        return device == f.device && inode == f.inode && size == f.size && mtime == f.mtime;
+    }
+};
+
 // What the classifier may need beyond the walk's facts, asked only when a rule needs it.
 // Paths are relative to the root being classified.
 class FileLookups {
@@ -39,6 +62,12 @@ public:
     // The content type of the file, sniffed from its first bytes; asked at most once per
     // file, and only when a category with `mime` has every cheaper matcher holding.
     virtual ContentType content_type(const scan::FileFacts& facts) = 0;
+    // lethe's state-index record of the encrypted copy that `facts` is (IndexedCopy::is);
+    // none when the file is no copy the index knows. Asked only for names ending in ".age".
+    virtual const IndexedCopy* indexed_copy(const scan::FileFacts& facts) {
+        (void)facts;
+        return nullptr;
+    }
 };
 
 // One category that matched a file, and what it alone would decide.

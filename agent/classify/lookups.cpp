@@ -119,6 +119,17 @@ std::optional<std::string> FsLookups::xattr(std::string_view path, const std::st
     return util::read_xattr_at(dir_fd, leaf, name);
 }
 
+const IndexedCopy* FsLookups::indexed_copy(const scan::FileFacts& facts) {
+    if (m_copies == nullptr) return nullptr;
+    auto it = m_copies->find(facts.path);
+    if (it == m_copies->end()) return nullptr;
+    // The latest entry first: a path may have had several copies, all but one gone.
+    for (auto e = it->second.rbegin(); e != it->second.rend(); ++e) {
+        if (e->is(facts)) return &*e;
+    }
+    return nullptr;
+}
+
 ContentType FsLookups::content_type(const scan::FileFacts& facts) {
     return sniff_file(m_root_fd, facts);
 }

@@ -58,13 +58,19 @@ private:
 // results are cached per folder, so a matter of 10,000 files costs one lookup per folder.
 // Content types are read through the same safe open, beneath the root, with O_NOATIME.
 // Borrows `root_fd`, which must outlive it. Not thread-safe.
+// `copies` (may be null, else must outlive it) is the index of lethe's encrypted copies of
+// this root, by path relative to it (service/encrypted_index.hpp: copies_by_root).
+using IndexedCopies = std::unordered_map<std::string, std::vector<IndexedCopy>>;
+
 class FsLookups final : public CachingMarkerLookups {
 public:
-    explicit FsLookups(int root_fd) : m_root_fd(root_fd) {}
+    explicit FsLookups(int root_fd, const IndexedCopies* copies = nullptr)
+        : m_root_fd(root_fd), m_copies(copies) {}
 
     std::optional<std::string> xattr(std::string_view path, const std::string& name) override;
     // Sniffed from the file's first bytes (classify/mime.hpp: sniff_file).
     ContentType content_type(const scan::FileFacts& facts) override;
+    const IndexedCopy* indexed_copy(const scan::FileFacts& facts) override;
 
 protected:
     std::optional<util::TimePoint> marker_in(const std::string& folder,
@@ -72,6 +78,7 @@ protected:
 
 private:
     int m_root_fd;
+    const IndexedCopies* m_copies;
     std::string m_folder;     // the folder of the last attribute lookup, and its descriptor
     bool m_folder_known = false;
     UniqueFd m_folder_fd;

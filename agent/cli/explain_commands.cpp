@@ -8,6 +8,7 @@
 
 #include "agent/classify/decision.hpp"
 #include "agent/classify/lookups.hpp"
+#include "agent/service/encrypted_index.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
@@ -69,6 +70,10 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
     if (!loaded) return report(loaded.error());
     auto now = current_time(now_text);
     if (!now) return report(now.error());
+    // lethe's encrypted copies keep their retention through it where there are no xattrs.
+    auto encrypted = service::load_encrypted_index(loaded->config.state_dir);
+    if (!encrypted) return report(encrypted.error());
+    const auto copies = encrypted->by_root();
     int status = kExitOk;
     for (const auto& path : paths) {
         auto where = locate(loaded->config, path);
@@ -91,7 +96,9 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
             status = kExitBadInput;
             continue;
         }
-        classify::FsLookups lookups(root_fd->get());
+        auto root_copies = copies.find(root->name);
+        classify::FsLookups lookups(root_fd->get(),
+                                    root_copies == copies.end() ? nullptr : &root_copies->second);
         classify::ClassifyOptions options;
         options.lookups = &lookups;
         options.explain = true;
@@ -107,6 +114,7 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
             if (d.category != nullptr) {
                 j["winner"] = d.category->id;
                 j["rule"] = d.rule;
+                if (!d.trigger_note.empty()) j["note"] = d.trigger_note;
                 j["expires"] = date_or(d.expires, "never");
                 j["action"] = std::string(policy::to_string(d.action));
                 j["time_zone"] = d.schedule->zone.name();
@@ -166,6 +174,7 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
             if (!c.mandate.empty()) print_line(fmt::format("    mandate: {}", c.mandate));
         }
         print_line(fmt::format("  winner: '{}': {}", d.category->id, d.rule));
+        if (!d.trigger_note.empty()) print_line(fmt::format("  note: {}", d.trigger_note));
         if (d.client || d.matter) {
             print_line(fmt::format("  client: {}  matter: {}", d.client.value_or("-"), d.matter.value_or("-")));
         }

@@ -12,6 +12,7 @@
 
 #include "agent/classify/decision.hpp"
 #include "agent/classify/lookups.hpp"
+#include "agent/service/encrypted_index.hpp"
 #include "agent/cli/commands.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/ledger/keys.hpp"
@@ -321,6 +322,9 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
     service::Tally covered;
     uint64_t due = 0;
     const classify::Classifier classifier(loaded->schedules);
+    auto encrypted = service::load_encrypted_index(loaded->config.state_dir);
+    if (!encrypted) return report(encrypted.error());
+    const auto copies = encrypted->by_root();
     for (const auto& root : loaded->config.roots) {
         auto fd = scan::open_root(root.path);
         if (!fd) return report(fd.error());
@@ -328,7 +332,9 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
         walk_options.one_filesystem = root.one_filesystem;
         walk_options.exclude = root.exclude;
         // on_file runs on this thread only: one set of lookups serves the whole root.
-        classify::FsLookups lookups(fd->get());
+        auto root_copies = copies.find(root.name);
+        classify::FsLookups lookups(fd->get(),
+                                    root_copies == copies.end() ? nullptr : &root_copies->second);
         classify::ClassifyOptions classify_options;
         classify_options.lookups = &lookups;
         auto stats = scan::walk(

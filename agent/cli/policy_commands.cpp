@@ -9,6 +9,7 @@
 
 #include "agent/classify/decision.hpp"
 #include "agent/classify/lookups.hpp"
+#include "agent/service/encrypted_index.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/walker.hpp"
@@ -153,10 +154,15 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
     std::map<std::tuple<std::string, std::string, std::string>, Change> changes;
     uint64_t files = 0;
     uint64_t changed = 0;
+    auto encrypted = service::load_encrypted_index(config->state_dir);
+    if (!encrypted) return report(encrypted.error());
+    const auto copies = encrypted->by_root();
     for (const auto& root : config->roots) {
         auto root_fd = scan::open_root(root.path);
         if (!root_fd) return report(root_fd.error());
-        classify::FsLookups lookups(root_fd->get());
+        auto root_copies = copies.find(root.name);
+        classify::FsLookups lookups(root_fd->get(),
+                                    root_copies == copies.end() ? nullptr : &root_copies->second);
         classify::ClassifyOptions options;
         options.lookups = &lookups;
         scan::WalkOptions walk_options;

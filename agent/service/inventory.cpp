@@ -1,5 +1,7 @@
 #include "agent/service/inventory.hpp"
 
+#include "agent/service/encrypted_index.hpp"
+
 #include <mutex>
 
 #include <fmt/format.h>
@@ -40,7 +42,8 @@ using OnFile = std::function<void(const scan::FileFacts&, const classify::Classi
 // the function takes its own lock.
 class EachFileSink : public scan::FileSink {
 public:
-    EachFileSink(int root_fd, const OnFile& on_file) : m_on_file(on_file), m_lookups(root_fd) {
+    EachFileSink(int root_fd, const OnFile& on_file, const classify::IndexedCopies* copies)
+        : m_on_file(on_file), m_lookups(root_fd, copies) {
         m_classify.lookups = &m_lookups;  // FsLookups is not thread-safe: one per thread
     }
     void file(const scan::FileFacts& facts) override { m_on_file(facts, m_classify); }
@@ -149,7 +152,13 @@ Result<InventorySummary> make_inventory(
     summary.client = options.client;
     summary.matter = options.matter;
     const classify::Classifier classifier(schedules);  // read-only: shared by the walker threads
+    auto encrypted = load_encrypted_index(config.state_dir);
+    if (!encrypted) return fail(encrypted.error());
+    const auto copies = encrypted->by_root();
     for (const auto& root : config.roots) {
+        auto root_copies = copies.find(root.name);
+        const classify::IndexedCopies* indexed =
+            root_copies == copies.end() ? nullptr : &root_copies->second;
         auto root_fd = scan::open_root(root.path);
         if (!root_fd) return fail(root_fd.error());
         scan::WalkOptions walk_options;
@@ -199,7 +208,7 @@ Result<InventorySummary> make_inventory(
             };
         auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options,
-            [&] { return std::make_unique<EachFileSink>(root_fd->get(), on_file); },
+            [&] { return std::make_unique<EachFileSink>(root_fd->get(), on_file, indexed); },
             [&](std::string_view path, const Error& error) {
                 std::lock_guard guard(lock);
                 ++summary.problems;

@@ -15,6 +15,7 @@
 
 #include "agent/act/disposal.hpp"
 #include "agent/act/encrypt.hpp"
+#include "agent/service/encrypted_index.hpp"
 #include "agent/service/archive_disposal.hpp"
 #include "agent/service/archive_stage.hpp"
 #include "agent/service/archived_sources.hpp"
@@ -257,6 +258,28 @@ constexpr uint64_t kBatchBytes = uint64_t{64} << 20;
 // A file of a group at least this large stops between two blocks on SIGTERM; smaller ones
 // are finished once their group has begun.
 constexpr uint64_t kInterruptibleBytes = uint64_t{16} << 20;
+
+// The state index's record of `copy`, the encrypted copy of `entry` made by intent `id`.
+EncryptedEntry encrypted_entry(const PlanEntry& entry, const act::EncryptedCopy& copy,
+                               const std::string& id, util::Date made, util::TimePoint now) {
+    EncryptedEntry e;
+    e.root = entry.root;
+    e.path = entry.facts.path + ".age";
+    e.copy.device = copy.device;
+    e.copy.inode = copy.inode;
+    e.copy.size = copy.bytes;
+    e.copy.mtime = copy.mtime;
+    e.copy.category = entry.category;
+    e.copy.schedule = entry.schedule_id;
+    e.copy.trigger_date = entry.trigger_date;
+    e.copy.expires = entry.expires;
+    e.copy.encrypted = made;
+    e.copy.client = entry.client;
+    e.copy.matter = entry.matter;
+    e.time = util::format_timestamp(now);
+    e.intent = id;
+    return e;
+}
 
 class Pass {
 public:
@@ -738,7 +761,12 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     // encrypt: the original is overwritten only once its verified NAME.age exists.
     std::optional<act::EncryptedCopy> copy;
     if (e.action == policy::Action::Encrypt) {
-        auto found = act::find_encrypted_copy(*fd, e.facts.path, intent->id, &m_stop_token);
+        auto index = load_encrypted_index(m_config.state_dir);
+        if (!index) return fail(index.error());
+        const EncryptedEntry* recorded = index->by_intent(intent->id);
+        auto found = act::find_encrypted_copy(*fd, e.facts.path, intent->id,
+                                              recorded != nullptr ? &recorded->copy : nullptr,
+                                              &m_stop_token);
         if (!found && found.error().kind() == ErrorKind::Stopped) return fail(found.error());
         if (!found) {
             util::log_error("{}/{}: {}", e.root, util::utf8_display(e.facts.path),
@@ -747,6 +775,25 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
             return {};  // nothing of the original was changed
         }
         copy = *found;
+        if (copy && (recorded == nullptr || recorded->copy.inode != copy->inode ||
+                     recorded->copy.device != copy->device)) {
+            // Proven by its xattrs but not in the index (written before lethe kept one):
+            // recorded now, with the date its attribute gives.
+            util::Date made = util::date_of(m_options.now);
+            if (auto dir = util::open_beneath(*fd, util::parent_of(e.facts.path),
+                                              O_PATH | O_DIRECTORY)) {
+                std::string attr = std::string(act::kXattrPrefix) + "encrypted";
+                if (auto v = util::read_xattr_at(dir->get(), copy->name, attr)) {
+                    if (auto d = util::parse_date(*v)) made = *d;
+                }
+            }
+            if (auto st = append_encrypted(m_config.state_dir,
+                                           encrypted_entry(e, *copy, intent->id, made,
+                                                           m_options.now));
+                !st) {
+                return st;
+            }
+        }
     }
     auto still_there = scan::stat_beneath(*fd, e.facts.path);
     if (e.action == policy::Action::Encrypt && !copy && !still_there) {
@@ -1009,7 +1056,8 @@ Status Pass::expire_archives_step() {
     return {};
 }
 
-// Writes the verified NAME.age beside the file, carrying its retention in xattrs.
+// Writes the verified NAME.age beside the file, carrying its retention in xattrs and in the
+// state index.
 Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const PlanEntry& entry,
                                           const std::string& intent_id, const std::string& temp) {
     std::vector<act::age::Recipient> recipients;
@@ -1033,8 +1081,17 @@ Result<nlohmann::json> Pass::encrypt_copy(const act::PreparedFile& file, const P
         {"expires", entry.expires ? util::format_date(*entry.expires) : "permanent"},
         {"encrypted", util::format_date(made)},
         {"intent", intent_id}};
-    auto copy =
-        act::encrypt_beside(file, recipients, attributes, temp + ".age.partial", &m_stop_token);
+    if (entry.client) attributes["client"] = *entry.client;
+    if (entry.matter) attributes["matter"] = *entry.matter;
+    // Recorded in the state index before the copy takes its final name (and so before the
+    // original is overwritten): where the filesystem drops the xattrs, the index alone keeps
+    // the copy's retention, and proves the copy lethe's to the recovery of this intent.
+    auto record = [&](const act::EncryptedCopy& made_copy) {
+        return append_encrypted(m_config.state_dir,
+                                encrypted_entry(entry, made_copy, intent_id, made, m_options.now));
+    };
+    auto copy = act::encrypt_beside(file, recipients, attributes, temp + ".age.partial",
+                                    &m_stop_token, record);
     if (!copy) return fail(copy.error());
     return nlohmann::json{{"name", copy->name},
                           {"sha256", copy->sha256},

@@ -1,5 +1,7 @@
 #include "agent/service/plan.hpp"
 
+#include "agent/service/encrypted_index.hpp"
+
 #include <algorithm>
 #include <mutex>
 
@@ -262,9 +264,10 @@ public:
     PlanSink(const std::string& root, int root_fd, const classify::Classifier& classifier,
              const PlanOptions& options, const ScheduleDays& days,
              std::mutex& lock, PlanSummary& summary,
-             const std::function<void(const PlanEntry&)>& sink)
+             const std::function<void(const PlanEntry&)>& sink,
+             const classify::IndexedCopies* copies)
         : m_root(root), m_classifier(classifier), m_options(options), m_days(days), m_lock(lock),
-          m_summary(summary), m_sink(sink), m_lookups(root_fd) {
+          m_summary(summary), m_sink(sink), m_lookups(root_fd, copies) {
         m_classify.lookups = &m_lookups;  // one per walker thread: FsLookups is not thread-safe
     }
 
@@ -344,8 +347,16 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
     const ScheduleDays days(schedules, options, summary);
     bool any_root = false;
     const classify::Classifier classifier(schedules);  // read-only: shared by the walker threads
+    // lethe's encrypted copies, read once: they keep their retention through it where the
+    // filesystem has no user xattrs.
+    auto encrypted = load_encrypted_index(config.state_dir);
+    if (!encrypted) return fail(encrypted.error());
+    const auto copies = encrypted->by_root();
     for (const auto& root : config.roots) {
         if (options.root && *options.root != root.name) continue;
+        auto root_copies = copies.find(root.name);
+        const classify::IndexedCopies* indexed =
+            root_copies == copies.end() ? nullptr : &root_copies->second;
         any_root = true;
         auto root_fd = scan::open_root(root.path);
         if (!root_fd) return fail(root_fd.error());
@@ -363,7 +374,7 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
         std::mutex lock;
         auto make_sink = [&]() -> std::unique_ptr<scan::FileSink> {
             return std::make_unique<PlanSink>(root.name, root_fd->get(), classifier, options, days,
-                                              lock, summary, sink);
+                                              lock, summary, sink, indexed);
         };
         auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options, make_sink,
