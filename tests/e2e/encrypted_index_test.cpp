@@ -225,6 +225,8 @@ TEST_F(EncryptedIndexE2E, APassKilledAroundTheCopysRenameCompletesOnTheNextRun) 
         EXPECT_EQ(certs.back()["method"]["encrypted_copy"]["sha256"],
                   util::sha256_hex(slurp(m_dir / kCopy)));
         EXPECT_TRUE(certs.back()["method"]["verified"].get<bool>());
+        // Honest about where the copy's retention is kept: not in xattrs on ramfs.
+        EXPECT_FALSE(certs.back()["method"]["encrypted_copy"]["retention_attributes"].get<bool>());
         EXPECT_EQ(lethe("certs verify" + config()).code, 0);
         // The copy is classified from the index after the recovery too.
         CommandOutput j = lethe("explain --json " + sh_quote(m_dir / kCopy) + config() +
