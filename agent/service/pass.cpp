@@ -869,7 +869,8 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     if (copy) {
         intent->extra = {{"encrypted_copy",
                           {{"name", copy->name}, {"sha256", copy->sha256}, {"bytes", copy->bytes},
-                           {"format", "age v1 (X25519)"}, {"retention_attributes", copy->attributes_kept}}}};
+                           {"format", "age v1 (X25519)"},
+                           {"retention_attributes", copy->attributes_kept}}}};
     }
     auto certificate = certify(e, rec, intent->id, intent->extra);
     m_request = nullptr;

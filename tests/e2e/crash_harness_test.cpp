@@ -261,8 +261,8 @@ TEST(CrashHarness, AKillAtEveryStepLosesNothingAndCertifiesOnlyWhatHappened) {
                              "group-overwritten", "group-synced", "after-overwrite", "truncate",
                              "after-rename", "after-unlink", "delete-unlinked", "certified",
                              "archive-member", "archive-written", "archive-verified",
-                             "archive-renamed", "archive-indexed", "encrypt-written", "encrypt-verified", "encrypt-indexed",
-                             "encrypt-renamed"}) {
+                             "archive-renamed", "archive-indexed", "encrypt-written",
+                             "encrypt-verified", "encrypt-indexed", "encrypt-renamed"}) {
         EXPECT_NE(std::find(steps.begin(), steps.end(), step), steps.end()) << step;
     }
     std::map<std::string, int> seen;
