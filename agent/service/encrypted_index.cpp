@@ -120,9 +120,10 @@ Result<EncryptedIndex> parse_encrypted_index(std::string_view text, const std::s
     while (pos < text.size()) {
         ++line_no;
         size_t end = text.find('\n', pos);
-        if (end == std::string_view::npos) {
-            return corrupt("the last line is incomplete (an interrupted append?)");
-        }
+        // A last line without its newline is an append cut short by a crash: its fdatasync
+        // never returned, so the copy it describes never took its name (the line is written
+        // before the rename). It is ignored, and the next append drops it.
+        if (end == std::string_view::npos) break;
         std::string_view line = text.substr(pos, end - pos);
         pos = end + 1;
         auto j = nlohmann::json::parse(line, nullptr, false);
@@ -147,12 +148,48 @@ Result<EncryptedIndex> load_encrypted_index(const std::string& state_dir) {
     return parse_encrypted_index(*text, path);
 }
 
+namespace {
+
+// The length of the file up to and including its last newline: what is left of an append
+// cut short by a crash (a line without its newline) is not counted.
+Result<uint64_t> complete_length(int fd, uint64_t size, const std::string& path) {
+    constexpr uint64_t kStep = 64 * 1024;
+    std::string buf;
+    uint64_t end = size;
+    while (end > 0) {
+        uint64_t start = end > kStep ? end - kStep : 0;
+        buf.resize(static_cast<size_t>(end - start));
+        ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(start));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(errno_error(fmt::format("read {}", path), errno));
+        if (static_cast<size_t>(n) != buf.size()) {
+            return fail(ErrorKind::Io, fmt::format("read {}: the file shrank", path));
+        }
+        size_t nl = buf.rfind('\n');
+        if (nl != std::string::npos) return start + nl + 1;
+        end = start;
+    }
+    return uint64_t{0};
+}
+
+}  // namespace
+
 Status append_encrypted(const std::string& state_dir, const EncryptedEntry& entry) {
     std::string path = encrypted_index_path(state_dir);
     struct stat st {};
     bool created = ::lstat(path.c_str(), &st) != 0;
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
+    if (::fstat(fd.get(), &st) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
+    auto size = static_cast<uint64_t>(st.st_size);
+    auto keep = complete_length(fd.get(), size, path);
+    if (!keep) return fail(keep.error());
+    if (*keep != size && ::ftruncate(fd.get(), static_cast<off_t>(*keep)) != 0) {
+        return fail(errno_error(fmt::format("drop the incomplete last line of {}", path), errno));
+    }
+    if (::lseek(fd.get(), static_cast<off_t>(*keep), SEEK_SET) < 0) {
+        return fail(errno_error(fmt::format("seek {}", path), errno));
+    }
     if (auto w = util::write_all(fd.get(), entry.to_json().dump() + "\n", path); !w) return w;
     if (::fdatasync(fd.get()) != 0) return fail(errno_error(fmt::format("fdatasync {}", path), errno));
     if (created) return util::fsync_dir(state_dir);

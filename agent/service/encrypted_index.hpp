@@ -59,15 +59,17 @@ struct EncryptedIndex {
 [[nodiscard]] std::string encrypted_index_path(const std::string& state_dir);
 
 // Parses index text. Fails with Refused naming `source` and the line on anything that is
-// not a valid line, including a torn last line.
+// not a valid line. A last line without its newline (an append cut short by a crash, never
+// acknowledged) is ignored.
 [[nodiscard]] Result<EncryptedIndex> parse_encrypted_index(std::string_view text,
                                                            const std::string& source);
 
 // Reads `state_dir/encrypted.jsonl`; an absent file is the empty index.
 [[nodiscard]] Result<EncryptedIndex> load_encrypted_index(const std::string& state_dir);
 
-// Appends one entry, fdatasynced (the folder fsynced too when the file was created). The
-// caller holds the pass lock.
+// Appends one entry, fdatasynced (the folder fsynced too when the file was created), after
+// dropping what an append cut short by a crash left at the end. The caller holds the pass
+// lock.
 [[nodiscard]] Status append_encrypted(const std::string& state_dir, const EncryptedEntry& entry);
 
 }  // namespace lethe::service

@@ -182,7 +182,7 @@ TEST_F(EncryptedIndexE2E, ACopyWithoutXattrsKeepsItsRetentionThroughTheIndexAndI
 
 TEST_F(EncryptedIndexE2E, ACorruptIndexStopsClassifyingWithAClearMessage) {
     ASSERT_EQ(lethe("run" + config() + " --now 2026-11-26T12:00:00Z").code, 0);
-    std::ofstream(m_dir / "state/encrypted.jsonl", std::ios::app) << "{\"type\":\"encr";
+    std::ofstream(m_dir / "state/encrypted.jsonl", std::ios::app) << "{\"type\":\"encr\n";
     CommandOutput plan = lethe("plan" + config() + " --now 2030-01-01");
     EXPECT_EQ(plan.code, 2) << plan.err;
     EXPECT_NE(plan.err.find("encrypted.jsonl line 2"), std::string::npos) << plan.err;
