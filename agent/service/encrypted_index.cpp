@@ -153,7 +153,7 @@ namespace {
 // The length of the file up to and including its last newline: what is left of an append
 // cut short by a crash (a line without its newline) is not counted.
 Result<uint64_t> complete_length(int fd, uint64_t size, const std::string& path) {
-    constexpr uint64_t kStep = 64 * 1024;
+    constexpr uint64_t kStep = uint64_t{64} << 10;
     std::string buf;
     uint64_t end = size;
     while (end > 0) {
