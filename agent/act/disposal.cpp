@@ -43,6 +43,7 @@ namespace {
 using util::fault_point;
 
 constexpr size_t kBlock = size_t{4} << 20;  // 4 MiB: a multiple of every direct-I/O alignment
+constexpr size_t kDirectAlign = 4096;       // the largest logical block size of a device
 
 struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
@@ -346,6 +347,19 @@ Result<std::vector<Range>> data_ranges(int fd, uint64_t size, const std::string&
     return out;
 }
 
+// The planned file opened again with O_DIRECT (O_RDONLY or O_WRONLY), or an unset descriptor
+// where the filesystem refuses direct I/O or the name no longer leads to the same file.
+UniqueFd open_direct(const Target& t, int mode) {
+    UniqueFd direct(
+        ::openat(t.dir.get(), t.name.c_str(), mode | O_DIRECT | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!direct || ::fstat(direct.get(), &st) != 0 || st.st_ino != t.st.st_ino ||
+        st.st_dev != t.st.st_dev) {
+        return UniqueFd();
+    }
+    return direct;
+}
+
 // The overwrite pattern of one pass: zeros, or the AES-256-CTR keystream under a fresh key
 // from OpenSSL's CSPRNG. The keystream can be produced again from the start, so the
 // read-back compares block by block instead of hashing what was written and what was read.
@@ -435,13 +449,8 @@ public:
                                                 bool read) {
         UniqueFd direct;
         if (read) {
-            direct.reset(::openat(t.dir.get(), t.name.c_str(),
-                                  O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC));
-            struct stat st {};
-            if (!direct || ::fstat(direct.get(), &st) != 0 || st.st_ino != t.st.st_ino ||
-                st.st_dev != t.st.st_dev) {
-                return nullptr;
-            }
+            direct = open_direct(t, O_RDONLY);
+            if (!direct) return nullptr;
         }
         auto replica = pattern.replica();
         if (!replica) return nullptr;
@@ -617,8 +626,13 @@ void maybe_inject_corruption(int fd, uint64_t size, uint64_t from = 0);
 //
 // With `ahead` (the first pass over a file whose original content is still being hashed),
 // no block is written before a durable checkpoint of the hash covers it.
-Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, char* block,
-                  char* spare, const std::string& path, const util::StopToken* stop,
+//
+// With `direct` (an O_DIRECT descriptor of the same file, for a large file) the blocks go
+// from the buffer to the device without a copy into the page cache; the unaligned end of
+// the file goes through `fd`. A filesystem that refuses a direct write (EINVAL) gets the
+// rest through `fd`.
+Status write_pass(int fd, int direct, const std::vector<Range>& ranges, Pattern& pattern,
+                  char* block, char* spare, const std::string& path, const util::StopToken* stop,
                   HashAhead* ahead, EarlyReadBack* early) {
     const std::vector<Range> chunks = blocks_of(ranges);
     char* buffers[2] = {block, spare};
@@ -642,9 +656,19 @@ Status write_pass(int fd, const std::vector<Range>& ranges, Pattern& pattern, ch
         }
         size_t done = 0;
         while (done < n) {
-            ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
+            // Direct I/O takes whole 4 KiB blocks at aligned offsets.
+            const size_t aligned = (n - done) / kDirectAlign * kDirectAlign;
+            const bool use_direct =
+                direct >= 0 && aligned > 0 && (offset + done) % kDirectAlign == 0;
+            const off_t at = static_cast<off_t>(offset + done);
+            ssize_t w = use_direct ? ::pwrite(direct, data + done, aligned, at)
+                                   : ::pwrite(fd, data + done, n - done, at);
             if (w < 0) {
                 if (errno == EINTR) continue;
+                if (use_direct && errno == EINVAL) {
+                    direct = -1;
+                    continue;
+                }
                 return fail(errno_error(fmt::format("overwrite {}", path), errno));
             }
             done += static_cast<size_t>(w);
@@ -683,18 +707,12 @@ Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<R
                                                   Pattern& pattern, std::string& how,
                                                   const std::string& path,
                                                   const util::StopToken* stop) {
-    int direct = ::openat(t.dir.get(), t.name.c_str(), O_RDONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
-    UniqueFd direct_fd(direct);
+    UniqueFd direct_fd = open_direct(t, O_RDONLY);
     int fd = t.file.get();
     if (direct_fd) {
-        struct stat st {};
-        if (::fstat(direct_fd.get(), &st) == 0 && st.st_ino == t.st.st_ino &&
-            st.st_dev == t.st.st_dev) {
-            fd = direct_fd.get();
-            how = "direct I/O (O_DIRECT)";
-        }
-    }
-    if (fd == t.file.get()) {
+        fd = direct_fd.get();
+        how = "direct I/O (O_DIRECT)";
+    } else {
         ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         how = "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable";
     }
@@ -875,6 +893,10 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
         }
         ahead.emplace(t.reader.get(), size, path, options.checkpoint, hash_segment());
     }
+    // A large file is written with direct I/O where the filesystem allows it: no copy of
+    // every block into the page cache, and nothing left there for the truncation to free.
+    UniqueFd direct;
+    if (impl.data_bytes > hash_ahead_above()) direct = open_direct(t, O_WRONLY);
     for (int pass = 0; pass < rec.passes; ++pass) {
         bool zeros = options.final_zero && pass + 1 == rec.passes;
         auto pattern = Pattern::create(zeros);
@@ -891,8 +913,9 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
             impl.early = EarlyReadBack::start(t, blocks_of(impl.ranges), *pattern, path,
                                               options.verify);
         }
-        if (auto st = write_pass(t.file.get(), impl.ranges, *pattern, block.get(), spare.get(),
-                                 path, options.stop, ahead ? &*ahead : nullptr, impl.early.get());
+        if (auto st = write_pass(t.file.get(), direct.get(), impl.ranges, *pattern, block.get(),
+                                 spare.get(), path, options.stop, ahead ? &*ahead : nullptr,
+                                 impl.early.get());
             !st) {
             return fail(st.error());
         }

@@ -18,7 +18,9 @@ namespace lethe::act {
 
 namespace {
 
-constexpr size_t kReadBlock = size_t{4} << 20;
+// Read in pieces that stay in the CPU cache between the copy out of the page cache and the
+// hash of them.
+constexpr size_t kReadBlock = size_t{256} << 10;
 
 }  // namespace
 
@@ -105,7 +107,13 @@ void HashAhead::run() {
             });
             if (m_cancel || m_error) return;
         }
-        const uint64_t segment_end = std::min(m_size, (offset / m_segment + 1) * m_segment);
+        // The last segment's worth is checkpointed in eighths: the writer, which waits for
+        // the hash there, then has an eighth of a segment left to write after it.
+        uint64_t segment_end = std::min(m_size, (offset / m_segment + 1) * m_segment);
+        if (m_size - offset <= m_segment) {
+            const uint64_t eighth = std::max<uint64_t>(64, m_segment / 8 / 64 * 64);
+            segment_end = std::min(m_size, offset + eighth);
+        }
         while (offset < segment_end) {
             if (m_cancel) return;
             const size_t want = static_cast<size_t>(std::min<uint64_t>(capacity, segment_end - offset));

@@ -32,8 +32,10 @@ public:
     using Checkpoint = std::function<Status(const HashCheckpoint&)>;
 
     // Hashes [0, size) of `fd` (holes read as zeros) in segments of `segment` bytes (a
-    // multiple of 64). Starts the helper threads at once. `checkpoint` is called on one of
-    // them, one call at a time, in order, and never after the destructor returns.
+    // multiple of 64), the last segment's worth of the file in eighths of one (so the writer
+    // has little left to write once the hash is done). Starts the helper threads at once.
+    // `checkpoint` is called on one of them, one call at a time, in order, and never after
+    // the destructor returns.
     HashAhead(int fd, uint64_t size, std::string path, Checkpoint checkpoint, uint64_t segment);
     ~HashAhead();
     HashAhead(const HashAhead&) = delete;

@@ -437,10 +437,12 @@ TEST(CrashHarness, AKillWhileALargeFileIsHashedAndOverwrittenStillCertifiesItsOr
         share.expect_disposed_honestly("uninterrupted");
     }
     // Two writes of each file (4 MiB blocks; the sparse one's two data ranges), and a
-    // checkpoint after every segment of 2 MiB of each (holes included), the last holding
-    // the digest.
+    // checkpoint after every segment of 2 MiB of each (holes included) until at most one
+    // segment is left, then after every eighth of a segment (256 KiB), the last holding the
+    // digest: the dense file 3 + 1 (its last 100 bytes), the sparse one 3 + 5 (its last
+    // 1 MiB + 4196 bytes).
     EXPECT_EQ(reached["overwrite-block"], 4);
-    EXPECT_EQ(reached["hash-checkpoint"], 8);
+    EXPECT_EQ(reached["hash-checkpoint"], 12);
     int partly_overwritten = 0;
     for (const char* step : {"hash-checkpoint", "overwrite-block"}) {
         for (int n = 1; n <= reached[step]; ++n) {
