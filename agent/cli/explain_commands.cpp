@@ -4,11 +4,14 @@
 
 #include <boost/filesystem.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/classify/decision.hpp"
 #include "agent/classify/lookups.hpp"
+#include "agent/policy/local_today.hpp"
 #include "agent/service/encrypted_index.hpp"
+#include "agent/service/holds.hpp"
 #include "agent/cli/common.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
@@ -74,6 +77,11 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
     auto encrypted = service::load_encrypted_index(loaded->config.state_dir);
     if (!encrypted) return report(encrypted.error());
     const auto copies = encrypted->by_root();
+    // Legal holds, judged as the plan judges them: active today in the deciding schedule's
+    // zone, and turning a file that is due (or in review, or skipped) into a held one.
+    auto holds = service::load_holds(loaded->config.state_dir);
+    if (!holds) return report(holds.error());
+    const policy::LocalToday today(loaded->schedules, *now);
     int status = kExitOk;
     for (const auto& path : paths) {
         auto where = locate(loaded->config, path);
@@ -103,6 +111,23 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
         options.lookups = &lookups;
         options.explain = true;
         classify::Decision d = classify::classify(*facts, loaded->schedules, *now, options);
+        std::vector<const service::Hold*> held_by;
+        if (d.category != nullptr) {
+            const util::Date day = today.of(d.schedule != nullptr ? d.schedule->id : "");
+            for (const auto& id : holds->covering(root->name, relative, d.client, d.matter, day)) {
+                if (const service::Hold* h = holds->find(id)) held_by.push_back(h);
+            }
+        }
+        const classify::Status schedule_status = d.status;
+        if (!held_by.empty() &&
+            (d.status == classify::Status::Due || d.status == classify::Status::Review ||
+             d.status == classify::Status::Skipped)) {
+            std::vector<std::string> ids;
+            ids.reserve(held_by.size());
+            for (const auto* h : held_by) ids.push_back(h->id);
+            d.status = classify::Status::Held;
+            d.reason = fmt::format("legal hold {}", fmt::join(ids, ", "));
+        }
 
         if (json) {
             nlohmann::json j{{"root", root->name}, {"status", std::string(classify::to_string(d.status))}};
@@ -134,7 +159,17 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
             if (d.client) j["client"] = *d.client;
             if (d.matter) j["matter"] = *d.matter;
             if (!d.reason.empty()) j["reason"] = d.reason;
-            j["holds"] = nlohmann::json::array();
+            nlohmann::json hold_list = nlohmann::json::array();
+            for (const auto* h : held_by) {
+                nlohmann::json hj{{"id", h->id}, {"reason", h->reason}, {"scope", h->scope_text()},
+                                  {"placed_by", h->placed_by}, {"placed_at", h->placed_at}};
+                if (h->until) hj["until"] = util::format_date(*h->until);
+                hold_list.push_back(std::move(hj));
+            }
+            j["holds"] = std::move(hold_list);
+            if (d.status != schedule_status) {
+                j["schedule_status"] = std::string(classify::to_string(schedule_status));
+            }
             print_line(j.dump());
             continue;
         }
@@ -178,7 +213,15 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
         if (d.client || d.matter) {
             print_line(fmt::format("  client: {}  matter: {}", d.client.value_or("-"), d.matter.value_or("-")));
         }
-        print_line("  holds: none (legal holds are not in this version)");
+        if (held_by.empty()) print_line("  holds: none");
+        for (const auto* h : held_by) {
+            print_line(fmt::format("  legal hold {}: {} (covers {}; placed {} by {}{})", h->id,
+                                   h->reason, h->scope_text(), h->placed_at, h->placed_by,
+                                   h->until ? ", until " + util::format_date(*h->until) : ""));
+        }
+        if (d.status != schedule_status) {
+            print_line(fmt::format("  without the hold: {}", classify::to_string(schedule_status)));
+        }
         std::string verdict = fmt::format("  status: {}", classify::to_string(d.status));
         if (d.expires) verdict += fmt::format(", expires {}", util::format_date(*d.expires));
         verdict += fmt::format(", action {}", policy::to_string(d.action));

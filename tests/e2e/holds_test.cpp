@@ -229,6 +229,64 @@ TEST_F(HoldsE2E, InventoryShowsTheHoldsCoveringEachFileOfTheClient) {
     EXPECT_EQ(files, 3);
 }
 
+// `lethe explain` judges a file as the plan does, holds included: a records manager who asks
+// why a due file was not disposed of is told which hold keeps it, and what the schedule alone
+// would say; a file the hold does not cover is due, and released holds no longer count.
+TEST_F(HoldsE2E, ExplainNamesTheHoldsThatKeepAFile) {
+    ASSERT_EQ(lethe("hold add LIT-9 --reason 'Smith v Acme' --matter 2010-001 --until 2031-01-31 "
+                    "--by alice " + config()).code, 0);
+    const std::string held = shell_quote(m_dir / "share/acme/2010-001/a.pdf");
+    const std::string free = shell_quote(m_dir / "share/acme/2010-002/c.pdf");
+
+    Output text = lethe("explain " + held + " " + config());
+    ASSERT_EQ(text.code, 0) << text.err;
+    EXPECT_NE(text.out.find("  legal hold LIT-9: Smith v Acme (covers matter 2010-001; placed "),
+              std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("by alice, until 2031-01-31)"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("  without the hold: due"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find(
+                  "  status: held, expires 2017-05-01, action sanitize (legal hold LIT-9)"),
+              std::string::npos) << text.out;
+    EXPECT_EQ(text.out.find("holds: none"), std::string::npos) << text.out;
+
+    Output other = lethe("explain " + free + " " + config());
+    ASSERT_EQ(other.code, 0) << other.err;
+    EXPECT_NE(other.out.find("  holds: none"), std::string::npos) << other.out;
+    EXPECT_NE(other.out.find("  status: due"), std::string::npos) << other.out;
+
+    Output json = lethe("explain --json " + held + " " + free + " " + config());
+    ASSERT_EQ(json.code, 0) << json.err;
+    std::istringstream lines(json.out);
+    std::string first;
+    std::string second;
+    ASSERT_TRUE(std::getline(lines, first));
+    ASSERT_TRUE(std::getline(lines, second));
+    auto h = nlohmann::json::parse(first);
+    EXPECT_EQ(h["status"], "held") << first;
+    EXPECT_EQ(h["schedule_status"], "due") << first;
+    EXPECT_EQ(h["reason"], "legal hold LIT-9") << first;
+    ASSERT_EQ(h["holds"].size(), 1u) << first;
+    EXPECT_EQ(h["holds"][0]["id"], "LIT-9") << first;
+    EXPECT_EQ(h["holds"][0]["reason"], "Smith v Acme") << first;
+    EXPECT_EQ(h["holds"][0]["scope"], "matter 2010-001") << first;
+    EXPECT_EQ(h["holds"][0]["placed_by"], "alice") << first;
+    EXPECT_EQ(h["holds"][0]["until"], "2031-01-31") << first;
+    auto f = nlohmann::json::parse(second);
+    EXPECT_EQ(f["status"], "due") << second;
+    EXPECT_EQ(f["holds"], nlohmann::json::array()) << second;
+    EXPECT_FALSE(f.contains("schedule_status")) << second;
+
+    // After its until date, and once released, the hold no longer keeps the file.
+    Output lapsed = lethe("explain " + held + " " + config() + " --now 2031-02-01");
+    ASSERT_EQ(lapsed.code, 0) << lapsed.err;
+    EXPECT_NE(lapsed.out.find("  status: due"), std::string::npos) << lapsed.out;
+    ASSERT_EQ(lethe("hold release LIT-9 --reason settled --by bob " + config()).code, 0);
+    Output released = lethe("explain " + held + " " + config());
+    ASSERT_EQ(released.code, 0) << released.err;
+    EXPECT_NE(released.out.find("  holds: none"), std::string::npos) << released.out;
+    EXPECT_NE(released.out.find("  status: due"), std::string::npos) << released.out;
+}
+
 TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
     Output add = lethe("hold add H-PATH --reason audit --path " +
                        shell_quote(m_dir / "share/acme/2010-001") + " --path 'bolt/**/d.pdf' " +
