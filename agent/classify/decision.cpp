@@ -755,6 +755,19 @@ Decision classify_with(const scan::FileFacts& facts,
                 util::format_date(r.made),
                 r.category->archive_for ? r.category->archive_for->to_string() : "permanently",
                 disagreement);
+            // The pinned category's own line shows the copy's dates, not the ones its mtime
+            // (the day it was encrypted) would give a file of that category.
+            for (Match& m : best.matches) {
+                if (m.category != r.category) continue;
+                m.encrypted_copy = true;
+                m.trigger_date = r.trigger;
+                m.counted_from.reset();
+                m.expires = r.expires;
+                m.note = fmt::format("lethe's encrypted copy, made {}: the original's trigger "
+                                     "date, from {}",
+                                     util::format_date(r.made), r.source);
+                m.problem.clear();
+            }
         }
     }
     if (!encrypted_copy && !winner.problem.empty()) {

@@ -83,6 +83,10 @@ struct Match {
     std::string problem;                // the trigger date cannot be determined: never act
     std::optional<std::string> client;
     std::optional<std::string> matter;
+    // lethe's encrypted copy of a file of this category: the dates above are the original's
+    // trigger and the copy's own expiry, and the copy is sanitized, whatever the category's
+    // action (which was `encrypt`).
+    bool encrypted_copy = false;
 };
 
 // The verdict for one file. Points into the schedules it was made from: those must outlive

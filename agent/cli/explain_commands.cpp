@@ -31,6 +31,11 @@ std::string trigger_text(const classify::Match& m) {
     return std::string(policy::to_string(m.trigger));
 }
 
+// An encrypted copy is sanitized when it expires, whatever its category's action.
+policy::Action match_action(const classify::Match& m) {
+    return m.encrypted_copy ? policy::Action::Sanitize : m.category->action;
+}
+
 nlohmann::json match_json(const classify::Match& m) {
     nlohmann::json j{{"category", m.category->id},
                      {"schedule", m.schedule->id},
@@ -41,10 +46,15 @@ nlohmann::json match_json(const classify::Match& m) {
                      {"counted_from", date_or(m.counted_from, "")},
                      {"retain", m.category->retain.to_string()},
                      {"expires", date_or(m.expires, m.category->retain.permanent ? "permanent" : "pending")},
-                     {"action", std::string(policy::to_string(m.category->action))},
+                     {"action", std::string(policy::to_string(match_action(m)))},
                      {"erasable", m.category->erasable},
                      {"time_zone", m.schedule->zone.name()}};
     if (!m.note.empty()) j["note"] = m.note;
+    if (m.encrypted_copy) {
+        j["encrypted_copy"] = true;
+        j["copy_kept"] =
+            m.category->archive_for ? m.category->archive_for->to_string() : "permanently";
+    }
     if (!m.problem.empty()) j["problem"] = m.problem;
     if (!m.category->mandate.empty()) j["mandate"] = m.category->mandate;
     return j;
@@ -195,12 +205,20 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
                                    m.schedule->version, m.why));
             std::string line = fmt::format("    trigger {} {}", trigger_text(m),
                                            date_or(m.trigger_date, "(none yet)"));
-            if (c.cutoff.kind != policy::Cutoff::Kind::None) {
+            if (c.cutoff.kind != policy::Cutoff::Kind::None && !m.encrypted_copy) {
                 line += fmt::format(", cutoff {} -> {}", c.cutoff.to_string(), date_or(m.counted_from, "-"));
             }
-            line += fmt::format(", retain {}, expires {}, action {}", c.retain.to_string(),
-                                date_or(m.expires, c.retain.permanent ? "never (permanent)" : "not yet set"),
-                                policy::to_string(c.action));
+            if (m.encrypted_copy) {
+                line += fmt::format(", copy kept {}, expires {}, action {}",
+                                    c.archive_for ? c.archive_for->to_string() : "permanently",
+                                    date_or(m.expires, "never (permanent)"),
+                                    policy::to_string(match_action(m)));
+            } else {
+                line += fmt::format(
+                    ", retain {}, expires {}, action {}", c.retain.to_string(),
+                    date_or(m.expires, c.retain.permanent ? "never (permanent)" : "not yet set"),
+                    policy::to_string(c.action));
+            }
             if (!c.erasable) line += ", not erasable";
             line += fmt::format(" (dates in {})", m.schedule->zone.name());
             print_line(line);

@@ -377,6 +377,17 @@ action = "encrypt"
     EXPECT_EQ(certs[0]["method"]["encrypted_copy"]["sha256"], util::sha256_hex(slurp(copy)));
     EXPECT_TRUE(certs[0]["method"]["verified"].get<bool>());
 
+    // explain shows the copy under its original's category with the original's trigger date
+    // (not the day it was encrypted), kept permanently (no archive_for), sanitized if ever.
+    Output explained = lethe("explain '" + copy + "' --config '" + (m_dir / "lethe.toml") + "'");
+    ASSERT_EQ(explained.code, 0) << explained.err;
+    EXPECT_NE(explained.out.find("    trigger modified 2019-01-10, copy kept permanently, expires "
+                                 "never (permanent), action sanitize"),
+              std::string::npos) << explained.out;
+    EXPECT_NE(explained.out.find("lethe's encrypted copy, made "), std::string::npos)
+        << explained.out;
+    EXPECT_EQ(explained.out.find("action encrypt"), std::string::npos) << explained.out;
+
     // The encrypted copy is never encrypted again.
     ASSERT_EQ(lethe("run --config '" + (m_dir / "lethe.toml") + "'").code, 0);
     EXPECT_EQ(files_in("share/hr/2019"), std::vector<std::string>{"review.docx.age"});

@@ -134,6 +134,11 @@ TEST_F(EncryptedIndexE2E, ACopyWithoutXattrsKeepsItsRetentionThroughTheIndexAndI
     EXPECT_EQ(text.out.find("matches no category"), std::string::npos) << text.out;
     EXPECT_NE(text.out.find("winner: 'drafts'"), std::string::npos) << text.out;
     EXPECT_NE(text.out.find("index of encrypted copies"), std::string::npos) << text.out;
+    // The category's own line gives the copy's dates too, not those of a file modified on
+    // the day it was encrypted.
+    EXPECT_NE(text.out.find("    trigger modified 2010-05-01, copy kept 3y, expires 2029-11-26, "
+                            "action sanitize"),
+              std::string::npos) << text.out;
     CommandOutput json =
         lethe("explain --json " + sh_quote(m_dir / kCopy) + config() + " --now 2026-11-27");
     ASSERT_EQ(json.code, 0) << json.err;
@@ -142,6 +147,12 @@ TEST_F(EncryptedIndexE2E, ACopyWithoutXattrsKeepsItsRetentionThroughTheIndexAndI
     EXPECT_EQ(j["expires"], "2029-11-26");
     EXPECT_EQ(j["status"], "not-due");
     EXPECT_EQ(j["client"], "acme");
+    ASSERT_EQ(j["matches"].size(), 1u);
+    EXPECT_EQ(j["matches"][0]["trigger_date"], "2010-05-01");
+    EXPECT_EQ(j["matches"][0]["expires"], "2029-11-26");
+    EXPECT_EQ(j["matches"][0]["action"], "sanitize");
+    EXPECT_EQ(j["matches"][0]["copy_kept"], "3y");
+    EXPECT_TRUE(j["matches"][0]["encrypted_copy"].get<bool>());
 
     // plan: not due before its expiry, due (sanitize) on it; never encrypted again.
     CommandOutput before = lethe("plan --json" + config() + " --now 2029-11-25");
