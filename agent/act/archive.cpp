@@ -34,6 +34,10 @@ namespace {
 
 constexpr size_t kBuffer = size_t{256} * 1024;
 constexpr size_t kMaxManifest = size_t{256} << 20;
+// The errno libarchive sets when no format it reads recognizes a stream ("Unrecognized
+// archive format"): its ARCHIVE_ERRNO_FILE_FORMAT, which is EILSEQ where EFTYPE does not
+// exist (Linux); that macro is not in its public headers.
+constexpr int kNotThisFormat = EILSEQ;
 
 struct ArchiveWriteDeleter {
     void operator()(struct archive* a) const { archive_write_free(a); }
@@ -51,6 +55,11 @@ using EntryPtr = std::unique_ptr<struct archive_entry, EntryDeleter>;
 std::string archive_message(struct archive* a) {
     const char* m = archive_error_string(a);
     return m != nullptr ? m : "unknown libarchive error";
+}
+
+// A file given to read as an archive that lethe did not write: bad input, not a finding.
+Error not_lethe_archive(const std::string& path, const std::string& why) {
+    return Error(ErrorKind::BadInput, fmt::format("{} is not a lethe archive: {}", path, why));
 }
 
 // A name component that is safe in any filesystem: [A-Za-z0-9._-], the rest as '_'.
@@ -116,22 +125,41 @@ public:
     using BlockSource = std::function<Result<std::string_view>()>;
     explicit StreamReader(BlockSource blocks) : m_blocks(std::move(blocks)), m_buf(kBuffer, '\0') {}
 
-    Result<std::vector<ArchiveMember>> run(const std::string& what, const MemberVisitor& visit) {
+    // `not_tar` says what the stream is when it turns out not to be a tar at all (e.g. "it
+    // decrypts to something that is not a zstd-compressed tar"): then, and when it holds no
+    // manifest, the file is not a lethe archive (ErrorKind::BadInput), not a damaged one.
+    // Empty when the stream is known to be lethe's (the writer's read-back): any such
+    // failure is then ErrorKind::Verification.
+    Result<std::vector<ArchiveMember>> run(const std::string& what, const MemberVisitor& visit,
+                                           const std::string& not_tar = {}) {
         ReadPtr a(archive_read_new());
         if (!a) return fail(ErrorKind::Internal, "libarchive: out of memory");
         archive_read_support_filter_zstd(a.get());
         archive_read_support_format_tar(a.get());
         if (archive_read_open(a.get(), this, nullptr, &StreamReader::read_cb, nullptr) != ARCHIVE_OK) {
+            if (!not_tar.empty() && !m_error &&
+                archive_errno(a.get()) == kNotThisFormat) {
+                return fail(not_lethe_archive(what, not_tar));
+            }
             return fail(stream_error(what, a.get()));
         }
         std::optional<std::vector<ArchiveMember>> manifest;
         std::vector<ArchiveMember> found;
         std::set<std::string> seen;
+        bool any_header = false;
         for (;;) {
             struct archive_entry* entry = nullptr;
             int rc = archive_read_next_header(a.get(), &entry);
             if (rc == ARCHIVE_EOF) break;
-            if (rc < ARCHIVE_WARN) return fail(stream_error(what, a.get()));
+            if (rc < ARCHIVE_WARN) {
+                // The first header is where libarchive finds that the stream is no tar.
+                if (!not_tar.empty() && !any_header && !m_error &&
+                    archive_errno(a.get()) == kNotThisFormat) {
+                    return fail(not_lethe_archive(what, not_tar));
+                }
+                return fail(stream_error(what, a.get()));
+            }
+            any_header = true;
             std::string path = archive_entry_pathname(entry) != nullptr
                                    ? archive_entry_pathname(entry) : "";
             // Folders (GNU tar writes them) carry no content; anything else is suspect.
@@ -224,9 +252,15 @@ public:
             }
         }
         if (!manifest) {
-            return fail(ErrorKind::Verification,
-                        fmt::format("{}: no manifest ({}): incomplete or not a lethe archive", what,
-                                    kManifestMember));
+            if (not_tar.empty()) {
+                return fail(ErrorKind::Verification,
+                            fmt::format("{}: no manifest ({})", what, kManifestMember));
+            }
+            // The stream ended cleanly (a cut archive fails above): a tar lethe did not write.
+            return fail(not_lethe_archive(
+                what, any_header ? fmt::format("it is a tar without lethe's manifest ({})",
+                                               kManifestMember)
+                                 : "it is an empty tar (no manifest, no file)"));
         }
         std::map<std::string, const ArchiveMember*> listed;
         for (const auto& m : *manifest) listed[m.path] = &m;
@@ -337,9 +371,6 @@ void maybe_corrupt_archive(int dir_fd, const std::string& name) {
 void maybe_corrupt_archive(int, const std::string&) {}
 #endif
 
-bool is_encrypted_name(std::string_view path) {
-    return path.size() >= 4 && path.substr(path.size() - 4) == ".age";
-}
 
 }  // namespace
 
@@ -983,8 +1014,24 @@ Result<std::vector<ArchiveMember>> read_archive(const std::string& path,
                                                 const MemberVisitor& on_member) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
+    if (!S_ISREG(st.st_mode)) return fail(not_lethe_archive(path, "it is not a regular file"));
+    if (st.st_size == 0) return fail(not_lethe_archive(path, "the file is empty"));
+    // What it is comes from its first bytes, not its name: a lethe archive is age-encrypted
+    // (binary or, from other tools, armored) or zstd-compressed.
+    std::string head(64, '\0');
+    ssize_t got = ::pread(fd.get(), head.data(), head.size(), 0);
+    if (got < 0) return fail(errno_error(fmt::format("read {}", path), errno));
+    head.resize(static_cast<size_t>(got));
+    const bool zstd = head.rfind(std::string_view("\x28\xb5\x2f\xfd", 4), 0) == 0;
+    const bool encrypted = head.rfind("age-encryption.org/", 0) == 0 ||
+                           head.rfind("-----BEGIN AGE ENCRYPTED FILE-----", 0) == 0;
+    if (!zstd && !encrypted) {
+        return fail(not_lethe_archive(path, "it is neither age-encrypted nor zstd-compressed"));
+    }
     age::Source source = age::fd_source(fd.get(), path);
-    if (is_encrypted_name(path)) {
+    if (encrypted) {
         if (options.identities.empty()) {
             return fail(ErrorKind::BadInput,
                         fmt::format("{} is encrypted: give the records manager's age identity "
@@ -995,7 +1042,9 @@ Result<std::vector<ArchiveMember>> read_archive(const std::string& path,
         source = decrypting_source(std::make_shared<age::Decryptor>(std::move(*dec)));
     }
     StreamReader reader(source);
-    return reader.run(path, on_member);
+    return reader.run(path, on_member,
+                      encrypted ? "it decrypts to something that is not a zstd-compressed tar"
+                                : "it is zstd-compressed but not a tar");
 }
 
 namespace {
@@ -1020,8 +1069,17 @@ Status check_member_path(const std::string& path) {
     return {};
 }
 
-// Opens (creating as needed) the folder `relative` below `base_fd`, never through a symlink.
-Result<UniqueFd> make_folder_beneath(int base_fd, std::string_view relative) {
+// A folder a restore created: its parent (open) and its name there, so that a restore that
+// fails removes it again if it is still empty.
+struct CreatedFolder {
+    UniqueFd parent;
+    std::string name;
+};
+
+// Opens (creating as needed) the folder `relative` below `base_fd`, never through a symlink;
+// each folder it creates is appended to `created`.
+Result<UniqueFd> make_folder_beneath(int base_fd, std::string_view relative,
+                                     std::vector<CreatedFolder>& created) {
     UniqueFd current(::fcntl(base_fd, F_DUPFD_CLOEXEC, 0));
     if (!current) return fail(errno_error("dup", errno));
     size_t pos = 0;
@@ -1029,7 +1087,10 @@ Result<UniqueFd> make_folder_beneath(int base_fd, std::string_view relative) {
         size_t end = relative.find('/', pos);
         if (end == std::string_view::npos) end = relative.size();
         std::string part(relative.substr(pos, end - pos));
-        if (::mkdirat(current.get(), part.c_str(), 0750) != 0 && errno != EEXIST) {
+        if (::mkdirat(current.get(), part.c_str(), 0750) == 0) {
+            UniqueFd parent(::fcntl(current.get(), F_DUPFD_CLOEXEC, 0));
+            if (parent) created.push_back({std::move(parent), part});
+        } else if (errno != EEXIST) {
             return fail(errno_error(fmt::format("create folder {}", part), errno));
         }
         auto next = util::open_beneath(current.get(), part, O_RDONLY | O_DIRECTORY);
@@ -1053,20 +1114,40 @@ Result<std::vector<ArchiveMember>> restore_archive(const std::string& archive,
                                                    const ArchiveReadOptions& options,
                                                    const std::string& to,
                                                    const std::optional<std::string>& member) {
-    if (auto st = util::make_dirs(to, 0750); !st) return fail(st.error());
-    UniqueFd base(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!base) return fail(errno_error(fmt::format("open {}", to), errno));
+    // `to` and the folders below it are made only for a member to restore, and a restore
+    // that fails removes every folder it made (when empty) with its temporary files: a file
+    // that is no lethe archive, or one that fails its checks, leaves nothing behind.
+    std::vector<std::string> missing;  // `to` and its ancestors that do not exist yet
+    for (std::string p = to; !p.empty() && p != "/" && p != ".";) {
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) == 0 || errno != ENOENT) break;
+        missing.push_back(p);
+        std::string parent(util::parent_of(p));
+        if (parent == p) break;
+        p = parent;
+    }
+    UniqueFd base;
+    std::vector<CreatedFolder> created;
     std::vector<Restored> pending;
-    auto cleanup = [&pending] {
+    auto cleanup = [&] {
         for (auto& r : pending) {
             if (!r.temp.empty()) ::unlinkat(r.dir.get(), r.temp.c_str(), 0);
         }
+        for (auto it = created.rbegin(); it != created.rend(); ++it) {
+            ::unlinkat(it->parent.get(), it->name.c_str(), AT_REMOVEDIR);
+        }
+        for (const auto& p : missing) ::rmdir(p.c_str());  // deepest first; only if empty
     };
     std::string buf(kBuffer, '\0');
     MemberVisitor visit = [&](const ArchiveMember& m, const MemberContent& content) -> Status {
         if (member && m.path != *member) return {};
         if (auto st = check_member_path(m.path); !st) return st;
-        auto dir = make_folder_beneath(base.get(), util::parent_of(m.path));
+        if (!base) {
+            if (auto st = util::make_dirs(to, 0750); !st) return st;
+            base = UniqueFd(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!base) return fail(errno_error(fmt::format("open {}", to), errno));
+        }
+        auto dir = make_folder_beneath(base.get(), util::parent_of(m.path), created);
         if (!dir) return fail(dir.error());
         Restored r;
         r.dir = std::move(*dir);
