@@ -433,6 +433,14 @@ private:
     std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> m_ctx;
 };
 
+// The mismatch found in `n` bytes read back from byte `start` of the file (`got`) that
+// differ from what was written there (`expected`): their block, their range and the first
+// byte that differs. Its `blocks` count is left to the caller.
+ReadBackMismatch mismatch_at(uint64_t start, const char* got, const char* expected, size_t n) {
+    const auto first = std::mismatch(got, got + n, expected).first - got;
+    return ReadBackMismatch{start / kBlock, start, n, 0, start + static_cast<uint64_t>(first)};
+}
+
 // The read-back of a large file's last pass, done while that pass is being written: on a
 // helper thread, each block once the writer has written it, after its writeback to the
 // device has completed (sync_file_range with WAIT_AFTER), read from the device with O_DIRECT
@@ -535,7 +543,8 @@ private:
                 }
                 if (std::memcmp(m_buffer.get(), m_expected.get(), n) != 0) {
                     if (!m_mismatch) {
-                        m_mismatch = ReadBackMismatch{c.offset / kBlock, c.offset + done, n, 0};
+                        m_mismatch = mismatch_at(c.offset + done, m_buffer.get(),
+                                                 m_expected.get(), n);
                     }
                     ++m_mismatch->blocks;
                 }
@@ -768,7 +777,7 @@ Result<std::optional<ReadBackMismatch>> read_back(Target& t, const std::vector<R
                                                               need - done));
             if (auto st = pattern.fill(expected.get(), n); !st) return fail(st.error());
             if (std::memcmp(buffer, expected.get(), n) != 0) {
-                if (!mismatch) mismatch = ReadBackMismatch{offset / kBlock, offset + done, n, 0};
+                if (!mismatch) mismatch = mismatch_at(offset + done, buffer, expected.get(), n);
                 ++mismatch->blocks;
             }
             done += n;
@@ -799,9 +808,18 @@ void maybe_inject_corruption(int fd, uint64_t size, uint64_t from) {
     if (hook == nullptr || size == 0) return;
     uint64_t at = std::strncmp(hook, "at:", 3) == 0 ? std::strtoull(hook + 3, nullptr, 10) : 0;
     if (at >= size || at < from) return;
+    // Every byte inverted, so each one differs from what was written and a test can name
+    // the first byte that differs exactly. Read through a descriptor of its own: the
+    // writer's may be opened with O_DIRECT.
     std::string junk(static_cast<size_t>(std::min<uint64_t>(size - at, 4096)), 'X');
-    [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(at));
-    ::fdatasync(fd);
+    UniqueFd own(::open(fmt::format("/proc/self/fd/{}", fd).c_str(), O_RDWR | O_CLOEXEC));
+    int rw = own ? own.get() : fd;
+    if (::pread(rw, junk.data(), junk.size(), static_cast<off_t>(at)) ==
+        static_cast<ssize_t>(junk.size())) {
+        for (char& c : junk) c = static_cast<char>(~c);
+    }
+    [[maybe_unused]] auto n = ::pwrite(rw, junk.data(), junk.size(), static_cast<off_t>(at));
+    ::fdatasync(rw);
 }
 
 // Test-only crash points: LETHE_TEST_CRASH_AT=<point> ends the process there, as a power
@@ -1014,10 +1032,11 @@ Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& 
         const ReadBackMismatch& m = **matched;
         file.m_mismatch = m;
         return fail(ErrorKind::Verification,
-                    fmt::format("{}: read-back does not match what was written, from block {} "
-                                "(bytes {} to {}; {} block(s) of 4 MiB differ); the file is left "
-                                "in place (overwritten, not removed) and no certificate is written",
-                                path, m.block, m.offset, m.offset + m.length - 1, m.blocks));
+                    fmt::format("{}: read-back does not match what was written: first "
+                                "difference at byte {}, in block {}; {} block(s) of 4 MiB differ; "
+                                "the file is left in place (overwritten, not removed) and no "
+                                "certificate is written",
+                                path, m.first_difference, m.block, m.blocks));
     }
     // Another writer (one that ignores flocks) may have extended or cut the file meanwhile:
     // then what lies past the overwritten range was never overwritten.

@@ -68,13 +68,15 @@ struct DisposalRecord {
 };
 
 // Where a read-back found other bytes than the last pass wrote: the first block (of 4 MiB,
-// counted from 0 at the start of the file) that differed, its byte range, and how many
-// blocks differed in all.
+// counted from 0 at the start of the file) that differed, its byte range, the first byte
+// that differed (counted from 0 at the start of the file), and how many blocks differed in
+// all.
 struct ReadBackMismatch {
     uint64_t block = 0;
     uint64_t offset = 0;
     uint64_t length = 0;
     uint64_t blocks = 0;
+    uint64_t first_difference = 0;
 };
 
 // Whether prepare() reads and hashes the content (see prepare()). Overlap: not yet; the

@@ -357,7 +357,11 @@ TEST_F(DisposalTest, AFailedReadBackKeepsTheFileAndReportsIt) {
     EXPECT_EQ(file->read_back_mismatch()->offset, 0u);
     EXPECT_EQ(file->read_back_mismatch()->length, 10000u);
     EXPECT_EQ(file->read_back_mismatch()->blocks, 1u);
-    EXPECT_NE(rec.error().message().find("from block 0 (bytes 0 to 9999"), std::string::npos)
+    EXPECT_EQ(file->read_back_mismatch()->first_difference, 0u);
+    EXPECT_NE(rec.error().message().find("brief.pdf: read-back does not match what was written: "
+                                         "first difference at byte 0, in block 0; 1 block(s) of "
+                                         "4 MiB differ"),
+              std::string::npos)
         << rec.error().message();
 }
 #endif
@@ -401,6 +405,12 @@ TEST_F(DisposalTest, TheOverlappedReadBackFindsAMismatchInALaterBlock) {
     EXPECT_EQ(file->read_back_mismatch()->block, 2u);
     EXPECT_EQ(file->read_back_mismatch()->offset, 2 * block);
     EXPECT_EQ(file->read_back_mismatch()->blocks, 1u);
+    EXPECT_EQ(file->read_back_mismatch()->first_difference, 2 * block + 8192);
+    EXPECT_NE(rec.error().message().find(fmt::format(
+                  "first difference at byte {}, in block 2; 1 block(s) of 4 MiB differ",
+                  2 * block + 8192)),
+              std::string::npos)
+        << rec.error().message();
     EXPECT_TRUE(exists(m_dir / "root/big.pdf"));
 
     // Untouched, every block of it matches.
@@ -590,6 +600,12 @@ TEST_F(DisposalTest, TheReadBackDuringTheWriteFindsAMismatchInALaterBlock) {
     EXPECT_EQ(file->read_back_mismatch()->block, 2u);
     EXPECT_EQ(file->read_back_mismatch()->offset, 2 * block);
     EXPECT_EQ(file->read_back_mismatch()->blocks, 1u);
+    EXPECT_EQ(file->read_back_mismatch()->first_difference, 2 * block + 8192);
+    EXPECT_NE(rec.error().message().find(fmt::format(
+                  "first difference at byte {}, in block 2; 1 block(s) of 4 MiB differ",
+                  2 * block + 8192)),
+              std::string::npos)
+        << rec.error().message();
     EXPECT_TRUE(exists(m_dir / "root/big.pdf"));
 }
 #endif
