@@ -28,24 +28,27 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
         return util::TimePoint{std::chrono::system_clock::now().time_since_epoch()};
     });
     if (!summary) return report(summary.error());
-    print_line(fmt::format("disposed {} ({}); {} held, {} awaiting review, {} skipped, {} "
-                           "failed, {} due under observe mode not disposed{}{}; checkpoint "
+    print_line(fmt::format("disposed {} ({}){}; {} held, {} awaiting review, {} skipped, {} "
+                           "failed, {} due under observe mode not disposed{}; checkpoint "
                            "certificate {}",
                            util::counted(summary->disposed, "file", "files"),
-                           human_bytes(summary->bytes), summary->held,
+                           human_bytes(summary->bytes),
+                           summary->recovered > 0
+                               ? ", " + service::of_which_recovered(summary->recovered)
+                               : "",
+                           summary->held,
                            summary->in_review,
                            summary->skipped,
                            summary->failed, summary->observed,
-                           summary->recovered > 0
-                               ? fmt::format(", {} completed",
-                                             util::counted(summary->recovered,
-                                                           "interrupted disposal",
-                                                           "interrupted disposals"))
-                               : "",
                            summary->archives_disposed + summary->archives_held > 0
-                               ? fmt::format("; {} sanitized, {} kept by holds",
+                               ? fmt::format("; {} sanitized{}, {} kept by holds",
                                              util::counted(summary->archives_disposed,
                                                            "expired archive", "expired archives"),
+                                             summary->archives_recovered > 0
+                                                 ? fmt::format(" ({})",
+                                                               service::of_which_recovered(
+                                                                   summary->archives_recovered))
+                                                 : "",
                                              summary->archives_held)
                                : "",
                            summary->checkpoint_seq));

@@ -52,10 +52,12 @@ int status(const std::string& config_path) {
             warnings.push_back("the last pass failed; nothing was disposed after the error");
         } else {
             print_line(fmt::format(
-                "last pass:  {} to {}, {}: {} disposed ({}), {} skipped, {} failed, {} due under "
-                "observe mode, {} completed after an interruption; checkpoint certificate {}",
-                r.started, r.finished, r.result, s.disposed, human_bytes(s.bytes), s.skipped,
-                s.failed, s.observed, s.recovered, s.checkpoint_seq));
+                "last pass:  {} to {}, {}: {} disposed ({}){}; {} skipped, {} failed, {} due "
+                "under observe mode; checkpoint certificate {}",
+                r.started, r.finished, r.result, s.disposed, human_bytes(s.bytes),
+                s.recovered > 0 ? ", " + service::of_which_recovered(s.recovered) : "",
+                s.skipped, s.failed, s.observed,
+                s.checkpoint_seq));
             if (s.failed > 0)
                 warnings.push_back(fmt::format("{} file(s) failed in the last pass", s.failed));
             if (s.stopped)

@@ -95,7 +95,8 @@ std::string render_metrics(const PassRecord& record, double duration_seconds) {
              "file is left in place, overwritten, and retried once by the next pass).");
     x.sample(s.failed_verifications);
     x.family("lethe_pass_files_recovered", "gauge",
-             "Disposals of an interrupted pass that the last pass completed and certified.");
+             "Of the files the last pass disposed of, those whose disposal an interrupted "
+             "pass had begun (completed and certified by the last pass).");
     x.sample(s.recovered);
     x.family("lethe_pass_bytes_disposed", "gauge", "Bytes of the files the last pass disposed of.");
     x.sample(s.bytes);

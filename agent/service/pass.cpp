@@ -339,6 +339,7 @@ private:
                                     const std::optional<act::ReadBackMismatch>& mismatch,
                                     const std::string& message);
     Status recover_one(Intent& intent, const std::set<std::string>& certified);
+    void count_recovered(const PlanEntry& entry);
     [[nodiscard]] nlohmann::json certificate_payload(const PlanEntry& entry,
                                                      const act::DisposalRecord& rec,
                                                      const std::string& id,
@@ -511,6 +512,7 @@ Status Pass::mark_verification_failed(const std::string& id,
             failed["offset"] = mismatch->offset;
             failed["length"] = mismatch->length;
             failed["blocks"] = mismatch->blocks;
+            failed["first_difference"] = mismatch->first_difference;
         }
         in.verification_failed = std::move(failed);
     }
@@ -715,7 +717,7 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
             if (!fd) return fail(fd.error());
             if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
         }
-        ++m_summary.recovered;
+        count_recovered(e);
         return {};
     }
     m_holds_checked = "checked by the interrupted pass before it began this disposal";
@@ -880,8 +882,19 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     if (overwrites(e.action)) {
         if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
     }
-    ++m_summary.recovered;
+    count_recovered(e);
     return {};
+}
+
+// A disposal an interrupted pass began, completed and certified now, is one this pass
+// disposed of, so its summary says so ("disposed 1 file ..., of which 1 completed an
+// interrupted disposal"); an erasure's counts stay those of the request's own files.
+void Pass::count_recovered(const PlanEntry& e) {
+    ++m_summary.recovered;
+    if (m_options.erasure != nullptr) return;
+    ++m_summary.disposed;
+    ++m_summary.disposed_by_action[std::string(policy::to_string(e.action))];
+    m_summary.bytes += e.facts.size;
 }
 
 // The overwrite of a large file was interrupted before the hash of its original content was
@@ -1463,6 +1476,7 @@ Result<uint64_t> Pass::write_checkpoint() {
           {"observed", m_summary.observed},
           {"recovered", m_summary.recovered},
           {"archives_disposed", m_summary.archives_disposed},
+          {"archives_recovered", m_summary.archives_recovered},
           {"archives_held", m_summary.archives_held},
           {"stopped", m_summary.stopped}}},
     };
@@ -1508,7 +1522,10 @@ Result<RunSummary> Pass::run_steps() {
         util::log_info("stopped on request while completing an interrupted archive disposal");
         return finish();
     }
-    if (*archive_recovered) ++m_summary.recovered;
+    if (*archive_recovered) {
+        ++m_summary.archives_recovered;
+        ++m_summary.archives_disposed;
+    }
     auto committed = recover_archive_commit(m_config.state_dir, &m_stop_token);
     if (!committed && committed.error().kind() == ErrorKind::Stopped) {
         // The commit record stays; the next pass hashes the archive again.
@@ -1719,7 +1736,7 @@ Result<RunSummary> Pass::run_erasure() {
     if (auto st = recover(); !st) return fail(st.error());
     auto recovered = m_disposer.recover();
     if (!recovered) return fail(recovered.error());
-    if (*recovered) ++m_summary.recovered;
+    if (*recovered) ++m_summary.archives_recovered;
     // An archive renamed into place but not yet indexed holds the client's files too.
     auto committed = recover_archive_commit(m_config.state_dir);
     if (!committed) return fail(committed.error());

@@ -56,8 +56,14 @@ struct RunSummary {
     uint64_t in_review = 0;  // due, waiting for (or no longer holding) a records manager's approval
     uint64_t failed = 0;     // verification or I/O failures: left in place, no certificate
     uint64_t failed_verifications = 0;  // of `failed`: overwrites whose read-back differed
-    uint64_t recovered = 0;  // disposals of an interrupted pass completed and certified
+    // Files whose disposal an interrupted pass had begun, completed and certified by this
+    // one: part of `disposed` (and `bytes`, `disposed_by_action`), except in an erasure,
+    // whose counts are the request's own files.
+    uint64_t recovered = 0;
     uint64_t archives_disposed = 0;  // archives whose every copy expired: sanitized, certified
+    // Archive disposals an interrupted pass had begun, completed and certified by this one:
+    // part of `archives_disposed`, except in an erasure.
+    uint64_t archives_recovered = 0;
     uint64_t archives_held = 0;      // archives whose copies expired but a hold keeps
     uint64_t kept = 0;               // erasure: kept by a rule other than a hold
     uint64_t request_seq = 0;        // erasure: the summary certificate that closes it

@@ -29,7 +29,8 @@ nlohmann::json summary_json(const RunSummary& s) {
             {"in_review", s.in_review},
             {"failed", s.failed},
             {"failed_verifications", s.failed_verifications},
-            {"recovered", s.recovered}, {"checkpoint_seq", s.checkpoint_seq},
+            {"recovered", s.recovered}, {"archives_disposed", s.archives_disposed},
+            {"archives_recovered", s.archives_recovered}, {"checkpoint_seq", s.checkpoint_seq},
             {"stopped", s.stopped}};
 }
 
@@ -45,6 +46,8 @@ RunSummary summary_from(const nlohmann::json& j) {
     s.failed = j.value("failed", uint64_t{0});
     s.failed_verifications = j.value("failed_verifications", uint64_t{0});
     s.recovered = j.value("recovered", uint64_t{0});
+    s.archives_disposed = j.value("archives_disposed", uint64_t{0});
+    s.archives_recovered = j.value("archives_recovered", uint64_t{0});
     s.checkpoint_seq = j.value("checkpoint_seq", uint64_t{0});
     s.stopped = j.value("stopped", false);
     return s;
@@ -97,6 +100,14 @@ Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir)
     return std::optional<PassRecord>(std::move(r));
 }
 
+std::string of_which_recovered(uint64_t recovered) {
+    if (recovered == 0) return "";
+    return fmt::format("of which {}", recovered == 1
+                                            ? std::string("1 completed an interrupted disposal")
+                                            : fmt::format("{} completed interrupted disposals",
+                                                          recovered));
+}
+
 Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions& options,
                                      util::TimePoint (*finished)()) {
     log_event(util::LogLevel::Info, Event::PassStarted, {},
@@ -119,10 +130,14 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
         if (head && *head) fields.ledger_head = (*head)->head;
         log_event(summary->failed > 0 ? util::LogLevel::Warning : util::LogLevel::Info,
                   Event::PassFinished, fields,
-                  fmt::format("pass {}: {} disposed ({}), {} skipped, {} failed, {} due "
+                  fmt::format("pass {}: {} disposed ({}){}; {} skipped, {} failed, {} due "
                               "under observe mode; checkpoint certificate {}",
                               summary->stopped ? "stopped early" : "finished", summary->disposed,
-                              util::counted(summary->bytes, "byte", "bytes"), summary->skipped,
+                              util::counted(summary->bytes, "byte", "bytes"),
+                              summary->recovered > 0
+                                  ? ", " + of_which_recovered(summary->recovered)
+                                  : "",
+                              summary->skipped,
                               summary->failed, summary->observed, summary->checkpoint_seq));
     } else {
         record.result = "error";

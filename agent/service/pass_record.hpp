@@ -39,6 +39,11 @@ struct PassRecord {
     RunSummary summary;
 };
 
+// How the summaries of a pass (`lethe run`, the journal, `lethe status`) say how many of
+// the disposals they count completed what an interrupted pass began: "of which 1 completed
+// an interrupted disposal" (or "of which N completed interrupted disposals"); empty for 0.
+[[nodiscard]] std::string of_which_recovered(uint64_t recovered);
+
 [[nodiscard]] Status write_pass_record(const std::string& state_dir, const PassRecord& record);
 // Empty when no pass has been recorded yet.
 [[nodiscard]] Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir);

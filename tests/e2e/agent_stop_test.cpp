@@ -125,7 +125,9 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     // content before the first attempt changed anything.
     auto run = lethe("--log-target stderr run --config " + shell_quote(config()));
     EXPECT_EQ(run.code, 0) << run.out << run.err;
-    EXPECT_NE(run.out.find("1 interrupted disposal completed"), std::string::npos) << run.out;
+    // Counted as disposed of by this pass, with the note that it completed an interrupted one.
+    EXPECT_NE(run.out.find("), of which 1 completed an interrupted disposal; "), std::string::npos)
+        << run.out;
     EXPECT_FALSE(exists(m_dir / kHuge));
     EXPECT_FALSE(exists(m_dir / "state/intent.json"));
     auto certs = certificates_of("acme/2010-001/huge.pdf");
@@ -374,7 +376,13 @@ TEST_F(AgentStopArchiveE2E, SigtermMidArchiveSanitizeKeepsItsIntentAndTheNextPas
     auto run = lethe("--log-target stderr run --config " + shell_quote(config()) +
                      " --now 2029-11-26T12:00:00Z");
     EXPECT_EQ(run.code, 0) << run.out << run.err;
-    EXPECT_NE(run.out.find("1 interrupted disposal completed"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("; 1 expired archive sanitized (of which 1 completed an interrupted "
+                           "disposal), 0 kept by holds"),
+              std::string::npos)
+        << run.out;
+    EXPECT_EQ(payloads_of(m_dir / "state/ledger.jsonl", "checkpoint").back()["pass"]
+                  ["archives_recovered"],
+              1);
     EXPECT_TRUE(names_in(m_dir / "archive").empty());
     EXPECT_FALSE(exists(m_dir / "state/archive-intent.json"));
     auto certs = payloads_of(m_dir / "state/ledger.jsonl", "archive-disposal");

@@ -401,10 +401,11 @@ TEST_F(LetheE2E, AFailedReadBackKeepsTheFileWritesNoCertificateAndExitsNonZero) 
 TEST_F(LetheE2E, AFailedReadBackIsRecordedAndTheNextPassRetriesItOnceAndSaysSo) {
     m_dir.write("lethe.toml", "metrics_file = \"lethe.prom\"\n" + slurp(m_dir / "lethe.toml"));
     keygen();
-    Output run = lethe("--log-target stderr run " + config(), "LETHE_TEST_CORRUPT_AFTER_WRITE=1");
+    // Bytes 5 on of each overwritten file are corrupted after the write.
+    Output run = lethe("--log-target stderr run " + config(), "LETHE_TEST_CORRUPT_AFTER_WRITE=at:5");
     EXPECT_EQ(run.code, 1) << run.out << run.err;
-    EXPECT_NE(run.err.find("acme/2010-001/brief.pdf: read-back does not match what was written, "
-                           "from block 0 (bytes 0 to 15"),
+    EXPECT_NE(run.err.find("acme/2010-001/brief.pdf: read-back does not match what was written: "
+                           "first difference at byte 5, in block 0; 1 block(s) of 4 MiB differ"),
               std::string::npos)
         << run.err;
     auto record = nlohmann::json::parse(slurp(m_dir / "state/last-pass.json"));
@@ -418,6 +419,7 @@ TEST_F(LetheE2E, AFailedReadBackIsRecordedAndTheNextPassRetriesItOnceAndSaysSo) 
     for (std::string line; std::getline(intents, line);) {
         auto in = nlohmann::json::parse(line);
         EXPECT_EQ(in["verification_failed"]["block"], 0) << in.dump();
+        EXPECT_EQ(in["verification_failed"]["first_difference"], 5) << in.dump();
         EXPECT_EQ(in["verification_failed"]["attempts"], 1) << in.dump();
         ++marked;
     }
@@ -432,6 +434,29 @@ TEST_F(LetheE2E, AFailedReadBackIsRecordedAndTheNextPassRetriesItOnceAndSaysSo) 
         << retry.err;
     EXPECT_NE(retry.err.find("from block 0 (byte 0); overwriting it once more"), std::string::npos)
         << retry.err;
+    // Both files are counted as disposed of by this pass, where a records manager looks: the
+    // summary line, the journal's pass line, `lethe status` and the checkpoint.
+    EXPECT_NE(retry.out.find("disposed 2 files (32 B), of which 2 completed interrupted "
+                             "disposals; 0 held"),
+              std::string::npos)
+        << retry.out;
+    EXPECT_NE(retry.err.find("pass finished: 2 disposed (32 bytes), of which 2 completed "
+                             "interrupted disposals; 0 skipped, 0 failed"),
+              std::string::npos)
+        << retry.err;
+    Output status = lethe("status " + config());
+    EXPECT_NE(status.out.find(", ok: 2 disposed (32 B), of which 2 completed interrupted "
+                              "disposals; 0 skipped, 0 failed"),
+              std::string::npos)
+        << status.out;
+    auto checkpoint = payloads().back();
+    EXPECT_EQ(checkpoint["type"], "checkpoint");
+    EXPECT_EQ(checkpoint["pass"]["disposed"], 2) << checkpoint.dump();
+    EXPECT_EQ(checkpoint["pass"]["recovered"], 2) << checkpoint.dump();
+    EXPECT_EQ(checkpoint["pass"]["bytes"], 32) << checkpoint.dump();
+    EXPECT_NE(slurp(m_dir / "lethe.prom").find("lethe_pass_files_disposed{action=\"sanitize\"} 2"),
+              std::string::npos)
+        << slurp(m_dir / "lethe.prom");
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/letter.docx"));
     EXPECT_FALSE(exists(m_dir / "state/intent.json"));
