@@ -809,17 +809,14 @@ void maybe_inject_corruption(int fd, uint64_t size, uint64_t from) {
     uint64_t at = std::strncmp(hook, "at:", 3) == 0 ? std::strtoull(hook + 3, nullptr, 10) : 0;
     if (at >= size || at < from) return;
     // Every byte inverted, so each one differs from what was written and a test can name
-    // the first byte that differs exactly. Read through a descriptor of its own: the
-    // writer's may be opened with O_DIRECT.
+    // the first byte that differs exactly.
     std::string junk(static_cast<size_t>(std::min<uint64_t>(size - at, 4096)), 'X');
-    UniqueFd own(::open(fmt::format("/proc/self/fd/{}", fd).c_str(), O_RDWR | O_CLOEXEC));
-    int rw = own ? own.get() : fd;
-    if (::pread(rw, junk.data(), junk.size(), static_cast<off_t>(at)) ==
+    if (::pread(fd, junk.data(), junk.size(), static_cast<off_t>(at)) ==
         static_cast<ssize_t>(junk.size())) {
         for (char& c : junk) c = static_cast<char>(~c);
     }
-    [[maybe_unused]] auto n = ::pwrite(rw, junk.data(), junk.size(), static_cast<off_t>(at));
-    ::fdatasync(rw);
+    [[maybe_unused]] auto n = ::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(at));
+    ::fdatasync(fd);
 }
 
 // Test-only crash points: LETHE_TEST_CRASH_AT=<point> ends the process there, as a power
