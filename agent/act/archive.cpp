@@ -371,7 +371,6 @@ void maybe_corrupt_archive(int dir_fd, const std::string& name) {
 void maybe_corrupt_archive(int, const std::string&) {}
 #endif
 
-
 }  // namespace
 
 // ---- Writer ----------------------------------------------------------------------------

@@ -113,7 +113,10 @@ struct ArchiveReadOptions {
 // Reads a whole archive and checks it: every member's SHA-256 against the manifest, every
 // manifest entry present. Calls `on_member` (if set) for each data member before its hash is
 // known to be right, with a function to read its content; restore uses it to extract.
-// Fails with ErrorKind::Verification on any mismatch, corruption or missing manifest.
+// Whether it is encrypted is told by its first bytes (age or zstd), not by its name.
+// Fails with ErrorKind::BadInput ("PATH is not a lethe archive: why") for a file that is
+// empty, neither age nor zstd, not a tar inside, or a tar without a manifest, and with
+// ErrorKind::Verification on any mismatch or corruption of an archive that has one.
 using MemberContent = std::function<Result<size_t>(char* buffer, size_t size)>;
 using MemberVisitor = std::function<Status(const ArchiveMember&, const MemberContent&)>;
 [[nodiscard]] Result<std::vector<ArchiveMember>> read_archive(const std::string& path,
@@ -124,6 +127,8 @@ using MemberVisitor = std::function<Status(const ArchiveMember&, const MemberCon
 // or only `member` when given. Each file is written under a temporary name, its hash checked
 // against the manifest, then renamed into place; an existing file is never replaced and no
 // path leaves `to` (absolute paths, "..", symlinks refused). Returns the members restored.
+// `to` is created only when there is a member to restore; a restore that fails removes its
+// temporary files and every folder it created that is still empty, `to` included.
 [[nodiscard]] Result<std::vector<ArchiveMember>> restore_archive(
     const std::string& archive, const ArchiveReadOptions& options, const std::string& to,
     const std::optional<std::string>& member);
