@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "agent/service/holds.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/util/fs.hpp"
+#include "agent/util/jsonl_file.hpp"
 #include "agent/util/sha256.hpp"
 
 namespace lethe::service {
@@ -53,17 +53,15 @@ Result<ArchivedMember> member_from_json(const nlohmann::json& j) {
     return m;
 }
 
-Status append_line(const std::string& state_dir, const nlohmann::json& line) {
-    std::string path = archive_index_path(state_dir);
-    struct stat st {};
-    bool created = ::lstat(path.c_str(), &st) != 0;
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
-    if (auto st2 = util::write_all(fd.get(), line.dump() + "\n", path); !st2) return st2;
-    if (auto st2 = util::fsync_fd(fd.get(), path); !st2) return st2;
-    if (created) return util::fsync_dir(state_dir);
-    return {};
-}
+// Lines are appended with O_APPEND and fsynced. A last line without its newline makes the
+// index unreadable: someone looks at it before anything archived is disposed of again.
+constexpr util::JsonlFormat kFormat{.what = "archive index",
+                                    .stops =
+                                        "archive expiry and erasure stop until it is "
+                                        "repaired",
+                                    .risk = "(nothing archived is disposed of)",
+                                    .torn_tail = util::TornTail::Refuse,
+                                    .sync = util::AppendSync::Fsync};
 
 }  // namespace
 
@@ -148,30 +146,14 @@ std::vector<const IndexedArchive*> ArchiveIndex::live() const {
 Result<ArchiveIndex> parse_archive_index(std::string_view text, const std::string& source) {
     ArchiveIndex index;
     std::map<std::string, size_t> by_name;
-    size_t line_no = 0;
-    size_t pos = 0;
-    auto corrupt = [&](const std::string& why) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("archive index {} line {}: {}; archive expiry and erasure stop "
-                                "until it is repaired (nothing archived is disposed of)",
-                                source, line_no, why));
-    };
-    while (pos < text.size()) {
-        ++line_no;
-        size_t end = text.find('\n', pos);
-        if (end == std::string_view::npos) {
-            return corrupt("the last line is incomplete (an interrupted append?)");
-        }
-        std::string_view line = text.substr(pos, end - pos);
-        pos = end + 1;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) return corrupt("not a JSON object");
+    auto add = [&](const nlohmann::json& j) -> Status {
         std::string type = j.value("type", "");
         if (type == "archive") {
             auto a = IndexedArchive::from_json(j);
-            if (!a) return corrupt(a.error().message());
+            if (!a) return fail(a.error());
             if (by_name.contains(a->name)) {
-                return corrupt(fmt::format("archive {} is indexed twice", a->name));
+                return fail(ErrorKind::BadInput,
+                            fmt::format("archive {} is indexed twice", a->name));
             }
             by_name[a->name] = index.archives.size();
             index.archives.push_back(std::move(*a));
@@ -180,39 +162,37 @@ Result<ArchiveIndex> parse_archive_index(std::string_view text, const std::strin
                 std::string name = j.at("name").get<std::string>();
                 auto it = by_name.find(name);
                 if (it == by_name.end()) {
-                    return corrupt(fmt::format("disposal of {}, which is not indexed", name));
+                    return fail(ErrorKind::BadInput,
+                                fmt::format("disposal of {}, which is not indexed", name));
                 }
                 IndexedArchive& a = index.archives[it->second];
-                if (a.disposed) return corrupt(fmt::format("{} is disposed of twice", name));
+                if (a.disposed) {
+                    return fail(ErrorKind::BadInput, fmt::format("{} is disposed of twice", name));
+                }
                 a.disposed = true;
                 a.disposed_at = j.at("time").get<std::string>();
                 a.disposed_reason = j.at("reason").get<std::string>();
                 a.disposed_certificate = j.at("certificate").get<uint64_t>();
             } catch (const nlohmann::json::exception& e) {
-                return corrupt(e.what());
+                return fail(ErrorKind::BadInput, e.what());
             }
         } else {
-            return corrupt(fmt::format("unknown line type '{}'", type));
+            return fail(ErrorKind::BadInput, fmt::format("unknown line type '{}'", type));
         }
+        return {};
+    };
+    if (auto read = util::parse_jsonl(text, source, kFormat, add); !read) {
+        return fail(read.error());
     }
     return index;
 }
 
 Result<ArchiveIndex> load_archive_index(const std::string& state_dir) {
-    std::string path = archive_index_path(state_dir);
-    auto text = util::read_file(path);
-    if (!text) {
-        if (text.error().sys_errno() == ENOENT) return ArchiveIndex{};
-        return fail(ErrorKind::Refused,
-                    fmt::format("archive index {} cannot be read ({}); archive expiry and "
-                                "erasure stop until it is repaired",
-                                path, text.error().message()));
-    }
-    return parse_archive_index(*text, path);
+    return util::load_jsonl(archive_index_path(state_dir), kFormat, parse_archive_index);
 }
 
 Status append_archive(const std::string& state_dir, const IndexedArchive& archive) {
-    return append_line(state_dir, archive.to_json());
+    return util::append_jsonl(archive_index_path(state_dir), kFormat, archive.to_json());
 }
 
 Status append_archive_disposed(const std::string& state_dir, const ArchiveDisposal& d) {
@@ -222,7 +202,7 @@ Status append_archive_disposed(const std::string& state_dir, const ArchiveDispos
                            {"reason", d.reason},
                            {"certificate", d.certificate}};
     if (d.request) line["request"] = *d.request;
-    return append_line(state_dir, line);
+    return util::append_jsonl(archive_index_path(state_dir), kFormat, line);
 }
 
 namespace {

@@ -3,8 +3,8 @@
 // The archive index: what lethe knows about the archives it wrote, so that holds, inventory,
 // archive expiry and erasure see archived copies.
 //
-// Stored in `state_dir/archives.jsonl`, append-only, one JSON object per line, each line
-// appended with O_APPEND and fsynced:
+// Stored in `state_dir/archives.jsonl`, an append-only JSONL file (util/jsonl_file.hpp),
+// each line appended with O_APPEND and fsynced (the folder too when the file is created):
 //   {"type":"archive", name, path, sha256, bytes, created, root, client?, matter?,
 //    encrypted, members:[{path (+path_b64), sha256, size, category, schedule, archived,
 //    expires}]}

@@ -1,12 +1,9 @@
 #include "agent/service/encrypted_index.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "agent/service/plan.hpp"
-#include "agent/util/fs.hpp"
+#include "agent/util/jsonl_file.hpp"
 
 namespace lethe::service {
 
@@ -106,94 +103,38 @@ std::map<std::string, classify::IndexedCopies> EncryptedIndex::by_root() const {
     return out;
 }
 
+namespace {
+
+// Writers append a line before the copy it describes takes its name, and fdatasync it: a
+// last line without its newline never returned from its fdatasync, so its copy never took
+// its name. It is ignored, and the next append drops it.
+constexpr util::JsonlFormat kFormat{
+    .what = "index of encrypted copies",
+    .stops = "lethe classifies no files until it is repaired",
+    .risk = "(an encrypted copy it records could otherwise lose its retention)",
+    .torn_tail = util::TornTail::Ignore,
+    .sync = util::AppendSync::Fdatasync};
+
+}  // namespace
+
 Result<EncryptedIndex> parse_encrypted_index(std::string_view text, const std::string& source) {
     EncryptedIndex index;
-    size_t line_no = 0;
-    size_t pos = 0;
-    auto corrupt = [&](const std::string& why) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("index of encrypted copies {} line {}: {}; lethe classifies no "
-                                "files until it is repaired (an encrypted copy it records could "
-                                "otherwise lose its retention)",
-                                source, line_no, why));
-    };
-    while (pos < text.size()) {
-        ++line_no;
-        size_t end = text.find('\n', pos);
-        // A last line without its newline is an append cut short by a crash: its fdatasync
-        // never returned, so the copy it describes never took its name (the line is written
-        // before the rename). It is ignored, and the next append drops it.
-        if (end == std::string_view::npos) break;
-        std::string_view line = text.substr(pos, end - pos);
-        pos = end + 1;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) return corrupt("not a JSON object");
+    auto read = util::parse_jsonl(text, source, kFormat, [&](const nlohmann::json& j) -> Status {
         auto e = EncryptedEntry::from_json(j);
-        if (!e) return corrupt(e.error().message());
+        if (!e) return fail(e.error());
         index.entries.push_back(std::move(*e));
-    }
+        return {};
+    });
+    if (!read) return fail(read.error());
     return index;
 }
 
 Result<EncryptedIndex> load_encrypted_index(const std::string& state_dir) {
-    std::string path = encrypted_index_path(state_dir);
-    auto text = util::read_file(path);
-    if (!text) {
-        if (text.error().sys_errno() == ENOENT) return EncryptedIndex{};
-        return fail(ErrorKind::Refused,
-                    fmt::format("index of encrypted copies {} cannot be read ({}); lethe "
-                                "classifies no files until it is repaired",
-                                path, text.error().message()));
-    }
-    return parse_encrypted_index(*text, path);
+    return util::load_jsonl(encrypted_index_path(state_dir), kFormat, parse_encrypted_index);
 }
-
-namespace {
-
-// The length of the file up to and including its last newline: what is left of an append
-// cut short by a crash (a line without its newline) is not counted.
-Result<uint64_t> complete_length(int fd, uint64_t size, const std::string& path) {
-    constexpr uint64_t kStep = uint64_t{64} << 10;
-    std::string buf;
-    uint64_t end = size;
-    while (end > 0) {
-        uint64_t start = end > kStep ? end - kStep : 0;
-        buf.resize(static_cast<size_t>(end - start));
-        ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(start));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail(errno_error(fmt::format("read {}", path), errno));
-        if (static_cast<size_t>(n) != buf.size()) {
-            return fail(ErrorKind::Io, fmt::format("read {}: the file shrank", path));
-        }
-        size_t nl = buf.rfind('\n');
-        if (nl != std::string::npos) return start + nl + 1;
-        end = start;
-    }
-    return uint64_t{0};
-}
-
-}  // namespace
 
 Status append_encrypted(const std::string& state_dir, const EncryptedEntry& entry) {
-    std::string path = encrypted_index_path(state_dir);
-    struct stat st {};
-    bool created = ::lstat(path.c_str(), &st) != 0;
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return fail(errno_error(fmt::format("open {}", path), errno));
-    if (::fstat(fd.get(), &st) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
-    auto size = static_cast<uint64_t>(st.st_size);
-    auto keep = complete_length(fd.get(), size, path);
-    if (!keep) return fail(keep.error());
-    if (*keep != size && ::ftruncate(fd.get(), static_cast<off_t>(*keep)) != 0) {
-        return fail(errno_error(fmt::format("drop the incomplete last line of {}", path), errno));
-    }
-    if (::lseek(fd.get(), static_cast<off_t>(*keep), SEEK_SET) < 0) {
-        return fail(errno_error(fmt::format("seek {}", path), errno));
-    }
-    if (auto w = util::write_all(fd.get(), entry.to_json().dump() + "\n", path); !w) return w;
-    if (::fdatasync(fd.get()) != 0) return fail(errno_error(fmt::format("fdatasync {}", path), errno));
-    if (created) return util::fsync_dir(state_dir);
-    return {};
+    return util::append_jsonl(encrypted_index_path(state_dir), kFormat, entry.to_json());
 }
 
 }  // namespace lethe::service

@@ -5,8 +5,8 @@
 // where the filesystem keeps no user extended attributes (ramfs, some network shares), and
 // so that the recovery of an interrupted `encrypt` can prove the copy is lethe's.
 //
-// Stored in `state_dir/encrypted.jsonl`, append-only, one JSON object per line, each line
-// appended with O_APPEND and fdatasynced (the folder fsynced when the file is created):
+// Stored in `state_dir/encrypted.jsonl`, an append-only JSONL file (util/jsonl_file.hpp),
+// each line fdatasynced (the folder fsynced when the file is created):
 //   {"type":"encrypted", root, path (+path_b64), device, inode, size, mtime, category,
 //    schedule, trigger_date, expires, encrypted, time, intent, client?, matter?}
 // A line is appended before the copy is renamed into place (the inode, size and mtime of the
@@ -14,9 +14,11 @@
 // name always has its line. An entry applies to a file only while root, path, device, inode,
 // size and mtime are all still the copy's: a copy that is gone (sanitized at its expiry,
 // erased, removed by hand) pins nothing that later takes its name.
-// Readers parse every line strictly: a line that is not such an object (a torn append
-// included) makes the index unreadable, and every command that classifies files stops with
-// a message naming the line (an unreadable index never reads as "no copies").
+// Readers parse every line strictly: a line that is not such an object makes the index
+// unreadable, and every command that classifies files stops with a message naming the line
+// (an unreadable index never reads as "no copies"). A last line without its newline is an
+// append a crash cut short before it was acknowledged: ignored, and dropped by the next
+// append.
 //
 // Writers append while holding the pass lock (`state_dir/lock`); readers take no lock.
 
