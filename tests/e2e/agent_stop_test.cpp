@@ -34,28 +34,51 @@ class HeldAgentFixture : public ServiceFixture {
         return out;
     }
 
-    // Starts the agent, holds it at `block`, sends SIGTERM and checks that it stops
-    // promptly and cleanly; returns what the notify socket saw.
-    void stop_at_block(int block, const std::map<std::string, std::string>& extra_env = {}) {
+    // Starts the agent with `args` after its config, waits until it reports `held` (a test
+    // hold), sends SIGTERM and checks that it stops cleanly. When `watched`, the agent runs
+    // under a watchdog (WATCHDOG_USEC, with `extra_env`) and the test also checks that a pass
+    // that ends before the hold fails it, that the held agent still feeds the watchdog and
+    // that the pass never reports idle.
+    void stop_when_held(const std::vector<std::string>& args, const std::string& held,
+                        bool watched = false,
+                        const std::map<std::string, std::string>& extra_env = {}) {
         NotifySocket sock(m_dir / "notify");
-        std::map<std::string, std::string> env = {
-            {"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}, {"WATCHDOG_USEC", "200000"}};
+        std::map<std::string, std::string> env = {{"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}};
+        if (watched) env["WATCHDOG_USEC"] = "200000";
         env.insert(extra_env.begin(), extra_env.end());
-        pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(),
-                           "--test-hold-at-block", std::to_string(block)},
-                          env);
+        std::vector<std::string> argv = {"--log-target", "stderr", "agent", "--config", config()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        pid_t pid = start(argv, env);
         ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
-        // A pass that ends without reaching the block fails the test (the agent would wait
-        // for its next pass, feeding the watchdog).
-        ASSERT_TRUE(
-            sock.wait_for("STATUS=test hold at block " + std::to_string(block), "STATUS=idle"))
+        // Watched, a pass that ends without reaching the hold fails the test (the agent would
+        // wait for its next pass, feeding the watchdog).
+        ASSERT_TRUE(sock.wait_for(held, watched ? "STATUS=idle" : ""))
             << sock.seen() << agent_output();
-        // The pass is inside one file, and the watchdog is still fed.
-        ASSERT_TRUE(sock.wait_for("WATCHDOG=1")) << sock.seen();
+        // The pass is held inside its work, and the watchdog is still fed.
+        if (watched) {
+            ASSERT_TRUE(sock.wait_for("WATCHDOG=1")) << sock.seen();
+        }
         ASSERT_EQ(::kill(pid, SIGTERM), 0);
         ASSERT_TRUE(sock.wait_for("STOPPING=1")) << sock.seen() << agent_output();
         EXPECT_EQ(wait_exit(pid), 0) << agent_output();
-        EXPECT_EQ(sock.seen().find("STATUS=idle"), std::string::npos) << sock.seen();
+        if (watched) {
+            EXPECT_EQ(sock.seen().find("STATUS=idle"), std::string::npos) << sock.seen();
+        }
+    }
+
+    // The agent under a watchdog, held at `block` of the pass it starts, then stopped.
+    void stop_at_block(int block, const std::map<std::string, std::string>& extra_env = {}) {
+        stop_when_held({"--test-hold-at-block", std::to_string(block)},
+                       "STATUS=test hold at block " + std::to_string(block), true, extra_env);
+    }
+
+    // The last ledger entry is the checkpoint of a pass that stopped (a fatal failure when
+    // the ledger is empty).
+    void expect_last_entry_a_stopped_checkpoint() {
+        auto entries = payloads();
+        ASSERT_FALSE(entries.empty());
+        EXPECT_EQ(entries.back()["type"], "checkpoint");
+        EXPECT_EQ(entries.back()["pass"]["stopped"], true);
     }
 
     void expect_ledger_verifies() {
@@ -111,10 +134,8 @@ TEST_F(AgentStopE2E, SigtermMidSanitizeLeavesTheIntentAndTheNextPassCompletesAnd
     EXPECT_NE(after, m_huge);
     EXPECT_TRUE(exists(m_dir / "state/intent.json"));
     EXPECT_TRUE(certificates_of("acme/2010-001/huge.pdf").empty());
-    auto entries = payloads();
-    ASSERT_FALSE(entries.empty());
-    EXPECT_EQ(entries.back()["type"], "checkpoint");
-    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    expect_last_entry_a_stopped_checkpoint();
+    if (HasFatalFailure()) return;
     expect_ledger_verifies();
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while overwriting clients/acme/2010-001/huge.pdf"),
@@ -202,10 +223,8 @@ TEST_F(AgentStopE2E, SigtermWhileHashingBeforeADisposalStopsAtOnceAndChangesNoth
     EXPECT_EQ(slurp(m_dir / kHuge), m_huge);
     EXPECT_FALSE(exists(m_dir / "state/intent.json"));
     EXPECT_TRUE(certificates_of("acme/2010-001/huge.pdf").empty());
-    auto entries = payloads();
-    ASSERT_FALSE(entries.empty());
-    EXPECT_EQ(entries.back()["type"], "checkpoint");
-    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+    expect_last_entry_a_stopped_checkpoint();
+    if (HasFatalFailure()) return;
     expect_ledger_verifies();
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while hashing clients/acme/2010-001/huge.pdf: kept, "
@@ -269,16 +288,9 @@ class AgentStopWalkE2E : public HeldAgentFixture {};
 
 TEST_F(AgentStopWalkE2E, SigtermDuringTheWalkStopsThePassBeforeItActsOnAnything) {
     keygen();
-    NotifySocket sock(m_dir / "notify");
     // Below the root: acme, acme/2010-001 and acme/2024-007.
-    pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(),
-                       "--test-hold-at-folder", "3"},
-                      {{"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}});
-    ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
-    ASSERT_TRUE(sock.wait_for("STATUS=test hold at folder 3")) << sock.seen() << agent_output();
-    ASSERT_EQ(::kill(pid, SIGTERM), 0);
-    ASSERT_TRUE(sock.wait_for("STOPPING=1")) << sock.seen() << agent_output();
-    EXPECT_EQ(wait_exit(pid), 0) << agent_output();
+    stop_when_held({"--test-hold-at-folder", "3"}, "STATUS=test hold at folder 3");
+    if (HasFatalFailure()) return;
 
     // Every due file as it was; no certificate but the checkpoint of a stopped pass.
     EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/brief.pdf"), "privileged brief");
@@ -301,8 +313,7 @@ TEST_F(AgentStopWalkE2E, SigtermDuringTheWalkStopsThePassBeforeItActsOnAnything)
     EXPECT_NE(run.out.find("disposed 3 files"), std::string::npos) << run.out;
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
     EXPECT_EQ(payloads_of(m_dir / "state/ledger.jsonl", "disposal").size(), 3u);
-    auto verify = lethe("certs verify --config " + shell_quote(config()));
-    EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    expect_ledger_verifies();
 }
 
 // SIGTERM in the middle of sanitizing a whole archive whose copies expired (archive_for):
@@ -338,15 +349,9 @@ TEST_F(AgentStopArchiveE2E, SigtermMidArchiveSanitizeKeepsItsIntentAndTheNextPas
     ASSERT_LT(archived.size(), size_t{28} << 20);
 
     // The day every copy expired.
-    NotifySocket sock(m_dir / "notify");
-    pid_t pid = start({"--log-target", "stderr", "agent", "--config", config(), "--now",
-                       "2029-11-26T12:00:00Z", "--test-hold-at-block", "10"},
-                      {{"NOTIFY_SOCKET", sock.path()}, {"TZ", "UTC"}});
-    ASSERT_TRUE(sock.wait_for("READY=1")) << sock.seen() << agent_output();
-    ASSERT_TRUE(sock.wait_for("STATUS=test hold at block 10")) << sock.seen() << agent_output();
-    ASSERT_EQ(::kill(pid, SIGTERM), 0);
-    ASSERT_TRUE(sock.wait_for("STOPPING=1")) << sock.seen() << agent_output();
-    EXPECT_EQ(wait_exit(pid), 0) << agent_output();
+    stop_when_held({"--now", "2029-11-26T12:00:00Z", "--test-hold-at-block", "10"},
+                   "STATUS=test hold at block 10");
+    if (HasFatalFailure()) return;
 
     // Under its name, partly overwritten, still indexed, not certified; its intent waits.
     ASSERT_TRUE(exists(archive));
@@ -357,11 +362,9 @@ TEST_F(AgentStopArchiveE2E, SigtermMidArchiveSanitizeKeepsItsIntentAndTheNextPas
     EXPECT_TRUE(exists(m_dir / "state/archive-intent.json"));
     EXPECT_EQ(slurp(m_dir / "state/archives.jsonl").find("archive-disposed"), std::string::npos);
     EXPECT_TRUE(payloads_of(m_dir / "state/ledger.jsonl", "archive-disposal").empty());
-    auto entries = ledger_payloads(m_dir / "state/ledger.jsonl");
-    ASSERT_FALSE(entries.empty());
-    EXPECT_EQ(entries.back()["type"], "checkpoint");
-    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
-    EXPECT_EQ(entries.back()["pass"]["archives_disposed"], 0);
+    expect_last_entry_a_stopped_checkpoint();
+    if (HasFatalFailure()) return;
+    EXPECT_EQ(payloads().back()["pass"]["archives_disposed"], 0);
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while sanitizing archive " + archives[0]),
               std::string::npos)
@@ -394,8 +397,7 @@ TEST_F(AgentStopArchiveE2E, SigtermMidArchiveSanitizeKeepsItsIntentAndTheNextPas
     EXPECT_EQ(certs[0]["method"]["verified"], true);
     EXPECT_NE(slurp(m_dir / "state/archives.jsonl").find("\"archive-disposed\""),
               std::string::npos);
-    auto verify = lethe("certs verify --config " + shell_quote(config()));
-    EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+    expect_ledger_verifies();
 }
 
 // SIGTERM while the pass hashes the files newly due for review (after its walk, before it
@@ -480,13 +482,28 @@ class AgentStopArchivedE2E : public HeldAgentFixture {
         m_dir.write(kHuge, m_huge, "2010-03-01");
     }
 
-    // Runs a pass that the test build kills (SIGKILL) at the fault point `point`; returns
-    // the names in the archive destination.
-    std::vector<std::string> killed_at(const std::string& point) {
+    // Runs a pass that the test build kills (SIGKILL) at the fault point `point`, once the
+    // archive is complete: it must leave exactly one archive, under its final name (set in
+    // m_archive), and every source in place.
+    void kill_with_the_archive_complete(const std::string& point) {
         auto r = lethe("--log-target stderr run --config " + shell_quote(config()),
                        "LETHE_FAULT_AT=" + point + ":1");
         EXPECT_EQ(r.code, 128 + SIGKILL) << "not killed at " << point << ": " << r.out << r.err;
-        return names_in(m_dir / "archive");
+        auto archives = names_in(m_dir / "archive");
+        ASSERT_EQ(archives.size(), 1u);
+        ASSERT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
+        m_archive = archives[0];
+        expect_sources_kept();
+    }
+
+    // The next pass, held at block 2 (in the hash of the archive) and stopped, keeps every
+    // source and the archive, and its last ledger entry is its stopped checkpoint.
+    void stop_while_checking_the_archive() {
+        stop_at_block(2);
+        if (HasFatalFailure()) return;
+        expect_sources_kept();
+        EXPECT_EQ(names_in(m_dir / "archive"), std::vector<std::string>{m_archive});
+        expect_last_entry_a_stopped_checkpoint();
     }
 
     void expect_sources_kept() {
@@ -517,61 +534,46 @@ class AgentStopArchivedE2E : public HeldAgentFixture {
     }
 
     std::string m_huge;
+    std::string m_archive;
 };
 
 TEST_F(AgentStopArchivedE2E, SigtermWhileRehashingAnIndexedArchiveKeepsItsSourcesForTheNextPass) {
     keygen();
-    auto archives = killed_at("archive-indexed");
-    ASSERT_EQ(archives.size(), 1u);
-    ASSERT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
-    ASSERT_GT(slurp(m_dir / ("archive/" + archives[0])).size(), size_t{16} << 20);
-    expect_sources_kept();
+    kill_with_the_archive_complete("archive-indexed");
+    if (HasFatalFailure()) return;
+    ASSERT_GT(slurp(m_dir / ("archive/" + m_archive)).size(), size_t{16} << 20);
 
     // Nothing is recovered by hashing (the archive is indexed): blocks 1 and 2 are those of
     // the hash of the archive before the first source is disposed of against it.
-    stop_at_block(2);
+    stop_while_checking_the_archive();
     if (HasFatalFailure()) return;
-    expect_sources_kept();
-    EXPECT_EQ(names_in(m_dir / "archive"), archives);
     EXPECT_TRUE(payloads_of(m_dir / "state/ledger.jsonl", "disposal").empty());
-    auto entries = payloads();
-    ASSERT_FALSE(entries.empty());
-    EXPECT_EQ(entries.back()["type"], "checkpoint");
-    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while checking the archive that holds "
                        "clients/acme/2010-001/"),
               std::string::npos)
         << log;
-    EXPECT_NE(log.find(archives[0] + ": stopped between two blocks on request): kept, untouched"),
+    EXPECT_NE(log.find(m_archive + ": stopped between two blocks on request): kept, untouched"),
               std::string::npos)
         << log;
 
-    expect_next_pass_disposes_against(archives[0]);
+    expect_next_pass_disposes_against(m_archive);
 }
 
 TEST_F(AgentStopArchivedE2E, SigtermWhileCheckingAnArchiveRenamedButNotIndexedKeepsItsRecord) {
     keygen();
     // Killed after the rename into place, before the index: the commit record says which
     // archive it was and what its SHA-256 must be.
-    auto archives = killed_at("archive-renamed");
-    ASSERT_EQ(archives.size(), 1u);
-    ASSERT_EQ(archives[0].find(".partial"), std::string::npos) << archives[0];
+    kill_with_the_archive_complete("archive-renamed");
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(exists(m_dir / "state/archive-commit.json"));
-    expect_sources_kept();
 
     // Blocks 1 and 2 are those of the hash the recovery takes of the archive.
-    stop_at_block(2);
+    stop_while_checking_the_archive();
     if (HasFatalFailure()) return;
-    expect_sources_kept();
-    EXPECT_EQ(names_in(m_dir / "archive"), archives);
     EXPECT_TRUE(exists(m_dir / "state/archive-commit.json"));
     EXPECT_FALSE(exists(m_dir / "state/archives.jsonl") &&
-                 slurp(m_dir / "state/archives.jsonl").find(archives[0]) != std::string::npos);
-    auto entries = payloads();
-    ASSERT_FALSE(entries.empty());
-    EXPECT_EQ(entries.back()["type"], "checkpoint");
-    EXPECT_EQ(entries.back()["pass"]["stopped"], true);
+                 slurp(m_dir / "state/archives.jsonl").find(m_archive) != std::string::npos);
     std::string log = agent_output();
     EXPECT_NE(log.find("stopped on request while checking an archive an interrupted pass wrote "
                        "(hash "),
@@ -579,7 +581,7 @@ TEST_F(AgentStopArchivedE2E, SigtermWhileCheckingAnArchiveRenamedButNotIndexedKe
         << log;
 
     // The next pass indexes it, then disposes of the sources against it.
-    expect_next_pass_disposes_against(archives[0]);
+    expect_next_pass_disposes_against(m_archive);
     EXPECT_FALSE(exists(m_dir / "state/archive-commit.json"));
 }
 
