@@ -102,9 +102,8 @@ class HeldAgentFixture : public ServiceFixture {
     // The fixture's config with archives written to the folder `archive`.
     void write_archive_config() {
         m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                    "max_fraction_per_root = 1.0\ninterval = \"1h\"\n[archive]\n"
-                    "destination = \"archive\"\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+                    firm_config({.agent = "interval = \"1h\"\n",
+                                 .sections = "[archive]\ndestination = \"archive\"\n"}));
         m_dir.mkdir("archive");
     }
 };

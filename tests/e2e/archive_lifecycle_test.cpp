@@ -26,19 +26,11 @@ using testing::TempDir;
 // whose files are encrypted in place (archive_for 2y).
 void prepare_share(const TempDir& m_dir) {
     {
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "archive"
-archive_for = "3y"
-
+        m_dir.write("policies/firm.toml",
+                    testing::firm_schedule({.action = "archive",
+                                            .client_matter_extra = "archive_for = \"3y\"\n",
+                                            .scratch = false}) +
+                        R"(
 [[category]]
 id = "hr-files"
 paths = ["hr/**"]
@@ -52,10 +44,9 @@ archive_for = "2y"
         ASSERT_EQ(k.code, 0) << k.err;
         std::string recipient = k.out.substr(0, k.out.find('\n'));
         m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                    "max_fraction_per_root = 1.0\n[archive]\ndestination = "
-                    "\"archive\"\nrecipients = [\"" +
-                        recipient + "\"]\n[[root]]\nname = \"clients\"\npath = \"share\"\n");
+                    testing::firm_config({.sections = "[archive]\ndestination = \"archive\"\n"
+                                                      "recipients = [\"" +
+                                                      recipient + "\"]\n"}));
         m_dir.mkdir("archive");
         m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
         m_dir.write("share/acme/2010-001/letter.docx", "letter", "2011-02-03");

@@ -42,28 +42,14 @@ struct Output {
     std::string err;
 };
 
+// The sanitize settings of every share below: one random pass, then a pass of zeros.
+constexpr const char* kSanitizeSection = "[sanitize]\npasses = 1\nfinal_zero = true\n";
+
 // One share with due and not-due files, a schedule, a config and a signing key.
 class Share {
 public:
     Share() {
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-extensions = ["pdf", "docx"]
-retain = "7y"
-action = "sanitize"
-
-[[category]]
-id = "scratch"
-paths = ["**/*.tmp"]
-retain = "30d"
-action = "delete"
-
+        m_dir.write("policies/firm.toml", testing::firm_schedule({}) + R"(
 [[category]]
 id = "correspondence"
 paths = ["{client}/{matter}/**"]
@@ -79,12 +65,11 @@ extensions = ["odt"]
 retain = "5y"
 action = "encrypt"
 )");
-        m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                    "max_fraction_per_root = 1.0\n[sanitize]\npasses = 1\nfinal_zero = true\n"
-                    "[archive]\ndestination = \"archive\"\nrecipients = "
-                    "[\"age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj\"]\n"
-                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.write("lethe.toml", testing::firm_config({.sections = std::string(kSanitizeSection) +
+                                                                    "[archive]\n"
+                                                                    "destination = \"archive\"\n"
+                                                                    "recipients = [\"" +
+                                                                    kRecipient + "\"]\n"}));
         m_dir.mkdir("archive");
         for (const auto& [path, content] : due()) m_dir.write("share/" + path, content, "2010-05-01");
         for (const auto& [path, content] : kept()) m_dir.write("share/" + path, content, "2025-12-01");
@@ -165,6 +150,9 @@ action = "encrypt"
 
     static constexpr const char* kIdentity =
         "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+    // kIdentity's recipient: the config encrypts to it.
+    static constexpr const char* kRecipient =
+        "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
 
 private:
     static void collect(const std::string& dir, const std::string& part, std::vector<std::string>& out) {
@@ -335,21 +323,10 @@ public:
     static constexpr const char* kSegment = "LETHE_TEST_HASH_SEGMENT=2097152";
 
     LargeFileShare() {
-        m_dir.write("policies/firm.toml", R"([schedule]
-id = "firm-2026"
-version = 1
-mode = "enforce"
-
-[[category]]
-id = "client-matter"
-paths = ["{client}/{matter}/**"]
-retain = "7y"
-action = "sanitize"
-)");
-        m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\n"
-                    "max_fraction_per_root = 1.0\n[sanitize]\npasses = 1\nfinal_zero = true\n"
-                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        // Every file of a matter, whatever its extension.
+        m_dir.write("policies/firm.toml",
+                    testing::firm_schedule({.extensions = "", .scratch = false}));
+        m_dir.write("lethe.toml", testing::firm_config({.sections = kSanitizeSection}));
         m_dense = testing::incompressible_bytes((size_t{6} << 20) + 100);
         m_dir.write("share/acme/2010-001/scan.pdf", m_dense, "2010-05-01");
         // Sparse: data in [0, 2 MiB) and [4 MiB, 5 MiB), holes elsewhere, 7 MiB + 4196 bytes.

@@ -1,14 +1,12 @@
 // End-to-end tests of the records manager's commands: policy check, explain, policy diff,
 // run against the built binary on a generated share.
 
-#include <sys/wait.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/e2e.hpp"
 #include "tests/support/sample_files.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -19,23 +17,8 @@ using testing::exists;
 using testing::slurp;
 using testing::TempDir;
 
-struct Output {
-    int code = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            q += "'\\''";
-        } else {
-            q += c;
-        }
-    }
-    return q + "'";
-}
+using Output = testing::CommandOutput;
+using testing::shell_quote;
 
 constexpr const char* kFirm = R"([schedule]
 schema = 1
@@ -74,9 +57,7 @@ class PolicyE2E : public ::testing::Test {
 protected:
     void SetUp() override {
         m_dir.write("policies/firm.toml", kFirm);
-        m_dir.write("lethe.toml",
-                    "policies = \"policies\"\n[agent]\nstate_dir = \"state\"\nmax_fraction_per_root = 0.9\n"
-                    "[[root]]\nname = \"clients\"\npath = \"share\"\n");
+        m_dir.write("lethe.toml", testing::firm_config({.max_fraction_per_root = "0.9"}));
         // A closed matter (marker dated 2015), an open one, billing and scratch files.
         m_dir.write("share/acme/m1/brief.pdf", "brief", "2010-01-01");
         m_dir.write("share/acme/m1/sub/letter.docx", "letter", "2014-01-01");
@@ -86,18 +67,8 @@ protected:
         m_dir.write("share/old.tmp", "temp", "2012-01-01");
     }
 
-    Output lethe(const std::string& args) {
-        Output o;
-        std::string out = m_dir / ".out";
-        std::string err = m_dir / ".err";
-        std::string cmd = quote(LETHE_BINARY) + " " + args + " >" + quote(out) + " 2>" + quote(err);
-        int status = std::system(cmd.c_str());
-        o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        o.out = slurp(out);
-        o.err = slurp(err);
-        return o;
-    }
-    std::string config() const { return "--config " + quote(m_dir / "lethe.toml"); }
+    Output lethe(const std::string& args) { return testing::run_lethe(m_dir, args); }
+    std::string config() const { return "--config " + shell_quote(m_dir / "lethe.toml"); }
 
     TempDir m_dir;
 };
@@ -116,10 +87,10 @@ paths = ["**/*.tmp"]
 retain = "7d"
 action = "delete"
 )");
-    Output lax = lethe("policy check " + quote(m_dir / "policies"));
+    Output lax = lethe("policy check " + shell_quote(m_dir / "policies"));
     EXPECT_EQ(lax.code, 0) << lax.err;
     EXPECT_NE(lax.err.find("category 'scratch-copy' can never win"), std::string::npos) << lax.err;
-    Output strict = lethe("policy check --strict " + quote(m_dir / "policies"));
+    Output strict = lethe("policy check --strict " + shell_quote(m_dir / "policies"));
     EXPECT_EQ(strict.code, 1);
 }
 
@@ -140,13 +111,13 @@ id = "billing"
 retain = "1y"
 action = "delete"
 )");
-    Output o = lethe("policy check " + quote(m_dir / "policies"));
+    Output o = lethe("policy check " + shell_quote(m_dir / "policies"));
     EXPECT_EQ(o.code, 2);
     EXPECT_NE(o.err.find("hr.toml:6:10: category 'personnel': retention '6 years'"), std::string::npos) << o.err;
     EXPECT_NE(o.err.find("hr.toml:7:1: category 'personnel': unknown key 'acton' (did you mean 'action'?)"),
               std::string::npos) << o.err;
     EXPECT_NE(o.err.find("category id 'billing' is already defined by"), std::string::npos) << o.err;
-    Output json = lethe("policy check --json " + quote(m_dir / "policies"));
+    Output json = lethe("policy check --json " + shell_quote(m_dir / "policies"));
     EXPECT_EQ(json.code, 2);
     auto j = nlohmann::json::parse(json.out);
     EXPECT_EQ(j["error_count"], 4) << json.out;  // retain, action missing, acton, duplicate id
@@ -155,7 +126,7 @@ action = "delete"
 
 TEST_F(PolicyE2E, ExplainShowsEveryMatchTheWinnerAndWhy) {
     Output o = lethe("explain " + config() + " --now 2026-11-25 " +
-                     quote(m_dir / "share/acme/m1/billing/inv.xlsx"));
+                     shell_quote(m_dir / "share/acme/m1/billing/inv.xlsx"));
     ASSERT_EQ(o.code, 0) << o.err;
     EXPECT_NE(o.out.find("category 'client-matter'"), std::string::npos) << o.out;
     EXPECT_NE(o.out.find("category 'billing'"), std::string::npos) << o.out;
@@ -168,14 +139,14 @@ TEST_F(PolicyE2E, ExplainShowsEveryMatchTheWinnerAndWhy) {
     EXPECT_NE(o.out.find("status: review"), std::string::npos) << o.out;
 
     Output open = lethe("explain --json " + config() + " --now 2026-11-25 " +
-                        quote(m_dir / "share/acme/m2/draft.docx"));
+                        shell_quote(m_dir / "share/acme/m2/draft.docx"));
     ASSERT_EQ(open.code, 0) << open.err;
     auto j = nlohmann::json::parse(open.out);
     EXPECT_EQ(j["status"], "not-due");
     EXPECT_EQ(j["winner"], "client-matter");
     EXPECT_EQ(j["matches"][0]["expires"], "pending");
 
-    Output outside = lethe("explain " + config() + " " + quote(m_dir / "policies/firm.toml"));
+    Output outside = lethe("explain " + config() + " " + shell_quote(m_dir / "policies/firm.toml"));
     EXPECT_EQ(outside.code, 2);
     EXPECT_NE(outside.err.find("not inside any configured root"), std::string::npos) << outside.err;
 }
@@ -198,7 +169,8 @@ action = "delete"
     m_dir.write("share/scans/notes.pdf", testing::plain_text(), "2020-01-01");
     m_dir.write("share/scans/engagement.docx", testing::docx_like_zip(), "2020-01-01");
 
-    Output pdf = lethe("explain " + config() + " --now 2026-11-25 " + quote(m_dir / "share/scans/contract.dat"));
+    Output pdf = lethe("explain " + config() + " --now 2026-11-25 " +
+                       shell_quote(m_dir / "share/scans/contract.dat"));
     ASSERT_EQ(pdf.code, 0) << pdf.err;
     EXPECT_NE(pdf.out.find("content type: application/pdf (sniffed)"), std::string::npos) << pdf.out;
     EXPECT_NE(pdf.out.find("category 'scanned-ids' (schedule 'firm' v1): path matches 'scans/**', "
@@ -206,7 +178,8 @@ action = "delete"
               std::string::npos) << pdf.out;
     EXPECT_NE(pdf.out.find("status: due"), std::string::npos) << pdf.out;
 
-    Output text = lethe("explain " + config() + " --now 2026-11-25 " + quote(m_dir / "share/scans/notes.pdf"));
+    Output text = lethe("explain " + config() + " --now 2026-11-25 " +
+                        shell_quote(m_dir / "share/scans/notes.pdf"));
     ASSERT_EQ(text.code, 0) << text.err;
     EXPECT_NE(text.out.find("content type: text/plain (sniffed)"), std::string::npos) << text.out;
     EXPECT_NE(text.out.find("category 'scanned-ids': every matcher held but mime: content type "
@@ -215,7 +188,7 @@ action = "delete"
     EXPECT_NE(text.out.find("matches no category: lethe never touches it"), std::string::npos) << text.out;
 
     Output json = lethe("explain --json " + config() + " --now 2026-11-25 " +
-                        quote(m_dir / "share/scans/engagement.docx"));
+                        shell_quote(m_dir / "share/scans/engagement.docx"));
     ASSERT_EQ(json.code, 0) << json.err;
     auto j = nlohmann::json::parse(json.out);
     EXPECT_EQ(j["status"], "unmatched");
@@ -245,15 +218,15 @@ TEST_F(PolicyE2E, DiffCountsTheFilesAScheduleChangeWouldMoveByCategory) {
     std::string proposed(kFirm);
     proposed.replace(proposed.find("retain = \"30d\""), 14, "retain = \"20y\"");
     m_dir.write("proposed/firm.toml", proposed);
-    Output o = lethe("policy diff " + config() + " --now 2026-11-25 " + quote(m_dir / "policies") +
-                     " " + quote(m_dir / "proposed"));
+    Output o = lethe("policy diff " + config() + " --now 2026-11-25 " +
+                     shell_quote(m_dir / "policies") + " " + shell_quote(m_dir / "proposed"));
     ASSERT_EQ(o.code, 0) << o.err;
     EXPECT_NE(o.out.find("6 files judged as of 2026-11-25; 1 would change"), std::string::npos) << o.out;
     EXPECT_NE(o.out.find("scratch -> scratch: 1 file "), std::string::npos) << o.out;
     EXPECT_NE(o.out.find("clients/old.tmp: expires 2012-01-31 -> 2032-01-01, status due -> not-due"),
               std::string::npos) << o.out;
     Output json = lethe("policy diff --json " + config() + " --now 2026-11-25 " +
-                        quote(m_dir / "policies") + " " + quote(m_dir / "proposed"));
+                        shell_quote(m_dir / "policies") + " " + shell_quote(m_dir / "proposed"));
     auto j = nlohmann::json::parse(json.out);
     EXPECT_EQ(j["changed"], 1);
     EXPECT_EQ(j["changes"][0]["old_category"], "scratch");
@@ -287,7 +260,8 @@ action = "delete"
     m_dir.write("share/berlin/nye.pdf", "minutes", "2025-12-31T23:30:00Z");
     m_dir.write("share/ny/notes.tmp", "notes", "2026-01-10T17:00:00Z");
 
-    Output berlin = lethe("explain " + config() + " --now 2027-06-01 " + quote(m_dir / "share/berlin/nye.pdf"));
+    Output berlin = lethe("explain " + config() + " --now 2027-06-01 " +
+                          shell_quote(m_dir / "share/berlin/nye.pdf"));
     ASSERT_EQ(berlin.code, 0) << berlin.err;
     EXPECT_NE(berlin.out.find("(7 bytes, modified 2025-12-31T23:30:00Z)"), std::string::npos) << berlin.out;
     EXPECT_NE(berlin.out.find("trigger modified 2026-01-01, cutoff year-end -> 2026-12-31, retain 1y, "
@@ -297,7 +271,7 @@ action = "delete"
     EXPECT_NE(berlin.out.find("today: 2027-06-01 in Europe/Berlin"), std::string::npos) << berlin.out;
 
     Output ny = lethe("explain --json " + config() + " --now 2026-02-09T04:59:59Z " +
-                      quote(m_dir / "share/ny/notes.tmp"));
+                      shell_quote(m_dir / "share/ny/notes.tmp"));
     ASSERT_EQ(ny.code, 0) << ny.err;
     auto j = nlohmann::json::parse(ny.out);
     EXPECT_EQ(j["status"], "not-due");
@@ -337,7 +311,7 @@ action = "delete"
     // A misspelt zone is a policy check error at its line and column.
     m_dir.write("policies/ny.toml", "[schedule]\nid = \"ny-office\"\nversion = 1\ntimezone = \"America/New_Yrok\"\n"
                                     "[[category]]\nid = \"scratch\"\nretain = \"30d\"\naction = \"delete\"\n");
-    Output check = lethe("policy check " + quote(m_dir / "policies"));
+    Output check = lethe("policy check " + shell_quote(m_dir / "policies"));
     EXPECT_EQ(check.code, 2);
     EXPECT_NE(check.err.find("ny.toml:4:12: [schedule]: time zone 'America/New_Yrok': unknown zone: "
                              "/usr/share/zoneinfo/America/New_Yrok does not exist"),
@@ -348,11 +322,11 @@ action = "delete"
 
 TEST_F(PolicyE2E, TheExampleSchedulesPassTheStrictCheck) {
     std::string dir = std::string(LETHE_SOURCE_DIR) + "/policies";
-    Output set = lethe("policy check --strict " + quote(dir + "/law-firm"));
+    Output set = lethe("policy check --strict " + shell_quote(dir + "/law-firm"));
     EXPECT_EQ(set.code, 0) << set.err;
     EXPECT_NE(set.out.find("schedule 'law-firm-matters'"), std::string::npos) << set.out;
     EXPECT_NE(set.out.find("schedule 'law-firm-marketing'"), std::string::npos) << set.out;
-    Output first = lethe("policy check --strict " + quote(dir + "/firm-example.toml"));
+    Output first = lethe("policy check --strict " + shell_quote(dir + "/firm-example.toml"));
     EXPECT_EQ(first.code, 0) << first.err;
 }
 
