@@ -96,4 +96,69 @@ run_blocks tampered
 OUT=tampered/guide.out
 expect "line 2: bad signature"
 grep -qF "lines verified" "$OUT" && { cat "$OUT" >&2; fail "the loop passed a tampered ledger"; }
+# Section 7, step 2: sha256sum of the schedule file gives the certificate's schedule.sha256.
+SCHED=$(sed -n 1p state/ledger.jsonl | sed -n 's/.*"payload":"\([^"]*\)".*/\1/p' | base64 -d \
+  | jq -r .schedule.sha256)
+[ "$(sha256sum < policies/firm.toml | cut -d' ' -f1)" = "$SCHED" ] \
+  || fail "sha256sum of the schedule is not the certificate's schedule.sha256 ($SCHED)"
+
+# Section 8: an archived file and an encrypted copy, checked with jq, sha256sum, age and tar
+# as the guide says, on an agent that archives (encrypted) and encrypts.
+mkdir -p arch/share/acme/m1 arch/share/bolt/m2 arch/policies arch/archive
+age-keygen -o arch/rm.key 2> /dev/null || fail "age-keygen"
+echo "brief of acme" > arch/share/acme/m1/brief.pdf
+echo "secret of bolt" > arch/share/bolt/m2/secret.txt
+touch -d 2010-05-01 arch/share/acme/m1/brief.pdf arch/share/bolt/m2/secret.txt
+cat > arch/policies/firm.toml <<'TOML'
+[schedule]
+id = "firm-2026"
+version = 1
+mode = "enforce"
+
+[[category]]
+id = "matters"
+paths = ["{client}/{matter}/*.pdf"]
+retain = "7y"
+action = "archive"
+encrypt = true
+
+[[category]]
+id = "secrets"
+paths = ["{client}/{matter}/*.txt"]
+retain = "7y"
+action = "encrypt"
+TOML
+printf 'policies = "policies"\n[agent]\nstate_dir = "state"\nmax_fraction_per_root = 1.0\n[[root]]\nname = "clients"\npath = "share"\n[archive]\ndestination = "archive"\nrecipients = ["%s"]\n' \
+  "$(age-keygen -y arch/rm.key)" > arch/lethe.toml
+( cd arch && "$LETHE" keygen -c lethe.toml > /dev/null && "$LETHE" run -c lethe.toml > /dev/null 2>&1 ) \
+  || fail "the archiving pass"
+payload_of() {  # $1: ledger, $2: a string its line holds in the decoded payload
+  while IFS= read -r line; do
+    printf '%s' "$line" | sed -n 's/.*"payload":"\([^"]*\)".*/\1/p' | base64 -d > "$WORK/p.json"
+    grep -qF -- "$2" "$WORK/p.json" && { cat "$WORK/p.json"; return 0; }
+  done < "$1"
+  return 1
+}
+( cd arch
+  payload_of state/ledger.jsonl '"action":"archive"' > payload.json || fail "no archive certificate"
+  ARCHIVE=archive/$(jq -r .method.archive.name payload.json)
+  [ "$(sha256sum < "$ARCHIVE" | cut -d' ' -f1)" = "$(jq -r .method.archive.sha256 payload.json)" ] \
+    || fail "sha256sum of $ARCHIVE is not method.archive.sha256"
+  mkdir unpacked
+  age -d -i rm.key "$ARCHIVE" | tar --zstd -xf - -C unpacked || fail "age -d | tar --zstd -xf"
+  MEMBER=$(jq -r .method.archive.member payload.json)
+  SUBJECT=$(jq -r .subject.sha256 payload.json)
+  jq -r '.members[] | "\(.sha256)  \(.path)"' unpacked/.lethe/manifest.json \
+    | grep -qxF "$SUBJECT  $MEMBER" || fail "the manifest does not list $MEMBER with $SUBJECT"
+  [ "$(sha256sum < "unpacked/$MEMBER" | cut -d' ' -f1)" = "$SUBJECT" ] \
+    || fail "the archived copy of $MEMBER does not hash to subject.sha256"
+  [ -e share/acme/m1/brief.pdf ] && fail "the archived source is still there"
+  payload_of state/ledger.jsonl '"action":"encrypt"' > payload.json || fail "no encrypt certificate"
+  COPY=share/bolt/m2/$(jq -r .method.encrypted_copy.name payload.json)
+  [ "$(sha256sum < "$COPY" | cut -d' ' -f1)" = "$(jq -r .method.encrypted_copy.sha256 payload.json)" ] \
+    || fail "sha256sum of $COPY is not method.encrypted_copy.sha256"
+  [ "$(age -d -i rm.key "$COPY" | sha256sum | cut -d' ' -f1)" = "$(jq -r .subject.sha256 payload.json)" ] \
+    || fail "age -d of $COPY does not hash to subject.sha256"
+) || exit 1
+
 echo "auditor guide: $BLOCKS sh blocks ran verbatim; ledger of $LINES lines, head $HEAD"
