@@ -39,6 +39,20 @@ protected:
         m_root = std::move(*fd);
     }
 
+    void TearDown() override {
+        if (!m_ramfs.empty()) ::umount2(m_ramfs.c_str(), MNT_DETACH);
+    }
+
+    // A ramfs (which refuses O_DIRECT) mounted at m_dir/ramfs until the test ends (needs
+    // root); "" when it cannot be mounted.
+    std::string mount_ramfs() {
+        m_dir.mkdir("ramfs");
+        std::string at = m_dir / "ramfs";
+        if (::mount("ramfs", at.c_str(), "ramfs", 0, nullptr) != 0) return "";
+        m_ramfs = at;
+        return at;
+    }
+
     scan::FileFacts planned(const std::string& rel) {
         auto f = scan::stat_beneath(m_root.get(), rel);
         EXPECT_TRUE(f) << f.error().message();
@@ -47,6 +61,7 @@ protected:
 
     TempDir m_dir;
     UniqueFd m_root;
+    std::string m_ramfs;  // mounted by mount_ramfs()
 };
 
 TEST_F(DisposalTest, SanitizeOverwritesVerifiesAndRemoves) {
@@ -566,13 +581,8 @@ TEST_F(DisposalTest, ALargeFileIsOverwrittenToItsLastByteWithOrWithoutDirectIo) 
     check(m_root.get(), planned("big.pdf"), m_dir / "root/big.pdf", content, "ext4");
 
     if (::geteuid() != 0) GTEST_SKIP() << "mounting ramfs needs root; CI runs as root";
-    m_dir.mkdir("ramfs");
-    std::string mnt = m_dir / "ramfs";
-    ASSERT_EQ(::mount("ramfs", mnt.c_str(), "ramfs", 0, nullptr), 0) << std::strerror(errno);
-    struct Unmount {
-        std::string at;
-        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
-    } unmount{mnt};
+    const std::string mnt = mount_ramfs();
+    ASSERT_FALSE(mnt.empty()) << "mount ramfs: " << std::strerror(errno);
     m_dir.write("ramfs/big.pdf", content);
     auto ram_root = scan::open_root(mnt);
     ASSERT_TRUE(ram_root);
@@ -697,13 +707,8 @@ TEST_F(DisposalTest, TheRecordSaysHowTheReadBackBypassedThePageCache) {
         << rec->read_back;
 
     if (::geteuid() != 0) GTEST_SKIP() << "mounting ramfs needs root; CI runs as root";
-    m_dir.mkdir("ramfs");
-    std::string mnt = m_dir / "ramfs";
-    ASSERT_EQ(::mount("ramfs", mnt.c_str(), "ramfs", 0, nullptr), 0) << std::strerror(errno);
-    struct Unmount {
-        std::string at;
-        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
-    } unmount{mnt};
+    const std::string mnt = mount_ramfs();
+    ASSERT_FALSE(mnt.empty()) << "mount ramfs: " << std::strerror(errno);
     m_dir.write("ramfs/b.pdf", std::string(10000, 'b'));
     auto ram_root = scan::open_root(mnt);
     ASSERT_TRUE(ram_root);
