@@ -50,7 +50,7 @@ Result<std::vector<ledger::VerifyKey>> agent_keys(const policy::AgentConfig& con
 Result<std::vector<std::string>> ledgers_to_read(const std::string& config_path,
                                                  const std::vector<std::string>& given) {
     if (!given.empty()) return given;
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return fail(config.error());
     return std::vector<std::string>{config->ledger_path()};
 }
@@ -78,7 +78,7 @@ int certs_verify(const std::string& config_path, const VerifyArgs& args) {
     if (!ledgers) return report(ledgers.error().with_context("which ledger to verify"));
     std::vector<ledger::VerifyKey> keys;
     if (args.pubkeys.empty()) {
-        auto config = policy::load_config(config_path);
+        auto config = load_state_config(config_path);
         if (!config) return report(config.error().with_context("which keys to trust"));
         auto own = agent_keys(*config);
         if (!own) return report(own.error());
@@ -174,7 +174,7 @@ int certs_verify(const std::string& config_path, const VerifyArgs& args) {
 }
 
 int certs_pubkey(const std::string& config_path) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto key = ledger::VerifyKey::load(config->public_key_path());
     if (!key) return report(key.error());
@@ -185,7 +185,7 @@ int certs_pubkey(const std::string& config_path) {
 }
 
 int certs_checkpoint(const std::string& config_path, const std::string& out) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto keys = agent_keys(*config);
     if (!keys) return report(keys.error());

@@ -37,7 +37,7 @@ int certs_export(const std::string& config_path, ExportArgs& args) {
         keys.push_back(std::move(*k));
     }
     if (keys.empty()) {
-        auto config = policy::load_config(config_path);
+        auto config = load_state_config(config_path);
         if (!config) return report(config.error().with_context("which keys to trust"));
         auto own = agent_keys(*config);
         if (!own) return report(own.error());

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/service/state.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
@@ -61,8 +62,15 @@ Result<util::TimePoint> current_time(const std::string& injected) {
 }
 
 
-Result<Loaded> load_all(const std::string& config_path) {
+Result<policy::AgentConfig> load_state_config(const std::string& config_path) {
     auto config = policy::load_config(config_path);
+    if (!config) return fail(config.error());
+    if (auto st = service::check_state_format(config->state_dir); !st) return fail(st.error());
+    return config;
+}
+
+Result<Loaded> load_all(const std::string& config_path) {
+    auto config = load_state_config(config_path);
     if (!config) return fail(config.error());
     auto schedules = policy::load_schedules({config->policies});
     if (!schedules) {

@@ -29,12 +29,17 @@ void print_line(const std::string& line);
 // The real clock, or the time given (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ) when not empty.
 [[nodiscard]] Result<util::TimePoint> current_time(const std::string& injected);
 
+// The config, for a command that reads state_dir: refuses (exit 2) a state_dir of a newer
+// format than this lethe knows (service::check_state_format).
+[[nodiscard]] Result<policy::AgentConfig> load_state_config(const std::string& config_path);
+
 struct Loaded {
     policy::AgentConfig config;
     std::vector<policy::RetentionSchedule> schedules;
 };
 
-// The config and every schedule it names; a broken schedule fails the whole load.
+// The config and every schedule it names; a broken schedule fails the whole load, and so
+// does a state_dir of a newer format (load_state_config).
 [[nodiscard]] Result<Loaded> load_all(const std::string& config_path);
 
 }  // namespace lethe::cli

@@ -126,7 +126,7 @@ void record_in_ledger(const policy::AgentConfig& config) {
 }
 
 int hold_add(const std::string& config_path, const HoldOptions& o) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     if (!valid_id(o.id)) {
         util::log_error("hold id '{}': use letters, digits, '.', '-' and '_' (at most 128)", o.id);
@@ -181,7 +181,7 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
 }
 
 int hold_release(const std::string& config_path, const HoldOptions& o) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     {
         auto lock = service::HoldStoreLock::acquire(config->state_dir);
@@ -250,7 +250,7 @@ Result<util::TimePoint> hold_time(const HoldOptions& o) {
 }
 
 int hold_list(const std::string& config_path, const HoldOptions& o) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto set = service::load_holds(config->state_dir);
     if (!set) return report(set.error());

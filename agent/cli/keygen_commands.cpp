@@ -25,7 +25,7 @@ namespace lethe::cli {
 namespace {
 
 int keygen(const std::string& config_path) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     if (auto st = ledger::SigningKey::generate(config->signing_key); !st) return report(st.error());
     auto key = ledger::SigningKey::load(config->signing_key);
@@ -110,7 +110,7 @@ Status rotate(const policy::AgentConfig& config, std::string& message) {
 }
 
 int keygen_rotate(const std::string& config_path) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto lock = service::StateLock::acquire(config->state_dir);
     if (!lock) return report(lock.error());

@@ -12,6 +12,7 @@
 #include "agent/cli/common.hpp"
 #include "agent/cli/progress.hpp"
 #include "agent/policy/local_today.hpp"
+#include "agent/service/config_safety.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/plan_json.hpp"
 #include "agent/service/review.hpp"
@@ -109,6 +110,10 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
          const std::string& root, const std::string& due_within, const std::string& client) {
     auto loaded = load_all(config_path);
     if (!loaded) return report(loaded.error());
+    // `run` refuses such a config, so a plan of it would show what nothing will do.
+    if (auto st = service::check_config_safety(loaded->config, loaded->schedules); !st) {
+        return report(st.error());
+    }
     auto now = current_time(now_text);
     if (!now) return report(now.error());
     service::PlanOptions options;

@@ -118,7 +118,7 @@ Result<util::TimePoint> decision_time(const ReviewOptions& o) {
 }
 
 int review_approve(const std::string& config_path, const ReviewOptions& o) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto now = decision_time(o);
     if (!now) return report(now.error());
@@ -154,7 +154,7 @@ int review_approve(const std::string& config_path, const ReviewOptions& o) {
 }
 
 int review_reject(const std::string& config_path, const ReviewOptions& o) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto now = decision_time(o);
     if (!now) return report(now.error());
@@ -228,7 +228,7 @@ std::string decision_text(const service::ReviewDecision& d) {
 }
 
 int review_list(const std::string& config_path, const ReviewOptions& o) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
     auto queue = service::load_review_queue(config->state_dir);
     if (!queue) return report(queue.error());

@@ -11,9 +11,11 @@
 #include "agent/policy/config.hpp"
 #include "agent/policy/schedule.hpp"
 #include "agent/scan/file_facts.hpp"
+#include "agent/service/config_safety.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/pass_record.hpp"
 #include "agent/service/review.hpp"
+#include "agent/service/state.hpp"
 #include "agent/service/timing.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/plural.hpp"
@@ -25,11 +27,14 @@ namespace {
 constexpr const char* kUnitName = "lethe.service";
 
 int status(const std::string& config_path) {
-    auto config = policy::load_config(config_path);
+    auto config = load_state_config(config_path);
     if (!config) return report(config.error());
-    auto timing = service::parse_timing(config->interval, config->window);
-    if (!timing) return report(timing.error().with_context(config_path));
+    auto timing = service::parse_timing(*config);
+    if (!timing) return report(timing.error());
     std::vector<std::string> warnings;
+    for (const auto& refusal : service::config_refusals(*config, nullptr)) {
+        warnings.push_back("config refused (no pass runs until it is fixed): " + refusal.message);
+    }
 
     std::vector<std::string> names;
     for (const auto& r : config->roots) names.push_back(r.name);
@@ -141,6 +146,38 @@ int status(const std::string& config_path) {
     return kExitOk;
 }
 
+// state_dir as `run` will use it: an existing folder of a format this lethe knows, or a
+// folder lethe will create (mode 0700) below its nearest existing parent folder.
+template <typename Bad>
+void check_state_dir(const std::string& state_dir, Bad& bad) {
+    struct stat st {};
+    if (::stat(state_dir.c_str(), &st) != 0) {
+        if (errno != ENOENT) {
+            bad("state_dir", errno_error(state_dir, errno));
+            return;
+        }
+        std::string parent = util::folder_of(state_dir);
+        while (parent != "/" && ::stat(parent.c_str(), &st) != 0 && errno == ENOENT) {
+            parent = util::folder_of(parent);
+        }
+        if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+            bad("state_dir", Error(ErrorKind::BadInput,
+                                   fmt::format("{} cannot be created: {} is not a folder",
+                                               state_dir, parent)));
+        } else {
+            print_line(fmt::format("ok: state_dir {} (does not exist yet: the first pass "
+                                   "creates it, mode 0700, in {})",
+                                   state_dir, parent));
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        bad("state_dir", Error(ErrorKind::BadInput, fmt::format("{} is not a folder", state_dir)));
+    } else if (auto format = service::check_state_format(state_dir); !format) {
+        bad("state_dir", format.error());
+    } else {
+        print_line(fmt::format("ok: state_dir {}", state_dir));
+    }
+}
+
 // Every check runs, so one call lists every problem.
 int config_check(const std::string& config_path) {
     int status = kExitOk;
@@ -154,13 +191,14 @@ int config_check(const std::string& config_path) {
         return status;
     }
     print_line(fmt::format("ok: config {}", config_path));
-    if (auto t = service::parse_timing(config->interval, config->window)) {
+    if (auto t = service::parse_timing(*config)) {
         print_line(fmt::format("ok: interval {}, window {}", config->interval,
                                t->window ? t->window->to_string() : "any time"));
     } else {
         bad("timing", t.error());
     }
-    if (auto s = policy::load_schedules({config->policies})) {
+    auto schedules = policy::load_schedules({config->policies});
+    if (auto& s = schedules) {
         for (const auto& sch : *s) {
             print_line(fmt::format("ok: schedule '{}' version {}, {}, mode {}", sch.id,
                                    sch.version,
@@ -170,6 +208,11 @@ int config_check(const std::string& config_path) {
         if (s->empty()) print_line(fmt::format("note: no schedules in {}", config->policies));
     } else {
         bad("schedules", s.error());
+    }
+    // The refusals `run` and `agent` would stop at (with the schedules when they loaded).
+    for (const auto& refusal :
+         service::config_refusals(*config, schedules ? &*schedules : nullptr)) {
+        bad(refusal.setting, Error(ErrorKind::Refused, refusal.message));
     }
     // Root checks the key as the service will load it: the service runs as the user that
     // owns state_dir (StateDirectory= in the unit), and the key must be that user's.
@@ -195,15 +238,8 @@ int config_check(const std::string& config_path) {
             bad(fmt::format("root '{}'", root.name), fd.error());
         }
     }
+    check_state_dir(config->state_dir, bad);
     struct stat st {};
-    if (::stat(config->state_dir.c_str(), &st) != 0) {
-        bad("state_dir", errno_error(config->state_dir, errno));
-    } else if (!S_ISDIR(st.st_mode)) {
-        bad("state_dir",
-            Error(ErrorKind::BadInput, fmt::format("{} is not a folder", config->state_dir)));
-    } else {
-        print_line(fmt::format("ok: state_dir {}", config->state_dir));
-    }
     if (!config->metrics_file.empty()) {
         std::string folder = util::folder_of(config->metrics_file);
         if (::stat(folder.c_str(), &st) != 0) {

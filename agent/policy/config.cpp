@@ -1,5 +1,6 @@
 #include "agent/policy/config.hpp"
 
+#include <cmath>
 #include <set>
 
 #include <boost/filesystem.hpp>
@@ -18,7 +19,8 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
     namespace fs = boost::filesystem;
     fs::path path(p);
     std::string out = (path.is_absolute() ? path : fs::path(base_dir) / path).lexically_normal().string();
-    // Boost spells a trailing separator as "/.".
+    // Boost spells a trailing separator as "/." ("/srv/.." as "/.").
+    if (out == "/.") return "/";
     if (out.size() > 2 && out.compare(out.size() - 2, 2, "/.") == 0) out.resize(out.size() - 2);
     return out;
 }
@@ -37,6 +39,13 @@ Result<RootConfig> parse_root(const toml::table& table, const std::string& file,
     if (!path) return fail(path.error());
     root.path = resolve(base_dir, *path);
     while (root.path.size() > 1 && root.path.back() == '/') root.path.pop_back();
+    if (root.path == "/") {
+        return fail(reader.error_at(
+            "path", fmt::format("root '{}' is / (the whole filesystem): lethe's own state, "
+                                "its config and the system would all be in it; name the "
+                                "share's folder",
+                                root.name)));
+    }
     auto one_fs = reader.boolean("one_filesystem");
     if (!one_fs) return fail(one_fs.error());
     root.one_filesystem = one_fs->value_or(true);
@@ -49,6 +58,41 @@ Result<RootConfig> parse_root(const toml::table& table, const std::string& file,
     }
     if (auto st = reader.check_no_unknown_keys(); !st) return fail(st.error());
     return root;
+}
+
+// "file:line:column" of `key`'s value, or of the table when the key is absent.
+std::string located(const toml::table& table, const std::string& file, std::string_view key) {
+    const toml::node* n = table.get(key);
+    return detail::location(file, n != nullptr ? n->source() : table.source());
+}
+
+// The blast-radius guards of [agent]. A value that is not a finite number in range would
+// switch a guard off without a word (nan compares false with every bound), so each is
+// refused with its location.
+Status load_guards(TableReader& a, AgentConfig& cfg) {
+    auto max_disposals = a.integer("max_disposals_per_pass");
+    if (!max_disposals) return fail(max_disposals.error());
+    if (max_disposals->has_value()) {
+        if (**max_disposals < 1) {
+            return fail(a.error_at("max_disposals_per_pass",
+                                   "must be at least 1 (0 would refuse every pass that has "
+                                   "anything to do; leave the root out to dispose of nothing)"));
+        }
+        cfg.max_disposals_per_pass = **max_disposals;
+    }
+    auto fraction = a.number("max_fraction_per_root");
+    if (!fraction) return fail(fraction.error());
+    if (fraction->has_value()) {
+        double f = **fraction;
+        if (!std::isfinite(f) || !(f > 0.0 && f <= 1.0)) {
+            return fail(a.error_at("max_fraction_per_root",
+                                   fmt::format("must be a number above 0 and at most 1 (a "
+                                               "fraction of a root's files, e.g. 0.05), not {}",
+                                               f)));
+        }
+        cfg.max_fraction_per_root = f;
+    }
+    return {};
 }
 
 // [sanitize] and [archive] (issue 6: disposal actions).
@@ -79,7 +123,15 @@ Status load_disposal_sections(TableReader& top, const std::string& path, const s
         TableReader a(*archive->as_table(), path, "[archive]");
         auto dest = a.string("destination");
         if (!dest) return fail(dest.error());
-        if (dest->has_value()) cfg.archive_destination = resolve(base_dir, **dest);
+        if (dest->has_value()) {
+            // Resolved, "" would be the config's own folder.
+            if ((*dest)->empty()) {
+                return fail(a.error_at("destination",
+                                       "[archive] destination must not be empty; leave it out "
+                                       "or name a folder outside every root"));
+            }
+            cfg.archive_destination = resolve(base_dir, **dest);
+        }
         auto recipients = a.string_array("recipients");
         if (!recipients) return fail(recipients.error());
         for (size_t i = 0; i < recipients->size(); ++i) {
@@ -141,29 +193,28 @@ Result<AgentConfig> load_config(const std::string& path) {
         TableReader a(*agent->as_table(), path, "[agent]");
         auto state = a.string("state_dir");
         if (!state) return fail(state.error());
-        if (state->has_value()) cfg.state_dir = resolve(base_dir, **state);
+        if (state->has_value()) {
+            // Resolved, "" would be the config's own folder (often /etc/lethe).
+            if ((*state)->empty()) {
+                return fail(a.error_at("state_dir",
+                                       "state_dir must not be empty; leave it out for "
+                                       "/var/lib/lethe or name a folder outside every root"));
+            }
+            cfg.state_dir = resolve(base_dir, **state);
+        }
+        if (cfg.state_dir == "/") {
+            return fail(a.error_at("state_dir", "state_dir must not be /; name a folder of its "
+                                                "own, e.g. /var/lib/lethe"));
+        }
         auto interval = a.string("interval");
         if (!interval) return fail(interval.error());
         cfg.interval = interval->value_or(cfg.interval);
+        cfg.interval_at = located(*agent->as_table(), path, "interval");
         auto window = a.string("window");
         if (!window) return fail(window.error());
         cfg.window = window->value_or("");
-        auto max_disposals = a.integer("max_disposals_per_pass");
-        if (!max_disposals) return fail(max_disposals.error());
-        if (max_disposals->has_value()) {
-            if (**max_disposals < 0) {
-                return fail(a.error_at("max_disposals_per_pass", "must not be negative"));
-            }
-            cfg.max_disposals_per_pass = **max_disposals;
-        }
-        auto fraction = a.number("max_fraction_per_root");
-        if (!fraction) return fail(fraction.error());
-        if (fraction->has_value()) {
-            if (**fraction < 0.0 || **fraction > 1.0) {
-                return fail(a.error_at("max_fraction_per_root", "must be between 0 and 1"));
-            }
-            cfg.max_fraction_per_root = **fraction;
-        }
+        cfg.window_at = located(*agent->as_table(), path, "window");
+        if (auto st = load_guards(a, cfg); !st) return fail(st.error());
         if (auto st = a.check_no_unknown_keys(); !st) return fail(st.error());
     }
 

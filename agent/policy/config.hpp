@@ -24,8 +24,12 @@ struct AgentConfig {
     std::string state_dir;   // ledger, plans, locks, keys
     std::string interval = "1h";
     std::string window;      // empty = any time
-    int64_t max_disposals_per_pass = 10000;
-    double max_fraction_per_root = 0.05;
+    // Where interval and window are written ("file:line:column", or the file when absent):
+    // service/ parses them and names this place in its errors.
+    std::string interval_at;
+    std::string window_at;
+    int64_t max_disposals_per_pass = 10000;  // at least 1
+    double max_fraction_per_root = 0.05;     // finite, above 0, at most 1
     std::vector<RootConfig> roots;
     std::string signing_key;  // private key path; public key is `<signing_key>.pub`
     // Optional: the node_exporter textfile (absolute, ends in .prom) rewritten after every
@@ -49,6 +53,10 @@ struct AgentConfig {
 };
 
 // Loads and validates the config. Errors name file:line:column. Unknown keys are errors.
+// Refused here, each value on its own: an empty state_dir, root path or [archive]
+// destination (resolved, "" would be the config's folder), root or state_dir `/`, and guard
+// values that are not finite numbers in range. How paths lie relative to each other needs
+// the filesystem and is service/config_safety.hpp's.
 [[nodiscard]] Result<AgentConfig> load_config(const std::string& path);
 
 }  // namespace lethe::policy

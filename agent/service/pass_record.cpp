@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/ledger/ledger.hpp"
+#include "agent/service/config_safety.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/metrics.hpp"
+#include "agent/service/state.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
 #include "agent/util/plural.hpp"
@@ -58,12 +60,15 @@ RunSummary summary_from(const nlohmann::json& j) {
 Result<AgentInputs> load_agent_inputs(const std::string& config_path) {
     auto config = policy::load_config(config_path);
     if (!config) return fail(config.error());
-    auto timing = parse_timing(config->interval, config->window);
-    if (!timing) return fail(timing.error().with_context(config_path));
+    auto timing = parse_timing(*config);
+    if (!timing) return fail(timing.error());
     auto schedules = policy::load_schedules({config->policies});
     if (!schedules) {
         return fail(schedules.error().with_context("schedules (no disposal until fixed)"));
     }
+    // Before the key: a config that cannot be safe is refused whatever else is wrong.
+    if (auto st = check_config_safety(*config, *schedules); !st) return fail(st.error());
+    if (auto st = check_state_format(config->state_dir); !st) return fail(st.error());
     auto key = ledger::SigningKey::load(config->signing_key);
     if (!key) return fail(key.error());
     return AgentInputs{std::move(*config), std::move(*schedules), std::move(*key), *timing};

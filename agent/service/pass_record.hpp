@@ -23,7 +23,10 @@ struct AgentInputs {
 };
 
 // Loads the config, every schedule, the signing key and the agent timing. A broken
-// schedule fails the whole load (no disposal until it is fixed).
+// schedule fails the whole load (no disposal until it is fixed), and so do a config that
+// cannot be safe (check_config_safety, ErrorKind::Refused) and a state_dir of a newer
+// format (check_state_format). `run`, `erase` and `agent` (at start and on SIGHUP) load
+// through here.
 [[nodiscard]] Result<AgentInputs> load_agent_inputs(const std::string& config_path);
 
 // What `lethe status` shows about the last pass; kept in `state_dir/last-pass.json`,

@@ -117,6 +117,22 @@ Result<AgentTiming> parse_timing(std::string_view interval, std::string_view win
     return timing;
 }
 
+Result<AgentTiming> parse_timing(const policy::AgentConfig& config) {
+    auto where = [&config](const std::string& at) {
+        return fmt::format("{}: [agent]", at.empty() ? config.source_path : at);
+    };
+    AgentTiming timing;
+    auto i = parse_interval(config.interval);
+    if (!i) return fail(i.error().with_context(where(config.interval_at)));
+    timing.interval = *i;
+    if (!config.window.empty()) {
+        auto w = ActWindow::parse(config.window);
+        if (!w) return fail(w.error().with_context(where(config.window_at)));
+        timing.window = *w;
+    }
+    return timing;
+}
+
 int local_second_of_day(util::TimePoint t) {
     time_t secs = static_cast<time_t>(
         std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());

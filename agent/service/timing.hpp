@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/policy/config.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/time.hpp"
 
@@ -37,6 +38,9 @@ struct AgentTiming {
 
 // Errors name the config key and what is expected.
 [[nodiscard]] Result<AgentTiming> parse_timing(std::string_view interval, std::string_view window);
+// The same from a loaded config; errors also name where the value is written
+// ("file:line:column: [agent]: interval '5x': ...").
+[[nodiscard]] Result<AgentTiming> parse_timing(const policy::AgentConfig& config);
 
 // Local wall-clock time of `t`, as seconds since local midnight (uses the process time zone).
 int local_second_of_day(util::TimePoint t);

@@ -225,7 +225,8 @@ TEST_F(AgentE2E, ConfigCheckListsEveryProblemAndPassesWhenAllIsWell) {
     write_config("0m", "");
     auto two = lethe("config check --config " + shell_quote(config()));
     EXPECT_EQ(two.code, 2);
-    EXPECT_NE(two.out.find("FAILED: timing: [agent]: interval '0m': must be at least one minute"),
+    EXPECT_NE(two.out.find("FAILED: timing: " + config() +
+                           ":5:12: [agent]: interval '0m': must be at least one minute"),
               std::string::npos)
         << two.out;
     EXPECT_NE(two.out.find("FAILED: root 'clients'"), std::string::npos) << two.out;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "tests/support/temp_dir.hpp"
 
 namespace lethe::policy {
@@ -39,7 +42,7 @@ TEST(Config, RejectsUnknownKeysAndBadGuards) {
     EXPECT_NE(typo.error().message().find("a.toml:2:1"), std::string::npos) << typo.error().message();
     auto fraction = load_config(dir.write("b.toml", "[agent]\nmax_fraction_per_root = 5\n[[root]]\nname=\"r\"\npath=\"/r\"\n"));
     ASSERT_FALSE(fraction);
-    EXPECT_NE(fraction.error().message().find("between 0 and 1"), std::string::npos);
+    EXPECT_NE(fraction.error().message().find("above 0 and at most 1"), std::string::npos);
     auto no_root = load_config(dir.write("c.toml", "policies = \"/p\"\n"));
     ASSERT_FALSE(no_root);
     EXPECT_NE(no_root.error().message().find("[[root]]"), std::string::npos);
@@ -80,6 +83,55 @@ path = "/r"
         "[archive]\nrecipients = [\"AGE-SECRET-KEY-1GFPYYSJZ\"]\n[[root]]\nname=\"r\"\npath=\"/r\"\n"));
     ASSERT_FALSE(secret);
     EXPECT_NE(secret.error().message().find("public keys only"), std::string::npos);
+}
+
+// Issue 16: values that would switch a guard off or point lethe at the wrong folder are
+// refused where they are written.
+TEST(Config, RefusesValuesThatCannotBeSafeWithTheirLocation) {
+    lethe::testing::TempDir dir;
+    const std::string root = "[[root]]\nname=\"r\"\npath=\"/srv/r\"\n";
+    struct Case {
+        std::string text;
+        std::string where;  // file:line:column of the value
+        std::string says;
+    };
+    const std::vector<Case> cases = {
+        {"[agent]\nmax_fraction_per_root = nan\n" + root, ":2:25", "not nan"},
+        {"[agent]\nmax_fraction_per_root = inf\n" + root, ":2:25", "not inf"},
+        {"[agent]\nmax_fraction_per_root = -inf\n" + root, ":2:25", "above 0 and at most 1"},
+        {"[agent]\nmax_fraction_per_root = 0.0\n" + root, ":2:25", "above 0 and at most 1"},
+        {"[agent]\nmax_fraction_per_root = 1.5\n" + root, ":2:25", "above 0 and at most 1"},
+        {"[agent]\nmax_disposals_per_pass = 0\n" + root, ":2:26", "at least 1"},
+        {"[agent]\nmax_disposals_per_pass = -3\n" + root, ":2:26", "at least 1"},
+        {"[agent]\nstate_dir = \"\"\n" + root, ":2:13", "state_dir must not be empty"},
+        {"[agent]\nstate_dir = \"/\"\n" + root, ":2:13", "state_dir must not be /"},
+        {"[[root]]\nname=\"r\"\npath=\"\"\n", ":3:6", "'path' is required"},
+        {"[[root]]\nname=\"r\"\npath=\"/\"\n", ":3:6", "root 'r' is / (the whole filesystem)"},
+        {"[[root]]\nname=\"r\"\npath=\"/srv/../\"\n", ":3:6", "the whole filesystem"},
+        {"[archive]\ndestination = \"\"\n" + root, ":2:15", "destination must not be empty"},
+    };
+    int n = 0;
+    for (const auto& c : cases) {
+        std::string name = "c" + std::to_string(++n) + ".toml";
+        auto cfg = load_config(dir.write(name, c.text));
+        ASSERT_FALSE(cfg) << c.text;
+        EXPECT_NE(cfg.error().message().find(name + c.where), std::string::npos)
+            << cfg.error().message();
+        EXPECT_NE(cfg.error().message().find(c.says), std::string::npos) << cfg.error().message();
+        EXPECT_EQ(cfg.error().kind(), ErrorKind::BadInput);
+    }
+    auto fine = load_config(dir.write("fine.toml", "[agent]\nmax_fraction_per_root = 1.0\n"
+                                                   "max_disposals_per_pass = 1\n" + root));
+    ASSERT_TRUE(fine) << fine.error().message();
+}
+
+TEST(Config, RemembersWhereIntervalAndWindowAreWritten) {
+    lethe::testing::TempDir dir;
+    auto cfg = load_config(dir.write("t.toml", "[agent]\ninterval = \"5x\"\nwindow = \"25:00-06:00\"\n"
+                                               "[[root]]\nname=\"r\"\npath=\"/srv/r\"\n"));
+    ASSERT_TRUE(cfg) << cfg.error().message();
+    EXPECT_EQ(cfg->interval_at, dir / "t.toml:2:12");
+    EXPECT_EQ(cfg->window_at, dir / "t.toml:3:10");
 }
 
 TEST(Config, AMissingFileSaysSo) {
