@@ -107,6 +107,17 @@ TEST_F(HostileNamesE2E, AControlCharacterInANameIsEscapedInEveryHumanReadableLin
     EXPECT_EQ(explain.code, 0) << explain.err;
     EXPECT_NE(explain.out.find(kShown), std::string::npos) << explain.out;
     expect_no_forged_line(explain.out + explain.err, "explain");
+    CliResult inventory = lethe("inventory --client acme " + config());
+    EXPECT_EQ(inventory.code, 0) << inventory.err;
+    EXPECT_NE(inventory.out.find(kShown), std::string::npos) << inventory.out;
+    expect_no_forged_line(inventory.out + inventory.err, "inventory");
+    // A hold placed on the file's folder; released, the file is due again.
+    ASSERT_EQ(lethe("hold add H-MEMO --reason audit --path acme/2010-001 " + config()).code, 0);
+    CliResult held = lethe("hold show H-MEMO " + config());
+    EXPECT_EQ(held.code, 0) << held.err;
+    EXPECT_NE(held.out.find("1 of them due and kept only by holds"), std::string::npos) << held.out;
+    expect_no_forged_line(held.out + held.err, "hold show");
+    ASSERT_EQ(lethe("hold release H-MEMO --reason done --by tester " + config()).code, 0);
 
     CliResult run = lethe("--log-target stderr run " + config());
     ASSERT_EQ(run.code, 0) << run.err;
