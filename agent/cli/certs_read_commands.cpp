@@ -59,7 +59,7 @@ int certs_list(const std::string& config_path, ListArgs& args) {
             if (args.json) {
                 nlohmann::json out = p;
                 if (ledgers->size() > 1) out["ledger"] = path;
-                print_line(out.dump());
+                print_json_line(out.dump());
                 return true;
             }
             std::string what;
@@ -189,7 +189,7 @@ int certs_show(const std::string& config_path, const ShowArgs& args) {
                            checked ? "signature valid"
                                    : "signature NOT valid for the trusted keys (" +
                                          checked.error().message() + ")"));
-    print_line(found->payload.dump(2));
+    print_json_text(found->payload.dump(2));
     if (!checked) return kExitFinding;
     util::log_info("this checks one signature only; `lethe certs verify` checks the chain");
     return kExitOk;
@@ -259,7 +259,7 @@ int certs_prove(const std::string& config_path, const ProveArgs& args) {
         }
         return report(proof.error());
     }
-    print_line(proof->to_json().dump(2));
+    print_json_text(proof->to_json().dump(2));
     return kExitOk;
 }
 

@@ -28,31 +28,18 @@ std::string human_bytes(uint64_t bytes) {
     return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
-std::string display_name(std::string_view bytes) {
-    bool plain = true;  // printable ASCII, the common case: shown as it is
-    for (char c : bytes) {
-        auto u = static_cast<unsigned char>(c);
-        plain = plain && u >= 0x20 && u < 0x7f;
-    }
-    if (plain) return std::string(bytes);
-    std::string text = util::utf8_display(bytes);
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            out += fmt::format("\\x{:02x}", u);
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-void print_line(const std::string& line) {
-    std::fwrite(line.data(), 1, line.size(), stdout);
+namespace {
+void write_line(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputc('\n', stdout);
 }
+}  // namespace
+
+void print_line(const std::string& line) { write_line(display_name(line)); }
+
+void print_json_line(const std::string& json_text) { write_line(json_text); }
+
+void print_json_text(const std::string& json_text) { write_line(util::json_display(json_text)); }
 
 Result<util::TimePoint> current_time(const std::string& injected) {
     if (injected.empty()) {

@@ -9,6 +9,7 @@
 
 #include "agent/policy/config.hpp"
 #include "agent/policy/schedule.hpp"
+#include "agent/util/encoding.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/time.hpp"
 
@@ -19,12 +20,19 @@ int report(const Error& error);
 
 std::string human_bytes(uint64_t bytes);
 
-// A path or name for a terminal: invalid UTF-8 shown as U+FFFD, control characters
-// (newlines included) as \xNN, so one file stays on one line. JSON output keeps exact bytes.
-std::string display_name(std::string_view bytes);
+// A path or name for a terminal, one line, control characters as \xNN (util/encoding.hpp).
+using util::display_name;
 
-// One line on stdout.
+// One human-readable line on stdout, shown as display_name() shows it: a file name in it
+// can neither break the line nor reach the terminal as a control sequence.
 void print_line(const std::string& line);
+
+// One line of JSON (JSON Lines) on stdout, exact bytes: JSON escapes control characters itself.
+void print_json_line(const std::string& json_text);
+
+// Pretty-printed JSON for a person to read (`certs show`): DEL and C1 control characters,
+// which JSON leaves raw, become \u00NN escapes (the same JSON value).
+void print_json_text(const std::string& json_text);
 
 // The real clock, or the time given (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ) when not empty.
 [[nodiscard]] Result<util::TimePoint> current_time(const std::string& injected);

@@ -63,7 +63,7 @@ int dry_run(const service::AgentInputs& inputs, const service::ErasureRequest& r
                           inputs.config.max_disposals_per_pass)
             : "";
     if (o.json) {
-        print_line(nlohmann::json({{"type", "summary"},
+        print_json_line(nlohmann::json({{"type", "summary"},
                                    {"request", o.request},
                                    {"dry_run", true},
                                    {"files", d.files},
@@ -105,7 +105,11 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
     request.by = o.by;
     request.confirm_large = o.confirm_large;
     request.on_item = [&o](const service::ErasureItem& item) {
-        print_line(o.json ? item.to_json().dump() : item_line(item));
+        if (o.json) {
+            print_json_line(item.to_json().dump());
+        } else {
+            print_line(item_line(item));
+        }
     };
     if (!o.json) {
         print_line(fmt::format("{}erasure request {} for client {}{}, by {}",
@@ -131,7 +135,7 @@ int erase_request(const std::string& config_path, const EraseOptions& o) {
                             {"kept", s.kept},
                             {"failed", s.failed},
                             {"certificate", s.request_seq}};
-        print_line(j.dump());
+        print_json_line(j.dump());
     } else {
         print_line(fmt::format(
             "erased {} ({}) and {}; kept {} by holds and {} for other reasons; {} failed; "

@@ -180,7 +180,7 @@ int explain(const std::string& config_path, const std::vector<std::string>& path
             if (d.status != schedule_status) {
                 j["schedule_status"] = std::string(classify::to_string(schedule_status));
             }
-            print_line(j.dump());
+            print_json_line(j.dump());
             continue;
         }
         print_line(fmt::format("{}/{}  ({}, modified {})", root->name,

@@ -25,6 +25,7 @@
 #include "agent/service/plan.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/encoding.hpp"
+#include "agent/util/glob.hpp"
 #include "agent/util/log.hpp"
 #include "agent/util/plural.hpp"
 
@@ -74,12 +75,14 @@ Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std
                     fmt::format("--path {}: not valid UTF-8", util::utf8_display(text)));
     }
     service::HoldPath p;
+    std::string root_prefix;  // of an absolute --path, to show what to write instead
     if (text.front() == '/') {
         for (const auto& root : config.roots) {
             std::string prefix = root.path.back() == '/' ? root.path : root.path + "/";
             if (text.rfind(prefix, 0) == 0 && text.size() > prefix.size()) {
                 p.root = root.name;
                 p.glob = text.substr(prefix.size());
+                root_prefix = prefix;
                 break;
             }
         }
@@ -91,6 +94,24 @@ Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std
         p.glob = text;
     }
     while (!p.glob.empty() && p.glob.back() == '/') p.glob.pop_back();
+    // Refused rather than normalized, as the schedule loader refuses such patterns: a hold is
+    // a legal act, and the ledger records the pattern exactly as the person wrote it.
+    auto plain = util::without_dot_segments(p.glob);
+    if (!plain) {
+        return fail(ErrorKind::BadInput,
+                    fmt::format("--path {}: {}; a hold covers only files inside the roots: write "
+                                "the path relative to the roots (such as 'san/file') or as an "
+                                "absolute path inside one root",
+                                text, plain.error().message()));
+    }
+    if (*plain != p.glob) {
+        // "**" is every file: what "." or "./" would have meant.
+        std::string instead = root_prefix + (plain->empty() ? std::string("**") : *plain);
+        return fail(ErrorKind::BadInput,
+                    fmt::format("--path {}: '.' and empty segments never match (paths are "
+                                "relative to the root, as 'san/file'): write '{}' instead",
+                                text, instead));
+    }
     auto glob = util::Glob::compile(p.glob);
     if (!glob) return fail(glob.error().with_context(fmt::format("--path {}", text)));
     return p;
@@ -273,7 +294,7 @@ int hold_list(const std::string& config_path, const HoldOptions& o) {
                 for (const auto& [zone, state] : elsewhere) by_zone[zone] = state;
                 j["state_by_zone"] = by_zone;
             }
-            print_line(j.dump());
+            print_json_line(j.dump());
             continue;
         }
         print_line(fmt::format("{:<20} {:<9} {:<20} {:<16} {}  ({})", h.id, state_of(h, today),

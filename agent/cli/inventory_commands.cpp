@@ -55,7 +55,7 @@ int inventory(const std::string& config_path, const std::string& client,
             service::InventoryEntry e = found;
             service::apply_holds(e, *holds, today.of(e.schedule_id));
             if (json) {
-                print_line(e.to_json().dump());
+                print_json_line(e.to_json().dump());
                 return;
             }
             bool covered = !e.category.empty();
@@ -80,12 +80,12 @@ int inventory(const std::string& config_path, const std::string& client,
         archive_names.insert(c.archive);
     }
     if (json) {
-        for (const auto& c : archived) print_line(c.to_json(client).dump());
+        for (const auto& c : archived) print_json_line(c.to_json(client).dump());
         auto j = summary->to_json();
         j["archived"] = {{"copies", archived_total.files},
                          {"bytes", archived_total.bytes},
                          {"archives", archive_names.size()}};
-        print_line(j.dump());
+        print_json_line(j.dump());
         return kExitOk;
     }
     if (!archived.empty()) {

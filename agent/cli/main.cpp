@@ -48,7 +48,8 @@ int main(int argc, char** argv) try {
 
     return commands.chosen ? commands.chosen() : lethe::kExitBadInput;
 } catch (const std::exception& e) {
-    std::fprintf(stderr, "lethe: error: internal error: %s\n", e.what());
+    lethe::util::write_stderr_line(lethe::util::LogLevel::Error,
+                                   std::string("internal error: ") + e.what());
     return lethe::kExitInternal;
 } catch (...) {
     std::fputs("lethe: error: internal error\n", stderr);

@@ -94,13 +94,13 @@ void append_row(const service::PlanEntry& e, fmt::memory_buffer& out, fmt::memor
     out.append(std::string_view("  "));
     append_padded(out, std::string_view(owner.data(), owner.size()), 20);
     out.append(std::string_view("  "));
-    out.append(e.root.data(), e.root.data() + e.root.size());
+    append_display(out, e.root);
     out.push_back('/');
     append_display(out, e.facts.path);
     if (!e.reason.empty()) {
         constexpr std::string_view kOpen = "  (";
         out.append(kOpen.data(), kOpen.data() + kOpen.size());
-        out.append(e.reason.data(), e.reason.data() + e.reason.size());
+        append_display(out, e.reason);  // may quote a path (an error about the file)
         out.push_back(')');
     }
     out.push_back('\n');
@@ -174,7 +174,7 @@ int plan(const std::string& config_path, bool json, const std::string& now_text,
     progress.finish();
     if (!summary) return report(summary.error());
     if (json) {
-        print_line(summary->to_json().dump());
+        print_json_line(summary->to_json().dump());
         return kExitOk;
     }
     auto count = [&](const char* status) {

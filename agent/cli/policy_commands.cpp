@@ -87,7 +87,7 @@ int policy_check(std::vector<std::string> paths, const std::string& config_path,
         out["errors"] = global_errors;
         out["error_count"] = errors;
         out["warning_count"] = warnings;
-        print_line(out.dump());
+        print_json_line(out.dump());
     } else {
         for (const auto& e : global_errors) util::log_error("{}", e);
         for (const auto& r : reports) {
@@ -216,7 +216,7 @@ int policy_diff(const std::string& config_path, const std::string& old_path,
                             {"bytes", c.bytes},
                             {"examples", c.examples}});
         }
-        print_line(nlohmann::json{{"files", files}, {"changed", changed}, {"changes", list}}.dump());
+        print_json_line(nlohmann::json{{"files", files}, {"changed", changed}, {"changes", list}}.dump());
         return kExitOk;
     }
     print_line(fmt::format("{} judged as of {}; {} would change",

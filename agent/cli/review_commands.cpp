@@ -240,7 +240,7 @@ int review_list(const std::string& config_path, const ReviewOptions& o) {
     for (const auto& r : queue->items) {
         if (!r.open() && !o.all) continue;
         if (o.json) {
-            print_line(r.to_json().dump());
+            print_json_line(r.to_json().dump());
             continue;
         }
         print_line(fmt::format("{:<6} {:<9} {:<20} {:<10}  {:<8}  {:<16}  {:<20}  {}/{}", r.id,

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "agent/util/encoding.hpp"
+
 namespace lethe::service {
 
 namespace {
@@ -39,7 +41,10 @@ class JournalSink : public util::LogSink {
     void write(const util::LogRecord& record) override {
         std::vector<std::string> items;
         items.reserve(record.fields.size() + 3);
-        items.push_back("MESSAGE=" + record.message);
+        // MESSAGE is what journalctl and syslog show as a line: escaped, so a file name cannot
+        // forge one. The LETHE_* fields keep the exact bytes (the native protocol is binary
+        // safe, and journalctl -o json shows them as byte arrays).
+        items.push_back("MESSAGE=" + util::display_name(record.message));
         items.push_back(fmt::format("PRIORITY={}", priority_of(record.level)));
         items.emplace_back("SYSLOG_IDENTIFIER=lethe");
         for (const auto& f : record.fields) items.push_back(f.name + "=" + f.value);

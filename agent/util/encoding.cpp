@@ -1,7 +1,10 @@
 #include "agent/util/encoding.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+
+#include <fmt/format.h>
 
 namespace lethe::util {
 
@@ -18,6 +21,17 @@ std::string hex_encode(std::string_view bytes) {
 }
 
 namespace {
+
+constexpr unsigned char kFirstPrintable = 0x20;
+constexpr unsigned char kDel = 0x7f;
+constexpr unsigned char kC1Lead = 0xc2;  // U+0080..U+009F are 0xc2 0x80..0x9f in UTF-8
+constexpr unsigned char kC1Last = 0x9f;
+
+bool is_c1_at(std::string_view text, size_t i) {
+    return static_cast<unsigned char>(text[i]) == kC1Lead && i + 1 < text.size() &&
+           static_cast<unsigned char>(text[i + 1]) <= kC1Last;
+}
+
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 }  // namespace
@@ -158,6 +172,48 @@ std::string utf8_display(std::string_view bytes) {
         } else {
             out.append(bytes.substr(i, n));
             i += n;
+        }
+    }
+    return out;
+}
+
+std::string display_name(std::string_view bytes) {
+    bool plain = std::all_of(bytes.begin(), bytes.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u >= kFirstPrintable && u < kDel;
+    });
+    if (plain) return std::string(bytes);
+    std::string text = utf8_display(bytes);
+    std::string out;
+    out.reserve(text.size());
+    auto escape = [&out](unsigned char u) { out += fmt::format("\\x{:02x}", u); };
+    for (size_t i = 0; i < text.size(); ++i) {
+        auto u = static_cast<unsigned char>(text[i]);
+        if (u < kFirstPrintable || u == kDel) {
+            escape(u);
+        } else if (is_c1_at(text, i)) {
+            escape(u);
+            escape(static_cast<unsigned char>(text[i + 1]));
+            ++i;
+        } else {
+            out += text[i];
+        }
+    }
+    return out;
+}
+
+std::string json_display(std::string_view json_text) {
+    std::string out;
+    out.reserve(json_text.size());
+    for (size_t i = 0; i < json_text.size(); ++i) {
+        auto u = static_cast<unsigned char>(json_text[i]);
+        if (u == kDel) {
+            out += "\\u007f";
+        } else if (is_c1_at(json_text, i)) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(json_text[i + 1]));
+            ++i;
+        } else {
+            out += json_text[i];
         }
     }
     return out;

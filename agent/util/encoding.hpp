@@ -22,4 +22,17 @@ bool is_valid_utf8(std::string_view bytes);
 // The bytes with each invalid UTF-8 sequence replaced by U+FFFD: for display only.
 std::string utf8_display(std::string_view bytes);
 
+// A path, name or message for a terminal or a log line: invalid UTF-8 shown as U+FFFD, and
+// each control character shown as the \xNN of its bytes: C0 (newline, carriage return, tab,
+// ESC, ...), DEL and C1 (U+0080..U+009F, \xc2\xNN), so that one file stays on one line and
+// a name can neither forge a line nor send a terminal an escape sequence. Printable ASCII
+// comes back unchanged; the result is valid UTF-8 without control characters, so escaping
+// it again changes nothing. JSON output keeps the exact bytes instead.
+std::string display_name(std::string_view bytes);
+
+// JSON text (as nlohmann::json::dump writes it, which escapes only C0 controls) with DEL and
+// C1 control characters written as \u007f and \u0080..\u009f: the same JSON value, safe on a
+// terminal. Outside strings valid JSON has no such characters, so only strings change.
+std::string json_display(std::string_view json_text);
+
 }  // namespace lethe::util

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <climits>
 #include <atomic>
 #include <cerrno>
 #include <string>
@@ -170,16 +171,12 @@ Status make_dirs(const std::string& path, mode_t mode) {
     return {};
 }
 
-Result<UniqueFd> open_beneath(int dir_fd, std::string_view relative, int flags, mode_t mode,
-                              bool same_mount) {
-    struct open_how how {};
-    how.flags = static_cast<unsigned>(flags | O_CLOEXEC | O_NOFOLLOW);
-    how.mode = (flags & O_CREAT) != 0 ? mode : 0;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    if (same_mount) {
-        how.resolve |= RESOLVE_NO_XDEV;
-    }
-    std::string rel(relative.empty() ? "." : relative);
+namespace {
+
+constexpr size_t kPathMax = PATH_MAX;  // bytes with the terminating NUL
+
+// One openat2 of `rel` (shorter than PATH_MAX) beneath `dir_fd`.
+Result<UniqueFd> open_step(int dir_fd, const std::string& rel, const struct open_how& how) {
     for (;;) {
         long fd = ::syscall(SYS_openat2, dir_fd, rel.c_str(), &how, sizeof(how));
         if (fd >= 0) {
@@ -190,6 +187,61 @@ Result<UniqueFd> open_beneath(int dir_fd, std::string_view relative, int flags, 
         }
         return fail(errno_error(fmt::format("open {}", rel), errno));
     }
+}
+
+// Where the first step of `path` ends: the last '/' at or before `max_step`, so that the step
+// is a run of whole components the kernel accepts; npos when one component alone is too long.
+size_t step_end(std::string_view path, size_t max_step) {
+    size_t slash = path.rfind('/', max_step);
+    return slash == 0 ? std::string_view::npos : slash;
+}
+
+}  // namespace
+
+Result<UniqueFd> open_beneath(int dir_fd, std::string_view relative, int flags, mode_t mode,
+                              bool same_mount) {
+    struct open_how how {};
+    how.flags = static_cast<unsigned>(flags | O_CLOEXEC | O_NOFOLLOW);
+    how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    if (same_mount) {
+        how.resolve |= RESOLVE_NO_XDEV;
+    }
+    std::string_view rest = relative.empty() ? std::string_view(".") : relative;
+    if (rest.size() < kPathMax) {
+        return open_step(dir_fd, std::string(rest), how);
+    }
+    // A path the kernel refuses whole (ENAMETOOLONG) is opened in steps, each a run of whole
+    // components shorter than PATH_MAX, each step's folder opened O_PATH from the one before
+    // with the same resolve flags: no step follows a symlink or leaves the folder it starts
+    // from, so the whole walk neither follows one nor leaves `dir_fd`. A leading '/' stays in
+    // the first step, where RESOLVE_BENEATH refuses it.
+    struct open_how folder_how = how;
+    folder_how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+    folder_how.mode = 0;
+    UniqueFd folder;
+    int from = dir_fd;
+    while (rest.size() >= kPathMax) {
+        size_t end = step_end(rest, kPathMax - 1);
+        if (end == std::string_view::npos) {
+            return fail(errno_error(fmt::format("open {}", relative), ENAMETOOLONG));
+        }
+        auto next = open_step(from, std::string(rest.substr(0, end)), folder_how);
+        if (!next) {
+            return fail(errno_error(fmt::format("open {}", relative), next.error().sys_errno()));
+        }
+        folder = std::move(*next);
+        from = folder.get();
+        rest = rest.substr(end);
+        // "a//b" split between the slashes must not leave an absolute-looking rest.
+        while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    }
+    if (rest.empty()) rest = ".";
+    auto last = open_step(from, std::string(rest), how);
+    if (!last) {
+        return fail(errno_error(fmt::format("open {}", relative), last.error().sys_errno()));
+    }
+    return last;
 }
 
 std::string folder_of(const std::string& path) {

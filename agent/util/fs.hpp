@@ -39,7 +39,10 @@ namespace lethe::util {
 // Opens `relative` below the folder `dir_fd` with openat2(RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): fails with ELOOP/EXDEV rather than follow a
 // symlink or leave the folder. `flags` always gain O_CLOEXEC | O_NOFOLLOW. With
-// `same_mount`, crossing a mount point (bind mounts included) fails with EXDEV.
+// `same_mount`, crossing a mount point (bind mounts included) fails with EXDEV. A path of
+// PATH_MAX bytes or more (a file hundreds of folders deep) is opened in steps of whole
+// components from `dir_fd`, each under the same rules, so the guarantees hold at any depth;
+// a ".." that would climb above the start of its step fails there (EXDEV).
 [[nodiscard]] Result<UniqueFd> open_beneath(int dir_fd, std::string_view relative, int flags,
                                             mode_t mode = 0, bool same_mount = false);
 

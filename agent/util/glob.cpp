@@ -1,5 +1,7 @@
 #include "agent/util/glob.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace lethe::util {
@@ -208,6 +210,25 @@ bool Glob::matches(std::string_view path, Captures* captures) const {
     captures->clear();
     for (size_t i = 0; i < m_names.size(); ++i) captures->emplace(m_names[i], spans[i]);
     return true;
+}
+
+Result<std::string> without_dot_segments(std::string_view pattern) {
+    std::string out;
+    size_t start = 0;
+    while (start <= pattern.size()) {
+        size_t end = std::min(pattern.find('/', start), pattern.size());
+        std::string_view segment = pattern.substr(start, end - start);
+        if (segment == "..") {
+            return fail(ErrorKind::BadInput,
+                        "'..' never matches: paths are relative to a root and never leave it");
+        }
+        if (!segment.empty() && segment != ".") {
+            if (!out.empty()) out += '/';
+            out += segment;
+        }
+        start = end + 1;
+    }
+    return out;
 }
 
 }  // namespace lethe::util

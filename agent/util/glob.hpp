@@ -47,4 +47,11 @@ private:
     size_t m_prefix = 0;
 };
 
+// `pattern` without its "." and empty segments ("./san" and "san//x" give "san" and
+// "san/x"); fails with BadInput when a segment is "..". A path relative to a root has no
+// such segments, so a pattern that has one can never match: callers refuse it (a rule or a
+// hold that silently covers nothing is the failure to avoid) and show this form as what to
+// write instead. Only whole segments count: ".*" and "..x" are ordinary.
+[[nodiscard]] Result<std::string> without_dot_segments(std::string_view pattern);
+
 }  // namespace lethe::util

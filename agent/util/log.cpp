@@ -6,6 +6,8 @@
 #include <mutex>
 #include <string>
 
+#include "agent/util/encoding.hpp"
+
 namespace lethe::util {
 
 namespace {
@@ -38,7 +40,7 @@ bool parse_log_level(std::string_view text, LogLevel& level) {
 }
 
 void write_stderr_line(LogLevel level, std::string_view message) {
-    std::string line = fmt::format("lethe: {}: {}\n", level_name(level), message);
+    std::string line = fmt::format("lethe: {}: {}\n", level_name(level), display_name(message));
     // One write() per line so concurrent lines never interleave.
     [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, line.data(), line.size());
 }

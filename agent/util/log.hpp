@@ -26,6 +26,8 @@ struct LogField {
     std::string value;
 };
 
+// `message` is free text and may quote file names with any bytes: every sink shows it on one
+// line with control characters escaped. Fields keep their exact bytes.
 struct LogRecord {
     LogLevel level = LogLevel::Info;
     std::string message;
@@ -41,6 +43,8 @@ public:
 };
 
 // The readable form of a record on stderr: "lethe: <level>: <message>", one write per line.
+// The message is shown as display_name() shows it (control characters, newlines included, as
+// \xNN), so a record is always one line and a file name inside it cannot forge another.
 void write_stderr_line(LogLevel level, std::string_view message);
 
 // Replaces the process-wide sink; nullptr restores the default (stderr lines). Thread safe.

@@ -301,6 +301,40 @@ TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
     EXPECT_FALSE(exists(m_dir / "share/acme/2010-002/c.pdf"));
 }
 
+// Paths relative to a root never start with "./" or contain "..": such a hold would be
+// placed and cover nothing. It is refused with what to write instead, as the schedule
+// loader refuses such patterns, and nothing is placed.
+TEST_F(HoldsE2E, AHoldPathThatCanNeverMatchIsRefusedWithWhatToWriteInstead) {
+    Output dot = lethe("hold add H-DOT --reason audit --path ./acme " + config());
+    EXPECT_EQ(dot.code, 2);
+    EXPECT_NE(dot.err.find("write 'acme' instead"), std::string::npos) << dot.err;
+    Output up = lethe("hold add H-UP --reason audit --path ../outside " + config());
+    EXPECT_EQ(up.code, 2);
+    EXPECT_NE(up.err.find("'..' never matches"), std::string::npos) << up.err;
+    Output inner = lethe("hold add H-IN --reason audit --path 'acme/./2010-001' " + config());
+    EXPECT_EQ(inner.code, 2);
+    EXPECT_NE(inner.err.find("write 'acme/2010-001' instead"), std::string::npos) << inner.err;
+    Output absolute = lethe("hold add H-ABS --reason audit --path " +
+                            shell_quote(m_dir / "share/./acme//2010-001") + " " + config());
+    EXPECT_EQ(absolute.code, 2);
+    EXPECT_NE(absolute.err.find("write '" + m_dir / "share/acme/2010-001" + "' instead"),
+              std::string::npos)
+        << absolute.err;
+    Output climb = lethe("hold add H-CLIMB --reason audit --path " +
+                         shell_quote(m_dir / "share/acme/../bolt") + " " + config());
+    EXPECT_EQ(climb.code, 2);
+    EXPECT_FALSE(exists(m_dir / "state/holds.json"));
+    EXPECT_TRUE(of_type("hold-placed").empty());
+
+    // Written as the message says, the hold covers the files and the pass keeps them.
+    ASSERT_EQ(lethe("hold add H-DOT --reason audit --path acme " + config()).code, 0);
+    Output run = lethe("run " + config());
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/a.pdf"));
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-002/c.pdf"));
+    EXPECT_FALSE(exists(m_dir / "share/bolt/2010-009/d.pdf"));
+}
+
 TEST_F(HoldsE2E, AHoldLapsesAfterItsUntilDate) {
     Output add =
         lethe("hold add H-UNTIL --reason review --matter 2010-002 --until 2030-01-31 " + config());

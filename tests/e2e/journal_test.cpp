@@ -158,6 +158,59 @@ TEST_F(JournalE2E, APassLogsStructuredFieldsThatJournalctlShows) {
     EXPECT_TRUE(finished) << json;
 }
 
+// A file name with a newline, a carriage return and an escape sequence cannot forge a journal
+// line: MESSAGE shows it escaped on one line, LETHE_PATH keeps its exact bytes (journalctl
+// shows a field with control characters as an array of byte values).
+TEST_F(JournalE2E, AControlCharacterInANameIsEscapedInMessageAndExactInLethePath) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to start systemd-journald by hand";
+    if (::access("/lib/systemd/systemd-journald", X_OK) != 0) {
+        GTEST_FAIL() << "systemd-journald is missing: run scripts/install-deps";
+    }
+    HandStartedJournald journald;
+    ASSERT_TRUE(journald.ready()) << "systemd-journald did not start";
+
+    std::string root = "clients-" + boost::filesystem::unique_path("%%%%%%%%").string();
+    write_config("1h", "", root);
+    keygen();
+    const std::string name = "memo\nlethe: warning: forged line\r\x1b[31mred.pdf";
+    m_dir.write("share/acme/2010-001/" + name, "privileged memo", "2010-05-01");
+    auto since = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count() -
+                 1;
+    auto run = lethe("--log-target journal run --config " + shell_quote(config()));
+    ASSERT_EQ(run.code, 0) << run.err;
+
+    ASSERT_TRUE(run_capture("journalctl --sync 2>&1").empty());
+    std::string json = run_capture(
+        "journalctl -o json --no-pager SYSLOG_IDENTIFIER=lethe --since @" + std::to_string(since));
+    bool found = false;
+    std::istringstream lines(json);
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object() || j.value("LETHE_ROOT", "") != root) continue;
+        ASSERT_TRUE(j["MESSAGE"].is_string()) << j;  // an array would mean raw control bytes
+        std::string message = j["MESSAGE"].get<std::string>();
+        EXPECT_EQ(message.find_first_of("\n\r\x1b"), std::string::npos) << j;
+        if (message.find("memo\\x0alethe: warning: forged line\\x0d\\x1b[31mred.pdf") ==
+            std::string::npos) {
+            continue;
+        }
+        found = true;
+        std::string path = "acme/2010-001/" + name;
+        ASSERT_TRUE(j["LETHE_PATH"].is_array()) << j;
+        EXPECT_EQ(j["LETHE_PATH"].get<std::vector<unsigned char>>(),
+                  std::vector<unsigned char>(path.begin(), path.end()))
+            << j;
+    }
+    EXPECT_TRUE(found) << json;
+    // As journalctl shows it to a person: no line of its own for the forged text.
+    std::string text = run_capture("journalctl -o cat --no-pager SYSLOG_IDENTIFIER=lethe --since @" +
+                                   std::to_string(since));
+    EXPECT_EQ(text.find("\nlethe: warning: forged"), std::string::npos) << text;
+    EXPECT_NE(text.find("forged line"), std::string::npos) << text;
+}
+
 TEST_F(JournalE2E, ATerminalOrAMissingJournalGetsReadableLines) {
     // --log-target stderr is what a terminal gets; the lines are the readable form.
     keygen();

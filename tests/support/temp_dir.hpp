@@ -24,6 +24,10 @@ public:
     std::string write(std::string_view relative, std::string_view content,
                       std::string_view mtime_date = {}) const;
     void mkdir(std::string_view relative) const;
+    // Opens the folder `relative` (may be empty) one component at a time with *at() calls,
+    // never following a symlink, creating missing folders: works at any depth, beyond
+    // PATH_MAX too. Returns an fd the caller closes, or -1 after failing the current test.
+    [[nodiscard]] int open_folder(std::string_view relative) const;
 
 private:
     std::string m_path;

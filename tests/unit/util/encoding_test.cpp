@@ -66,5 +66,24 @@ TEST(Utf8, ValidatesAndReplacesInvalidBytes) {
     EXPECT_EQ(utf8_display("a\xffz"), "a\xef\xbf\xbdz");
 }
 
+TEST(DisplayName, ShowsEveryControlCharacterAsItsBytesOnOneLine) {
+    EXPECT_EQ(display_name("acme/2010-001/brief.pdf"), "acme/2010-001/brief.pdf");
+    EXPECT_EQ(display_name("caf\xc3\xa9.pdf"), "caf\xc3\xa9.pdf");  // printable UTF-8 stays
+    EXPECT_EQ(display_name("a\nlethe: info: deleted x\r\x1b[31mb\t\x7f"),
+              "a\\x0alethe: info: deleted x\\x0d\\x1b[31mb\\x09\\x7f");
+    // C1 controls (U+009B is a one-character CSI on some terminals) as their UTF-8 bytes.
+    EXPECT_EQ(display_name("x\xc2\x9b" "2Jy\xc2\x85"), "x\\xc2\\x9b2Jy\\xc2\\x85");
+    EXPECT_EQ(display_name("\xc2\xa0"), "\xc2\xa0");  // U+00A0 is not a control
+    EXPECT_EQ(display_name("bad\xff\x9b"), "bad\xef\xbf\xbd\xef\xbf\xbd");
+    std::string shown = display_name("a\n\x1b\xc2\x9b\xff");
+    EXPECT_EQ(display_name(shown), shown);  // escaping twice changes nothing
+}
+
+TEST(JsonDisplay, EscapesWhatJsonLeavesRawAndKeepsTheValue) {
+    EXPECT_EQ(json_display(R"({"path":"a\nb"})"), R"({"path":"a\nb"})");
+    EXPECT_EQ(json_display("{\"path\":\"a\x7f\xc2\x9b\xc3\xa9\"}"),
+              "{\"path\":\"a\\u007f\\u009b\xc3\xa9\"}");
+}
+
 }  // namespace
 }  // namespace lethe::util

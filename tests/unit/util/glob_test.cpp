@@ -127,5 +127,16 @@ TEST(Glob, TheLiteralPrefixEndsAtTheFirstWildcardCaptureOrEscape) {
     EXPECT_FALSE(exact.matches("readm"));
 }
 
+TEST(WithoutDotSegments, DropsDotAndEmptySegmentsAndRefusesDotDot) {
+    EXPECT_EQ(*without_dot_segments("san/**"), "san/**");
+    EXPECT_EQ(*without_dot_segments("./san"), "san");
+    EXPECT_EQ(*without_dot_segments("san/.//x/."), "san/x");
+    EXPECT_EQ(*without_dot_segments("."), "");
+    EXPECT_EQ(*without_dot_segments(".*/..x/x.."), ".*/..x/x..");  // ordinary names
+    EXPECT_FALSE(without_dot_segments("../outside"));
+    EXPECT_FALSE(without_dot_segments("san/../x"));
+    EXPECT_FALSE(without_dot_segments("san/.."));
+}
+
 }  // namespace
 }  // namespace lethe::util
