@@ -56,7 +56,8 @@ Place locate(const std::string& configured) {
         if (real || head == "/" || head.empty()) break;
         size_t slash = head.rfind('/');
         std::string last = slash == std::string::npos ? head : head.substr(slash + 1);
-        tail = tail.empty() ? last : last + "/" + tail;
+        if (!tail.empty()) last.append("/").append(tail);
+        tail = std::move(last);
         head = parent_path(head);
     }
     if (!real) {
