@@ -56,7 +56,8 @@ Place locate(const std::string& configured) {
         if (real || head == "/" || head.empty()) break;
         size_t slash = head.rfind('/');
         std::string last = slash == std::string::npos ? head : head.substr(slash + 1);
-        tail = tail.empty() ? last : last + "/" + tail;
+        if (!tail.empty()) last.append("/").append(tail);
+        tail = std::move(last);
         head = parent_path(head);
     }
     if (!real) {
@@ -237,9 +238,15 @@ std::vector<ConfigRefusal> config_refusals(
     roots.reserve(config.roots.size());
     for (const auto& r : config.roots) roots.push_back(locate(r.path));
     check_roots(config, roots, out);
+    const Place state = locate(config.state_dir);
     for (const auto& own : own_paths(config, schedules)) {
         for (size_t i = 0; i < roots.size(); ++i) {
             const auto& root = config.roots[i];
+            // The key in state_dir/keys (the default) is said once, with state_dir.
+            if (own.setting != "state_dir" &&
+                text_within(own.place.path, state.path) && within(state, roots[i])) {
+                continue;
+            }
             if (auto how = within(own.place, roots[i])) {
                 out.push_back({own.setting, fmt::format(
                     "{} {} is inside root '{}' {}{}: {}; move {} outside every root",
@@ -248,7 +255,7 @@ std::vector<ConfigRefusal> config_refusals(
             }
         }
     }
-    check_state_dir(config, roots, locate(config.state_dir), out);
+    check_state_dir(config, roots, state, out);
     check_archive(config, schedules, out);
     return out;
 }

@@ -66,7 +66,20 @@ TEST_F(ConfigRefusalE2E, StateDirInsideARootIsRefusedAndNotCreated) {
     expect_refused("state_dir " + p("share/.lethe") + " is inside root 'clients' " + p("share") +
                    ": a category could dispose of lethe's own ledger and key; move state_dir "
                    "outside every root");
+    // erase acts on the share too; status, which changes nothing, says why no pass runs.
+    auto erase = lethe("--log-target stderr erase --client acme --request E-1 --by rm --config " +
+                       shell_quote(config()));
+    EXPECT_EQ(erase.code, 2) << erase.err;
+    EXPECT_NE(erase.err.find("state_dir " + p("share/.lethe") + " is inside root 'clients'"),
+              std::string::npos)
+        << erase.err;
+    auto status = lethe("status --config " + shell_quote(config()));
+    EXPECT_NE(status.out.find("config refused (no pass runs until it is fixed): state_dir " +
+                              p("share/.lethe") + " is inside root 'clients'"),
+              std::string::npos)
+        << status.out << status.err;
     EXPECT_FALSE(exists(p("share/.lethe")));
+    EXPECT_EQ(slurp(p("share/acme/2010-001/brief.pdf")), "privileged brief");
 }
 
 TEST_F(ConfigRefusalE2E, LethesOwnFilesInsideARootAreRefused) {
