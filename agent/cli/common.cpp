@@ -1,5 +1,6 @@
 #include "agent/cli/common.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iterator>
@@ -35,7 +36,13 @@ void write_line(const std::string& text) {
 }
 }  // namespace
 
-void print_line(const std::string& line) { write_line(display_name(line)); }
+void print_line(const std::string& line) {
+    bool plain = std::all_of(line.begin(), line.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u >= 0x20 && u < 0x7f;
+    });
+    write_line(plain ? line : display_name(line));  // no copy for the common, ASCII line
+}
 
 void print_json_line(const std::string& json_text) { write_line(json_text); }
 

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <array>
-#include <climits>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <string>
 
 #include <fmt/format.h>
