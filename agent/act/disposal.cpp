@@ -1012,7 +1012,7 @@ Status detach(PreparedFile& file, const std::string& temp_name) {
     }
     t.home = std::move(t.dir);
     t.home_name = std::move(t.name);
-    t.dir.reset(::fcntl(t.disposal.get(), F_DUPFD_CLOEXEC, 0));
+    t.dir = UniqueFd(::fcntl(t.disposal.get(), F_DUPFD_CLOEXEC, 0));
     if (!t.dir) return fail(errno_error("dup disposal folder", errno));
     t.name = temp_name;
     t.detached = true;
