@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -383,6 +384,39 @@ TEST_F(ConcurrentChange, AHoldPlacedAfterACrashMidOverwriteStopsTheOverwrite) {
     auto again = lethe("run");
     EXPECT_EQ(again.code, 0) << again.err;
     EXPECT_TRUE(exists(share("acme/2010-001/brief.pdf")));
+    EXPECT_EQ(lethe("certs verify").code, 0);
+}
+
+// Case 9 and "one file's trouble stays one file's": the pass after a failed read-back finds
+// the file in use (another process holds a lock on it), so its disposal cannot be completed.
+// That is one failed disposal, in the ledger, and the pass goes on with the other files; the
+// pass after it is clean.
+TEST_F(ConcurrentChange, AnIntentThatCannotBeCompletedIsOneFailedDisposalNotAFailedPass) {
+    m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
+    auto first = lethe("run", "LETHE_TEST_CORRUPT_AFTER_WRITE=1");
+    ASSERT_EQ(first.code, 1) << first.err;
+    ASSERT_NE(first.err.find("verification failed"), std::string::npos) << first.err;
+    ASSERT_TRUE(exists(share("acme/2010-001/brief.pdf")));  // kept at its name
+    ASSERT_TRUE(exists(m_dir / "state/intent.json"));
+    m_dir.write("share/acme/2010-001/report.docx", "due as well", "2010-05-01");
+    UniqueFd locked(::open(share("acme/2010-001/brief.pdf").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(locked);
+    ASSERT_EQ(::flock(locked.get(), LOCK_EX), 0);
+    auto next = lethe("run");
+    EXPECT_EQ(next.code, 1) << next.err;
+    EXPECT_NE(next.err.find("its disposal could not be completed"), std::string::npos) << next.err;
+    auto failed = of_type("disposal-failed");
+    ASSERT_EQ(failed.size(), 1u) << next.err;
+    EXPECT_EQ(failed[0]["path"], "acme/2010-001/brief.pdf");
+    EXPECT_NE(failed[0]["reason"].get<std::string>().find("in use"), std::string::npos)
+        << failed[0].dump();
+    auto certs = of_type("disposal");
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_EQ(certs[0]["path"], "acme/2010-001/report.docx");
+    EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+    locked = UniqueFd();
+    auto clean = lethe("run");
+    EXPECT_EQ(clean.code, 0) << clean.err;
     EXPECT_EQ(lethe("certs verify").code, 0);
 }
 
