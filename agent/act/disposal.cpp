@@ -30,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/act/disposal_folder.hpp"
 #include "agent/act/hash_ahead.hpp"
 #include "agent/util/fault.hpp"
 #include "agent/util/fs.hpp"
@@ -58,8 +59,13 @@ AlignedBuffer aligned_buffer(size_t size) {
 }
 
 struct Target {
-    UniqueFd dir;
-    std::string name;
+    UniqueFd dir;      // the folder the entry is in now (the disposal folder once detached)
+    std::string name;  // its name there
+    UniqueFd home;     // once detached: the folder it was moved from, and its name there
+    std::string home_name;
+    UniqueFd disposal;         // the disposal folder, checked (use_disposal_folder)
+    std::string disposal_path;  // its path below the root
+    bool detached = false;
     UniqueFd reader;  // read-only; holds lethe's flock while the file is prepared
     UniqueFd file;    // read-write for an overwrite, else unset
     struct stat st {};
@@ -126,6 +132,9 @@ Status check_not_in_use(int fd, const std::string& path) {
 }
 
 // Opens the planned file and checks that it is still the file that was planned.
+Result<Target> open_entry(Target t, const scan::FileFacts& planned, bool for_overwrite,
+                          bool resuming, std::vector<std::string>& handling);
+
 Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
                             bool resuming, std::vector<std::string>& handling) {
     Target t;
@@ -133,6 +142,12 @@ Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, bool fo
     if (!dir) return fail(Error(ErrorKind::Refused, dir.error().message()));
     t.dir = std::move(*dir);
     t.name = std::string(util::name_of(planned.path));
+    return open_entry(std::move(t), planned, for_overwrite, resuming, handling);
+}
+
+// `t.dir` and `t.name` set: opens and checks the entry there.
+Result<Target> open_entry(Target t, const scan::FileFacts& planned, bool for_overwrite,
+                          bool resuming, std::vector<std::string>& handling) {
     auto now = scan::stat_at(t.dir.get(), t.name, planned.path);
     if (!now) return fail(Error(ErrorKind::Refused, now.error().message()));
     if (!S_ISREG(now->mode)) {
@@ -181,6 +196,10 @@ Result<Target> open_planned(int root_fd, const scan::FileFacts& planned, bool fo
             "owner write permission added (mode {:04o} to {:04o}) to overwrite it; not restored",
             mode, mode | S_IWUSR));
         fd = open_at(t.dir.get(), t.name, O_RDWR);
+    }
+    if (fd < 0 && errno == EROFS) {
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: on a read-only filesystem; left alone", planned.path));
     }
     if (fd < 0) return fail(errno_error(fmt::format("open {} for overwriting", planned.path), errno));
     t.file.reset(fd);
@@ -594,6 +613,8 @@ PreparedFile::~PreparedFile() = default;
 int PreparedFile::folder_fd() const { return m_impl->target.dir.get(); }
 const std::string& PreparedFile::name() const { return m_impl->target.name; }
 int PreparedFile::content_fd() const { return m_impl->target.reader.get(); }
+const std::string& PreparedFile::disposal_folder() const { return m_impl->target.disposal_path; }
+bool PreparedFile::detached() const { return m_impl->target.detached; }
 
 namespace {
 
@@ -819,6 +840,31 @@ void maybe_inject_corruption(int fd, uint64_t size, uint64_t from) {
     ::fdatasync(fd);
 }
 
+// Test-only: with LETHE_TEST_PAUSE_DETACH_DIR=DIR, stops at `step` of every disposal:
+// "before-detach" (the default: its checks done, its intent durable, not yet moved into the
+// disposal folder) or "after-detach" (moved and checked, nothing overwritten yet), as
+// LETHE_TEST_PAUSE_STEP says: writes its path to the FIFO DIR/paused and waits for a line on
+// the FIFO DIR/resume, so that a test can change the file at that exact point without
+// sleeping.
+void test_pause_at(const char* step, const std::string& path) {
+    const char* dir = std::getenv("LETHE_TEST_PAUSE_DETACH_DIR");
+    if (dir == nullptr) return;
+    const char* wanted = std::getenv("LETHE_TEST_PAUSE_STEP");
+    if (std::strcmp(wanted == nullptr ? "before-detach" : wanted, step) != 0) return;
+    const std::string paused = std::string(dir) + "/paused";
+    const std::string resume = std::string(dir) + "/resume";
+    {
+        UniqueFd out(::open(paused.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!out) return;
+        (void)util::write_all(out.get(), path + "\n", paused);
+    }
+    UniqueFd in(::open(resume.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in) return;
+    char c = 0;
+    while (::read(in.get(), &c, 1) == 1 && c != '\n') {
+    }
+}
+
 // Test-only crash points: LETHE_TEST_CRASH_AT=<point> ends the process there, as a power
 // cut would, so tests can prove the next pass completes and certifies the disposal.
 void crash_point(const char* point) {
@@ -836,10 +882,41 @@ Status sync_dir(int dir_fd, const std::string& path) {
 
 }  // namespace
 
+struct PrepareAccess {
+    static Result<PreparedFile> prepared_from(Result<Target> target, const scan::FileFacts& planned,
+                                              std::vector<std::string> handling,
+                                              const util::StopToken* stop, ContentHash hash);
+};
+
 Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool for_overwrite,
                              bool resuming, const util::StopToken* stop, ContentHash hash) {
     std::vector<std::string> handling;
     auto target = open_planned(root_fd, planned, for_overwrite, resuming, handling);
+    return PrepareAccess::prepared_from(std::move(target), planned, std::move(handling), stop,
+                                        hash);
+}
+
+Result<PreparedFile> prepare_detached(int root_fd, const std::string& folder,
+                                      const std::string& temp_name, const scan::FileFacts& planned,
+                                      bool for_overwrite, const util::StopToken* stop,
+                                      ContentHash hash) {
+    auto dir = open_disposal_folder(root_fd, folder, static_cast<dev_t>(planned.device));
+    if (!dir) return fail(dir.error());
+    Target t;
+    t.dir = std::move(*dir);
+    t.name = temp_name;
+    t.detached = true;
+    t.disposal_path = folder;
+    std::vector<std::string> handling;
+    auto target = open_entry(std::move(t), planned, for_overwrite, true, handling);
+    return PrepareAccess::prepared_from(std::move(target), planned, std::move(handling), stop,
+                                        hash);
+}
+
+Result<PreparedFile> PrepareAccess::prepared_from(Result<Target> target,
+                                                  const scan::FileFacts& planned,
+                                                  std::vector<std::string> handling,
+                                                  const util::StopToken* stop, ContentHash hash) {
     if (!target) return fail(target.error());
     auto impl = std::make_unique<PreparedFile::Impl>();
     impl->target = std::move(*target);
@@ -859,6 +936,92 @@ Result<PreparedFile> prepare(int root_fd, const scan::FileFacts& planned, bool f
     return file;
 }
 
+Status use_disposal_folder(PreparedFile& file, int root_fd) {
+    Target& t = file.m_impl->target;
+    if (t.disposal) return {};
+    auto folder = find_disposal_folder(root_fd, file.m_planned.path, t.st.st_dev, true);
+    if (!folder) return fail(folder.error().with_context(file.m_planned.path));
+    t.disposal = std::move(folder->fd);
+    t.disposal_path = std::move(folder->path);
+    return {};
+}
+
+Status detach(PreparedFile& file, const std::string& temp_name) {
+    Target& t = file.m_impl->target;
+    const std::string& path = file.m_planned.path;
+    if (t.detached) return {};
+    if (!t.disposal) {
+        return fail(ErrorKind::Internal, fmt::format("{}: no disposal folder to move it to", path));
+    }
+    fault_point("before-detach");
+#ifdef LETHE_TEST_HOOKS
+    test_pause_at("before-detach", path);
+#endif
+    if (::renameat2(t.dir.get(), t.name.c_str(), t.disposal.get(), temp_name.c_str(),
+                    RENAME_NOREPLACE) != 0) {
+        const int err = errno;
+        // Nothing was moved, so nothing is destroyed: the file is skipped with the reason.
+        if (err == EXDEV) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("{}: on another filesystem or mount than lethe's disposal "
+                                    "folder {} (a bind mount?); left alone", path, t.disposal_path));
+        }
+        if (err == EACCES || err == EPERM || err == EROFS) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("{}: its folder cannot be changed ({}: {}); left alone, "
+                                    "nothing overwritten", path,
+                                    err == EROFS ? "read-only filesystem" : "not writable or immutable",
+                                    std::strerror(err)));
+        }
+        if (err == ENOENT) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("{}: removed or renamed since it was checked; left alone", path));
+        }
+        return fail(Error(ErrorKind::Refused,
+                          errno_error(fmt::format("move {} into {}", path, t.disposal_path), err)
+                              .message() + "; left alone"));
+    }
+    fault_point("detached");
+    struct stat moved {};
+    std::string wrong;
+    if (::fstatat(t.disposal.get(), temp_name.c_str(), &moved, AT_SYMLINK_NOFOLLOW) != 0) {
+        wrong = fmt::format("cannot be checked after the move ({})", std::strerror(errno));
+    } else if (moved.st_dev != t.st.st_dev || moved.st_ino != t.st.st_ino) {
+        wrong = "was replaced (saved under the same name?) after it was checked";
+    } else if (t.file && moved.st_nlink > 1) {
+        wrong = fmt::format("has {} hard links now; overwriting would destroy the other names' "
+                            "data", moved.st_nlink);
+    }
+    if (!wrong.empty()) {
+        auto back = return_entry(t.disposal.get(), temp_name, t.dir.get(), t.name);
+        if (!back) {
+            return fail(ErrorKind::Io,
+                        fmt::format("{}: {}, and it could not be put back ({}): it is in {} as "
+                                    "{}; nothing of it was overwritten", path, wrong,
+                                    back.error().message(), t.disposal_path, temp_name));
+        }
+        (void)util::fsync_fd(t.dir.get(), path);  // the rename back is what matters
+        if (*back != t.name) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("{}: {}; the entry lethe moved was put back as {} beside the "
+                                    "newer one, untouched (rename it back by hand if it is "
+                                    "wanted); left alone", path, wrong, *back));
+        }
+        return fail(ErrorKind::Refused,
+                    fmt::format("{}: {}; put back untouched and left alone", path, wrong));
+    }
+    t.home = std::move(t.dir);
+    t.home_name = std::move(t.name);
+    t.dir = UniqueFd(::fcntl(t.disposal.get(), F_DUPFD_CLOEXEC, 0));
+    if (!t.dir) return fail(errno_error("dup disposal folder", errno));
+    t.name = temp_name;
+    t.detached = true;
+#ifdef LETHE_TEST_HOOKS
+    test_pause_at("after-detach", path);
+#endif
+    return {};
+}
+
 Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
     PreparedFile::Impl& impl = *file.m_impl;
     Target& t = impl.target;
@@ -866,6 +1029,9 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
     DisposalRecord& rec = impl.record;
     rec = file.m_record;
     if (!t.file) return fail(ErrorKind::Internal, fmt::format("{}: not prepared for overwrite", path));
+    if (t.disposal && !t.detached) {
+        return fail(ErrorKind::Internal, fmt::format("{}: not moved to the disposal folder", path));
+    }
     if (options.passes < 1 || options.passes > 10) {
         return fail(ErrorKind::BadInput, "sanitize passes must be between 1 and 10");
     }
@@ -997,10 +1163,42 @@ Status sync_overwrite(PreparedFile& file) {
 
 Result<DisposalRecord> sanitize(PreparedFile& file, const std::string& temp_name,
                                 const SanitizeOptions& options) {
+    if (!file.disposal_folder().empty()) {
+        if (auto st = detach(file, temp_name); !st) return fail(st.error());
+    }
     if (auto st = overwrite(file, options); !st) return fail(st.error());
     if (auto st = sync_overwrite(file); !st) return fail(st.error());
     return complete_sanitize(file, temp_name, options);
 }
+
+namespace {
+
+// The end of a detached file's sanitize: the verified, truncated entry takes its verified
+// name in the disposal folder (the durable proof of the verified overwrite), then goes.
+Result<DisposalRecord> finish_detached_sanitize(Target& t, const std::string& path,
+                                                const std::string& temp_name,
+                                                const SanitizeOptions& options,
+                                                DisposalRecord rec) {
+    const std::string verified = temp_name + std::string(kVerifiedSuffix);
+    if (::renameat2(t.dir.get(), t.name.c_str(), t.dir.get(), verified.c_str(),
+                    RENAME_NOREPLACE) != 0) {
+        return fail(errno_error(fmt::format("rename {} (in {})", path, t.disposal_path), errno));
+    }
+    t.name = verified;
+    if (options.sync_folder) {
+        if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    }
+    crash_point("after-rename");
+    if (options.defer_unlink) return rec;
+    if (::unlinkat(t.dir.get(), verified.c_str(), 0) != 0) {
+        return fail(errno_error(fmt::format("unlink {} (moved to {})", path, t.disposal_path), errno));
+    }
+    if (auto st = sync_dir(t.dir.get(), path); !st) return fail(st.error());
+    crash_point("after-unlink");
+    return rec;
+}
+
+}  // namespace
 
 Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& temp_name,
                                          const SanitizeOptions& options) {
@@ -1051,6 +1249,9 @@ Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& 
         rec.read_back = size == 0 ? "nothing to overwrite: empty file"
                                   : "nothing to overwrite: the file is all holes";
     }
+    // A link made meanwhile through a descriptor opened before the move (linkat of
+    // /proc/PID/fd/N) cannot be prevented; the certificate says so.
+    if (now.st_nlink > 1) rec.links_after_overwrite = now.st_nlink - 1;
     crash_point("after-overwrite");
 
     // Not synced on its own: the overwrite is durable and verified already, and what a crash
@@ -1059,6 +1260,7 @@ Result<DisposalRecord> complete_sanitize(PreparedFile& file, const std::string& 
         return fail(errno_error(fmt::format("truncate {}", path), errno));
     }
     fault_point("truncate");
+    if (t.detached) return finish_detached_sanitize(t, path, temp_name, options, rec);
     // The rename hides the original name (file names can themselves be confidential).
     if (::renameat2(t.dir.get(), t.name.c_str(), t.dir.get(), temp_name.c_str(),
                     RENAME_NOREPLACE) != 0) {
@@ -1090,6 +1292,9 @@ Result<DisposalRecord> remove(PreparedFile& file) {
         rec.residual_risks.push_back(
             fmt::format("{} other hard links keep the content", t.st.st_nlink - 1));
     }
+    if (t.disposal && !t.detached) {
+        return fail(ErrorKind::Internal, fmt::format("{}: not moved to the disposal folder", path));
+    }
     if (::unlinkat(t.dir.get(), t.name.c_str(), 0) != 0) {
         return fail(errno_error(fmt::format("unlink {}", path), errno));
     }
@@ -1100,6 +1305,69 @@ Result<DisposalRecord> remove(PreparedFile& file) {
                    errno == ENOENT;
     rec.read_back = "name no longer present after unlink";
     return rec;
+}
+
+Result<bool> finish_detached(int root_fd, const std::string& folder, const std::string& temp_name,
+                             bool sync) {
+    auto dir = open_disposal_folder(root_fd, folder, 0);
+    if (!dir) return fail(dir.error());
+    bool removed = false;
+    for (const std::string& name : {temp_name + std::string(kVerifiedSuffix), temp_name}) {
+        struct stat st {};
+        if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) continue;
+            return fail(errno_error(fmt::format("stat {}/{}", folder, name), errno));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            return fail(ErrorKind::Refused, fmt::format("{}/{}: not a regular file", folder, name));
+        }
+        if (::unlinkat(dir->get(), name.c_str(), 0) != 0) {
+            return fail(errno_error(fmt::format("unlink {}/{}", folder, name), errno));
+        }
+        removed = true;
+    }
+    if (sync) {
+        if (auto s = util::fsync_fd(dir->get(), folder); !s) return fail(s.error());
+    }
+    crash_point("after-unlink");
+    return removed;
+}
+
+Status sync_disposal_folder(int root_fd, const std::string& folder) {
+    auto dir = open_disposal_folder(root_fd, folder, 0);
+    if (!dir) return fail(dir.error());
+    return util::fsync_fd(dir->get(), folder);
+}
+
+Result<Detached> find_detached(int root_fd, const std::string& folder,
+                               const std::string& temp_name) {
+    auto dir = open_disposal_folder(root_fd, folder, 0);
+    if (!dir) return fail(dir.error());
+    struct stat st {};
+    const std::string verified = temp_name + std::string(kVerifiedSuffix);
+    if (::fstatat(dir->get(), verified.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return Detached::Verified;
+    }
+    if (::fstatat(dir->get(), temp_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return Detached::Moved;
+    }
+    if (errno != ENOENT) return fail(errno_error(fmt::format("stat {}/{}", folder, temp_name), errno));
+    return Detached::Absent;
+}
+
+Result<std::string> put_back(int root_fd, const std::string& folder, const std::string& temp_name,
+                             const std::string& planned_path) {
+    auto dir = open_disposal_folder(root_fd, folder, 0);
+    if (!dir) return fail(dir.error());
+    auto home = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
+    if (!home) return fail(home.error());
+    auto name = return_entry(dir->get(), temp_name, home->get(),
+                             std::string(util::name_of(planned_path)));
+    if (!name) return fail(name.error().with_context(planned_path));
+    if (auto st = util::fsync_fd(home->get(), planned_path); !st) return fail(st.error());
+    if (auto st = util::fsync_fd(dir->get(), folder); !st) return fail(st.error());
+    const std::string_view parent = util::parent_of(planned_path);
+    return parent.empty() ? *name : fmt::format("{}/{}", parent, *name);
 }
 
 Status sync_folder(int root_fd, const std::string& planned_path) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/scan/file_facts.hpp"
+#include "agent/scan/walker.hpp"
 #include "agent/util/error.hpp"
 #include "agent/util/stop.hpp"
 
@@ -65,7 +66,21 @@ struct DisposalRecord {
     std::string filesystem;      // statfs type name
     std::vector<std::string> residual_risks;  // where old data may survive, per file
     std::vector<std::string> handling;  // what was unusual about this file and what was done
+    // Links to the inode found after its overwrite that it did not have when it was moved
+    // into the disposal folder: made through a descriptor opened before (linkat of
+    // /proc/PID/fd/N), which nothing can prevent. They keep the overwritten inode.
+    uint64_t links_after_overwrite = 0;
+    std::vector<std::string> other_links;  // where a search of the roots found them (the pass)
 };
+
+// lethe's private folder, one at the top of each root and of each other filesystem (or
+// btrfs subvolume) inside a root: a planned file is moved into it before it is destroyed
+// (detach()), so that the name users reach is never the one lethe destroys. Mode 0700,
+// owned by lethe's effective user; every walk leaves it out.
+inline constexpr std::string_view kDisposalFolder = scan::kDisposalFolder;
+// Added to a detached entry's name once its overwrite is verified and it is truncated: the
+// durable proof, for a pass that resumes after a crash, that the overwrite was verified.
+inline constexpr std::string_view kVerifiedSuffix = ".verified";
 
 // Where a read-back found other bytes than the last pass wrote: the first block (of 4 MiB,
 // counted from 0 at the start of the file) that differed, its byte range, the first byte
@@ -102,6 +117,11 @@ public:
     [[nodiscard]] int folder_fd() const;
     [[nodiscard]] const std::string& name() const;
     [[nodiscard]] int content_fd() const;
+    // The disposal folder's path below the root (use_disposal_folder()), or "" when the
+    // file is destroyed in its own folder (lethe's own archives).
+    [[nodiscard]] const std::string& disposal_folder() const;
+    // Whether detach() moved it into the disposal folder (or it was found there).
+    [[nodiscard]] bool detached() const;
     // Set by a sanitize() whose read-back failed (ErrorKind::Verification); else empty.
     [[nodiscard]] const std::optional<ReadBackMismatch>& read_back_mismatch() const {
         return m_mismatch;
@@ -125,6 +145,12 @@ private:
     friend Result<DisposalRecord> complete_sanitize(PreparedFile&, const std::string&,
                                                     const SanitizeOptions&);
     friend Result<DisposalRecord> remove(PreparedFile&);
+    friend struct PrepareAccess;  // disposal.cpp: what prepare() and prepare_detached() share
+    friend Status use_disposal_folder(PreparedFile&, int);
+    friend Status detach(PreparedFile&, const std::string&);
+    friend Result<PreparedFile> prepare_detached(int, const std::string&, const std::string&,
+                                                 const scan::FileFacts&, bool,
+                                                 const util::StopToken*, ContentHash);
     friend Result<std::string> finish_hash(const PreparedFile&, const HashCheckpoint&, uint64_t,
                                            const util::StopToken*);
 };
@@ -148,9 +174,51 @@ private:
                                            const util::StopToken* stop = nullptr,
                                            ContentHash hash = ContentHash::Read);
 
+// Finds the disposal folder of a prepared file (at the top of its filesystem inside the
+// root), creates it if needed (mkdirat 0700, parent fsynced) and checks it: a folder, not a
+// symlink, owned by lethe's effective user, mode exactly 0700, on the file's device.
+// Anything else is refused (ErrorKind::Refused, naming the folder and what is wrong, never
+// followed). Nothing of the file is changed.
+[[nodiscard]] Status use_disposal_folder(PreparedFile& file, int root_fd);
+
+// Moves the prepared file from its name into its disposal folder as `temp_name`
+// (renameat2 RENAME_NOREPLACE relative to the folders' descriptors), then checks that the
+// entry moved is the inode prepare() checked and, for an overwrite, that it has no other
+// link. Call it after the intent is durable and before anything is overwritten or removed.
+// Refused (ErrorKind::Refused, nothing destroyed): the file on another filesystem than
+// the folder (EXDEV), a folder that cannot be written (EACCES, EPERM, EROFS), the name
+// gone, or the entry moved not the one checked or linked elsewhere: then it is put back
+// with RENAME_NOREPLACE, or, when its name was taken meanwhile, beside it as
+// NAME.lethe-returned-XXXX (the message says so). An entry that cannot be put back is an
+// ErrorKind::Io error whose message says where it is.
+[[nodiscard]] Status detach(PreparedFile& file, const std::string& temp_name);
+
+// Opens an entry an interrupted disposal left in the disposal folder `folder` (below
+// `root_fd`) as `temp_name` (not yet verified), checked as prepare() checks with `resuming`
+// (device and inode). Already detached.
+[[nodiscard]] Result<PreparedFile> prepare_detached(int root_fd, const std::string& folder,
+                                                    const std::string& temp_name,
+                                                    const scan::FileFacts& planned,
+                                                    bool for_overwrite,
+                                                    const util::StopToken* stop = nullptr,
+                                                    ContentHash hash = ContentHash::Read);
+
+// What an interrupted disposal left in a disposal folder under `temp_name`.
+enum class Detached { Absent, Moved, Verified };
+[[nodiscard]] Result<Detached> find_detached(int root_fd, const std::string& folder,
+                                             const std::string& temp_name);
+
+// Puts an entry a disposal left in the disposal folder back at `planned_path` (never over
+// an entry there: then beside it as NAME.lethe-returned-XXXX). Returns the path it is at.
+[[nodiscard]] Result<std::string> put_back(int root_fd, const std::string& folder,
+                                           const std::string& temp_name,
+                                           const std::string& planned_path);
+
 // Overwrites the file (passes of random data, optional zeros), fdatasyncs after each pass,
 // reads it back bypassing the page cache and compares, truncates it, renames it to
-// `temp_name` in its folder, fsyncs the folder, unlinks it and fsyncs the folder again.
+// `temp_name` in its folder (a detached file: to `temp_name` + kVerifiedSuffix in the
+// disposal folder), fsyncs the folder, unlinks it and fsyncs the folder again. The link
+// count is checked again after the overwrite (DisposalRecord::links_after_overwrite).
 // A sparse file has only its data extents overwritten (holes hold no data; writing them
 // could fill the disk). Refuses (ErrorKind::Refused, nothing changed) a file whose size
 // changed since prepare(). On a failed read-back, or a file that changed size while being
@@ -180,8 +248,9 @@ private:
 [[nodiscard]] Result<std::string> finish_hash(const PreparedFile& file, const HashCheckpoint& from,
                                               uint64_t size, const util::StopToken* stop = nullptr);
 
-// Unlinks the file and fsyncs its folder (no overwrite; hard links are allowed since other
-// names keep their data, which the record says).
+// Unlinks the file (a detached one in the disposal folder) and fsyncs its folder (no
+// overwrite; hard links are allowed since other names keep their data, which the record
+// says).
 [[nodiscard]] Result<DisposalRecord> remove(PreparedFile& file);
 
 // Finishes a sanitize that stopped (defer_unlink) or was interrupted after its rename:
@@ -190,6 +259,14 @@ private:
 // the unlink). Returns whether it was there.
 [[nodiscard]] Result<bool> finish_interrupted(int root_fd, const std::string& planned_path,
                                               const std::string& temp_name, bool sync = true);
+
+// finish_interrupted() for a detached file: unlinks `temp_name` + kVerifiedSuffix (or
+// `temp_name`) in the disposal folder `folder` below `root_fd`.
+[[nodiscard]] Result<bool> finish_detached(int root_fd, const std::string& folder,
+                                           const std::string& temp_name, bool sync = true);
+
+// Fsyncs the disposal folder `folder` below `root_fd`.
+[[nodiscard]] Status sync_disposal_folder(int root_fd, const std::string& folder);
 
 // Fsyncs the folder that holds `planned_path` below `root_fd`.
 [[nodiscard]] Status sync_folder(int root_fd, const std::string& planned_path);

@@ -422,6 +422,9 @@ private:
                 if (batch.files.size() >= kBatchFiles) deliver(batch);
                 return;
             case DT_DIR:
+                if (name == kDisposalFolder && (dir_path.empty() || filesystem_top(dir_fd))) {
+                    return;  // lethe's own, never planned or listed
+                }
                 if (is_excluded(m_options, rel, true)) {
                     ++batch.delta.excluded;
                     return;
@@ -444,6 +447,18 @@ private:
                 ++batch.delta.special;
                 return;
         }
+    }
+
+    // Whether the open folder is the top of a filesystem or btrfs subvolume (its device is
+    // not its parent's), where lethe keeps a disposal folder. Asked only for a folder that
+    // holds an entry of that name.
+    static bool filesystem_top(int dir_fd) {
+        struct stat here {};
+        struct stat above {};
+        if (::fstat(dir_fd, &here) != 0 || ::fstatat(dir_fd, "..", &above, AT_SYMLINK_NOFOLLOW) != 0) {
+            return false;
+        }
+        return here.st_dev != above.st_dev;
     }
 
     // Runs a sink call; its exception stops the walk and is rethrown to the caller.

@@ -38,6 +38,10 @@ struct WalkStats {
     void add(const WalkStats& other);
 };
 
+// lethe's disposal folder (see act/disposal.hpp), at the top of a root and of each other
+// filesystem or btrfs subvolume inside it: every walk leaves it out there (and only there).
+inline constexpr std::string_view kDisposalFolder = ".lethe-disposal";
+
 struct WalkOptions {
     bool one_filesystem = true;            // never cross a mount point (bind mounts included)
     std::vector<util::Glob> exclude;       // relative paths to leave out, files and folders

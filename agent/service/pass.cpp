@@ -22,6 +22,7 @@
 #include "agent/service/erase.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
+#include "agent/scan/walker.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
@@ -66,6 +67,9 @@ struct Intent {
     // `sha256` is then empty until the last durable checkpoint holds the digest. The latest
     // checkpoint ({"bytes", "state"} or {"bytes", "sha256"}), or null.
     nlohmann::json hash_checkpoint = nullptr;
+    // lethe's disposal folder (below the root) the file is moved into as `temp_name` before
+    // anything is destroyed; "" in records of older versions, which renamed it in its folder.
+    std::string disposal_folder{};
 
     // The checkpoint to finish the hash from (nothing hashed yet when there is none).
     [[nodiscard]] act::HashCheckpoint checkpoint() const {
@@ -94,6 +98,7 @@ struct Intent {
                 {"handling", prepared.handling},
                 {"temp_name", temp_name},
                 {"after_seq", after_seq}};
+        if (!disposal_folder.empty()) j["disposal_folder"] = disposal_folder;
         if (!extra.is_null()) j["method_extra"] = extra;
         if (!request.is_null()) j["request"] = request;
         if (!verification_failed.is_null()) j["verification_failed"] = verification_failed;
@@ -113,6 +118,7 @@ struct Intent {
             in.prepared.filesystem = j.at("filesystem").get<std::string>();
             in.prepared.residual_risks = j.at("residual_risks").get<std::vector<std::string>>();
             in.temp_name = j.at("temp_name").get<std::string>();
+            in.disposal_folder = j.value("disposal_folder", "");
             in.prepared.handling = j.value("handling", std::vector<std::string>{});
             if (j.contains("method_extra")) in.extra = j.at("method_extra");
             in.after_seq = j.value("after_seq", uint64_t{0});
@@ -149,6 +155,10 @@ nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& r
                              {"residual_risks", rec.residual_risks},
                              {"scope", kMethodScope}};
     if (!rec.handling.empty()) method["handling"] = rec.handling;
+    if (rec.links_after_overwrite > 0) {
+        method["links_after_overwrite"] = {{"count", rec.links_after_overwrite},
+                                           {"found", rec.other_links}};
+    }
     if (extra.is_object()) {
         for (const auto& [k, v] : extra.items()) method[k] = v;
     }
@@ -332,13 +342,21 @@ private:
     Status record_intents(std::vector<Intent> intents);
     Status append_intent_lines(const std::string& lines);
     Status record_hash_checkpoint(const std::string& id, const act::HashCheckpoint& checkpoint);
-    Status finish_interrupted_hash(Intent& intent, int root);
+    Status finish_interrupted_hash(Intent& intent, int root, bool detached);
+    Status finish_hash_of(Intent& intent, const act::PreparedFile& file);
     Status flush_staged();
     Status drop_intent(const std::string& id);
     Status mark_verification_failed(const std::string& id,
                                     const std::optional<act::ReadBackMismatch>& mismatch,
                                     const std::string& message);
     Status recover_one(Intent& intent, const std::set<std::string>& certified);
+    Result<bool> keep_if_held(const Intent& intent, int root, bool detached);
+    Status resolve_failed(const Intent& intent, const std::string& reason,
+                          nlohmann::json detail = nlohmann::json::object());
+    Status not_detached(const PlanEntry& entry, const std::string& id, const Error& error);
+    Result<std::string> put_back(const PlanEntry& entry, const std::string& folder,
+                                 const std::string& temp_name);
+    void note_links(const PlanEntry& entry, act::DisposalRecord& rec);
     void count_recovered(const PlanEntry& entry);
     [[nodiscard]] nlohmann::json certificate_payload(const PlanEntry& entry,
                                                      const act::DisposalRecord& rec,
@@ -351,8 +369,8 @@ private:
         return {m_config.sanitize_passes, m_config.sanitize_final_zero, true, &m_stop_token,
                 m_config.sanitize_verify};
     }
-    Status finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name,
-                           bool sync = true);
+    Status finish_sanitize(int root, const PlanEntry& entry, const std::string& folder,
+                           const std::string& temp_name, bool sync = true);
     template <typename Group>
     Status sync_folders(const Group& group);
 
@@ -380,6 +398,7 @@ private:
         nlohmann::json payload;
         std::string intent_id;
         std::string temp_name;
+        std::string folder;  // the disposal folder it is in, or "" (its own folder)
         uint64_t size = 0;
     };
     std::vector<Intent> m_intents;  // what intent.json holds
@@ -530,10 +549,14 @@ Status Pass::sync_folders(const Group& group) {
     std::set<std::pair<std::string, std::string>> done;
     for (const auto& p : group) {
         if (!overwrites(p.entry.action)) continue;
-        if (!done.emplace(p.entry.root, util::parent_of(p.entry.facts.path)).second) continue;
+        const std::string folder =
+            p.folder.empty() ? std::string(util::parent_of(p.entry.facts.path)) : p.folder;
+        if (!done.emplace(p.entry.root, folder).second) continue;
         auto fd = root_fd(p.entry.root);
         if (!fd) return fail(fd.error());
-        if (auto st = act::sync_folder(*fd, p.entry.facts.path); !st) return st;
+        auto st = p.folder.empty() ? act::sync_folder(*fd, p.entry.facts.path)
+                                   : act::sync_disposal_folder(*fd, p.folder);
+        if (!st) return st;
     }
     return {};
 }
@@ -563,7 +586,7 @@ Status Pass::commit_certificates() {
         if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
             if (!fd) return fail(fd.error());
-            if (auto st = finish_sanitize(*fd, e, p.temp_name, false); !st) return st;
+            if (auto st = finish_sanitize(*fd, e, p.folder, p.temp_name, false); !st) return st;
         }
         ++m_summary.disposed;
         ++m_summary.disposed_by_action[std::string(policy::to_string(e.action))];
@@ -701,8 +724,16 @@ Status Pass::recover() {
     if (!certified) return fail(certified.error());
     m_intents = intents;
     for (auto& in : intents) {
-        if (auto st = recover_one(in, *certified); !st) return st;
-        if (auto st = drop_intent(in.id); !st) return st;
+        auto st = recover_one(in, *certified);
+        m_request = nullptr;
+        if (!st && st.error().kind() == ErrorKind::Stopped) return st;
+        if (!st) {
+            // One file's trouble stays one file's: an intent that cannot be completed is a
+            // failed disposal of that file, in the ledger, never a pass that fails forever.
+            if (auto failed = resolve_failed(in, st.error().message()); !failed) return failed;
+            continue;
+        }
+        if (auto done = drop_intent(in.id); !done) return done;
     }
     return {};
 }
@@ -715,7 +746,10 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
             if (!fd) return fail(fd.error());
-            if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
+            if (auto st = finish_sanitize(*fd, e, intent->disposal_folder, intent->temp_name);
+                !st) {
+                return st;
+            }
         }
         count_recovered(e);
         return {};
@@ -724,6 +758,19 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     m_request = intent->request;
     auto fd = root_fd(e.root);
     if (!fd) return fail(fd.error());
+    // Where an interrupted pass left a file it had moved into the disposal folder.
+    act::Detached where = act::Detached::Absent;
+    if (!intent->disposal_folder.empty()) {
+        auto found = act::find_detached(*fd, intent->disposal_folder, intent->temp_name);
+        if (!found) return fail(found.error());
+        where = *found;
+    }
+    // Holds win over recovery: a file a hold now covers is not overwritten any further.
+    if (where != act::Detached::Verified) {
+        auto kept = keep_if_held(*intent, *fd, where == act::Detached::Moved);
+        if (!kept) return fail(kept.error());
+        if (*kept) return {};
+    }
     const nlohmann::json& failed_before = intent->verification_failed;
     std::string earlier_failure;
     if (!failed_before.is_null()) {
@@ -735,7 +782,8 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
                               failed_before["offset"].get<uint64_t>())
                 : "");
         auto now = scan::stat_beneath(*fd, e.facts.path);
-        if (!now || now->inode != e.facts.inode || now->device != e.facts.device) {
+        if (where != act::Detached::Moved &&
+            (!now || now->inode != e.facts.inode || now->device != e.facts.device)) {
             // Someone removed or replaced it since: nothing of this disposal can be certified.
             util::log_warning("{}/{}: {}, and it is no longer there (removed or replaced since); "
                               "nothing is certified", e.root, util::utf8_display(e.facts.path),
@@ -751,7 +799,9 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     }
 
     if (overwrites(e.action) && intent->prepared.sha256_before.empty()) {
-        if (auto st = finish_interrupted_hash(*intent, *fd); !st) return st;
+        if (auto st = finish_interrupted_hash(*intent, *fd, where == act::Detached::Moved); !st) {
+            return st;
+        }
         if (intent->prepared.sha256_before.empty()) {
             ++m_summary.failed;
             m_request = nullptr;
@@ -804,12 +854,19 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         ++m_summary.failed;
         return {};
     }
-    if (still_there && still_there->inode == e.facts.inode && still_there->device == e.facts.device) {
-        // Interrupted before the rename: do it again from the start; the certificate keeps
-        // the hash taken before the first attempt changed anything.
-        auto file = act::prepare(*fd, e.facts, overwrites(e.action), true, &m_stop_token);
+    const bool at_name = still_there && still_there->inode == e.facts.inode &&
+                         still_there->device == e.facts.device;
+    if (where == act::Detached::Moved || at_name) {
+        // Interrupted before the overwrite was verified: done again from the start (from the
+        // disposal folder, or moved there first); the certificate keeps the hash taken
+        // before the first attempt changed anything.
+        auto file = where == act::Detached::Moved
+                        ? act::prepare_detached(*fd, intent->disposal_folder, intent->temp_name,
+                                                e.facts, overwrites(e.action), &m_stop_token)
+                        : act::prepare(*fd, e.facts, overwrites(e.action), true, &m_stop_token);
         if (!file) return fail(file.error());
-        if (overwrites(e.action) && e.action != policy::Action::Encrypt &&
+        if (where != act::Detached::Moved && overwrites(e.action) &&
+            e.action != policy::Action::Encrypt &&
             intent->request.is_null() && failed_before.is_null() &&
             still_there->same_identity(e.facts) && file->record().size == intent->prepared.size &&
             file->record().sha256_before == intent->prepared.sha256_before) {
@@ -826,15 +883,40 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
             return {};
         }
         if (e.action == policy::Action::Encrypt && !copy) {
+            if (where == act::Detached::Moved) {
+                return fail(ErrorKind::Refused,
+                            "moved to the disposal folder without its verified encrypted copy; "
+                            "not overwritten");
+            }
             auto made = encrypt_copy(*file, e, intent->id, intent->temp_name);
             if (!made) return fail(made.error());
             intent->extra = {{"encrypted_copy", *made}};
+        }
+        if (where != act::Detached::Moved) {
+            // Moved into the disposal folder first, as in any pass; the intent says where
+            // before the move.
+            if (auto st = act::use_disposal_folder(*file, *fd); !st) return fail(st.error());
+            if (intent->disposal_folder != file->disposal_folder()) {
+                intent->disposal_folder = file->disposal_folder();
+                for (auto& in_list : m_intents) {
+                    if (in_list.id == intent->id) in_list.disposal_folder = intent->disposal_folder;
+                }
+                if (auto st = write_intents(); !st) return st;
+            }
+            if (auto st = act::detach(*file, intent->temp_name); !st) return fail(st.error());
         }
         auto done = overwrites(e.action)
                         ? act::sanitize(*file, intent->temp_name, sanitize_options())
                         : act::remove(*file);
         if (!done && done.error().kind() == ErrorKind::Verification && !earlier_failure.empty()) {
-            // Twice is a pattern (failing storage, or another writer): no more retries.
+            // Twice is a pattern (failing storage, or another writer): no more retries. The
+            // file goes back to its name, overwritten, kept.
+            if (file->detached()) {
+                if (auto back = put_back(e, intent->disposal_folder, intent->temp_name); !back) {
+                    util::log_error("{}/{}: {}", e.root, util::utf8_display(e.facts.path),
+                                    back.error().message());
+                }
+            }
             ++m_summary.failed;
             ++m_summary.failed_verifications;
             m_request = nullptr;
@@ -852,7 +934,23 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         if (!earlier_failure.empty()) {
             done->handling.push_back(earlier_failure + "; overwritten again and verified");
         }
+        note_links(e, *done);
         rec = *done;
+    } else if (overwrites(e.action) && !intent->disposal_folder.empty()) {
+        if (where != act::Detached::Verified) {
+            return fail(ErrorKind::Refused,
+                        fmt::format("neither at its name nor in {} (removed or replaced by someone "
+                                    "else?); nothing of it can be certified",
+                                    intent->disposal_folder));
+        }
+        // The verified name exists only after a verified (or, with verification off, a
+        // synced) overwrite and truncation.
+        rec.verified = intent->verify;
+        rec.passes = sanitize_options().passes + (sanitize_options().final_zero ? 1 : 0);
+        rec.pattern = sanitize_options().final_zero ? "random+zero" : "random";
+        rec.read_back = intent->verify ? "verified before the interruption (the file had taken its "
+                                         "verified name in the disposal folder)"
+                                       : std::string(act::kNoReadBack);
     } else if (overwrites(e.action)) {
         auto finished = act::finish_interrupted(*fd, e.facts.path, intent->temp_name);
         if (!finished) return fail(finished.error());
@@ -880,10 +978,201 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
     if (!e.review.is_null()) m_review.disposed(e, m_ledger.last_seq());
     util::fault_point("recovery-certified");
     if (overwrites(e.action)) {
-        if (auto st = finish_sanitize(*fd, e, intent->temp_name); !st) return st;
+        if (auto st = finish_sanitize(*fd, e, intent->disposal_folder, intent->temp_name); !st) {
+            return st;
+        }
     }
     count_recovered(e);
     return {};
+}
+
+// What could not be done to a file whose disposal was begun, resolved: its entry put back at
+// its name if it is in the disposal folder, a `disposal-failed` entry in the ledger (what was
+// planned, why it failed, where the file is now), the intent dropped, the pass's exit 1.
+Status Pass::resolve_failed(const Intent& intent, const std::string& reason, nlohmann::json detail) {
+    const PlanEntry& e = intent.entry;
+    const std::string shown = fmt::format("{}/{}", e.root, util::utf8_display(e.facts.path));
+    std::string state = "nothing of it was overwritten or removed";
+    if (!intent.disposal_folder.empty() && !detail.contains("now_at")) {
+        auto fd = root_fd(e.root);
+        auto where = fd ? act::find_detached(*fd, intent.disposal_folder, intent.temp_name)
+                        : Result<act::Detached>(fail(fd.error()));
+        if (where && *where != act::Detached::Absent) {
+            auto back = put_back(e, intent.disposal_folder, intent.temp_name);
+            detail["now_at"] = back ? *back
+                                    : fmt::format("{}/{} (could not be put back: {})",
+                                                  intent.disposal_folder, intent.temp_name,
+                                                  back.error().message());
+            state = *where == act::Detached::Verified
+                        ? "overwritten, verified and emptied"
+                        : "possibly partly overwritten (its overwrite had begun or was about to)";
+        }
+    }
+    if (!intent.verification_failed.is_null()) state = "overwritten; its read-back had failed";
+    nlohmann::json p = {{"type", "disposal-failed"},
+                        {"time", util::format_timestamp(m_options.now)},
+                        {"host", host_name()},
+                        {"agent", fmt::format("lethe {}", LETHE_VERSION)},
+                        {"root", e.root},
+                        {"subject",
+                         {{"size", intent.prepared.size},
+                          {"inode", e.facts.inode},
+                          {"device", e.facts.device},
+                          {"sha256", intent.prepared.sha256_before}}},
+                        {"category", e.category},
+                        {"action", std::string(policy::to_string(e.action))},
+                        {"intent", intent.id},
+                        {"reason", reason},
+                        {"state", state}};
+    put_path(p, e.facts.path);
+    for (const auto& [k, v] : detail.items()) p[k] = v;
+    if (m_options.injected_time) p["clock"] = "injected (test build)";
+    if (auto st = commit_certificates(); !st) return st;
+    auto seq = m_ledger.append(std::move(p));
+    if (!seq) return fail(seq.error().with_context("ledger"));
+    if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
+    ++m_summary.failed;
+    log_event(util::LogLevel::Error, Event::Error,
+              EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                std::string(policy::to_string(e.action))),
+              fmt::format("{}: its disposal could not be completed: {}; {}; recorded in the "
+                          "ledger (entry {}, disposal-failed){}", shown, reason, state, *seq,
+                          detail.contains("now_at")
+                              ? fmt::format("; it is at {}", detail["now_at"].get<std::string>())
+                              : std::string()));
+    m_request = nullptr;
+    return drop_intent(intent.id);
+}
+
+// detach() failed after the intent was recorded. Refused: nothing was changed (the entry is
+// at its name, or beside it when its name was taken meanwhile): skipped with the reason.
+// Otherwise the entry is stuck in the disposal folder, not overwritten: a failed disposal.
+Status Pass::not_detached(const PlanEntry& entry, const std::string& id, const Error& error) {
+    const std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
+    if (error.kind() == ErrorKind::Refused) {
+        m_summary.skip("changed_or_in_use");
+        log_event(util::LogLevel::Warning, Event::Skipped,
+                  EventFields::file(entry.root, util::utf8_display(entry.facts.path),
+                                    entry.category, std::string(policy::to_string(entry.action))),
+                  fmt::format("skipped {}: {}", shown, error.message()));
+        return drop_intent(id);
+    }
+    for (const auto& in : m_intents) {
+        if (in.id == id) {
+            const Intent copy = in;
+            return resolve_failed(copy, error.message(), {{"now_at", error.message()}});
+        }
+    }
+    return fail(error);
+}
+
+// Puts an entry back from the disposal folder at its name (never over a newer one: then
+// beside it, which is said loudly). Returns the path it is at.
+Result<std::string> Pass::put_back(const PlanEntry& entry, const std::string& folder,
+                                   const std::string& temp_name) {
+    auto fd = root_fd(entry.root);
+    if (!fd) return fail(fd.error());
+    auto at = act::put_back(*fd, folder, temp_name, entry.facts.path);
+    if (!at) return fail(at.error());
+    if (*at != entry.facts.path) {
+        util::log_error("{}/{}: its name was taken by a newer file meanwhile; lethe's entry was put "
+                        "back beside it as {}/{}, untouched by lethe since", entry.root,
+                        util::utf8_display(entry.facts.path), entry.root, util::utf8_display(*at));
+    }
+    return at;
+}
+
+// Holds win over recovery: a file an interrupted pass began to dispose of, which a hold now
+// covers, is not overwritten further. An entry in the disposal folder goes back to its name.
+// Whether its content is still what was hashed says whether anything was destroyed; when it
+// was (or cannot be known), a `disposal-failed` entry records what happened. True when kept.
+Result<bool> Pass::keep_if_held(const Intent& intent, int root, bool detached) {
+    const PlanEntry& e = intent.entry;
+    auto holds = m_holds.current();
+    if (!holds) return fail(holds.error());
+    auto ids = (*holds)->covering(e.root, e.facts.path, e.client, e.matter,
+                                  policy::zone_of(m_schedules, e.schedule_id).local_date(m_options.now));
+    if (ids.empty()) return false;
+    auto now = scan::stat_beneath(root, e.facts.path);
+    const bool at_name = now && now->inode == e.facts.inode && now->device == e.facts.device;
+    if (!detached && !at_name) return false;  // renamed after a verified overwrite: completed
+    auto file = detached ? act::prepare_detached(root, intent.disposal_folder, intent.temp_name,
+                                                 e.facts, false, &m_stop_token)
+                         : act::prepare(root, e.facts, false, true, &m_stop_token);
+    if (!file && file.error().kind() == ErrorKind::Stopped) return fail(file.error());
+    const bool file_hashed = file.has_value();
+    const bool intact = file && !intent.prepared.sha256_before.empty() &&
+                        file->record().sha256_before == intent.prepared.sha256_before &&
+                        intent.verification_failed.is_null();
+    file = fail(ErrorKind::Internal, "closed");  // its descriptors closed before it moves back
+    std::string at = e.facts.path;
+    if (detached) {
+        auto back = put_back(e, intent.disposal_folder, intent.temp_name);
+        if (!back) return fail(back.error());
+        at = *back;
+    }
+    ++m_summary.held;
+    const std::string shown = fmt::format("{}/{}", e.root, util::utf8_display(e.facts.path));
+    if (intact) {
+        log_event(util::LogLevel::Info, Event::HoldChanged,
+                  EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
+                                    std::string(policy::to_string(e.action))),
+                  fmt::format("kept {}: legal hold {} placed since an interrupted pass began its "
+                              "disposal; its content is unchanged", shown, fmt::join(ids, ", ")));
+        m_request = nullptr;
+        return true;
+    }
+    --m_summary.held;  // counted as failed by resolve_failed instead
+    auto st = resolve_failed(intent,
+                             fmt::format("legal hold {} placed since an interrupted pass began its "
+                                         "disposal: not overwritten further, kept under the hold",
+                                         fmt::join(ids, ", ")),
+                             {{"now_at", at},
+                              {"holds", ids},
+                              {"kept_under_hold", true},
+                              {"state", !file_hashed ? "not known: its content could not be read"
+                                                     : "partly overwritten: its overwrite had "
+                                                       "begun (its content is no longer what "
+                                                       "was hashed)"}});
+    if (!st) return fail(st.error());
+    return true;
+}
+
+// A link to the inode made during its overwrite through a descriptor opened before (which
+// nothing can prevent): its certificate names the links a search of the roots finds, and
+// the pass exits 1.
+void Pass::note_links(const PlanEntry& entry, act::DisposalRecord& rec) {
+    if (rec.links_after_overwrite == 0) return;
+    for (const auto& root : m_config.roots) {
+        auto fd = scan::open_root(root.path);
+        if (!fd) continue;
+        scan::WalkOptions options;
+        options.one_filesystem = root.one_filesystem;
+        (void)scan::walk(
+            fd->get(), options,
+            [&](const scan::FileFacts& f) {
+                if (f.device == entry.facts.device && f.inode == entry.facts.inode &&
+                    rec.other_links.size() < 16) {
+                    rec.other_links.push_back(fmt::format("{}/{}", root.name, f.path));
+                }
+            },
+            [](std::string_view, const Error&) {});
+    }
+    const std::string found =
+        rec.other_links.empty()
+            ? std::string("none was found in the roots (it is outside them)")
+            : fmt::format("found: {}", fmt::join(rec.other_links, ", "));
+    rec.residual_risks.push_back(fmt::format(
+        "{} other hard link(s) to this file were made while it was being overwritten (through a "
+        "descriptor opened before lethe moved it); they hold the overwritten content; {}",
+        rec.links_after_overwrite, found));
+    ++m_summary.failed;
+    log_event(util::LogLevel::Error, Event::Error,
+              EventFields::file(entry.root, util::utf8_display(entry.facts.path), entry.category,
+                                std::string(policy::to_string(entry.action))),
+              fmt::format("{}/{}: {} other hard link(s) were made while it was being overwritten; "
+                          "{}", entry.root, util::utf8_display(entry.facts.path),
+                          rec.links_after_overwrite, found));
 }
 
 // A disposal an interrupted pass began, completed and certified now, is one this pass
@@ -902,9 +1191,15 @@ void Pass::count_recovered(const PlanEntry& e) {
 // written past a checkpoint before it is durable), so the hash is finished from there, and
 // recorded durably in the intent before anything overwrites those bytes again. A file that
 // is no longer there (removed by someone else) leaves the hash empty: nothing is certified.
-Status Pass::finish_interrupted_hash(Intent& intent, int root) {
+Status Pass::finish_interrupted_hash(Intent& intent, int root, bool detached) {
     const PlanEntry& e = intent.entry;
     auto now = scan::stat_beneath(root, e.facts.path);
+    if (detached) {
+        auto file = act::prepare_detached(root, intent.disposal_folder, intent.temp_name, e.facts,
+                                          true, &m_stop_token, act::ContentHash::Skip);
+        if (!file) return fail(file.error());
+        return finish_hash_of(intent, *file);
+    }
     if (!now || now->inode != e.facts.inode || now->device != e.facts.device) {
         util::log_error("{}/{}: its overwrite was interrupted before the hash of its content was "
                         "complete, and it is no longer there (removed or replaced since); nothing "
@@ -913,7 +1208,12 @@ Status Pass::finish_interrupted_hash(Intent& intent, int root) {
     }
     auto file = act::prepare(root, e.facts, true, true, &m_stop_token, act::ContentHash::Skip);
     if (!file) return fail(file.error());
-    auto sha = act::finish_hash(*file, intent.checkpoint(), intent.prepared.size, &m_stop_token);
+    return finish_hash_of(intent, *file);
+}
+
+Status Pass::finish_hash_of(Intent& intent, const act::PreparedFile& file) {
+    const PlanEntry& e = intent.entry;
+    auto sha = act::finish_hash(file, intent.checkpoint(), intent.prepared.size, &m_stop_token);
     if (!sha) return fail(sha.error());
     util::log_info("{}/{}: the hash of its original content finished from the checkpoint after "
                    "{} bytes", e.root, util::utf8_display(e.facts.path), intent.checkpoint().bytes);
@@ -1032,9 +1332,10 @@ Status Pass::check_guards(const PlanSummary& summary) {
 }
 
 // Unlinks the renamed, overwritten and certified file.
-Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string& temp_name,
-                             bool sync) {
-    auto removed = act::finish_interrupted(root, entry.facts.path, temp_name, sync);
+Status Pass::finish_sanitize(int root, const PlanEntry& entry, const std::string& folder,
+                             const std::string& temp_name, bool sync) {
+    auto removed = folder.empty() ? act::finish_interrupted(root, entry.facts.path, temp_name, sync)
+                                  : act::finish_detached(root, folder, temp_name, sync);
     if (!removed) return fail(removed.error());
     return {};
 }
@@ -1207,9 +1508,18 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
                           "review", shown, entry.review.value("id", ""));
         return {};
     }
+    // The file is moved into lethe's disposal folder before anything is destroyed: a folder
+    // that cannot be used skips it now, before its intent.
+    if (auto st = act::use_disposal_folder(*file, *fd); !st) {
+        m_summary.skip("changed_or_in_use");
+        log_event(util::LogLevel::Warning, Event::Skipped, fields,
+                  fmt::format("skipped {}: {}", shown, st.error().message()));
+        return {};
+    }
     Intent intent{util::random_suffix(16), entry, file->record(),
                   fmt::format(".lethe-{}", util::random_suffix(8)), extra, m_ledger.last_seq(), m_request};
     intent.verify = m_config.sanitize_verify;
+    intent.disposal_folder = file->disposal_folder();
     if (overwrite && entry.action != policy::Action::Encrypt && m_options.erasure == nullptr) {
         // Sanitized with its group (an erasure reports each file's certificate at once, so it
         // sanitizes one file at a time): the intents of the group are recorded together just
@@ -1246,6 +1556,8 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
         }
         extra = {{"encrypted_copy", *copy}};
     }
+    // Detached from its name (and checked again) before anything is destroyed.
+    if (auto st = act::detach(*file, temp_name); !st) return not_detached(entry, id, st.error());
     act::SanitizeOptions grouped = sanitize_options();
     grouped.sync_folder = false;  // once per folder of the group, before it is certified
     grouped.checkpoint = [this, id](const act::HashCheckpoint& c) {
@@ -1253,9 +1565,13 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     };
     auto done = overwrite ? act::sanitize(*file, temp_name, grouped) : act::remove(*file);
     if (!done && done.error().kind() == ErrorKind::Refused) {
-        // Refused before anything was changed (the file grew or shrank since prepare).
+        // Refused before anything was changed (the file grew or shrank since prepare): back
+        // to its name.
         m_summary.skip("changed_or_in_use");
         util::log_warning("skipped {}: {}", shown, done.error().message());
+        if (auto back = put_back(entry, file->disposal_folder(), temp_name); !back) {
+            return fail(back.error());
+        }
         return drop_intent(id);
     }
     if (!done && done.error().kind() == ErrorKind::Stopped) {
@@ -1268,21 +1584,31 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     }
     if (!done) {
         if (done.error().kind() == ErrorKind::Verification) {
-            // The file stays where it is, overwritten but not removed, and uncertified.
+            // The file goes back to its name, overwritten but not removed, and uncertified.
             ++m_summary.failed;
             ++m_summary.failed_verifications;
             log_event(util::LogLevel::Error, Event::Error, fields,
                       fmt::format("verification failed: {}; the next pass overwrites it once "
                                   "more", done.error().message()));
-            return mark_verification_failed(id, file->read_back_mismatch(),
-                                            done.error().message());
+            if (auto st = mark_verification_failed(id, file->read_back_mismatch(),
+                                                   done.error().message());
+                !st) {
+                return st;
+            }
+            // Failing that, it stays in the disposal folder, where the next pass finds it.
+            if (auto back = put_back(entry, file->disposal_folder(), temp_name); !back) {
+                util::log_error("{}: {}", shown, back.error().message());
+            }
+            return {};
         }
         // The intent stays, so the next pass completes this file before anything else.
         return fail(done.error());
     }
     // The certificate joins the group; the intent stays until the group is in the ledger.
+    note_links(entry, *done);
     auto payload = certificate_payload(entry, *done, id, extra);
-    m_pending.push_back({entry, std::move(payload), id, temp_name, done->size});
+    m_pending.push_back({entry, std::move(payload), id, temp_name, file->disposal_folder(),
+                         done->size});
     m_pending_bytes += done->size;
     if (m_pending.size() >= kBatchFiles || m_pending_bytes >= kBatchBytes) {
         return commit_certificates();
@@ -1359,11 +1685,28 @@ Status Pass::flush_staged() {
             continue;
         }
         g.holds_checked = m_holds_checked;
+        // Detached from its name (and checked again) before anything is destroyed.
+        if (auto moved = act::detach(g.file, g.intent.temp_name); !moved) {
+            if (moved.error().kind() != ErrorKind::Refused) {
+                // Its entry is stuck in the disposal folder, not overwritten: said and recorded.
+                if (auto st = not_detached(e, g.intent.id, moved.error()); !st) return st;
+                continue;
+            }
+            m_summary.skip("changed_or_in_use");
+            log_event(util::LogLevel::Warning, Event::Skipped, fields(e),
+                      fmt::format("skipped {}: {}", shown(e), moved.error().message()));
+            untouched.insert(g.intent.id);
+            continue;
+        }
         auto st = act::overwrite(g.file, options_for(g));
         if (!st && st.error().kind() == ErrorKind::Refused) {
-            // Refused before anything was changed (the file grew or shrank since prepare).
+            // Refused before anything was changed (the file grew or shrank since prepare):
+            // back to its name.
             m_summary.skip("changed_or_in_use");
             util::log_warning("skipped {}: {}", shown(e), st.error().message());
+            if (auto back = put_back(e, g.intent.disposal_folder, g.intent.temp_name); !back) {
+                return fail(back.error());
+            }
             untouched.insert(g.intent.id);
             continue;
         }
@@ -1406,12 +1749,18 @@ Status Pass::flush_staged() {
                 !st) {
                 return st;
             }
+            // Back to its name, kept; failing that, the next pass finds it where it is.
+            if (auto back = put_back(e, g->intent.disposal_folder, g->intent.temp_name); !back) {
+                util::log_error("{}: {}", shown(e), back.error().message());
+            }
             continue;
         }
         if (!done) return fail(done.error());
         m_holds_checked = g->holds_checked;
+        note_links(e, *done);
         auto payload = certificate_payload(e, *done, g->intent.id, g->extra);
-        m_pending.push_back({e, std::move(payload), g->intent.id, g->intent.temp_name, done->size});
+        m_pending.push_back({e, std::move(payload), g->intent.id, g->intent.temp_name,
+                             g->intent.disposal_folder, done->size});
         m_pending_bytes += done->size;
     }
     if (!untouched.empty()) {

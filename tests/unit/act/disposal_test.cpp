@@ -1,5 +1,6 @@
 #include "agent/act/disposal.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/file.h>
@@ -722,6 +723,124 @@ TEST_F(DisposalTest, TheRecordSaysHowTheReadBackBypassedThePageCache) {
     EXPECT_EQ(ram_rec->read_back,
               "page cache dropped after sync (POSIX_FADV_DONTNEED); O_DIRECT unavailable");
     EXPECT_FALSE(exists(mnt + "/b.pdf"));
+}
+
+
+// The names in a folder.
+std::vector<std::string> entries_of(const std::string& folder) {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(folder.c_str());
+    if (d == nullptr) return out;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+    return out;
+}
+
+// The disposal folder: a planned file is moved into it before anything is destroyed, and
+// only the inode that was checked is destroyed there.
+TEST_F(DisposalTest, ADetachedFileIsOverwrittenAndRemovedInsideTheDisposalFolder) {
+    m_dir.write("root/acme/brief.pdf", "privileged brief");
+    auto file = prepare(m_root.get(), planned("acme/brief.pdf"), true);
+    ASSERT_TRUE(file) << file.error().message();
+    ASSERT_TRUE(use_disposal_folder(*file, m_root.get()));
+    EXPECT_EQ(file->disposal_folder(), ".lethe-disposal");
+    struct stat st {};
+    ASSERT_EQ(::stat((m_dir / "root/.lethe-disposal").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    ASSERT_TRUE(detach(*file, ".lethe-t1"));
+    EXPECT_FALSE(exists(m_dir / "root/acme/brief.pdf"));
+    EXPECT_TRUE(exists(m_dir / "root/.lethe-disposal/.lethe-t1"));
+    SanitizeOptions options;
+    options.defer_unlink = true;
+    auto rec = sanitize(*file, ".lethe-t1", options);
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_TRUE(rec->verified);
+    EXPECT_EQ(rec->links_after_overwrite, 0u);
+    // Verified and emptied: its verified name is the proof a resumed pass relies on.
+    EXPECT_EQ(slurp(m_dir / "root/.lethe-disposal/.lethe-t1.verified"), "");
+    auto where = find_detached(m_root.get(), ".lethe-disposal", ".lethe-t1");
+    ASSERT_TRUE(where);
+    EXPECT_EQ(*where, Detached::Verified);
+    auto removed = finish_detached(m_root.get(), ".lethe-disposal", ".lethe-t1");
+    ASSERT_TRUE(removed);
+    EXPECT_TRUE(*removed);
+    EXPECT_TRUE(entries_of(m_dir / "root/.lethe-disposal").empty());
+}
+
+TEST_F(DisposalTest, AFileReplacedBeforeTheMoveIsPutBackUntouched) {
+    m_dir.write("root/acme/brief.pdf", "old version");
+    auto file = prepare(m_root.get(), planned("acme/brief.pdf"), true);
+    ASSERT_TRUE(file);
+    ASSERT_TRUE(use_disposal_folder(*file, m_root.get()));
+    // An editor's save: a new file renamed over the name.
+    m_dir.write("root/acme/.tmp", "new version");
+    ASSERT_EQ(::rename((m_dir / "root/acme/.tmp").c_str(), (m_dir / "root/acme/brief.pdf").c_str()), 0);
+    auto st = detach(*file, ".lethe-t2");
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(st.error().message().find("was replaced"), std::string::npos) << st.error().message();
+    EXPECT_EQ(slurp(m_dir / "root/acme/brief.pdf"), "new version");
+    EXPECT_TRUE(entries_of(m_dir / "root/.lethe-disposal").empty());
+}
+
+TEST_F(DisposalTest, AnEntryPutBackNeverReplacesANewerOne) {
+    m_dir.write("root/acme/brief.pdf", "moved");
+    auto file = prepare(m_root.get(), planned("acme/brief.pdf"), true);
+    ASSERT_TRUE(file);
+    ASSERT_TRUE(use_disposal_folder(*file, m_root.get()));
+    ASSERT_TRUE(detach(*file, ".lethe-t3"));
+    m_dir.write("root/acme/brief.pdf", "saved since");
+    auto at = put_back(m_root.get(), ".lethe-disposal", ".lethe-t3", "acme/brief.pdf");
+    ASSERT_TRUE(at) << at.error().message();
+    EXPECT_NE(*at, "acme/brief.pdf");
+    EXPECT_EQ(at->rfind("acme/brief.pdf.lethe-returned-", 0), 0u) << *at;
+    EXPECT_EQ(slurp(m_dir / "root/acme/brief.pdf"), "saved since");
+    EXPECT_EQ(slurp(m_dir / ("root/" + *at)), "moved");
+}
+
+TEST_F(DisposalTest, ADisposalFolderThatIsNotLethesIsRefusedAndNeverFollowed) {
+    m_dir.write("root/acme/brief.pdf", "privileged brief");
+    m_dir.mkdir("elsewhere");
+    ASSERT_EQ(::symlink((m_dir / "elsewhere").c_str(), (m_dir / "root/.lethe-disposal").c_str()), 0);
+    auto file = prepare(m_root.get(), planned("acme/brief.pdf"), true);
+    ASSERT_TRUE(file);
+    auto st = use_disposal_folder(*file, m_root.get());
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().kind(), ErrorKind::Refused);
+    EXPECT_NE(st.error().message().find("symlink"), std::string::npos) << st.error().message();
+    ASSERT_EQ(::unlink((m_dir / "root/.lethe-disposal").c_str()), 0);
+    ASSERT_EQ(::mkdir((m_dir / "root/.lethe-disposal").c_str(), 0755), 0);
+    ASSERT_EQ(::chmod((m_dir / "root/.lethe-disposal").c_str(), 0755), 0);
+    st = use_disposal_folder(*file, m_root.get());
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message().find("has mode 0755, not 0700"), std::string::npos)
+        << st.error().message();
+    EXPECT_EQ(slurp(m_dir / "root/acme/brief.pdf"), "privileged brief");
+}
+
+TEST_F(DisposalTest, AFileOnAnotherFilesystemGetsTheDisposalFolderOfThatFilesystem) {
+    std::string ramfs = mount_ramfs();
+    if (ramfs.empty()) GTEST_SKIP() << "mounting a ramfs needs root (CI runs as root)";
+    // The ramfs is mounted outside the root: bind it inside.
+    m_dir.mkdir("root/mnt");
+    ASSERT_EQ(::mount(ramfs.c_str(), (m_dir / "root/mnt").c_str(), nullptr, MS_BIND, nullptr), 0);
+    struct Unmount {
+        std::string at;
+        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } unmount{m_dir / "root/mnt"};
+    m_dir.write("root/mnt/acme/b.pdf", "on the other filesystem");
+    auto file = prepare(m_root.get(), planned("mnt/acme/b.pdf"), true);
+    ASSERT_TRUE(file) << file.error().message();
+    ASSERT_TRUE(use_disposal_folder(*file, m_root.get()));
+    EXPECT_EQ(file->disposal_folder(), "mnt/.lethe-disposal");
+    ASSERT_TRUE(detach(*file, ".lethe-t4"));
+    auto rec = sanitize(*file, ".lethe-t4", SanitizeOptions{});
+    ASSERT_TRUE(rec) << rec.error().message();
+    EXPECT_FALSE(exists(m_dir / "root/mnt/acme/b.pdf"));
+    EXPECT_TRUE(entries_of(m_dir / "root/mnt/.lethe-disposal").empty());
 }
 
 }  // namespace

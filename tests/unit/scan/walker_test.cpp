@@ -45,6 +45,16 @@ TEST(Walk, ReportsRegularFilesWithRelativePaths) {
     EXPECT_EQ(w.stats.bytes, 7u);
 }
 
+// lethe's disposal folder is left out where lethe puts it (the top of the root), and only
+// there: a folder of that name deeper in the share is the users'.
+TEST(Walk, LeavesOutLethesDisposalFolderAtTheTopOfTheRootOnly) {
+    TempDir dir;
+    dir.write("root/.lethe-disposal/.lethe-1a2b", "being destroyed");
+    dir.write("root/acme/.lethe-disposal/users.pdf", "u");
+    Walked w = walk_root(dir / "root");
+    EXPECT_EQ(w.files, (std::set<std::string>{"acme/.lethe-disposal/users.pdf"}));
+}
+
 TEST(Walk, NeverFollowsSymlinksToFilesOrFolders) {
     TempDir dir;
     dir.write("root/real.pdf", "r");

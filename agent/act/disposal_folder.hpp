@@ -1,0 +1,41 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "agent/util/error.hpp"
+#include "agent/util/fd.hpp"
+
+namespace lethe::act {
+
+// lethe's disposal folder (kDisposalFolder in disposal.hpp) of one filesystem inside a root,
+// open and checked: a folder (never a symlink), owned by lethe's effective user, mode
+// exactly 0700, on the expected device. `path` is where it is below the root.
+struct DisposalFolder {
+    UniqueFd fd;
+    std::string path;
+};
+
+// The disposal folder for a file on `device` at `planned_path` below `root_fd`: in the top
+// folder of that filesystem inside the root (the root itself, or the deepest folder on the
+// file's path whose device differs from its parent's: a mount or a btrfs subvolume).
+// Created (mkdirat 0700, the parent fsynced) when `create` and missing. Refused
+// (ErrorKind::Refused) with the folder's path and what is wrong with it.
+[[nodiscard]] Result<DisposalFolder> find_disposal_folder(int root_fd, std::string_view planned_path,
+                                                          dev_t device, bool create);
+
+// Opens the disposal folder recorded as `path` below `root_fd` (never created), checked as
+// above; `device` 0 accepts any device.
+[[nodiscard]] Result<UniqueFd> open_disposal_folder(int root_fd, const std::string& path,
+                                                    dev_t device);
+
+// Moves `from_name` in `from_dir` back to `to_name` in `to_dir` without ever replacing an
+// entry there (RENAME_NOREPLACE): when the name is taken, to NAME.lethe-returned-XXXX
+// beside it. Returns the name it got; an error when neither rename worked (the entry is
+// then still at `from_name`).
+[[nodiscard]] Result<std::string> return_entry(int from_dir, const std::string& from_name,
+                                               int to_dir, const std::string& to_name);
+
+}  // namespace lethe::act
