@@ -38,8 +38,7 @@ int policy_check(std::vector<std::string> paths, const std::string& config_path,
         global_errors.push_back(
             fmt::format("no schedule files (*.toml) in {}", fmt::join(paths, ", ")));
     }
-    std::map<std::string, std::string> schedule_ids;  // id -> file
-    std::map<std::string, std::string> category_ids;
+    policy::IdRegister ids;
     for (const auto& f : *files) {
         auto text = util::read_file(f);
         policy::ScheduleReport r;
@@ -50,17 +49,8 @@ int policy_check(std::vector<std::string> paths, const std::string& config_path,
             r = policy::check_schedule(*text, f);
         }
         if (r.schedule) {
-            if (auto [it, fresh] = schedule_ids.emplace(r.schedule->id, f); !fresh) {
-                r.errors.push_back(fmt::format("{}: schedule id '{}' is already used by {}", f,
-                                               r.schedule->id, it->second));
-            }
-            for (const auto& c : r.schedule->categories) {
-                if (auto [it, fresh] = category_ids.emplace(c.id, f); !fresh) {
-                    r.errors.push_back(fmt::format(
-                        "{}:{}: category id '{}' is already defined by {}", f, c.line, c.id,
-                        it->second));
-                }
-            }
+            auto clashes = ids.add(*r.schedule);
+            r.errors.insert(r.errors.end(), clashes.begin(), clashes.end());
         }
         reports.push_back(std::move(r));
     }

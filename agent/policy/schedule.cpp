@@ -63,6 +63,11 @@ util::Date Cutoff::apply(util::Date date) const {
     return end;
 }
 
+std::string located(const std::string& file, SourcePosition at) {
+    if (at.line == 0) return file;
+    return fmt::format("{}:{}:{}", file, at.line, at.column);
+}
+
 std::string Cutoff::to_string() const {
     switch (kind) {
         case Kind::None: return "none";
@@ -342,6 +347,83 @@ void parse_review(TableReader& r, Category& c, bool action_known, Collector& out
     }
 }
 
+SourcePosition position_of(const toml::node& node) {
+    return {node.source().begin.line, node.source().begin.column};
+}
+
+// Element `i` of the array under `key`, which string_array() has read: errors about one
+// value point at that value, not at the start of its list.
+const toml::node& element(TableReader& r, std::string_view key, size_t i) {
+    return *r.node(key)->as_array()->get(i);
+}
+
+// An empty matcher list is refused: it matches every file, not none, and a records manager
+// who writes `paths = []` while a list is being drafted would dispose of a whole share.
+// Leaving the key out is how to say "any".
+void refuse_empty_matchers(TableReader& r, Collector& out) {
+    struct Matcher {
+        std::string_view key;
+        std::string_view any;     // "remove the key to match any ..."
+        std::string_view values;  // "or list the ..."
+    };
+    static constexpr Matcher kMatchers[] = {
+        {"paths", "path", "path patterns"},
+        {"extensions", "extension", "extensions"},
+        {"mime", "content type", "content types"},
+        {"owners", "owner", "owners"},
+        {"groups", "group", "groups"},
+    };
+    for (const Matcher& m : kMatchers) {
+        const toml::node* n = r.node(m.key);
+        const toml::array* list = n != nullptr ? n->as_array() : nullptr;
+        if (list == nullptr || !list->empty()) continue;
+        out.errors.push_back(
+            r.error_at(m.key, fmt::format("'{}' is empty: an empty list would match every file, "
+                                          "not none; remove the key to match any {}, or list "
+                                          "the {}",
+                                          m.key, m.any, m.values))
+                .message());
+    }
+}
+
+// One entry of `paths`: a pattern that can match some path, with only the captures lethe
+// defines. `at` is the array element, for the error's line and column.
+std::optional<util::Glob> parse_path_pattern(TableReader& r, const std::string& p,
+                                             const toml::node& at, Collector& out) {
+    // Before compiling: "/san/**" should get the same advice as "./san/**".
+    if (auto never = util::unmatchable(p)) {
+        out.errors.push_back(
+            r.error_at_node(at, fmt::format("path pattern '{}', column {}: can never match: {}{}",
+                                            p, never->column, never->why,
+                                            never->instead.empty()
+                                                ? std::string()
+                                                : fmt::format("; write '{}' instead", never->instead)))
+                .message());
+        return std::nullopt;
+    }
+    auto glob = util::Glob::compile(p);
+    if (!glob) {
+        out.errors.push_back(r.error_at_node(at, glob.error().message()).message());
+        return std::nullopt;
+    }
+    bool ok = true;
+    for (const auto& name : glob->capture_names()) {
+        if (name == "client" || name == "matter") continue;
+        std::set<std::string, std::less<>> known{"client", "matter"};
+        auto guess = detail::did_you_mean(name, known);
+        out.errors.push_back(
+            r.error_at_node(at, fmt::format("capture '{{{}}}' in '{}' is not defined (lethe "
+                                            "defines {{client}} and {{matter}}){}",
+                                            name, p,
+                                            guess ? fmt::format("; did you mean '{{{}}}'?", *guess)
+                                                  : std::string()))
+                .message());
+        ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return std::move(*glob);
+}
+
 // Parses one [[category]]. Each matcher is checked independently so that one mistake
 // does not hide the next.
 std::optional<Category> parse_category(const toml::table& table, const std::string& file,
@@ -353,41 +435,29 @@ std::optional<Category> parse_category(const toml::table& table, const std::stri
     if (!out.ok(id)) return std::nullopt;
     c.id = *id;
     TableReader r(table, file, fmt::format("category '{}'", c.id));
-    r.node("id");
+    c.id_at = position_of(*r.node("id"));
     size_t errors_before = out.errors.size();
 
     if (auto v = r.string("description"); out.ok(v)) c.description = v->value_or("");
     if (auto v = r.string("mandate"); out.ok(v)) c.mandate = v->value_or("");
 
+    refuse_empty_matchers(r, out);
     if (auto paths = r.string_array("paths"); out.ok(paths)) {
-        for (const auto& p : *paths) {
-            auto glob = util::Glob::compile(p);
-            if (!glob) {
-                out.errors.push_back(r.error_at("paths", glob.error().message()).message());
-                continue;
+        for (size_t i = 0; i < paths->size(); ++i) {
+            if (auto glob = parse_path_pattern(r, (*paths)[i], element(r, "paths", i), out)) {
+                c.paths.push_back(std::move(*glob));
             }
-            for (const auto& name : glob->capture_names()) {
-                if (name != "client" && name != "matter") {
-                    std::set<std::string, std::less<>> known{"client", "matter"};
-                    auto guess = detail::did_you_mean(name, known);
-                    out.errors.push_back(
-                        r.error_at("paths", fmt::format("capture '{{{}}}' in '{}' is not defined "
-                                                        "(lethe defines {{client}} and {{matter}}){}",
-                                                        name, p,
-                                                        guess ? fmt::format("; did you mean '{{{}}}'?", *guess)
-                                                              : std::string()))
-                            .message());
-                }
-            }
-            c.paths.push_back(std::move(*glob));
         }
     }
 
     if (auto extensions = r.string_array("extensions"); out.ok(extensions)) {
-        for (auto ext : *extensions) {
+        for (size_t i = 0; i < extensions->size(); ++i) {
+            std::string ext = std::move((*extensions)[i]);
             if (!ext.empty() && ext.front() == '.') ext.erase(0, 1);
             if (ext.empty() || ext.find('/') != std::string::npos) {
-                out.errors.push_back(r.error_at("extensions", fmt::format("bad extension '{}'", ext)).message());
+                out.errors.push_back(
+                    r.error_at_node(element(r, "extensions", i), fmt::format("bad extension '{}'", ext))
+                        .message());
                 continue;
             }
             std::transform(ext.begin(), ext.end(), ext.begin(),
@@ -396,9 +466,8 @@ std::optional<Category> parse_category(const toml::table& table, const std::stri
         }
     }
     if (auto types = r.string_array("mime"); out.ok(types)) {
-        const toml::array* items = types->empty() ? nullptr : r.node("mime")->as_array();
         for (size_t i = 0; i < types->size(); ++i) {
-            auto m = parse_mime(r, std::move((*types)[i]), *items->get(i));
+            auto m = parse_mime(r, std::move((*types)[i]), element(r, "mime", i));
             if (out.ok(m)) c.mime.push_back(std::move(*m));
         }
     }
@@ -495,55 +564,6 @@ std::optional<Event> parse_event(const std::string& name, const toml::node& node
     return e;
 }
 
-// Whether every file `narrow` matches is also matched by `wide` (a sound, not complete,
-// test: only the shapes a schedule writer produces by copy and paste).
-bool covers(const Category& wide, const Category& narrow) {
-    auto patterns = [](const Category& c) {
-        std::set<std::string> out;
-        for (const auto& g : c.paths) out.insert(g.pattern());
-        return out;
-    };
-    if (!wide.paths.empty()) {
-        auto w = patterns(wide);
-        auto n = patterns(narrow);
-        if (narrow.paths.empty() || !std::includes(w.begin(), w.end(), n.begin(), n.end())) return false;
-    }
-    if (!wide.extensions.empty()) {
-        if (narrow.extensions.empty()) return false;
-        for (const auto& e : narrow.extensions) {
-            if (std::find(wide.extensions.begin(), wide.extensions.end(), e) == wide.extensions.end()) return false;
-        }
-    }
-    if (!wide.mime.empty()) {
-        if (narrow.mime.empty()) return false;
-        for (const auto& m : narrow.mime) {
-            // "image/*" in narrow is covered only by "image/*" in wide.
-            if (m.back() == '*' ? std::find(wide.mime.begin(), wide.mime.end(), m) == wide.mime.end()
-                                : !mime_matches(wide.mime, m)) {
-                return false;
-            }
-        }
-    }
-    if (wide.min_size && (!narrow.min_size || *narrow.min_size < *wide.min_size)) return false;
-    if (wide.max_size && (!narrow.max_size || *narrow.max_size > *wide.max_size)) return false;
-    auto subset = [](const std::vector<uint32_t>& w, const std::vector<uint32_t>& n) {
-        if (w.empty()) return true;
-        if (n.empty()) return false;
-        return std::all_of(n.begin(), n.end(), [&](uint32_t x) { return std::find(w.begin(), w.end(), x) != w.end(); });
-    };
-    return subset(wide.owners, narrow.owners) && subset(wide.groups, narrow.groups);
-}
-
-// Whether `a` keeps every file at least as long as `b` (same trigger and cutoff, and each
-// calendar component at least as large).
-bool keeps_at_least_as_long(const Category& a, const Category& b) {
-    if (a.trigger != b.trigger || a.event != b.event || !(a.cutoff == b.cutoff)) return false;
-    if (a.retain.permanent) return true;
-    if (b.retain.permanent) return false;
-    return a.retain.years * 12 + a.retain.months >= b.retain.years * 12 + b.retain.months &&
-           a.retain.days >= b.retain.days;
-}
-
 }  // namespace
 
 bool mime_matches(const std::vector<std::string>& patterns, std::string_view type) {
@@ -559,32 +579,11 @@ bool mime_matches(const std::vector<std::string>& patterns, std::string_view typ
     return false;
 }
 
-std::vector<std::string> shadow_warnings(const RetentionSchedule& schedule) {
-    std::vector<std::string> out;
-    const auto& cats = schedule.categories;
-    for (size_t i = 0; i < cats.size(); ++i) {
-        for (size_t j = 0; j < cats.size(); ++j) {
-            if (i == j || !covers(cats[j], cats[i]) || !keeps_at_least_as_long(cats[j], cats[i])) continue;
-            // On an equal expiry the more protective action wins, then the earlier category.
-            bool strictly_longer = !keeps_at_least_as_long(cats[i], cats[j]);
-            Action wide = cats[j].precedence();
-            Action narrow = cats[i].precedence();
-            bool wins_tie = wide > narrow || (wide == narrow && j < i);
-            if (!strictly_longer && !wins_tie) continue;
-            out.push_back(fmt::format(
-                "{}:{}: category '{}' can never win: category '{}' matches every file it "
-                "matches and keeps it {} (retain {} vs {}, action {} vs {})",
-                schedule.source_path, cats[i].line, cats[i].id, cats[j].id,
-                strictly_longer ? "longer" : "as long with a winning action",
-                cats[j].retain.to_string(), cats[i].retain.to_string(), to_string(wide),
-                to_string(narrow)));
-            break;
-        }
-    }
-    return out;
-}
+namespace {
 
-ScheduleReport check_schedule(std::string_view toml_text, const std::string& source_name) {
+// check_schedule; `warnings`: whether to look for categories that can never win (only
+// `policy check` reports them).
+ScheduleReport check(std::string_view toml_text, const std::string& source_name, bool warnings) {
     ScheduleReport report;
     report.file = source_name;
     Collector out;
@@ -613,7 +612,10 @@ ScheduleReport check_schedule(std::string_view toml_text, const std::string& sou
                 s.schema = **schema;
             }
         }
-        if (auto id = sched.required_string("id"); out.ok(id)) s.id = *id;
+        if (auto id = sched.required_string("id"); out.ok(id)) {
+            s.id = *id;
+            s.id_at = position_of(*sched.node("id"));
+        }
         if (auto version = sched.integer("version"); out.ok(version)) {
             if (!version->has_value() || **version < 1) {
                 out.errors.push_back(sched.error_at("version", "'version' is required, a positive integer").message());
@@ -706,15 +708,21 @@ ScheduleReport check_schedule(std::string_view toml_text, const std::string& sou
     out.unknown(top);
     report.errors = std::move(out.errors);
     if (report.errors.empty()) {
-        report.warnings = shadow_warnings(s);
+        if (warnings) report.warnings = shadow_warnings(s);
         report.schedule = std::move(s);
     }
     return report;
 }
 
+}  // namespace
+
+ScheduleReport check_schedule(std::string_view toml_text, const std::string& source_name) {
+    return check(toml_text, source_name, true);
+}
+
 Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
                                          const std::string& source_name) {
-    auto report = check_schedule(toml_text, source_name);
+    auto report = check(toml_text, source_name, false);
     if (!report.errors.empty()) {
         return fail(ErrorKind::BadInput, fmt::format("{}", fmt::join(report.errors, "\n")));
     }
@@ -761,27 +769,36 @@ Result<std::vector<RetentionSchedule>> load_schedules(const std::vector<std::str
                     "no schedule files (*.toml) found: nothing can be classified");
     }
     std::vector<RetentionSchedule> out;
-    std::set<std::string> schedule_ids;
-    std::set<std::string> category_ids;
+    IdRegister ids;
     for (const auto& f : *files) {
         auto text = util::read_file(f);
         if (!text) return fail(text.error());
         auto s = parse_schedule(*text, f);
         if (!s) return fail(s.error());
-        if (!schedule_ids.insert(s->id).second) {
-            return fail(ErrorKind::BadInput,
-                        fmt::format("{}: schedule id '{}' is already used by another file", f, s->id));
-        }
-        for (const auto& c : s->categories) {
-            if (!category_ids.insert(c.id).second) {
-                return fail(ErrorKind::BadInput,
-                            fmt::format("{}: category id '{}' is already defined by another "
-                                        "schedule", f, c.id));
-            }
+        if (auto clashes = ids.add(*s); !clashes.empty()) {
+            return fail(ErrorKind::BadInput, fmt::format("{}", fmt::join(clashes, "\n")));
         }
         out.push_back(std::move(*s));
     }
     return out;
+}
+
+std::vector<std::string> IdRegister::add(const RetentionSchedule& schedule) {
+    std::vector<std::string> clashes;
+    const std::string& file = schedule.source_path;
+    std::string here = located(file, schedule.id_at);
+    if (auto [it, fresh] = m_schedules.emplace(schedule.id, here); !fresh) {
+        clashes.push_back(fmt::format("{}: schedule id '{}' is already used by {}", here,
+                                      schedule.id, it->second));
+    }
+    for (const auto& c : schedule.categories) {
+        here = located(file, c.id_at);
+        if (auto [it, fresh] = m_categories.emplace(c.id, here); !fresh) {
+            clashes.push_back(fmt::format("{}: category id '{}' is already defined by {}", here,
+                                          c.id, it->second));
+        }
+    }
+    return clashes;
 }
 
 }  // namespace lethe::policy

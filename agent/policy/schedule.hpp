@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/policy/retention.hpp"
@@ -11,6 +12,15 @@
 #include "agent/util/tzif.hpp"
 
 namespace lethe::policy {
+
+// Where something is written in its schedule file, 1-based; 0 when not known.
+struct SourcePosition {
+    size_t line = 0;
+    size_t column = 0;
+};
+
+// "<file>:<line>:<column>", or the file alone when the position is not known.
+[[nodiscard]] std::string located(const std::string& file, SourcePosition at);
 
 // What happens to a record when its retention has run out. Declared from least to most
 // protective: when two categories give the same expiry, the later enumerator wins.
@@ -83,6 +93,7 @@ struct Category {
     // none = permanently (the default).
     std::optional<Retention> archive_for;
     size_t line = 0;                     // where the category starts in its file
+    SourcePosition id_at;                // where its id is written
 
     [[nodiscard]] bool needs_review() const { return review || action == Action::Review; }
     // What disposes of a due file once a records manager approved it (or at once, when the
@@ -117,11 +128,14 @@ struct RetentionSchedule {
     std::vector<Event> events;
     std::string source_path;  // the file it was loaded from
     std::string sha256;       // lowercase hex of the file's bytes, for certificates
+    SourcePosition id_at;     // where [schedule] id is written
 };
 
 // Parses and validates one schedule from TOML text. Every error names
 // `<source_name>:<line>:<column>` and what is wrong; unknown keys are errors (a typo must not
-// silently widen or narrow what is disposed).
+// silently widen or narrow what is disposed), and so are matchers that fail open: an empty
+// matcher list (it would match every file, not none) and a path pattern no path can match
+// ("./san/**", "../x", "a//b": the category would silently hold nothing it was meant to).
 [[nodiscard]] Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
                                                        const std::string& source_name);
 
@@ -143,9 +157,23 @@ struct ScheduleReport {
 // Warnings for categories of `schedule` that another category always beats.
 [[nodiscard]] std::vector<std::string> shadow_warnings(const RetentionSchedule& schedule);
 
+// The rule across files: a schedule id, and a category id, names one thing among all the
+// schedules in force. Give it the schedules in load order; add() returns the clashes of
+// that schedule with the ones given before, each "<file>:<line>:<column>: ... already ...
+// by <file>:<line>:<column>". Average constant time per id.
+class IdRegister {
+public:
+    [[nodiscard]] std::vector<std::string> add(const RetentionSchedule& schedule);
+
+private:
+    std::unordered_map<std::string, std::string> m_schedules;   // id -> where it was defined
+    std::unordered_map<std::string, std::string> m_categories;  // id -> where it was defined
+};
+
 // Loads schedules from files and folders (every `*.toml` directly in a folder, in name
 // order). Fails on the first broken file; fails if two schedules share an id or two
-// categories share an id. An empty result is an error: no schedule means nothing to enforce.
+// categories share an id (IdRegister). An empty result is an error: no schedule means
+// nothing to enforce. Time linear in the size of the files.
 [[nodiscard]] Result<std::vector<RetentionSchedule>> load_schedules(
     const std::vector<std::string>& paths);
 

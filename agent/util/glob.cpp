@@ -138,7 +138,105 @@ bool match_at(std::string_view p, size_t pi, std::string_view s, size_t si,
     return si == s.size();
 }
 
+// One name of a pattern: where it starts, its text, and its value when it is a plain name
+// (no wildcard, class or capture; escapes undone).
+struct PatternName {
+    size_t begin = 0;
+    std::string_view text;
+    std::optional<std::string> plain;
+};
+
+// The pattern's names, split at each '/' (an escaped "\/" matches the path's '/', so it
+// separates too).
+std::vector<PatternName> names_of(std::string_view p) {
+    std::vector<PatternName> out;
+    PatternName cur;
+    cur.plain.emplace();
+    auto finish = [&](size_t end, size_t next) {
+        cur.text = p.substr(cur.begin, end - cur.begin);
+        out.push_back(std::move(cur));
+        cur = PatternName{next, {}, std::string()};
+    };
+    for (size_t i = 0; i < p.size(); ++i) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < p.size()) {
+            ++i;
+            if (p[i] == '/') {
+                finish(i - 1, i + 1);
+            } else if (cur.plain) {
+                cur.plain->push_back(p[i]);
+            }
+        } else if (c == '/') {
+            finish(i, i + 1);
+        } else if (c == '*' || c == '?' || c == '[' || c == '{') {
+            cur.plain.reset();
+        } else if (cur.plain) {
+            cur.plain->push_back(c);
+        }
+    }
+    finish(p.size(), p.size());
+    return out;
+}
+
+// The pattern with the names no path has taken out, or "" when that cannot be done
+// soundly ("..": climbing out of the root, or back over a wildcard).
+std::string tidied(const std::vector<PatternName>& names) {
+    std::vector<std::string_view> kept;
+    for (size_t i = 0; i < names.size(); ++i) {
+        const PatternName& n = names[i];
+        bool last = i + 1 == names.size();
+        if (n.text.empty()) {
+            // "san/": the writer meant what is in the folder.
+            if (last && i > 0 && (kept.empty() || kept.back() != "**")) kept.emplace_back("**");
+            continue;
+        }
+        if (n.plain == ".") continue;
+        if (n.plain == "..") {
+            bool plain_before = !kept.empty() && kept.back() != "**" &&
+                                kept.back().find_first_of("*?[{\\") == std::string_view::npos;
+            if (!plain_before) return "";
+            kept.pop_back();
+            continue;
+        }
+        kept.push_back(n.text);
+    }
+    std::string out;
+    for (std::string_view k : kept) {
+        if (!out.empty()) out += '/';
+        out += k;
+    }
+    return out;
+}
+
 }  // namespace
+
+std::optional<Unmatchable> unmatchable(std::string_view pattern) {
+    if (pattern.empty()) return std::nullopt;  // Glob::compile refuses it with its own words
+    std::vector<PatternName> names = names_of(pattern);
+    for (size_t i = 0; i < names.size(); ++i) {
+        const PatternName& n = names[i];
+        std::string_view why;
+        if (n.text.empty() && i == 0) {
+            why = "patterns are relative to the root and must not start with '/'";
+        } else if (n.text.empty() && i + 1 == names.size()) {
+            why = "no file's path ends in '/'";
+        } else if (n.text.empty()) {
+            why = "no path has an empty name between two '/'";
+        } else if (n.plain == ".") {
+            why = "paths relative to the root have no '.' folder";
+        } else if (n.plain == "..") {
+            why = "paths relative to the root have no '..' folder (a pattern cannot leave the root)";
+        } else {
+            continue;
+        }
+        Unmatchable out;
+        out.column = std::min(n.begin, pattern.size() - 1) + 1;
+        out.why = std::string(why);
+        out.instead = tidied(names);
+        return out;
+    }
+    return std::nullopt;
+}
 
 Result<Glob> Glob::compile(std::string_view pattern) {
     std::vector<std::string> names;

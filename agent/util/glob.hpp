@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,5 +54,17 @@ private:
 // hold that silently covers nothing is the failure to avoid) and show this form as what to
 // write instead. Only whole segments count: ".*" and "..x" are ordinary.
 [[nodiscard]] Result<std::string> without_dot_segments(std::string_view pattern);
+
+// Why no path that a walk of a root produces (relative, '/' between names, never an empty,
+// '.' or '..' name, never a trailing '/') can match `pattern`, or nullopt when one may.
+// `column` (1-based) is where in the pattern the trouble starts; `instead` is the pattern
+// the writer most likely meant ("./san/**" -> "san/**"), empty when there is none (a
+// pattern that climbs out of the root with "..").
+struct Unmatchable {
+    size_t column = 0;
+    std::string why;
+    std::string instead;
+};
+[[nodiscard]] std::optional<Unmatchable> unmatchable(std::string_view pattern);
 
 }  // namespace lethe::util

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/e2e.hpp"
@@ -318,6 +321,45 @@ action = "delete"
               std::string::npos) << check.err;
     Output plan = lethe("plan " + config() + " --now 2026-02-09");
     EXPECT_EQ(plan.code, 2) << plan.out;
+}
+
+// A category that fails open (an empty matcher list matches every file, not none) or that
+// names a pattern no path can match is refused by the check without --strict, and by every
+// command that loads schedules: nothing is disposed, not even what the rest would dispose.
+TEST_F(PolicyE2E, EmptyMatcherListsAndUnmatchablePatternsAreRefusedWhereverSchedulesLoad) {
+    ASSERT_EQ(lethe("keygen " + config()).code, 0);
+    const std::string kSan = "\n[[category]]\nid = \"san\"\n";
+    const std::string kRest = "retain = \"30d\"\naction = \"sanitize\"\n";
+    const size_t matcher_line = static_cast<size_t>(std::count(kFirm, kFirm + strlen(kFirm), '\n')) + 4;
+    struct Case {
+        std::string matcher;
+        std::string message;
+    };
+    const Case cases[] = {
+        {"paths = []", fmt::format("firm.toml:{}:9: category 'san': 'paths' is empty: an empty "
+                                   "list would match every file, not none",
+                                   matcher_line)},
+        {"owners = []", fmt::format("firm.toml:{}:10: category 'san': 'owners' is empty",
+                                    matcher_line)},
+        {"paths = [\"./acme/**\"]",
+         fmt::format("firm.toml:{}:10: category 'san': path pattern './acme/**', column 1: can "
+                     "never match: paths relative to the root have no '.' folder; write 'acme/**' "
+                     "instead",
+                     matcher_line)},
+    };
+    for (const Case& c : cases) {
+        m_dir.write("policies/firm.toml", kFirm + kSan + c.matcher + "\n" + kRest);
+        Output check = lethe("policy check " + config());
+        EXPECT_EQ(check.code, 2) << c.matcher;
+        EXPECT_NE(check.err.find(c.message), std::string::npos) << check.err;
+        for (std::string command : {"plan", "run", "--log-target stderr agent --once"}) {
+            Output o = lethe(command + " " + config() + " --now 2026-11-25");
+            EXPECT_EQ(o.code, 2) << command << " with " << c.matcher << ": " << o.err;
+            EXPECT_NE(o.err.find(c.message), std::string::npos) << command << ": " << o.err;
+        }
+        EXPECT_EQ(slurp(m_dir / "share/old.tmp"), "temp");  // due under 'scratch', kept
+        EXPECT_EQ(slurp(m_dir / "share/acme/m1/billing/inv.xlsx"), "invoice");
+    }
 }
 
 TEST_F(PolicyE2E, TheExampleSchedulesPassTheStrictCheck) {

@@ -458,17 +458,8 @@ paths = ["edge/{client}", "edge/x/{matter}/{client}"]
 retain = "2y"
 action = "delete"
 
-[[category]]
-id = "edge-trailing-slash"
-paths = ["edge/{client}/", "edge/x/"]
-retain = "3y"
-action = "delete"
-
-[[category]]
-id = "edge-empty-segment"
-paths = ["edge//{matter}/**", "edge/x//**"]
-retain = "4y"
-action = "delete"
+# A trailing '/' and an empty name ('//') never reach a classifier: the loader refuses them
+# (tests/data/broken-schedules/unmatchable-paths.toml).
 
 [[category]]
 id = "edge-within-segment"

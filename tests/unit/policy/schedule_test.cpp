@@ -141,7 +141,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_glob",
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\npaths = [\"a/[b\"]\n"
                 "retain = \"1y\"\naction = \"delete\"\n",
-                "p.toml:6:9", "unclosed '['"},
+                "p.toml:6:10", "unclosed '['"},
         BadCase{"duplicate_category",
                 "[schedule]\nid = \"x\"\nversion = 1\n[[category]]\nid = \"c\"\nretain = \"1y\"\n"
                 "action = \"delete\"\n[[category]]\nid = \"c\"\nretain = \"1y\"\naction = \"delete\"\n",
@@ -199,6 +199,78 @@ TEST(LoadSchedules, ReadsFoldersAndRejectsDuplicateIdsAcrossFiles) {
     auto dup = load_schedules({dir / "p"});
     ASSERT_FALSE(dup);
     EXPECT_NE(dup.error().message().find("already used"), std::string::npos);
+}
+
+// What a firm with a category per client writes: loading is linear (bench/schedule_load.sh
+// times it; a test never does), and this checks the result of such a load.
+TEST(LoadSchedules, TenThousandCategoriesLoadInOrderWithTheirIds) {
+    constexpr size_t kCategories = 10000;
+    std::string text = "[schedule]\nid = \"clients\"\nversion = 1\n";
+    for (size_t i = 0; i < kCategories; ++i) {
+        text += fmt::format("\n[[category]]\nid = \"client-{:05}\"\n"
+                            "paths = [\"clients/c{:05}/{{matter}}/**\"]\n"
+                            "extensions = [\"pdf\", \"docx\"]\nretain = \"{}y\"\n"
+                            "action = \"sanitize\"\n",
+                            i, i, 1 + i % 10);
+    }
+    lethe::testing::TempDir dir;
+    auto loaded = load_schedules({dir.write("p/clients.toml", text)});
+    ASSERT_TRUE(loaded) << loaded.error().message();
+    ASSERT_EQ(loaded->size(), 1u);
+    const auto& cats = loaded->front().categories;
+    ASSERT_EQ(cats.size(), kCategories);
+    for (size_t i = 0; i < kCategories; ++i) {
+        ASSERT_EQ(cats[i].id, fmt::format("client-{:05}", i));
+        ASSERT_EQ(cats[i].paths.at(0).pattern(), fmt::format("clients/c{:05}/{{matter}}/**", i));
+        ASSERT_EQ(cats[i].id_at.line, 6 + 7 * i);
+    }
+    ScheduleReport report = check_schedule(text, "clients.toml");
+    EXPECT_TRUE(report.errors.empty());
+    EXPECT_TRUE(report.warnings.empty()) << report.warnings.front();
+}
+
+// The shadow check looks only where a covering category can be; it must still name the
+// first one in schedule order, wherever that one is found.
+TEST(Schedule, ShadowWarningNamesTheFirstCategoryThatAlwaysWins) {
+    auto report = check_schedule(R"([schedule]
+id = "s"
+version = 1
+[[category]]
+id = "pdf-anywhere"
+extensions = ["pdf"]
+retain = "10y"
+action = "review"
+[[category]]
+id = "billing"
+paths = ["billing/**", "invoices/**"]
+retain = "8y"
+action = "sanitize"
+[[category]]
+id = "billing-pdf"
+paths = ["billing/**"]
+extensions = ["pdf", "PDF"]
+owners = [0]
+retain = "6y"
+action = "delete"
+[[category]]
+id = "other-clock"
+paths = ["billing/**"]
+extensions = ["pdf"]
+retain = "1y"
+cutoff = "year-end"
+action = "delete"
+[[category]]
+id = "odd-sizes"
+min_size = 10
+retain = "1y"
+action = "delete"
+)",
+                                 "s.toml");
+    ASSERT_TRUE(report.errors.empty()) << report.errors.front();
+    ASSERT_EQ(report.warnings.size(), 1u);
+    EXPECT_EQ(report.warnings[0].substr(0, report.warnings[0].find(" (")),
+              "s.toml:15:6: category 'billing-pdf' can never win: category 'pdf-anywhere' "
+              "matches every file it matches and keeps it longer");
 }
 
 TEST(LoadSchedules, AnEmptyFolderIsAnError) {

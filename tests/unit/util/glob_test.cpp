@@ -138,5 +138,44 @@ TEST(WithoutDotSegments, DropsDotAndEmptySegmentsAndRefusesDotDot) {
     EXPECT_FALSE(without_dot_segments("san/.."));
 }
 
+// Each shape the walk never produces, where it starts in the pattern, and what to write.
+TEST(Unmatchable, NamesPatternsThatNoPathBelowARootCanMatch) {
+    struct Case {
+        std::string_view pattern;
+        size_t column;
+        std::string_view why;      // part of the reason
+        std::string_view instead;  // "" when nothing can be suggested
+    };
+    const Case cases[] = {
+        {"./san/**", 1, "'.'", "san/**"},
+        {"san/./x", 5, "'.'", "san/x"},
+        {"../outside/**", 1, "'..'", ""},
+        {"a/../b", 3, "'..'", "b"},
+        {"{client}/../x", 10, "'..'", ""},
+        {"**/../x", 4, "'..'", ""},
+        {"/san/**", 1, "must not start with '/'", "san/**"},
+        {"san//x.pdf", 5, "empty name", "san/x.pdf"},
+        {"san/", 4, "ends in '/'", "san/**"},
+        {"san/**/", 7, "ends in '/'", "san/**"},
+        {"\\./x", 1, "'.'", "x"},          // an escaped '.' is still '.'
+        {"a\\/./x", 4, "'.'", "a/x"},      // an escaped '/' still separates names
+    };
+    for (const Case& c : cases) {
+        auto u = unmatchable(c.pattern);
+        ASSERT_TRUE(u) << c.pattern;
+        EXPECT_EQ(u->column, c.column) << c.pattern;
+        EXPECT_NE(u->why.find(c.why), std::string::npos) << c.pattern << ": " << u->why;
+        EXPECT_EQ(u->instead, c.instead) << c.pattern;
+    }
+}
+
+TEST(Unmatchable, LeavesPatternsThatCanMatchAlone) {
+    for (std::string_view p : {"san/**", "**", "**/.snapshot/**", ".hidden/*", "a/...", "a/.b",
+                               "a/..b/c", "*/x", "?/x", "[.]x", "{client}/{matter}/**", "a.",
+                               ""}) {
+        EXPECT_FALSE(unmatchable(p)) << p;
+    }
+}
+
 }  // namespace
 }  // namespace lethe::util
