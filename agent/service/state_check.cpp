@@ -335,6 +335,17 @@ std::vector<std::string> store_differences(const std::string& state_dir,
     return rec->differences;
 }
 
+namespace {
+constexpr std::string_view kAcceptHint =
+    "no file will be disposed of until the ledger is restored, or an operator accepts it as it "
+    "is with `lethe state accept-ledger`";
+}  // namespace
+
+bool is_ledger_behind(const Error& error) {
+    return error.kind() == ErrorKind::Refused &&
+           error.message().find(kAcceptHint) != std::string::npos;
+}
+
 Result<std::vector<std::string>> check_state(const std::string& state_dir, ledger::Ledger& ledger,
                                              util::TimePoint now) {
     // Changes left pending by an older lethe go into the ledger first (a missing store has
@@ -361,11 +372,9 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir, ledge
         auto replayed = replay_ledger(ledger.path(), want);
         if (!replayed) return fail(replayed.error());
         if (std::string behind = ledger_behind(*anchor, *replayed); !behind.empty()) {
-            std::string message = fmt::format(
-                "{} ({}); no file will be disposed of until the ledger is restored, or an "
-                "operator accepts it as it is with `lethe state accept-ledger` (see the "
-                "operator guide, \"State rollback\")",
-                behind, ledger.path());
+            std::string message =
+                fmt::format("{} ({}); {} (see the operator guide, \"State rollback\")", behind,
+                            ledger.path(), kAcceptHint);
             log_event(util::LogLevel::Error, Event::StateRollback, {}, message);
             return fail(ErrorKind::Refused, message);
         }

@@ -68,6 +68,9 @@ struct ReplayedLedger {
 [[nodiscard]] std::vector<std::string> store_differences(const std::string& state_dir,
                                                          const ReplayedLedger& replayed);
 
+// Whether `error` is check_state's refusal of a ledger behind state_dir.
+[[nodiscard]] bool is_ledger_behind(const Error& error);
+
 // Run at the start of a pass by the holder of the pass lock: enters pending changes in the
 // ledger, refuses (Refused) a ledger behind state_dir, rebuilds the stores from the ledger
 // where they differ, logs each difference to the journal, and returns them.

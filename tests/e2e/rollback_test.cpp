@@ -217,6 +217,14 @@ TEST_F(RollbackE2E, ADeletedLedgerStopsThePassUntilAnOperatorAcceptsIt) {
         EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/a2.pdf"), "acme a2");
     }
     EXPECT_EQ(of_type("disposal").size(), 0u);
+    // The agent stops too (exit 2, which its unit does not restart) instead of failing the
+    // same way every interval; `timeout` only bounds a regression.
+    std::string agent = "timeout 60 " + shell_word(LETHE_BINARY) +
+                        " --log-target stderr agent " + config() + " >/dev/null 2>&1";
+    int agent_status = std::system(agent.c_str());
+    ASSERT_TRUE(WIFEXITED(agent_status));
+    EXPECT_EQ(WEXITSTATUS(agent_status), 2);
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/a2.pdf"), "acme a2");
 
     CliResult accept =
         lethe("state accept-ledger --by ops --reason 'ledger lost; INC-42' " + config());
