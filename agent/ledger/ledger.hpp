@@ -94,7 +94,7 @@ public:
 private:
     Ledger(std::string path, UniqueFd fd, const SigningKey& key, LedgerClock clock)
         : m_path(std::move(path)), m_fd(std::move(fd)), m_key(&key),
-          m_signer(std::make_unique<SigningContext>(key)), m_clock(std::move(clock)) {}
+          m_signer(std::make_unique<SigningContext>(key)), m_clock(clock) {}
     [[nodiscard]] Result<UniqueFd> lock() const;
     // Reads the lines appended after m_size (by anyone) into the head and Merkle edge. The
     // caller holds the lock.
