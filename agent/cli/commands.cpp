@@ -20,6 +20,7 @@ void add_all_commands(CLI::App& app, CommandContext& context) {
     add_hold_commands(app, context);
     add_erase_commands(app, context);
     add_review_commands(app, context);
+    add_state_commands(app, context);
 }
 
 }  // namespace lethe::cli

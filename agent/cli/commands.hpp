@@ -34,5 +34,6 @@ void add_explain_commands(CLI::App& app, CommandContext& context);
 void add_hold_commands(CLI::App& app, CommandContext& context);
 void add_erase_commands(CLI::App& app, CommandContext& context);
 void add_review_commands(CLI::App& app, CommandContext& context);
+void add_state_commands(CLI::App& app, CommandContext& context);
 
 }  // namespace lethe::cli

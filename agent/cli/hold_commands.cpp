@@ -117,33 +117,29 @@ Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std
     return p;
 }
 
-// Appends the store's pending ledger entries if no pass is running; a running pass
-// appends them itself before its next file. Prints which happened.
-void record_in_ledger(const policy::AgentConfig& config) {
-    auto lock = service::StateLock::acquire(config.state_dir);
-    if (!lock) {
-        print_line(
-            "ledger entry pending: a pass is running; it records this change before it "
-            "acts on its next file (the hold store already applies)");
-        return;
-    }
+// Appends one hold change to the ledger, under the ledger's own lock (a running pass does
+// not delay it). The caller holds the HoldStoreLock and writes the store only after this
+// returns: the ledger first, because the ledger is the record the store is checked against
+// at every pass. A change in the ledger but not in the store (the store could not be
+// written) is put in the store by the next pass; a change in the store but not in the
+// ledger would read as a store edited behind the ledger's back, and be undone.
+Result<uint64_t> append_to_ledger(const policy::AgentConfig& config, nlohmann::json payload) {
     auto key = ledger::SigningKey::load(config.signing_key);
-    if (!key) {
-        util::log_warning("ledger entry pending: {}; the next pass records it",
-                          key.error().message());
-        return;
-    }
+    if (!key) return fail(key.error());
     auto ledger = ledger::Ledger::open(config.ledger_path(), *key);
-    if (!ledger) {
-        util::log_warning("ledger entry pending: {}", ledger.error().message());
-        return;
-    }
-    auto recorded = service::record_hold_entries(config.state_dir, *ledger, clock_now());
-    if (!recorded) {
-        util::log_warning("ledger entry pending: {}", recorded.error().message());
-        return;
-    }
-    print_line(fmt::format("ledger entry {}", ledger->last_seq()));
+    if (!ledger) return fail(ledger.error());
+    return ledger->append(std::move(payload));
+}
+
+Error not_recorded(const Error& e) {
+    return e.with_context("the ledger could not record the change; nothing was changed");
+}
+
+Error store_not_written(const Error& e, uint64_t seq) {
+    return e.with_context(fmt::format(
+        "the change is in the ledger (entry {}), but holds.json could not be written; the next "
+        "pass rebuilds it from the ledger",
+        seq));
 }
 
 int hold_add(const std::string& config_path, const HoldOptions& o) {
@@ -161,7 +157,8 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
     hold.id = o.id;
     hold.reason = o.reason;
     hold.placed_by = o.by.empty() ? current_user() : o.by;
-    hold.placed_at = util::format_timestamp(clock_now());
+    const util::TimePoint now = clock_now();
+    hold.placed_at = util::format_timestamp(now);
     if (!o.client.empty()) hold.client = o.client;
     if (!o.matter.empty()) hold.matter = o.matter;
     for (const auto& text : o.paths) {
@@ -187,8 +184,13 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
                             hold.id);
             return kExitBadInput;
         }
+        auto seq = append_to_ledger(*config, service::hold_placed_entry(hold, now));
+        if (!seq) return report(not_recorded(seq.error()));
+        hold.placed_seq = *seq;
         set->holds.push_back(hold);
-        if (auto st = service::save_holds(config->state_dir, *set); !st) return report(st.error());
+        if (auto st = service::save_holds(config->state_dir, *set); !st) {
+            return report(store_not_written(st.error(), *seq));
+        }
     }
     service::EventFields fields;
     service::log_event(util::LogLevel::Info, service::Event::HoldChanged, fields,
@@ -197,13 +199,14 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
     print_line(
         fmt::format("hold {} placed: {}{}", hold.id, hold.scope_text(),
                     hold.until ? fmt::format(", until {}", util::format_date(*hold.until)) : ""));
-    record_in_ledger(*config);
+    print_line(fmt::format("ledger entry {}", *hold.placed_seq));
     return kExitOk;
 }
 
 int hold_release(const std::string& config_path, const HoldOptions& o) {
     auto config = load_state_config(config_path);
     if (!config) return report(config.error());
+    uint64_t released_seq = 0;
     {
         auto lock = service::HoldStoreLock::acquire(config->state_dir);
         if (!lock) return report(lock.error());
@@ -219,11 +222,18 @@ int hold_release(const std::string& config_path, const HoldOptions& o) {
                             hold->released_at);
             return kExitBadInput;
         }
+        const util::TimePoint now = clock_now();
         hold->released = true;
         hold->released_by = o.by;
-        hold->released_at = util::format_timestamp(clock_now());
+        hold->released_at = util::format_timestamp(now);
         hold->release_reason = o.reason;
-        if (auto st = service::save_holds(config->state_dir, *set); !st) return report(st.error());
+        auto seq = append_to_ledger(*config, service::hold_released_entry(*hold, now));
+        if (!seq) return report(not_recorded(seq.error()));
+        hold->released_seq = *seq;
+        released_seq = *seq;
+        if (auto st = service::save_holds(config->state_dir, *set); !st) {
+            return report(store_not_written(st.error(), *seq));
+        }
     }
     service::EventFields fields;
     service::log_event(util::LogLevel::Info, service::Event::HoldChanged, fields,
@@ -232,7 +242,7 @@ int hold_release(const std::string& config_path, const HoldOptions& o) {
         fmt::format("hold {} released; files it kept are disposed of by the next pass "
                     "if no other hold covers them and they are due",
                     o.id));
-    record_in_ledger(*config);
+    print_line(fmt::format("ledger entry {}", released_seq));
     return kExitOk;
 }
 

@@ -39,43 +39,28 @@ std::string owner_of(const service::ReviewItem& r) {
     return owner;
 }
 
-// Appends the queue's pending decisions to the ledger if no pass is running; a running pass
-// appends them itself before it disposes of an approved file and before its checkpoint.
-void record_in_ledger(const policy::AgentConfig& config, util::TimePoint now) {
-    auto lock = service::StateLock::acquire(config.state_dir);
-    if (!lock) {
-        print_line(
-            "ledger entries pending: a pass is running; it records them before it disposes of "
-            "an approved file (the decision already applies)");
-        return;
-    }
+// Appends the decisions to the ledger in one batch (all or none), under the ledger's own
+// lock: a running pass does not delay it. Returns the first entry's seq. The caller holds
+// the ReviewStoreLock and writes the queue only after this returns: the ledger first,
+// because the ledger is the record the queue is checked against at every pass. A decision
+// in the ledger but not in the queue (the queue could not be written) is put in the queue
+// by the next pass; one in the queue but not in the ledger would be undone there, and an
+// approval that is not in the ledger never allows a disposal.
+Result<uint64_t> append_to_ledger(const policy::AgentConfig& config,
+                                  std::vector<nlohmann::json> payloads) {
     auto key = ledger::SigningKey::load(config.signing_key);
-    if (!key) {
-        util::log_warning("ledger entries pending: {}; the next pass records them",
-                          key.error().message());
-        return;
-    }
+    if (!key) return fail(key.error());
     auto ledger = ledger::Ledger::open(config.ledger_path(), *key);
-    if (!ledger) {
-        util::log_warning("ledger entries pending: {}", ledger.error().message());
-        return;
-    }
-    uint64_t before = ledger->last_seq();
-    auto recorded = service::record_review_entries(config.state_dir, *ledger, now);
-    if (!recorded) {
-        util::log_warning("ledger entries pending: {}", recorded.error().message());
-        return;
-    }
-    if (*recorded == 1) {
-        print_line(fmt::format("ledger entry {}", ledger->last_seq()));
-    } else if (*recorded > 1) {
-        print_line(fmt::format("ledger entries {} to {}", before + 1, ledger->last_seq()));
-    }
+    if (!ledger) return fail(ledger.error());
+    uint64_t count = payloads.size();
+    auto last = ledger->append_batch(std::move(payloads));
+    if (!last) return fail(last.error());
+    return *last - count + 1;
 }
 
 // Loads the queue under its lock, checks every id with `allowed` (which returns an error
 // message or ""), then applies `change` to each and saves. All or nothing.
-int decide(const policy::AgentConfig& config, const ReviewOptions& o,
+int decide(const policy::AgentConfig& config, const ReviewOptions& o, util::TimePoint now,
            const std::function<std::string(const service::ReviewItem&)>& allowed,
            const std::function<std::string(service::ReviewItem&)>& change) {
     std::vector<std::string> done;
@@ -104,9 +89,28 @@ int decide(const policy::AgentConfig& config, const ReviewOptions& o,
             return kExitBadInput;
         }
         for (const auto& id : o.ids) done.push_back(change(*queue->find(id)));
-        if (auto st = service::save_review_queue(config.state_dir, *queue); !st) {
-            return report(st.error());
+        std::vector<nlohmann::json> entries;
+        for (const auto& id : o.ids) {
+            const service::ReviewItem& item = *queue->find(id);
+            entries.push_back(service::decision_entry(item, item.decisions.back(), now));
         }
+        auto first = append_to_ledger(config, std::move(entries));
+        if (!first) {
+            return report(first.error().with_context(
+                "the ledger could not record the decision; nothing was changed"));
+        }
+        for (size_t i = 0; i < o.ids.size(); ++i) {
+            queue->find(o.ids[i])->decisions.back().seq = *first + i;
+        }
+        if (auto st = service::save_review_queue(config.state_dir, *queue); !st) {
+            return report(st.error().with_context(fmt::format(
+                "the decisions are in the ledger (from entry {}), but review.json could not be "
+                "written; the next pass rebuilds it from the ledger",
+                *first)));
+        }
+        uint64_t last = *first + o.ids.size() - 1;
+        done.push_back(last == *first ? fmt::format("ledger entry {}", last)
+                                      : fmt::format("ledger entries {} to {}", *first, last));
     }
     for (const auto& line : done) print_line(line);
     return kExitOk;
@@ -124,7 +128,7 @@ int review_approve(const std::string& config_path, const ReviewOptions& o) {
     if (!now) return report(now.error());
     std::string at = util::format_timestamp(*now);
     int code = decide(
-        *config, o,
+        *config, o, *now,
         [](const service::ReviewItem& r) -> std::string {
             if (r.state == service::ReviewState::Pending ||
                 r.state == service::ReviewState::Rejected) {
@@ -149,7 +153,6 @@ int review_approve(const std::string& config_path, const ReviewOptions& o) {
                 "unchanged and no hold covers it",
                 r.id, r.root, display_name(r.path), policy::to_string(r.action));
         });
-    if (code == kExitOk) record_in_ledger(*config, *now);
     return code;
 }
 
@@ -181,7 +184,7 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
     const policy::LocalToday today(schedules, *now);
     std::string at = util::format_timestamp(*now);
     int code = decide(
-        *config, o,
+        *config, o, *now,
         [](const service::ReviewItem& r) -> std::string {
             if (r.state == service::ReviewState::Pending ||
                 r.state == service::ReviewState::Approved) {
@@ -213,7 +216,6 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
                                revoked ? " (its approval is withdrawn)" : "", r.root,
                                display_name(r.path), util::format_date(until));
         });
-    if (code == kExitOk) record_in_ledger(*config, *now);
     return code;
 }
 

@@ -16,6 +16,7 @@
 #include "agent/service/pass_record.hpp"
 #include "agent/service/review.hpp"
 #include "agent/service/state.hpp"
+#include "agent/service/state_check.hpp"
 #include "agent/service/timing.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/plural.hpp"
@@ -25,6 +26,36 @@ namespace lethe::cli {
 namespace {
 
 constexpr const char* kUnitName = "lethe.service";
+
+// The ledger against what state_dir recorded of it, and the hold and review stores against
+// the ledger (what the next pass checks first: see state_check.hpp).
+void add_state_warnings(const policy::AgentConfig& config, std::vector<std::string>& warnings) {
+    auto anchor = service::recorded_anchor(config.state_dir);
+    if (!anchor) {
+        warnings.push_back(anchor.error().message());
+        return;
+    }
+    std::vector<uint64_t> want;
+    if (*anchor) want.push_back((*anchor)->seq);
+    auto replayed = service::replay_ledger(config.ledger_path(), want);
+    if (!replayed) {
+        warnings.push_back(replayed.error().message());
+        return;
+    }
+    if (std::string behind = service::ledger_behind(*anchor, *replayed); !behind.empty()) {
+        warnings.push_back(fmt::format(
+            "ROLLBACK: {}; passes refuse to run until the ledger is restored or accepted with "
+            "`lethe state accept-ledger`",
+            behind));
+        return;
+    }
+    for (const auto& d : service::store_differences(config.state_dir, *replayed)) {
+        warnings.push_back(
+            fmt::format("state_dir differs from the ledger: {}; the next pass rebuilds the store "
+                        "from the ledger",
+                        d));
+    }
+}
 
 int status(const std::string& config_path) {
     auto config = load_state_config(config_path);
@@ -96,6 +127,7 @@ int status(const std::string& config_path) {
                 "the ledger's last line does not check out: run `lethe certs verify`");
         }
     }
+    add_state_warnings(*config, warnings);
     struct stat st {};
     if (auto holds = service::load_holds(config->state_dir); !holds) {
         warnings.push_back(holds.error().message());

@@ -38,7 +38,14 @@ struct Repair {
 // The append-only, hash-chained ledger of signed certificates (`state_dir/ledger.jsonl`).
 // Each line is one DSSE envelope; its payload carries `seq` (1, 2, ...) and `prev`, the
 // lowercase hex SHA-256 of the previous line's bytes without its newline (64 zeros for the
-// first). One writer at a time: callers hold the state lock. Not thread safe.
+// first).
+//
+// Several processes may append: a running pass, and `lethe hold` / `lethe review`, which
+// record each change before they exit. Every append, and open(), holds an flock on
+// `<ledger>.lock` beside the ledger only for the write; on taking it an appender first reads
+// what others appended since it last looked (catch-up), so its `seq` and `prev` follow
+// the true head, and a torn line another appender left is repaired there. A pass's group
+// commit is still one write and one fsync per group. One object is not thread safe.
 class Ledger {
 public:
     // Opens the ledger for appending, creating it (mode 0640) if absent, and reads it to
@@ -63,6 +70,11 @@ public:
     // disposals. All or none are appended; durable when it returns; returns the last seq.
     [[nodiscard]] Result<uint64_t> append_batch(std::vector<nlohmann::json> payloads);
 
+    // Appends a checkpoint: `payload` gets tree_head() of the ledger as it is under the lock
+    // (another process may have appended since this object last looked), so the checkpoint
+    // always describes the lines right before it.
+    [[nodiscard]] Result<uint64_t> append_checkpoint(nlohmann::json payload);
+
     [[nodiscard]] uint64_t last_seq() const { return m_last_seq; }
     [[nodiscard]] const std::string& head() const { return m_head; }
     [[nodiscard]] const std::string& path() const { return m_path; }
@@ -73,21 +85,31 @@ public:
     // The fields a checkpoint entry carries about the ledger before it: `entries` (lines so
     // far), `head` (hash of the last line) and `merkle_root`.
     [[nodiscard]] nlohmann::json tree_head() const;
-    // Set when open() repaired a torn last line.
+    // Set when open() (or a catch-up) repaired a torn last line.
     [[nodiscard]] const std::optional<Repair>& repair() const { return m_repair; }
 
+    // The lock file of the ledger at `path` (`<path>.lock`).
+    [[nodiscard]] static std::string lock_path(const std::string& path);
+
 private:
-    Ledger(std::string path, UniqueFd fd, const SigningKey& key)
+    Ledger(std::string path, UniqueFd fd, const SigningKey& key, LedgerClock clock)
         : m_path(std::move(path)), m_fd(std::move(fd)), m_key(&key),
-          m_signer(std::make_unique<SigningContext>(key)) {}
-    Status repair_torn(std::string_view torn, uint64_t line, uint64_t offset,
-                       const LedgerClock& clock);
+          m_signer(std::make_unique<SigningContext>(key)), m_clock(clock) {}
+    [[nodiscard]] Result<UniqueFd> lock() const;
+    // Reads the lines appended after m_size (by anyone) into the head and Merkle edge. The
+    // caller holds the lock.
+    Status catch_up();
+    Status take_last_line(const std::string& last, uint64_t line_no);
+    [[nodiscard]] Result<uint64_t> append_locked(std::vector<nlohmann::json> payloads);
+    Status repair_torn(std::string_view torn, uint64_t line, uint64_t offset);
 
     std::string m_path;
     UniqueFd m_fd;
     const SigningKey* m_key;
     std::unique_ptr<SigningContext> m_signer;
+    LedgerClock m_clock;
     uint64_t m_size = 0;  // bytes of whole lines
+    uint64_t m_lines = 0;  // whole lines
     uint64_t m_last_seq = 0;
     std::string m_head = kGenesisPrev;
     nlohmann::json m_last_payload;

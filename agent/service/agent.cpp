@@ -19,6 +19,7 @@
 #include "agent/scan/walker.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/pass_record.hpp"
+#include "agent/service/state_check.hpp"
 #include "agent/util/fd.hpp"
 #include "agent/util/log.hpp"
 
@@ -289,7 +290,12 @@ Result<AgentOutcome> Agent::run() {
             last_start = t;
             auto summary = one_pass(t);
             if (!summary) {
-                if (m_options.once) return fail(summary.error());
+                // A ledger behind state_dir needs a person (restore it, or accept it): the
+                // agent stops with exit 2, which its unit does not restart, rather than
+                // failing the same way every interval.
+                if (m_options.once || is_ledger_behind(summary.error())) {
+                    return fail(summary.error());
+                }
             } else if (summary->failed > 0) {
                 outcome.failures = true;
             }

@@ -248,6 +248,27 @@ Status save_holds(const std::string& state_dir, HoldSet& set) {
     return {};
 }
 
+nlohmann::json hold_placed_entry(const Hold& h, util::TimePoint now) {
+    nlohmann::json hold = h.to_json();
+    for (const char* k :
+         {"placed_seq", "released", "released_by", "released_at", "release_reason", "released_seq"}) {
+        hold.erase(k);
+    }
+    return {{"type", "hold-placed"},
+            {"time", h.placed_at},
+            {"hold", hold},
+            {"recorded", util::format_timestamp(now)}};
+}
+
+nlohmann::json hold_released_entry(const Hold& h, util::TimePoint now) {
+    return {{"type", "hold-released"},
+            {"time", h.released_at},
+            {"hold", {{"id", h.id}, {"placed_seq", h.placed_seq.value_or(0)}}},
+            {"released_by", h.released_by},
+            {"reason", h.release_reason},
+            {"recorded", util::format_timestamp(now)}};
+}
+
 Result<uint64_t> record_hold_entries(const std::string& state_dir, ledger::Ledger& ledger,
                                      util::TimePoint now) {
     // Without a store there is nothing to record; do not create the lock file either.
@@ -277,22 +298,7 @@ Result<uint64_t> record_hold_entries(const std::string& state_dir, ledger::Ledge
     Status failed;
     for (const auto& p : pending) {
         Hold& h = set->holds[p.index];
-        nlohmann::json payload;
-        if (!p.release) {
-            nlohmann::json hold = h.to_json();
-            for (const char* k : {"placed_seq", "released", "released_by", "released_at",
-                                  "release_reason", "released_seq"}) {
-                hold.erase(k);
-            }
-            payload = {{"type", "hold-placed"}, {"time", h.placed_at}, {"hold", hold}};
-        } else {
-            payload = {{"type", "hold-released"},
-                       {"time", h.released_at},
-                       {"hold", {{"id", h.id}, {"placed_seq", h.placed_seq.value_or(0)}}},
-                       {"released_by", h.released_by},
-                       {"reason", h.release_reason}};
-        }
-        payload["recorded"] = util::format_timestamp(now);
+        nlohmann::json payload = p.release ? hold_released_entry(h, now) : hold_placed_entry(h, now);
         auto seq = ledger.append(std::move(payload));
         if (!seq) {
             failed = fail(seq.error().with_context("ledger"));

@@ -134,6 +134,11 @@ class HoldStoreLock {
 // caller holds the HoldStoreLock and read `set` under it.
 [[nodiscard]] Status save_holds(const std::string& state_dir, HoldSet& set);
 
+// The ledger entries of a hold change, with the hold's full content (hold-placed: id,
+// reason, paths, client, matter, until, who, when) or the release (who, when, why).
+[[nodiscard]] nlohmann::json hold_placed_entry(const Hold& h, util::TimePoint now);
+[[nodiscard]] nlohmann::json hold_released_entry(const Hold& h, util::TimePoint now);
+
 // Appends the ledger entries the store still lacks ("hold-placed", "hold-released", in the
 // order the changes were made) and records their sequence numbers in the store. The caller
 // is the ledger's writer: it holds the pass lock. Takes the HoldStoreLock itself. Returns

@@ -35,6 +35,7 @@ enum class Event {
     AgentStarted,
     AgentStopping,
     ConfigReloaded,
+    StateRollback,  // state_dir and the ledger disagree: a store rebuilt, or a ledger behind
 };
 
 std::string_view message_id(Event event);

@@ -27,6 +27,7 @@
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/review_stage.hpp"
+#include "agent/service/state_check.hpp"
 #include "agent/service/state.hpp"
 #include "agent/service/test_hooks.hpp"
 #include "agent/util/encoding.hpp"
@@ -1833,10 +1834,12 @@ Result<uint64_t> Pass::write_checkpoint() {
         checkpoint["pass"]["confirm_large"] = m_guards_overridden;
     }
     if (m_options.injected_time) checkpoint["clock"] = "injected (test build)";
-    checkpoint.update(m_ledger.tree_head());  // adds merkle_root
-    auto seq = m_ledger.append(std::move(checkpoint));
+    // entries, head and merkle_root as the ledger is when the checkpoint is appended (other
+    // processes append hold and review entries meanwhile).
+    auto seq = m_ledger.append_checkpoint(std::move(checkpoint));
     if (!seq) return fail(seq.error().with_context("ledger checkpoint"));
     m_summary.checkpoint_seq = *seq;
+    m_summary.checkpoint_head = m_ledger.head();
     util::log_info("checkpoint: ledger entry {}, head {}", *seq, m_ledger.head());
     return *seq;
 }
@@ -2277,6 +2280,11 @@ Result<RunSummary> run_pass(const policy::AgentConfig& config,
     auto ledger = ledger::Ledger::open(config.ledger_path(), key,
                                          {options.now, options.injected_time});
     if (!ledger) return fail(ledger.error());
+    // Before anything else: the ledger reaches what state_dir recorded, and the hold and
+    // review stores say what the ledger says (rebuilt from it if not).
+    if (auto checked = check_state(config.state_dir, *ledger, options.now); !checked) {
+        return fail(checked.error());
+    }
     Pass pass(config, schedules, options, *ledger);
     return pass.run();
 }

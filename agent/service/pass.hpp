@@ -69,6 +69,7 @@ struct RunSummary {
     uint64_t request_seq = 0;        // erasure: the summary certificate that closes it
     uint64_t first_seq = 0;
     uint64_t checkpoint_seq = 0;
+    std::string checkpoint_head;  // hash of the checkpoint's ledger line
     bool stopped = false;    // asked to stop before every due file was handled
     // For the metrics file: files walked per root, files in review, disposals by action
     // ("sanitize", ...: they add up to `disposed`) and skips by reason ("hard_links",

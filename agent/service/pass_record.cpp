@@ -81,6 +81,9 @@ Status write_pass_record(const std::string& state_dir, const PassRecord& record)
                         {"summary", summary_json(record.summary)}};
     if (!record.error.empty()) j["error"] = record.error;
     if (!record.last_success.empty()) j["last_success"] = record.last_success;
+    if (record.anchor_seq > 0) {
+        j["ledger"] = {{"seq", record.anchor_seq}, {"head", record.anchor_head}};
+    }
     if (auto st = util::make_dirs(state_dir, 0700); !st) return st;
     return util::write_file_atomic(state_dir + kRecordName, j.dump(2) + "\n", 0600);
 }
@@ -102,6 +105,12 @@ Result<std::optional<PassRecord>> read_pass_record(const std::string& state_dir)
     r.error = j.value("error", "");
     r.last_success = j.value("last_success", "");
     if (j.contains("summary") && j["summary"].is_object()) r.summary = summary_from(j["summary"]);
+    if (j.contains("ledger") && j["ledger"].is_object()) {
+        r.anchor_seq = j["ledger"].value("seq", uint64_t{0});
+        r.anchor_head = j["ledger"].value("head", "");
+    } else {
+        r.anchor_seq = r.summary.checkpoint_seq;  // a record from before the ledger field
+    }
     return std::optional<PassRecord>(std::move(r));
 }
 
@@ -128,6 +137,8 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
         record.summary = *summary;
         record.result = summary->stopped ? "stopped" : summary->failed > 0 ? "failures" : "ok";
         record.last_success = record.finished;
+        record.anchor_seq = summary->checkpoint_seq;
+        record.anchor_head = summary->checkpoint_head;
         EventFields fields;
         fields.cert_seq = summary->checkpoint_seq;
         // The head in the journal too, so a ledger cut after this pass is detectable.
@@ -149,6 +160,10 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
         record.error = summary.error().message();
         if (auto previous = read_pass_record(inputs.config.state_dir); previous && *previous) {
             record.last_success = (*previous)->last_success;
+            // A failed pass (a ledger found behind, say) must not erase what the ledger
+            // has to reach.
+            record.anchor_seq = (*previous)->anchor_seq;
+            record.anchor_head = (*previous)->anchor_head;
         }
         log_event(util::LogLevel::Error, Event::Error, {},
                   fmt::format("pass failed: {}", summary.error().message()));

@@ -40,6 +40,11 @@ struct PassRecord {
     // over from the previous record by a pass that fails. Empty before any.
     std::string last_success;
     RunSummary summary;
+    // The ledger as the last pass that reached its checkpoint left it: the checkpoint's seq
+    // and line hash; carried over by a pass that fails. The next pass refuses a ledger that
+    // does not reach it (state_check.hpp).
+    uint64_t anchor_seq = 0;
+    std::string anchor_head;
 };
 
 // How the summaries of a pass (`lethe run`, the journal, `lethe status`) say how many of

@@ -311,6 +311,26 @@ Status save_review_queue(const std::string& state_dir, ReviewQueue& queue) {
     return {};
 }
 
+nlohmann::json decision_entry(const ReviewItem& item, const ReviewDecision& d,
+                              util::TimePoint now) {
+    nlohmann::json review = item.subject_fields();
+    review["sha256"] = d.sha256;  // the version decided on
+    nlohmann::json payload = {{"type", d.approved ? "review-approved" : "review-rejected"},
+                              {"time", d.at},
+                              {"recorded", util::format_timestamp(now)},
+                              {"review", review}};
+    if (d.approved) {
+        payload["approved_by"] = d.by;
+        if (!d.note.empty()) payload["note"] = d.note;
+    } else {
+        payload["rejected_by"] = d.by;
+        payload["reason"] = d.note;
+        payload["extend"] = d.extend;
+        if (d.until) payload["until"] = util::format_date(*d.until);
+    }
+    return payload;
+}
+
 Result<uint64_t> record_review_entries(const std::string& state_dir, ledger::Ledger& ledger,
                                        util::TimePoint now) {
     auto peek = load_review_queue(state_dir);
@@ -339,21 +359,7 @@ Result<uint64_t> record_review_entries(const std::string& state_dir, ledger::Led
     for (const auto& p : pending) {
         const ReviewItem& item = queue->items[p.item];
         ReviewDecision& d = queue->items[p.item].decisions[p.decision];
-        nlohmann::json review = item.subject_fields();
-        review["sha256"] = d.sha256;  // the version decided on
-        nlohmann::json payload = {{"type", d.approved ? "review-approved" : "review-rejected"},
-                                  {"time", d.at},
-                                  {"recorded", util::format_timestamp(now)},
-                                  {"review", review}};
-        if (d.approved) {
-            payload["approved_by"] = d.by;
-            if (!d.note.empty()) payload["note"] = d.note;
-        } else {
-            payload["rejected_by"] = d.by;
-            payload["reason"] = d.note;
-            payload["extend"] = d.extend;
-            if (d.until) payload["until"] = util::format_date(*d.until);
-        }
+        nlohmann::json payload = decision_entry(item, d, now);
         auto seq = ledger.append(std::move(payload));
         if (!seq) {
             failed = fail(seq.error().with_context("ledger"));

@@ -136,6 +136,11 @@ class ReviewStoreLock {
 // the folder) and marks the lock file. The caller holds the ReviewStoreLock.
 [[nodiscard]] Status save_review_queue(const std::string& state_dir, ReviewQueue& queue);
 
+// The ledger entry of one decision on `item`, with its full content: the file as queued
+// (root, path, device, inode, ...), the content hash decided on, who, when, the note.
+[[nodiscard]] nlohmann::json decision_entry(const ReviewItem& item, const ReviewDecision& d,
+                                            util::TimePoint now);
+
 // Appends the decisions the ledger still lacks ("review-approved", "review-rejected", in the
 // order they were made) and records their sequence numbers in the store. The caller holds
 // the pass lock. Takes the ReviewStoreLock itself. Returns how many it appended.

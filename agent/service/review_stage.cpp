@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "agent/service/journal.hpp"
+#include "agent/service/state_check.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
@@ -229,11 +231,17 @@ Result<bool> ReviewStage::still_approved(PlanEntry& entry, ledger::Ledger& ledge
         util::log_info("kept {}: not the version approved in review {}", where, id);
         return false;
     }
-    entry.review = item->approval_fields();
-    if (!entry.review.contains("approval_seq")) {
-        return fail(ErrorKind::Internal,
-                    fmt::format("review {}: the approval is not in the ledger", id));
+    // The approval the certificate cites must be in the ledger before it, for this file and
+    // this content: a review.json restored or edited ahead of the ledger approves nothing.
+    auto recorded = approval_in_ledger(ledger.path(), *item);
+    if (!recorded) return fail(recorded.error());
+    if (!*recorded) {
+        log_event(util::LogLevel::Warning, Event::StateRollback, {},
+                  fmt::format("kept {}: the approval of review {} is not in the ledger", where,
+                              id));
+        return false;
     }
+    entry.review = item->approval_fields();
     return true;
 }
 

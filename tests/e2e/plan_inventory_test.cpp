@@ -232,6 +232,8 @@ action = "delete"
     }
     EXPECT_EQ(listed["expires"], "2024-07-01");
 
+    // A hold is recorded in the ledger before it applies: the agent needs its signing key.
+    ASSERT_EQ(lethe("keygen").code, 0);
     ASSERT_EQ(lethe("hold add LIT-1 --reason 'Acme v Bolt' --matter 2024-007 --by alice").code,
               0);
     Output show = lethe("hold show LIT-1");

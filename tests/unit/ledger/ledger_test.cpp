@@ -1,5 +1,6 @@
 #include "agent/ledger/ledger.hpp"
 
+#include <cstdio>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -233,6 +234,77 @@ TEST_F(LedgerTest, ABatchIsChainedLikeSingleAppendsAndAllOrNothing) {
 TEST_F(LedgerTest, AnUnreadableLedgerIsAnErrorNotAFinding) {
     auto r = verify_ledger(m_dir / "missing.jsonl", {m_key->public_key()});
     EXPECT_FALSE(r);
+}
+
+// Two writers on one ledger (a pass and `lethe hold`): each append follows the other's.
+TEST_F(LedgerTest, TwoWritersInterleaveIntoOneChain) {
+    auto pass = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(pass) << pass.error().message();
+    auto command = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(command) << command.error().message();
+    for (int i = 0; i < 5; ++i) {
+        auto a = pass->append({{"type", "disposal"}, {"i", i}});
+        ASSERT_TRUE(a) << a.error().message();
+        auto b = command->append({{"type", "hold-placed"}, {"i", i}});
+        ASSERT_TRUE(b) << b.error().message();
+        EXPECT_EQ(*b, *a + 1);
+    }
+    std::vector<nlohmann::json> group;
+    group.push_back({{"type", "disposal"}});
+    group.push_back({{"type", "disposal"}});
+    auto last = pass->append_batch(std::move(group));
+    ASSERT_TRUE(last);
+    EXPECT_EQ(*last, 12u);
+    // The checkpoint describes the ledger as it is, including the other writer's lines.
+    ASSERT_TRUE(command->append({{"type", "review-approved"}}));
+    auto cp = pass->append_checkpoint({{"type", "checkpoint"}});
+    ASSERT_TRUE(cp);
+    EXPECT_EQ(*cp, 14u);
+    EXPECT_EQ(pass->last_payload()["entries"], 13);
+    EXPECT_EQ(pass->last_payload()["head"], util::sha256_hex(lines()[12]));
+    VerifyReport r = verify();
+    EXPECT_TRUE(r.ok()) << r.problem;
+    EXPECT_EQ(r.entries, 14u);
+    auto reopened = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(reopened);
+    EXPECT_EQ(reopened->merkle_root(), pass->merkle_root());
+}
+
+// Another writer died in the middle of its append: the next writer repairs it on catch-up.
+TEST_F(LedgerTest, ATornLineLeftByAnotherWriterIsRepairedBeforeTheNextAppend) {
+    auto pass = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(pass);
+    ASSERT_TRUE(pass->append({{"type", "disposal"}}));
+    {
+        std::ofstream out(path(), std::ios::app | std::ios::binary);
+        out << "{\"payload\":\"half a li";
+    }
+    auto seq = pass->append({{"type", "disposal"}});
+    ASSERT_TRUE(seq) << seq.error().message();
+    EXPECT_EQ(*seq, 3u);  // 2 is the ledger-repaired entry
+    ASSERT_TRUE(pass->repair());
+    EXPECT_EQ(pass->repair()->line, 2u);
+    VerifyReport r = verify();
+    EXPECT_TRUE(r.ok()) << r.problem;
+    EXPECT_EQ(r.entries, 3u);
+}
+
+// A ledger replaced or cut while a writer has it open receives nothing more.
+TEST_F(LedgerTest, ALedgerReplacedOrCutWhileOpenIsRefused) {
+    auto pass = Ledger::open(path(), *m_key);
+    ASSERT_TRUE(pass);
+    ASSERT_TRUE(pass->append({{"type", "disposal"}}));
+    ASSERT_TRUE(pass->append({{"type", "disposal"}}));
+    std::string first = lines()[0] + "\n";
+    std::ofstream(path(), std::ios::trunc | std::ios::binary) << first;  // same file, cut
+    auto cut = pass->append({{"type", "disposal"}});
+    ASSERT_FALSE(cut);
+    EXPECT_NE(cut.error().message().find("shrank"), std::string::npos);
+    ASSERT_EQ(std::rename(path().c_str(), (m_dir / "old.jsonl").c_str()), 0);
+    rewrite(first);  // a new file at the ledger's name
+    auto replaced = pass->append({{"type", "disposal"}});
+    ASSERT_FALSE(replaced);
+    EXPECT_NE(replaced.error().message().find("replaced or removed"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,454 @@
+#include "agent/service/state_check.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "agent/ledger/entries.hpp"
+#include "agent/service/holds.hpp"
+#include "agent/service/journal.hpp"
+#include "agent/service/pass_record.hpp"
+#include "agent/util/fs.hpp"
+#include "agent/util/sha256.hpp"
+#include "agent/util/log.hpp"
+
+namespace lethe::service {
+
+namespace {
+
+bool file_exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+// The hold as the store keeps it, from its hold-placed entry.
+nlohmann::json placed_hold(const nlohmann::json& payload, uint64_t seq) {
+    nlohmann::json hold = payload.value("hold", nlohmann::json::object());
+    hold["released"] = false;
+    hold["placed_seq"] = seq;
+    return hold;
+}
+
+void apply_release(nlohmann::json& hold, const nlohmann::json& payload, uint64_t seq) {
+    hold["released"] = true;
+    hold["released_by"] = payload.value("released_by", "");
+    hold["released_at"] = payload.value("time", "");
+    hold["release_reason"] = payload.value("reason", "");
+    hold["released_seq"] = seq;
+}
+
+void visit_entry(const ledger::Entry& e, ReplayedLedger& out) {
+    const nlohmann::json& p = e.payload;
+    if (!p.is_object()) return;
+    std::string type = e.type();
+    uint64_t seq = e.seq();
+    if (type == "hold-placed" && p.contains("hold") && p["hold"].is_object()) {
+        out.holds[p["hold"].value("id", "")] = placed_hold(p, seq);
+    } else if (type == "hold-released" && p.contains("hold") && p["hold"].is_object()) {
+        auto it = out.holds.find(p["hold"].value("id", ""));
+        if (it != out.holds.end()) apply_release(it->second, p, seq);
+    } else if (type == "review-approved" || type == "review-rejected") {
+        out.decisions[seq] = p;
+    } else if (type == "disposal" && p.contains("review") && p["review"].is_object()) {
+        out.disposed[p["review"].value("id", "")] = seq;
+    } else if (type == "ledger-accepted") {
+        out.accepted.push_back(p);
+    }
+}
+
+ReviewDecision decision_of(const nlohmann::json& p, uint64_t seq) {
+    ReviewDecision d;
+    d.approved = p.value("type", "") == "review-approved";
+    d.by = p.value(d.approved ? "approved_by" : "rejected_by", "");
+    d.at = p.value("time", "");
+    d.note = p.value(d.approved ? "note" : "reason", "");
+    d.extend = p.value("extend", "");
+    if (auto until = util::parse_date(p.value("until", "")); until) d.until = *until;
+    d.sha256 = p.contains("review") ? p["review"].value("sha256", "") : "";
+    d.seq = seq;
+    return d;
+}
+
+bool decision_matches(const ReviewDecision& d, const std::string& item_id,
+                      const ReplayedLedger& replayed) {
+    auto it = replayed.decisions.find(*d.seq);
+    if (it == replayed.decisions.end()) return false;
+    const nlohmann::json& p = it->second;
+    const nlohmann::json review = p.value("review", nlohmann::json::object());
+    return review.value("id", "") == item_id && review.value("sha256", "") == d.sha256 &&
+           (p.value("type", "") == "review-approved") == d.approved;
+}
+
+std::string decision_text(const ReviewDecision& d) {
+    return fmt::format("{} by {} at {}", d.approved ? "approval" : "rejection", d.by, d.at);
+}
+
+// The state an open item is in after its decisions changed: the last decision, if it was
+// made on the version queued now.
+void settle(ReviewItem& item, const std::string& why) {
+    const ReviewDecision* d = item.last_decision();
+    if (d != nullptr && d->sha256 == item.sha256) {
+        item.state = d->approved ? ReviewState::Approved : ReviewState::Rejected;
+        item.note.clear();
+        return;
+    }
+    item.state = ReviewState::Pending;
+    item.note = why;
+}
+
+struct Reconciled {
+    std::vector<std::string> differences;
+    HoldSet holds;
+    ReviewQueue queue;
+    bool holds_changed = false;
+    bool queue_changed = false;
+};
+
+Result<HoldSet> load_holds_or_empty(const std::string& state_dir, std::vector<std::string>& diff,
+                                    bool ledger_has_holds) {
+    if (file_exists(holds_path(state_dir))) return load_holds(state_dir);
+    if (ledger_has_holds) diff.push_back(fmt::format("{} is missing", holds_path(state_dir)));
+    return HoldSet{};
+}
+
+Status reconcile_holds(const std::string& state_dir, const ReplayedLedger& r, Reconciled& out) {
+    auto set = load_holds_or_empty(state_dir, out.differences, !r.holds.empty());
+    if (!set) return fail(set.error());
+    out.holds = std::move(*set);
+    for (const auto& [id, expected] : r.holds) {
+        Hold* stored = out.holds.find(id);
+        if (stored != nullptr && !stored->placed_seq) continue;  // pending: entered first
+        if (stored != nullptr && stored->released && !stored->released_seq) continue;
+        if (stored != nullptr && stored->to_json() == expected) continue;
+        auto rebuilt = Hold::from_json(expected);
+        if (!rebuilt) return fail(rebuilt.error().with_context("ledger entry of hold " + id));
+        std::string seq = std::to_string(expected.value("placed_seq", uint64_t{0}));
+        if (stored == nullptr) {
+            out.differences.push_back(fmt::format(
+                "hold {} (ledger entry {}) was not in holds.json; restored from the ledger{}", id,
+                seq, rebuilt->released ? " (released)" : ""));
+            out.holds.holds.push_back(std::move(*rebuilt));
+        } else {
+            out.differences.push_back(
+                stored->released && !rebuilt->released
+                    ? fmt::format("hold {} is released in holds.json, but the ledger has no "
+                                  "release; it is in force again",
+                                  id)
+                    : fmt::format("hold {} in holds.json differs from the ledger (entry {}); "
+                                  "restored from the ledger",
+                                  id, seq));
+            *stored = std::move(*rebuilt);
+        }
+        out.holds_changed = true;
+    }
+    // A hold the ledger lacks keeps files: it stays, and is entered in the ledger again.
+    for (auto& h : out.holds.holds) {
+        if (!h.placed_seq || r.holds.count(h.id) > 0) continue;
+        out.differences.push_back(fmt::format(
+            "hold {} is in holds.json (as ledger entry {}) but not in the ledger; kept in force "
+            "and entered in the ledger again",
+            h.id, *h.placed_seq));
+        h.placed_seq.reset();
+        if (h.released) {
+            h.released = false;
+            h.released_seq.reset();
+        }
+        out.holds_changed = true;
+    }
+    return {};
+}
+
+// Decisions of the store the ledger does not have are undone; decisions of the ledger the
+// store does not have are put back.
+void reconcile_item(ReviewItem& item, const std::vector<uint64_t>& in_ledger,
+                    const ReplayedLedger& r, Reconciled& out) {
+    bool changed = false;
+    std::vector<ReviewDecision> kept;
+    for (auto& d : item.decisions) {
+        if (d.seq && !decision_matches(d, item.id, r)) {
+            out.differences.push_back(fmt::format(
+                "review {}: the {} (ledger entry {}) is not in the ledger; undone", item.id,
+                decision_text(d), *d.seq));
+            changed = true;
+            continue;
+        }
+        kept.push_back(d);
+    }
+    for (uint64_t seq : in_ledger) {
+        bool have = std::any_of(kept.begin(), kept.end(),
+                                [&](const ReviewDecision& d) { return d.seq == seq; });
+        if (have) continue;
+        ReviewDecision d = decision_of(r.decisions.at(seq), seq);
+        out.differences.push_back(fmt::format(
+            "review {}: the {} (ledger entry {}) was not in review.json; restored from the "
+            "ledger",
+            item.id, decision_text(d), seq));
+        kept.push_back(d);
+        changed = true;
+    }
+    if (!changed) return;
+    std::stable_sort(kept.begin(), kept.end(), [](const ReviewDecision& a, const ReviewDecision& b) {
+        return a.seq.value_or(UINT64_MAX) < b.seq.value_or(UINT64_MAX);
+    });
+    item.decisions = std::move(kept);
+    if (item.open()) {
+        settle(item, "its decisions did not match the ledger; back in review");
+    }
+    out.queue_changed = true;
+}
+
+uint64_t id_number(const std::string& id) {
+    if (id.rfind("R-", 0) != 0) return 0;
+    try {
+        return std::stoull(id.substr(2));
+    } catch (const std::exception&) {
+        return 0;
+    }
+}
+
+Status recreate_item(const std::string& id, const std::vector<uint64_t>& seqs,
+                     const ReplayedLedger& r, Reconciled& out) {
+    const nlohmann::json& last = r.decisions.at(seqs.back());
+    nlohmann::json j = last.value("review", nlohmann::json::object());
+    j["state"] = "pending";
+    j["decisions"] = nlohmann::json::array();
+    for (uint64_t seq : seqs) j["decisions"].push_back(decision_of(r.decisions.at(seq), seq).to_json());
+    auto item = ReviewItem::from_json(j);
+    if (!item) return fail(item.error().with_context("ledger entry of review " + id));
+    auto disposed = r.disposed.find(id);
+    if (disposed != r.disposed.end() && disposed->second > seqs.back()) {
+        item->state = ReviewState::Disposed;
+        item->disposal_seq = disposed->second;
+    } else if (out.queue.find_open(item->root, item->path) != nullptr) {
+        item->state = ReviewState::Withdrawn;
+        item->note = "rebuilt from the ledger; the file is queued again under another item";
+    } else {
+        settle(*item, "rebuilt from the ledger");
+    }
+    out.differences.push_back(fmt::format(
+        "review {} ({} decision(s), last ledger entry {}) was not in review.json; restored "
+        "from the ledger ({})",
+        id, seqs.size(), seqs.back(), to_string(item->state)));
+    out.queue.next_id = std::max(out.queue.next_id, id_number(id) + 1);
+    out.queue.items.push_back(std::move(*item));
+    out.queue_changed = true;
+    return {};
+}
+
+Status reconcile_review(const std::string& state_dir, const ReplayedLedger& r, Reconciled& out) {
+    if (file_exists(review_path(state_dir))) {
+        auto queue = load_review_queue(state_dir);
+        if (!queue) return fail(queue.error());
+        out.queue = std::move(*queue);
+    } else if (!r.decisions.empty()) {
+        out.differences.push_back(fmt::format("{} is missing", review_path(state_dir)));
+    }
+    std::map<std::string, std::vector<uint64_t>> by_item;
+    for (const auto& [seq, p] : r.decisions) {
+        by_item[p.value("review", nlohmann::json::object()).value("id", "")].push_back(seq);
+    }
+    static const std::vector<uint64_t> kNone;
+    for (auto& item : out.queue.items) {
+        auto it = by_item.find(item.id);
+        reconcile_item(item, it == by_item.end() ? kNone : it->second, r, out);
+    }
+    for (const auto& [id, seqs] : by_item) {
+        if (out.queue.find(id) != nullptr) continue;
+        if (auto st = recreate_item(id, seqs, r, out); !st) return st;
+    }
+    return {};
+}
+
+Result<Reconciled> reconcile(const std::string& state_dir, const ReplayedLedger& r) {
+    Reconciled out;
+    if (auto st = reconcile_holds(state_dir, r, out); !st) return fail(st.error());
+    if (auto st = reconcile_review(state_dir, r, out); !st) return fail(st.error());
+    return out;
+}
+
+}  // namespace
+
+Result<std::optional<LedgerAnchor>> recorded_anchor(const std::string& state_dir) {
+    auto record = read_pass_record(state_dir);
+    if (!record) return fail(record.error());
+    if (!*record) return std::optional<LedgerAnchor>{};
+    LedgerAnchor anchor{(*record)->anchor_seq, (*record)->anchor_head};
+    if (anchor.seq == 0) return std::optional<LedgerAnchor>{};
+    return std::optional<LedgerAnchor>(anchor);
+}
+
+Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
+                                     const std::vector<uint64_t>& want) {
+    ReplayedLedger out;
+    if (!file_exists(ledger_path)) return out;
+    out.present = true;
+    std::string last;
+    auto st = ledger::for_each_entry(ledger_path, [&](const ledger::Entry& e) {
+        out.last_seq = e.seq();
+        last = e.line;
+        if (std::find(want.begin(), want.end(), e.line_no) != want.end()) {
+            out.hashes[e.line_no] = e.hash();
+        }
+        visit_entry(e, out);
+        return true;
+    });
+    if (!st) return fail(st.error());
+    if (!last.empty()) out.head = util::sha256_hex(last);
+    return out;
+}
+
+std::string ledger_behind(const std::optional<LedgerAnchor>& anchor, const ReplayedLedger& r) {
+    if (!anchor) return "";
+    for (const auto& a : r.accepted) {
+        const nlohmann::json rec = a.value("recorded", nlohmann::json::object());
+        if (rec.value("seq", uint64_t{0}) == anchor->seq && rec.value("head", "") == anchor->head) {
+            return "";
+        }
+    }
+    if (!r.present || r.last_seq == 0) {
+        return fmt::format("the ledger is missing or empty, though state_dir records passes up "
+                           "to its checkpoint at entry {}",
+                           anchor->seq);
+    }
+    if (r.last_seq < anchor->seq) {
+        return fmt::format("the ledger ends at entry {}, but the last pass recorded its "
+                           "checkpoint at entry {}: it was cut or restored from an older copy",
+                           r.last_seq, anchor->seq);
+    }
+    auto hash = r.hashes.find(anchor->seq);
+    if (!anchor->head.empty() && (hash == r.hashes.end() || hash->second != anchor->head)) {
+        return fmt::format("entry {} of the ledger is not the checkpoint the last pass recorded "
+                           "(head {}): the ledger was replaced",
+                           anchor->seq, anchor->head);
+    }
+    return "";
+}
+
+std::vector<std::string> store_differences(const std::string& state_dir,
+                                           const ReplayedLedger& replayed) {
+    auto rec = reconcile(state_dir, replayed);
+    if (!rec) return {rec.error().message()};
+    return rec->differences;
+}
+
+namespace {
+constexpr std::string_view kAcceptHint =
+    "no file will be disposed of until the ledger is restored, or an operator accepts it as it "
+    "is with `lethe state accept-ledger`";
+}  // namespace
+
+bool is_ledger_behind(const Error& error) {
+    return error.kind() == ErrorKind::Refused &&
+           error.message().find(kAcceptHint) != std::string::npos;
+}
+
+Result<std::vector<std::string>> check_state(const std::string& state_dir, ledger::Ledger& ledger,
+                                             util::TimePoint now) {
+    // Changes left pending by an older lethe go into the ledger first (a missing store has
+    // none, and is rebuilt below).
+    if (file_exists(holds_path(state_dir))) {
+        if (auto r = record_hold_entries(state_dir, ledger, now); !r) return fail(r.error());
+    }
+    if (file_exists(review_path(state_dir))) {
+        if (auto r = record_review_entries(state_dir, ledger, now); !r) return fail(r.error());
+    }
+    std::vector<std::string> differences;
+    bool reenter = false;
+    {
+        // The hold and review commands append their entry and write their store under these
+        // locks, so the ledger and the stores are read here as one state.
+        auto hold_lock = HoldStoreLock::acquire(state_dir);
+        if (!hold_lock) return fail(hold_lock.error());
+        auto review_lock = ReviewStoreLock::acquire(state_dir);
+        if (!review_lock) return fail(review_lock.error());
+        auto anchor = recorded_anchor(state_dir);
+        if (!anchor) return fail(anchor.error());
+        std::vector<uint64_t> want;
+        if (*anchor) want.push_back((*anchor)->seq);
+        auto replayed = replay_ledger(ledger.path(), want);
+        if (!replayed) return fail(replayed.error());
+        if (std::string behind = ledger_behind(*anchor, *replayed); !behind.empty()) {
+            std::string message =
+                fmt::format("{} ({}); {} (see the operator guide, \"State rollback\")", behind,
+                            ledger.path(), kAcceptHint);
+            log_event(util::LogLevel::Error, Event::StateRollback, {}, message);
+            return fail(ErrorKind::Refused, message);
+        }
+        auto rec = reconcile(state_dir, *replayed);
+        if (!rec) return fail(rec.error());
+        if (rec->holds_changed) {
+            if (auto st = save_holds(state_dir, rec->holds); !st) return fail(st.error());
+            reenter = std::any_of(rec->holds.holds.begin(), rec->holds.holds.end(),
+                                  [](const Hold& h) { return !h.placed_seq; });
+        }
+        if (rec->queue_changed) {
+            if (auto st = save_review_queue(state_dir, rec->queue); !st) return fail(st.error());
+        }
+        differences = std::move(rec->differences);
+    }
+    for (const auto& d : differences) {
+        log_event(util::LogLevel::Warning, Event::StateRollback, {},
+                  fmt::format("state_dir differs from the ledger: {}; the store was rebuilt "
+                              "from the ledger",
+                              d));
+    }
+    if (reenter) {
+        if (auto r = record_hold_entries(state_dir, ledger, now); !r) return fail(r.error());
+    }
+    return differences;
+}
+
+Result<bool> approval_in_ledger(const std::string& ledger_path, const ReviewItem& item) {
+    const ReviewDecision* d = item.last_decision();
+    if (d == nullptr || !d->approved || !d->seq) return false;
+    bool found = false;
+    auto st = ledger::for_each_entry(ledger_path, [&](const ledger::Entry& e) {
+        if (e.line_no < *d->seq) return true;
+        const nlohmann::json& p = e.payload;
+        if (p.is_object() && e.seq() == *d->seq && e.type() == "review-approved") {
+            const nlohmann::json review = p.value("review", nlohmann::json::object());
+            found = review.value("id", "") == item.id &&
+                    review.value("sha256", "") == d->sha256 && d->sha256 == item.sha256 &&
+                    review.value("inode", uint64_t{0}) == item.inode &&
+                    review.value("device", uint64_t{0}) == item.device;
+        }
+        return false;
+    });
+    if (!st) return fail(st.error());
+    return found;
+}
+
+Result<uint64_t> accept_ledger(const std::string& state_dir, ledger::Ledger& ledger,
+                               const std::string& by, const std::string& reason,
+                               util::TimePoint now) {
+    auto anchor = recorded_anchor(state_dir);
+    if (!anchor) return fail(anchor.error());
+    std::vector<uint64_t> want;
+    if (*anchor) want.push_back((*anchor)->seq);
+    auto replayed = replay_ledger(ledger.path(), want);
+    if (!replayed) return fail(replayed.error());
+    std::string behind = ledger_behind(*anchor, *replayed);
+    if (behind.empty()) {
+        return fail(ErrorKind::BadInput,
+                    "the ledger is not behind what state_dir recorded: there is nothing to "
+                    "accept");
+    }
+    nlohmann::json payload = {
+        {"type", "ledger-accepted"},
+        {"time", util::format_timestamp(now)},
+        {"host", ledger::host_name()},
+        {"agent", fmt::format("lethe {}", LETHE_VERSION)},
+        {"by", by},
+        {"reason", reason},
+        {"finding", behind},
+        {"recorded", {{"seq", (*anchor)->seq}, {"head", (*anchor)->head}}},
+        {"found", {{"entries", replayed->last_seq}, {"head", replayed->head}}},
+    };
+    return ledger.append(std::move(payload));
+}
+
+}  // namespace lethe::service

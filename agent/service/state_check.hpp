@@ -1,0 +1,94 @@
+#pragma once
+
+// The stores in state_dir checked against the ledger, which is their record.
+//
+// Every hold change and review decision is a ledger entry with its full content, appended
+// before the command that made it exits 0, so `holds.json` and `review.json` must say what
+// replaying the ledger's hold and review entries says. A store that does not (deleted,
+// replaced by an empty one, restored from an older backup, edited) is rebuilt from the
+// ledger at the start of every pass, and the difference is said in the journal. Where the
+// two disagree, the rebuilt store keeps files rather than releases them: a hold the store
+// has and the ledger lacks stays (and is entered in the ledger again), a release or a review
+// decision the ledger never saw is undone.
+//
+// The ledger itself is checked against what state_dir last recorded of it (the checkpoint
+// of the last pass, in last-pass.json): a ledger shorter than that, or with another line at
+// that place, or missing while passes were recorded, stops every pass until an operator
+// accepts it with `lethe state accept-ledger`, which appends a `ledger-accepted` entry.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/ledger/ledger.hpp"
+#include "agent/service/review.hpp"
+#include "agent/util/error.hpp"
+#include "agent/util/time.hpp"
+
+namespace lethe::service {
+
+// What the last recorded pass says of the ledger: its checkpoint's seq and the hash of the
+// ledger's last line after it (empty in records written before lethe kept it).
+struct LedgerAnchor {
+    uint64_t seq = 0;
+    std::string head;
+};
+
+// The anchor of state_dir/last-pass.json, or none when no pass reached its checkpoint.
+[[nodiscard]] Result<std::optional<LedgerAnchor>> recorded_anchor(const std::string& state_dir);
+
+// What the ledger's entries imply for the stores, read in one pass over the ledger.
+struct ReplayedLedger {
+    bool present = false;  // the ledger file exists
+    uint64_t last_seq = 0;
+    std::string head;                          // hash of the last line
+    std::map<uint64_t, std::string> hashes;    // hash of the line at a seq asked for
+    std::map<std::string, nlohmann::json> holds;  // id -> the hold as the store keeps it
+    std::map<uint64_t, nlohmann::json> decisions;  // seq -> review-approved/-rejected payload
+    std::map<std::string, uint64_t> disposed;      // review id -> its disposal certificate
+    std::vector<nlohmann::json> accepted;          // ledger-accepted payloads
+};
+
+// Replays `ledger_path` (no signature checks: `lethe certs verify` does those). `want` are
+// the seqs whose line hashes to keep. A missing ledger replays as empty (present false).
+[[nodiscard]] Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
+                                                   const std::vector<uint64_t>& want = {});
+
+// Why the ledger is behind what state_dir recorded, or "" when it is not (or when a
+// `ledger-accepted` entry accepted exactly this anchor).
+[[nodiscard]] std::string ledger_behind(const std::optional<LedgerAnchor>& anchor,
+                                        const ReplayedLedger& replayed);
+
+// Where the stores differ from the ledger, one line each; empty when they agree. Reads the
+// stores without locks (for `lethe status`). A store that cannot be parsed is one line.
+[[nodiscard]] std::vector<std::string> store_differences(const std::string& state_dir,
+                                                         const ReplayedLedger& replayed);
+
+// Whether `error` is check_state's refusal of a ledger behind state_dir.
+[[nodiscard]] bool is_ledger_behind(const Error& error);
+
+// Run at the start of a pass by the holder of the pass lock: enters pending changes in the
+// ledger, refuses (Refused) a ledger behind state_dir, rebuilds the stores from the ledger
+// where they differ, logs each difference to the journal, and returns them.
+[[nodiscard]] Result<std::vector<std::string>> check_state(const std::string& state_dir,
+                                                           ledger::Ledger& ledger,
+                                                           util::TimePoint now);
+
+// Whether the approval a disposal of `item` would carry is in the ledger: its entry
+// `approval_seq` is a review-approved entry of this item, for the same file (device, inode)
+// and content hash. An entry already in the ledger precedes the certificate that will cite
+// it. Reads the ledger up to that entry.
+[[nodiscard]] Result<bool> approval_in_ledger(const std::string& ledger_path,
+                                              const ReviewItem& item);
+
+// Appends the `ledger-accepted` entry with which an operator accepts the ledger as it is
+// after a real restore: it names the anchor state_dir recorded and the ledger's head now.
+[[nodiscard]] Result<uint64_t> accept_ledger(const std::string& state_dir, ledger::Ledger& ledger,
+                                             const std::string& by, const std::string& reason,
+                                             util::TimePoint now);
+
+}  // namespace lethe::service
