@@ -13,15 +13,20 @@ build: deps
 demo: build
 	scripts/demo
 
+# Every test, built with AddressSanitizer and UndefinedBehaviorSanitizer: the one full run,
+# here and in CI (a separate unsanitized run would repeat the same tests for nothing).
 test: deps
-	cmake --preset debug >/dev/null
-	cmake --build --preset debug
-	ctest --preset debug
-
-test-asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan
 	ctest --preset asan
+
+test-asan: test
+
+# The same tests without the sanitizers: a quicker build while working, not needed in CI.
+test-debug: deps
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug
+	ctest --preset debug
 
 # The same code built with clang++-14: the unit tests (the e2e suite already runs twice above).
 test-clang: deps
