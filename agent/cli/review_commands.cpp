@@ -220,7 +220,7 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
 }
 
 std::string decision_text(const service::ReviewDecision& d) {
-    std::string ledger = d.seq ? fmt::format("ledger entry {}", *d.seq) : "ledger entry pending";
+    std::string ledger = d.seq ? fmt::format("ledger entry {}", *d.seq) : "not in the ledger";
     if (d.approved) {
         return fmt::format("approved by {} at {}{} ({})", d.by, d.at,
                            d.note.empty() ? "" : fmt::format(": {}", d.note), ledger);

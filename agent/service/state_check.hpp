@@ -6,10 +6,14 @@
 // before the command that made it exits 0, so `holds.json` and `review.json` must say what
 // replaying the ledger's hold and review entries says. A store that does not (deleted,
 // replaced by an empty one, restored from an older backup, edited) is rebuilt from the
-// ledger at the start of every pass, and the difference is said in the journal. Where the
-// two disagree, the rebuilt store keeps files rather than releases them: a hold the store
-// has and the ledger lacks stays (and is entered in the ledger again), a release or a review
-// decision the ledger never saw is undone.
+// ledger at the start of every pass, and the difference is said in the journal. The ledger
+// is the only authority for what reduces protection: a hold of the ledger is restored to
+// what the ledger says whatever the store says (released, narrowed, shortened, its seq
+// removed), a release or a review decision the ledger never saw is undone (the hold is in
+// force again, the item back in review). Neither the state check nor a pass ever enters a
+// store change in the ledger. A hold the store has and the ledger lacks keeps files: it
+// stays in force, unreleased, and is reported at every pass and by `lethe status` until a
+// records manager places it (`lethe hold add`) or releases it (`lethe hold release`).
 //
 // The ledger itself is checked against what state_dir last recorded of it (the checkpoint
 // of the last pass, in last-pass.json): a ledger shorter than that, or with another line at
@@ -63,20 +67,21 @@ struct ReplayedLedger {
 [[nodiscard]] std::string ledger_behind(const std::optional<LedgerAnchor>& anchor,
                                         const ReplayedLedger& replayed);
 
-// Where the stores differ from the ledger, one line each; empty when they agree. Reads the
-// stores without locks (for `lethe status`). A store that cannot be parsed is one line.
+// Where the stores differ from the ledger, one whole sentence each (a hold only in
+// holds.json included); empty when they agree. Reads the stores without locks (for `lethe
+// status`). A store that cannot be parsed is one line.
 [[nodiscard]] std::vector<std::string> store_differences(const std::string& state_dir,
                                                          const ReplayedLedger& replayed);
 
 // Whether `error` is check_state's refusal of a ledger behind state_dir.
 [[nodiscard]] bool is_ledger_behind(const Error& error);
 
-// Run at the start of a pass by the holder of the pass lock: enters pending changes in the
-// ledger, refuses (Refused) a ledger behind state_dir, rebuilds the stores from the ledger
-// where they differ, logs each difference to the journal, and returns them.
+// Run at the start of a pass by the holder of the pass lock: refuses (Refused) a ledger
+// behind state_dir, rebuilds the stores from the ledger where they differ, logs each
+// difference and each hold only in holds.json to the journal (StateRollback), and returns
+// them. Appends nothing to the ledger.
 [[nodiscard]] Result<std::vector<std::string>> check_state(const std::string& state_dir,
-                                                           ledger::Ledger& ledger,
-                                                           util::TimePoint now);
+                                                           const ledger::Ledger& ledger);
 
 // Whether the approval a disposal of `item` would carry is in the ledger: its entry
 // `approval_seq` is a review-approved entry of this item, for the same file (device, inode)
