@@ -37,7 +37,9 @@ void add_state_warnings(const policy::AgentConfig& config, std::vector<std::stri
     }
     std::vector<uint64_t> want;
     if (*anchor) want.push_back((*anchor)->seq);
-    auto replayed = service::replay_ledger(config.ledger_path(), want);
+    // Without readable keys nothing is left out, and `lethe certs verify` says why.
+    auto keys = agent_keys(config);
+    auto replayed = service::replay_ledger(config.ledger_path(), want, keys ? &*keys : nullptr);
     if (!replayed) {
         warnings.push_back(replayed.error().message());
         return;

@@ -2251,7 +2251,12 @@ Result<RunSummary> run_pass(const policy::AgentConfig& config,
     if (!ledger) return fail(ledger.error());
     // Before anything else: the ledger reaches what state_dir recorded, and the hold and
     // review stores say what the ledger says (rebuilt from it if not).
-    if (auto checked = check_state(config.state_dir, *ledger); !checked) {
+    // A release or an approval counts only when signed by lethe's keys.
+    std::vector<ledger::VerifyKey> trusted{key.public_key()};
+    auto retired = ledger_keys(config.public_key_path(),
+                               util::folder_of(config.signing_key) + "/retired");
+    if (retired) trusted = std::move(*retired);
+    if (auto checked = check_state(config.state_dir, *ledger, trusted); !checked) {
         return fail(checked.error());
     }
     Pass pass(config, schedules, options, *ledger);

@@ -1,14 +1,17 @@
 #include "agent/service/state_check.hpp"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include <fmt/format.h>
 
 #include "agent/ledger/entries.hpp"
+#include "agent/ledger/verify.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/pass_record.hpp"
@@ -311,8 +314,56 @@ Result<std::optional<LedgerAnchor>> recorded_anchor(const std::string& state_dir
     return std::optional<LedgerAnchor>(anchor);
 }
 
+namespace {
+
+// Whether an entry that reduces protection counts: signed by one of `trusted`. Says why
+// not in `out.unverified`.
+bool signature_counts(const ledger::Entry& e, const std::vector<ledger::VerifyKey>* trusted,
+                      ReplayedLedger& out) {
+    std::string type = e.type();
+    if (trusted == nullptr || (type != "hold-released" && type != "review-approved")) return true;
+    auto opened = ledger::open_envelope(e.line, *trusted);
+    if (opened) return true;
+    bool release = type == "hold-released";
+    const nlohmann::json subject =
+        e.payload.is_object() ? e.payload.value(release ? "hold" : "review", nlohmann::json::object())
+                              : nlohmann::json::object();
+    out.unverified.push_back(fmt::format(
+        "ledger entry {} ({} of {} {}) does not count: its signature does not verify with "
+        "lethe's public keys ({}); {} (`lethe certs verify` says more)",
+        e.line_no, type, release ? "hold" : "review",
+        subject.is_object() ? subject.value("id", "?") : "?", opened.error().message(),
+        release ? "the hold stays in force" : "the approval is undone and the file kept"));
+    return false;
+}
+
+}  // namespace
+
+Result<std::vector<ledger::VerifyKey>> ledger_keys(const std::string& public_key_path,
+                                                   const std::string& retired_dir) {
+    std::vector<ledger::VerifyKey> keys;
+    auto current = ledger::VerifyKey::load(public_key_path);
+    if (!current) return fail(current.error());
+    keys.push_back(std::move(*current));
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(retired_dir.c_str()), ::closedir);
+    if (!d) return keys;  // never rotated
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d.get())) {
+        std::string name = e->d_name;
+        if (name.size() > 4 && name.ends_with(".pub")) names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        auto k = ledger::VerifyKey::load(fmt::format("{}/{}", retired_dir, name));
+        if (!k) return fail(k.error());
+        keys.push_back(std::move(*k));
+    }
+    return keys;
+}
+
 Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
-                                     const std::vector<uint64_t>& want) {
+                                     const std::vector<uint64_t>& want,
+                                     const std::vector<ledger::VerifyKey>* trusted) {
     ReplayedLedger out;
     if (!file_exists(ledger_path)) return out;
     out.present = true;
@@ -323,7 +374,7 @@ Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
         if (std::find(want.begin(), want.end(), e.line_no) != want.end()) {
             out.hashes[e.line_no] = e.hash();
         }
-        visit_entry(e, out);
+        if (signature_counts(e, trusted, out)) visit_entry(e, out);
         return true;
     });
     if (!st) return fail(st.error());
@@ -362,7 +413,7 @@ std::vector<std::string> store_differences(const std::string& state_dir,
                                            const ReplayedLedger& replayed) {
     auto rec = reconcile(state_dir, replayed);
     if (!rec) return {rec.error().message()};
-    std::vector<std::string> out;
+    std::vector<std::string> out = replayed.unverified;
     for (const auto& d : rec->differences) {
         out.push_back(fmt::format("state_dir differs from the ledger: {}; the next pass "
                                   "rebuilds the store from the ledger",
@@ -386,7 +437,8 @@ bool is_ledger_behind(const Error& error) {
 }
 
 Result<std::vector<std::string>> check_state(const std::string& state_dir,
-                                             const ledger::Ledger& ledger) {
+                                             const ledger::Ledger& ledger,
+                                             const std::vector<ledger::VerifyKey>& trusted) {
     std::vector<std::string> differences;
     std::vector<std::string> unledgered;
     {
@@ -400,7 +452,7 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir,
         if (!anchor) return fail(anchor.error());
         std::vector<uint64_t> want;
         if (*anchor) want.push_back((*anchor)->seq);
-        auto replayed = replay_ledger(ledger.path(), want);
+        auto replayed = replay_ledger(ledger.path(), want, &trusted);
         if (!replayed) return fail(replayed.error());
         if (std::string behind = ledger_behind(*anchor, *replayed); !behind.empty()) {
             std::string message =
@@ -418,7 +470,8 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir,
             if (auto st = save_review_queue(state_dir, rec->queue); !st) return fail(st.error());
         }
         differences = std::move(rec->differences);
-        unledgered = std::move(rec->unledgered);
+        unledgered = std::move(replayed->unverified);
+        unledgered.insert(unledgered.end(), rec->unledgered.begin(), rec->unledgered.end());
     }
     for (const auto& d : differences) {
         log_event(util::LogLevel::Warning, Event::StateRollback, {},

@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/service/review.hpp"
 #include "agent/util/error.hpp"
@@ -55,12 +56,25 @@ struct ReplayedLedger {
     std::map<uint64_t, nlohmann::json> decisions;  // seq -> review-approved/-rejected payload
     std::map<std::string, uint64_t> disposed;      // review id -> its disposal certificate
     std::vector<nlohmann::json> accepted;          // ledger-accepted payloads
+    // hold-released and review-approved entries that did not count: their signature does
+    // not verify with `trusted` (one sentence each, naming the entry).
+    std::vector<std::string> unverified;
 };
 
-// Replays `ledger_path` (no signature checks: `lethe certs verify` does those). `want` are
-// the seqs whose line hashes to keep. A missing ledger replays as empty (present false).
-[[nodiscard]] Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
-                                                   const std::vector<uint64_t>& want = {});
+// Replays `ledger_path`. `want` are the seqs whose line hashes to keep. A missing ledger
+// replays as empty (present false). With `trusted`, each entry that reduces protection
+// (hold-released, review-approved) counts only when its signature verifies with one of
+// those keys; otherwise the release or approval is left out (the hold stays in force, the
+// approval is undone) and said in `unverified`. Other entries are not checked here (`lethe
+// certs verify` checks every line).
+[[nodiscard]] Result<ReplayedLedger> replay_ledger(
+    const std::string& ledger_path, const std::vector<uint64_t>& want = {},
+    const std::vector<ledger::VerifyKey>* trusted = nullptr);
+
+// The keys a ledger's entries may be signed with: the public key beside the signing key,
+// then the retired ones in `retired_dir` (*.pub; absent when the key was never rotated).
+[[nodiscard]] Result<std::vector<ledger::VerifyKey>> ledger_keys(
+    const std::string& public_key_path, const std::string& retired_dir);
 
 // Why the ledger is behind what state_dir recorded, or "" when it is not (or when a
 // `ledger-accepted` entry accepted exactly this anchor).
@@ -78,10 +92,12 @@ struct ReplayedLedger {
 
 // Run at the start of a pass by the holder of the pass lock: refuses (Refused) a ledger
 // behind state_dir, rebuilds the stores from the ledger where they differ, logs each
-// difference and each hold only in holds.json to the journal (StateRollback), and returns
-// them. Appends nothing to the ledger.
-[[nodiscard]] Result<std::vector<std::string>> check_state(const std::string& state_dir,
-                                                           const ledger::Ledger& ledger);
+// difference, each hold only in holds.json and each release or approval whose signature does
+// not verify with `trusted` to the journal (StateRollback), and returns them. Appends
+// nothing to the ledger.
+[[nodiscard]] Result<std::vector<std::string>> check_state(
+    const std::string& state_dir, const ledger::Ledger& ledger,
+    const std::vector<ledger::VerifyKey>& trusted);
 
 // Whether the approval a disposal of `item` would carry is in the ledger: its entry
 // `approval_seq` is a review-approved entry of this item, for the same file (device, inode)

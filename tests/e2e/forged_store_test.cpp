@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -268,6 +269,55 @@ TEST_F(ForgedStoreE2E, AHoldOnlyInHoldsJsonCanBeReleasedByARecordsManager) {
     EXPECT_EQ(after.code, 0) << after.err;
     EXPECT_FALSE(exists(m_dir / "share/bolt/2010-009/d.pdf"));
     expect_ledger_verifies();
+}
+
+// The last line of the ledger with the signature of its first line: the entry as written,
+// but no longer signed by lethe's key (as an entry someone appended by hand would be).
+void break_last_signature(const TempDir& dir) {
+    std::string path = dir / "state/ledger.jsonl";
+    std::vector<std::string> lines;
+    std::istringstream in(slurp(path));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    ASSERT_GE(lines.size(), 2u);
+    auto first = nlohmann::json::parse(lines.front());
+    auto last = nlohmann::json::parse(lines.back());
+    ASSERT_NE(last["signatures"][0]["sig"], first["signatures"][0]["sig"]);
+    last["signatures"][0]["sig"] = first["signatures"][0]["sig"];
+    lines.back() = last.dump();
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    dir.write("state/ledger.jsonl", text);
+}
+
+TEST_F(ForgedStoreE2E, AReleaseWhoseSignatureDoesNotVerifyDoesNotCount) {
+    ASSERT_EQ(lethe("hold add H1 --reason subpoena --client bolt " + config()).code, 0);
+    ASSERT_EQ(lethe("hold release H1 --reason settled --by rm " + config()).code, 0);
+    break_last_signature(m_dir);
+    const std::string said = "ledger entry 2 (hold-released of hold H1) does not count: its "
+                             "signature does not verify";
+    CliResult status = lethe("status " + config());
+    EXPECT_NE(status.out.find(said), std::string::npos) << status.out;
+    CliResult run = lethe("run " + config());
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.err.find(said), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("the hold stays in force"), std::string::npos) << run.err;
+    expect_held_file_intact();
+    EXPECT_FALSE(exists(m_dir / "share/acme/2010-001/a.pdf"));
+}
+
+TEST_F(ForgedStoreE2E, AnApprovalWhoseSignatureDoesNotVerifyDoesNotCount) {
+    queue_memo();
+    ASSERT_EQ(lethe("review approve R-1 --by rm " + config()).code, 0);
+    break_last_signature(m_dir);
+    CliResult run = lethe("run " + config());
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.err.find("(review-approved of review R-1) does not count: its signature does "
+                           "not verify"),
+              std::string::npos)
+        << run.err;
+    EXPECT_EQ(slurp(m_dir / "share/reviewed/memo.txt"), "memo");
+    CliResult list = lethe("review list --json --all " + config());
+    EXPECT_NE(list.out.find("\"state\":\"pending\""), std::string::npos) << list.out;
 }
 
 TEST_F(ForgedStoreE2E, TheHoldAndReviewCommandsStillReleaseAndApprove) {
