@@ -198,6 +198,25 @@ TEST_F(ForgedStoreE2E, AnApprovedItemInReviewJsonWithoutALedgerEntryIsNotDispose
     expect_ledger_verifies();
 }
 
+// The records manager's own approval is not refused as "already approved" by the one the
+// ledger lacks, and it is the one that counts.
+TEST_F(ForgedStoreE2E, AnApprovalTheLedgerLacksCanBeMadeProperly) {
+    nlohmann::json item = queue_memo();
+    edit_store("review.json", [&](nlohmann::json& j) {
+        j["items"][0]["state"] = "approved";
+        j["items"][0]["decisions"].push_back(forged_approval(item["sha256"]));
+    });
+    CliResult approve = lethe("review approve R-1 --by rm " + config());
+    ASSERT_EQ(approve.code, 0) << approve.out << approve.err;
+    CliResult run = lethe("run " + config());
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_FALSE(exists(m_dir / "share/reviewed/memo.txt"));
+    auto approvals = of_type("review-approved");
+    ASSERT_EQ(approvals.size(), 1u);
+    EXPECT_EQ(approvals[0]["approved_by"], "rm");
+    expect_ledger_verifies();
+}
+
 TEST_F(ForgedStoreE2E, AnApprovalDecisionWithoutSeqIsNeverSignedIntoTheLedger) {
     nlohmann::json item = queue_memo();
     edit_store("review.json", [&](nlohmann::json& j) {
