@@ -17,6 +17,7 @@
 #include "agent/policy/config.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
+#include "agent/service/state_check.hpp"
 #include "agent/util/plural.hpp"
 
 namespace lethe::cli {
@@ -26,25 +27,7 @@ std::string retired_keys_dir(const policy::AgentConfig& config) {
 }
 
 Result<std::vector<ledger::VerifyKey>> agent_keys(const policy::AgentConfig& config) {
-    std::vector<ledger::VerifyKey> keys;
-    auto current = ledger::VerifyKey::load(config.public_key_path());
-    if (!current) return fail(current.error());
-    keys.push_back(std::move(*current));
-    std::string dir = retired_keys_dir(config);
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
-    if (!d) return keys;  // never rotated
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d.get())) {
-        std::string name = e->d_name;
-        if (name.size() > 4 && name.ends_with(".pub")) names.push_back(name);
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
-        auto k = ledger::VerifyKey::load(fmt::format("{}/{}", dir, name));
-        if (!k) return fail(k.error());
-        keys.push_back(std::move(*k));
-    }
-    return keys;
+    return service::ledger_keys(config.public_key_path(), retired_keys_dir(config));
 }
 
 Result<std::vector<std::string>> ledgers_to_read(const std::string& config_path,

@@ -24,6 +24,7 @@
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/state.hpp"
+#include "agent/service/state_check.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/glob.hpp"
 #include "agent/util/log.hpp"
@@ -142,6 +143,12 @@ Error store_not_written(const Error& e, uint64_t seq) {
         seq));
 }
 
+// The ledger's holds (hold-placed and hold-released entries replayed), read under the
+// HoldStoreLock: only hold commands append hold entries, and they hold that lock.
+Result<service::ReplayedLedger> ledger_holds(const policy::AgentConfig& config) {
+    return service::replay_ledger(config.ledger_path());
+}
+
 int hold_add(const std::string& config_path, const HoldOptions& o) {
     auto config = load_state_config(config_path);
     if (!config) return report(config.error());
@@ -174,19 +181,29 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
         if (!until) return report(until.error().with_context("--until"));
         hold.until = *until;
     }
+    bool replaced = false;
     {
         auto lock = service::HoldStoreLock::acquire(config->state_dir);
         if (!lock) return report(lock.error());
         auto set = service::load_holds(config->state_dir);
         if (!set) return report(set.error());
         if (set->find(hold.id) != nullptr) {
-            util::log_error("hold {} already exists (ids are never reused, even after release)",
-                            hold.id);
-            return kExitBadInput;
+            // A hold only in holds.json (no ledger entry: nobody known placed it) is placed
+            // properly by this command; any other id is never reused.
+            auto replayed = ledger_holds(*config);
+            if (!replayed) return report(replayed.error());
+            if (replayed->holds.count(hold.id) > 0) {
+                util::log_error(
+                    "hold {} already exists (ids are never reused, even after release)",
+                    hold.id);
+                return kExitBadInput;
+            }
+            replaced = true;
         }
         auto seq = append_to_ledger(*config, service::hold_placed_entry(hold, now));
         if (!seq) return report(not_recorded(seq.error()));
         hold.placed_seq = *seq;
+        std::erase_if(set->holds, [&](const service::Hold& h) { return h.id == hold.id; });
         set->holds.push_back(hold);
         if (auto st = service::save_holds(config->state_dir, *set); !st) {
             return report(store_not_written(st.error(), *seq));
@@ -200,7 +217,34 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
         fmt::format("hold {} placed: {}{}", hold.id, hold.scope_text(),
                     hold.until ? fmt::format(", until {}", util::format_date(*hold.until)) : ""));
     print_line(fmt::format("ledger entry {}", *hold.placed_seq));
+    if (replaced) {
+        print_line(fmt::format("it replaces hold {} that was in holds.json but not in the ledger",
+                               hold.id));
+    }
     return kExitOk;
+}
+
+// Releases a hold only in holds.json: the ledger records who released it and the hold as
+// the store had it (it has no hold-placed entry to point to), and the store drops it.
+Result<uint64_t> release_unledgered(const policy::AgentConfig& config, service::HoldSet& set,
+                                    service::Hold& hold, const HoldOptions& o,
+                                    util::TimePoint now) {
+    nlohmann::json found = service::hold_placed_entry(hold, now)["hold"];
+    hold.released = true;
+    hold.released_by = o.by;
+    hold.released_at = util::format_timestamp(now);
+    hold.release_reason = o.reason;
+    hold.placed_seq.reset();
+    nlohmann::json payload = service::hold_released_entry(hold, now);
+    payload["not_in_ledger"] = {{"found_in", "holds.json"}, {"hold", found}};
+    auto seq = append_to_ledger(config, std::move(payload));
+    if (!seq) return fail(not_recorded(seq.error()));
+    const std::string id = hold.id;
+    std::erase_if(set.holds, [&](const service::Hold& h) { return h.id == id; });
+    if (auto st = service::save_holds(config.state_dir, set); !st) {
+        return fail(store_not_written(st.error(), *seq));
+    }
+    return *seq;
 }
 
 int hold_release(const std::string& config_path, const HoldOptions& o) {
@@ -217,12 +261,32 @@ int hold_release(const std::string& config_path, const HoldOptions& o) {
             util::log_error("no hold {}", o.id);
             return kExitBadInput;
         }
+        auto replayed = ledger_holds(*config);
+        if (!replayed) return report(replayed.error());
+        const util::TimePoint now = clock_now();
+        auto in_ledger = replayed->holds.find(o.id);
+        if (in_ledger == replayed->holds.end()) {
+            auto seq = release_unledgered(*config, *set, *hold, o, now);
+            if (!seq) return report(seq.error());
+            service::log_event(util::LogLevel::Info, service::Event::HoldChanged, {},
+                               fmt::format("hold {} (in holds.json, not in the ledger) released "
+                                           "by {}: {}",
+                                           o.id, o.by, o.reason));
+            print_line(fmt::format("hold {} was in holds.json but not in the ledger; released and "
+                                   "removed from holds.json",
+                                   o.id));
+            print_line(fmt::format("ledger entry {}", *seq));
+            return kExitOk;
+        }
+        // The hold as the ledger has it, whatever the store says: the ledger decides.
+        auto recorded = service::Hold::from_json(in_ledger->second);
+        if (!recorded) return report(recorded.error());
+        *hold = std::move(*recorded);
         if (hold->released) {
             util::log_error("hold {} was already released by {} at {}", o.id, hold->released_by,
                             hold->released_at);
             return kExitBadInput;
         }
-        const util::TimePoint now = clock_now();
         hold->released = true;
         hold->released_by = o.by;
         hold->released_at = util::format_timestamp(now);
@@ -339,14 +403,14 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
     print_line(fmt::format("  covers:  {}", hold->scope_text()));
     print_line(fmt::format("  placed:  {} by {}{}", hold->placed_at, hold->placed_by,
                            hold->placed_seq ? fmt::format(" (ledger entry {})", *hold->placed_seq)
-                                            : " (ledger entry pending)"));
+                                            : " (not in the ledger)"));
     if (hold->until) print_line(fmt::format("  until:   {}", util::format_date(*hold->until)));
     if (hold->released) {
         print_line(fmt::format("  released: {} by {}: {}{}", hold->released_at, hold->released_by,
                                hold->release_reason,
                                hold->released_seq
                                    ? fmt::format(" (ledger entry {})", *hold->released_seq)
-                                   : " (ledger entry pending)"));
+                                   : " (not in the ledger)"));
     }
     // What it covers now: walk the roots as a pass would, with the schedules' captures and
     // the same lookups (event markers, pin and event attributes, content types).

@@ -134,7 +134,11 @@ int review_approve(const std::string& config_path, const ReviewOptions& o) {
                 r.state == service::ReviewState::Rejected) {
                 return "";
             }
-            if (r.state == service::ReviewState::Approved) return "already approved";
+            // An approval the ledger lacks (an edited queue, one lethe 0.1 never entered) is
+            // no approval: the next pass undoes it, and this one is entered.
+            if (r.state == service::ReviewState::Approved) {
+                return r.last_decision()->seq ? "already approved" : "";
+            }
             return fmt::format("{}; nothing to approve", service::to_string(r.state));
         },
         [&](service::ReviewItem& r) {
@@ -220,7 +224,7 @@ int review_reject(const std::string& config_path, const ReviewOptions& o) {
 }
 
 std::string decision_text(const service::ReviewDecision& d) {
-    std::string ledger = d.seq ? fmt::format("ledger entry {}", *d.seq) : "ledger entry pending";
+    std::string ledger = d.seq ? fmt::format("ledger entry {}", *d.seq) : "not in the ledger";
     if (d.approved) {
         return fmt::format("approved by {} at {}{} ({})", d.by, d.at,
                            d.note.empty() ? "" : fmt::format(": {}", d.note), ledger);

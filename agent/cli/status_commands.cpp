@@ -37,7 +37,9 @@ void add_state_warnings(const policy::AgentConfig& config, std::vector<std::stri
     }
     std::vector<uint64_t> want;
     if (*anchor) want.push_back((*anchor)->seq);
-    auto replayed = service::replay_ledger(config.ledger_path(), want);
+    // Without readable keys nothing is left out, and `lethe certs verify` says why.
+    auto keys = agent_keys(config);
+    auto replayed = service::replay_ledger(config.ledger_path(), want, keys ? &*keys : nullptr);
     if (!replayed) {
         warnings.push_back(replayed.error().message());
         return;
@@ -49,11 +51,8 @@ void add_state_warnings(const policy::AgentConfig& config, std::vector<std::stri
             behind));
         return;
     }
-    for (const auto& d : service::store_differences(config.state_dir, *replayed)) {
-        warnings.push_back(
-            fmt::format("state_dir differs from the ledger: {}; the next pass rebuilds the store "
-                        "from the ledger",
-                        d));
+    for (auto& d : service::store_differences(config.state_dir, *replayed)) {
+        warnings.push_back(std::move(d));
     }
 }
 
@@ -142,7 +141,8 @@ int status(const std::string& config_path) {
         }
         print_line(fmt::format(
             "holds:      {} active (`lethe hold list`){}", active,
-            pending > 0 ? fmt::format(", {} change(s) not yet in the ledger", pending) : ""));
+            pending > 0 ? fmt::format(", {} not as in the ledger (see the warnings)", pending)
+                        : ""));
     }
     if (auto queue = service::load_review_queue(config->state_dir); !queue) {
         warnings.push_back(queue.error().message());
@@ -160,8 +160,10 @@ int status(const std::string& config_path) {
             "review:     {} pending (`lethe review list`), {} approved for the next pass, {} "
             "rejected and kept{}",
             pending, approved, rejected,
-            unrecorded > 0 ? fmt::format(", {} decision(s) not yet in the ledger", unrecorded)
-                           : ""));
+            unrecorded > 0
+                ? fmt::format(", {} decision(s) not in the ledger (undone by the next pass)",
+                              unrecorded)
+                : ""));
     }
     if (::lstat((config->state_dir + "/intent.json").c_str(), &st) == 0) {
         warnings.push_back("an interrupted disposal is pending; the next pass completes it first");

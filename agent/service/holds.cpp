@@ -171,9 +171,6 @@ nlohmann::json HoldSet::certificate_fields() const {
 
 std::string holds_path(const std::string& state_dir) { return state_dir + "/holds.json"; }
 
-namespace {
-}  // namespace
-
 Result<HoldSet> parse_holds(std::string_view text, const std::string& source) {
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return fail(corrupt(source, "not a JSON object"));
@@ -267,60 +264,6 @@ nlohmann::json hold_released_entry(const Hold& h, util::TimePoint now) {
             {"released_by", h.released_by},
             {"reason", h.release_reason},
             {"recorded", util::format_timestamp(now)}};
-}
-
-Result<uint64_t> record_hold_entries(const std::string& state_dir, ledger::Ledger& ledger,
-                                     util::TimePoint now) {
-    // Without a store there is nothing to record; do not create the lock file either.
-    auto peek = load_holds(state_dir);
-    if (!peek) return fail(peek.error());
-    if (peek->version == 0) return 0;
-    auto lock = HoldStoreLock::acquire(state_dir);
-    if (!lock) return fail(lock.error());
-    auto set = load_holds(state_dir);
-    if (!set) return fail(set.error());
-    struct Pending {
-        std::string time;
-        bool release;
-        size_t index;
-    };
-    std::vector<Pending> pending;
-    for (size_t i = 0; i < set->holds.size(); ++i) {
-        const Hold& h = set->holds[i];
-        if (!h.placed_seq) pending.push_back({h.placed_at, false, i});
-        if (h.released && !h.released_seq) pending.push_back({h.released_at, true, i});
-    }
-    if (pending.empty()) return 0;
-    std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-        return a.time != b.time ? a.time < b.time : !a.release && b.release;
-    });
-    uint64_t appended = 0;
-    Status failed;
-    for (const auto& p : pending) {
-        Hold& h = set->holds[p.index];
-        nlohmann::json payload = p.release ? hold_released_entry(h, now) : hold_placed_entry(h, now);
-        auto seq = ledger.append(std::move(payload));
-        if (!seq) {
-            failed = fail(seq.error().with_context("ledger"));
-            break;
-        }
-        ++appended;
-        if (p.release) {
-            h.released_seq = *seq;
-        } else {
-            h.placed_seq = *seq;
-        }
-    }
-    // Record what was appended even when a later append failed, so nothing is entered twice.
-    if (appended > 0) {
-        if (auto st = save_holds(state_dir, *set); !st) {
-            return fail(st.error().with_context(
-                "holds file (the ledger entries were appended; the store still shows them "
-                "pending)"));
-        }
-    }
-    if (!failed) return fail(failed.error());
-    return appended;
 }
 
 }  // namespace lethe::service

@@ -5,11 +5,12 @@
 //
 // Writers (the `lethe hold` commands) take `state_dir/holds.lock` for the read-modify-write
 // and replace the file atomically; readers never lock, they read whichever whole version
-// the last rename left. The ledger has one writer at a time, the holder of the pass lock
-// (`state_dir/lock`): a hold command appends its entry itself when it can take that lock at
-// once, and otherwise leaves it pending in the store, where the running pass appends it
-// before it acts on its next file (see record_hold_entries). The hold itself is in force
-// as soon as the store is renamed into place, ledgered or not.
+// the last rename left. A hold command appends its ledger entry (under the ledger's own
+// lock) before it writes the store, with the entry's seq (`placed_seq`, `released_seq`).
+// The ledger is the authority: each pass's state check (state_check.hpp) puts a store that
+// differs back to what the ledger says, and no pass ever enters a store change in the
+// ledger. A hold only in the store stays in force (fail closed) but is reported until a
+// records manager places or releases it with `lethe hold`.
 
 #include <sys/types.h>
 
@@ -47,7 +48,7 @@ struct Hold {
     std::optional<util::Date> until;  // lapses after this day
     std::string placed_by;
     std::string placed_at;               // ISO timestamp
-    std::optional<uint64_t> placed_seq;  // ledger entry; none while pending
+    std::optional<uint64_t> placed_seq;  // ledger entry; none: not in the ledger
     bool released = false;
     std::string released_by;
     std::string released_at;
@@ -138,12 +139,5 @@ class HoldStoreLock {
 // reason, paths, client, matter, until, who, when) or the release (who, when, why).
 [[nodiscard]] nlohmann::json hold_placed_entry(const Hold& h, util::TimePoint now);
 [[nodiscard]] nlohmann::json hold_released_entry(const Hold& h, util::TimePoint now);
-
-// Appends the ledger entries the store still lacks ("hold-placed", "hold-released", in the
-// order the changes were made) and records their sequence numbers in the store. The caller
-// is the ledger's writer: it holds the pass lock. Takes the HoldStoreLock itself. Returns
-// how many entries it appended.
-[[nodiscard]] Result<uint64_t> record_hold_entries(const std::string& state_dir,
-                                                   ledger::Ledger& ledger, util::TimePoint now);
 
 }  // namespace lethe::service

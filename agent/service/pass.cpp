@@ -338,7 +338,7 @@ private:
                                         const std::string& intent_id, const std::string& temp);
     [[nodiscard]] const policy::Category* category_of(const PlanEntry& entry) const;
     Status expire_archives_step();
-    Result<bool> held_now(const PlanEntry& entry, bool enter_changes = true);
+    Result<bool> held_now(const PlanEntry& entry);
     Status write_intents();
     Status record_intents(std::vector<Intent> intents);
     Status append_intent_lines(const std::string& lines);
@@ -1631,8 +1631,7 @@ Status Pass::flush_staged() {
     std::vector<Staged> staged = std::move(m_staged);
     m_staged.clear();
     m_staged_bytes = 0;
-    // Holds first (this may enter hold changes in the ledger, after the certificates of the
-    // groups before): a held file gets no intent.
+    // Holds first: a held file gets no intent.
     std::vector<Staged> group;
     for (auto& g : staged) {
         auto held = held_now(g.entry);
@@ -1677,9 +1676,8 @@ Status Pass::flush_staged() {
             untouched.insert(g.intent.id);
             continue;
         }
-        // Again just before the file is touched; a hold placed meanwhile is entered in the
-        // ledger by the next check outside a group, after this group's certificates.
-        auto held = held_now(e, false);
+        // Again just before the file is touched.
+        auto held = held_now(e);
         if (!held) return fail(held.error());
         if (*held) {
             untouched.insert(g.intent.id);
@@ -1773,24 +1771,14 @@ Status Pass::flush_staged() {
 
 // Re-reads the hold store if it changed (one stat otherwise) and tells whether a hold now
 // covers the file, so a hold placed while the pass runs protects every file not yet
-// reached. Appends the ledger entries of hold changes made meanwhile, as the ledger's
-// writer, unless `enter_changes` is false (inside a group whose disposals are not yet all
-// certified). An unreadable store stops the pass.
-Result<bool> Pass::held_now(const PlanEntry& entry, bool enter_changes) {
+// reached. Only protection can come from here: a file a hold covered when the plan was made
+// is not in the plan, so a release in the store never reaches a file before the next
+// pass's state check has judged it against the ledger. The pass never enters a store change
+// in the ledger (the hold commands append their own entries). An unreadable store stops the
+// pass.
+Result<bool> Pass::held_now(const PlanEntry& entry) {
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
-    bool pending = std::any_of((*holds)->holds.begin(), (*holds)->holds.end(), [](const Hold& h) {
-        return !h.placed_seq || (h.released && !h.released_seq);
-    });
-    if (pending && enter_changes) {
-        // The ledger keeps the order of events: disposals done before the hold changed are
-        // certified before it is recorded.
-        if (auto st = commit_certificates(); !st) return fail(st.error());
-        auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
-        if (!recorded) return fail(recorded.error());
-        holds = m_holds.current();
-        if (!holds) return fail(holds.error());
-    }
     m_holds_checked = (*holds)->certificate_fields();
     PlanEntry held = entry;
     // Holds are judged on today in the zone of the file's schedule, as the plan judged them.
@@ -1888,18 +1876,8 @@ Result<RunSummary> Pass::run_steps() {
     }
     if (!committed) return fail(committed.error());
     if (*committed) util::log_warning("{}", **committed);
-    // Hold changes made while no pass ran may still lack their ledger entries.
-    if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
-        !recorded) {
-        return fail(recorded.error());
-    }
-    // A corrupt review queue stops the pass like a corrupt hold store; decisions made while
-    // no pass ran are entered in the ledger first.
+    // A corrupt review queue stops the pass like a corrupt hold store.
     if (auto st = m_review.check(); !st) return fail(st.error());
-    if (auto recorded = record_review_entries(m_config.state_dir, m_ledger, m_options.now);
-        !recorded) {
-        return fail(recorded.error());
-    }
 
     PlanSummary plan;
     const RunSummary before_walk = m_summary;
@@ -2022,11 +2000,6 @@ Result<RunSummary> Pass::run_steps() {
 Result<RunSummary> Pass::finish() {
     if (auto st = flush_staged(); !st) return fail(st.error());
     if (auto st = commit_certificates(); !st) return fail(st.error());
-    // Decisions made while the pass ran go into the ledger before its checkpoint.
-    if (auto recorded = record_review_entries(m_config.state_dir, m_ledger, m_options.now);
-        !recorded) {
-        return fail(recorded.error());
-    }
     auto seq = write_checkpoint();
     if (!seq) return fail(seq.error());
     ::unlink(plan_path().c_str());
@@ -2093,10 +2066,6 @@ Result<RunSummary> Pass::run_erasure() {
     auto committed = recover_archive_commit(m_config.state_dir);
     if (!committed) return fail(committed.error());
     if (*committed) util::log_warning("{}", **committed);
-    if (auto recorded = record_hold_entries(m_config.state_dir, m_ledger, m_options.now);
-        !recorded) {
-        return fail(recorded.error());
-    }
     // Both must be readable before anything is decided: an unreadable index would hide
     // archived copies, an unreadable hold store would hide holds.
     auto index = load_archive_index(m_config.state_dir);
@@ -2282,7 +2251,12 @@ Result<RunSummary> run_pass(const policy::AgentConfig& config,
     if (!ledger) return fail(ledger.error());
     // Before anything else: the ledger reaches what state_dir recorded, and the hold and
     // review stores say what the ledger says (rebuilt from it if not).
-    if (auto checked = check_state(config.state_dir, *ledger, options.now); !checked) {
+    // A release or an approval counts only when signed by lethe's keys.
+    std::vector<ledger::VerifyKey> trusted{key.public_key()};
+    auto retired = ledger_keys(config.public_key_path(),
+                               util::folder_of(config.signing_key) + "/retired");
+    if (retired) trusted = std::move(*retired);
+    if (auto checked = check_state(config.state_dir, *ledger, trusted); !checked) {
         return fail(checked.error());
     }
     Pass pass(config, schedules, options, *ledger);

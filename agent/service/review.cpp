@@ -331,55 +331,6 @@ nlohmann::json decision_entry(const ReviewItem& item, const ReviewDecision& d,
     return payload;
 }
 
-Result<uint64_t> record_review_entries(const std::string& state_dir, ledger::Ledger& ledger,
-                                       util::TimePoint now) {
-    auto peek = load_review_queue(state_dir);
-    if (!peek) return fail(peek.error());
-    if (peek->unrecorded() == 0) return 0;
-    auto lock = ReviewStoreLock::acquire(state_dir);
-    if (!lock) return fail(lock.error());
-    auto queue = load_review_queue(state_dir);
-    if (!queue) return fail(queue.error());
-    struct Pending {
-        std::string time;
-        size_t item;
-        size_t decision;
-    };
-    std::vector<Pending> pending;
-    for (size_t i = 0; i < queue->items.size(); ++i) {
-        const auto& ds = queue->items[i].decisions;
-        for (size_t k = 0; k < ds.size(); ++k) {
-            if (!ds[k].seq) pending.push_back({ds[k].at, i, k});
-        }
-    }
-    std::stable_sort(pending.begin(), pending.end(),
-                     [](const Pending& a, const Pending& b) { return a.time < b.time; });
-    uint64_t appended = 0;
-    Status failed;
-    for (const auto& p : pending) {
-        const ReviewItem& item = queue->items[p.item];
-        ReviewDecision& d = queue->items[p.item].decisions[p.decision];
-        nlohmann::json payload = decision_entry(item, d, now);
-        auto seq = ledger.append(std::move(payload));
-        if (!seq) {
-            failed = fail(seq.error().with_context("ledger"));
-            break;
-        }
-        d.seq = *seq;
-        ++appended;
-    }
-    // Record what was appended even when a later append failed, so nothing is entered twice.
-    if (appended > 0) {
-        if (auto st = save_review_queue(state_dir, *queue); !st) {
-            return fail(st.error().with_context(
-                "review queue (the ledger entries were appended; the queue still shows them "
-                "pending)"));
-        }
-    }
-    if (!failed) return fail(failed.error());
-    return appended;
-}
-
 void describe_review(PlanEntry& entry, const ReviewQueue& queue, util::Date today) {
     if (entry.review.is_null()) return;
     const ReviewItem* item = queue.find_open(entry.root, entry.facts.path);

@@ -7,11 +7,11 @@
 // Writers (passes, `lethe review approve/reject`) take `state_dir/review.lock` for each
 // read-modify-write and replace the file atomically; readers never lock. A store that cannot
 // be read or parsed stops every pass (fail closed): a corrupt queue never causes a disposal.
-// As with holds, the ledger has one writer, the holder of the pass lock: a review command
-// appends its entries itself when it can take that lock at once, and otherwise leaves them
-// pending in the store for the running pass, which appends them before it disposes of an
-// approved file and before its checkpoint (see record_review_entries). A decision applies as
-// soon as the store is renamed into place.
+// A review command appends its decisions to the ledger (under the ledger's own lock) before
+// it writes the queue, with each entry's seq. Only a decision in the ledger counts: each
+// pass's state check undoes a decision the ledger lacks (the item goes back to pending),
+// a pass never enters one in the ledger, and an approved file is disposed of only when its
+// `review-approved` entry is in the ledger for that file and content.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -47,7 +47,7 @@ struct ReviewDecision {
     std::string extend;               // reject: the extension, e.g. "1y"
     std::optional<util::Date> until;  // reject: pending again on this day
     std::string sha256;               // the file version decided on
-    std::optional<uint64_t> seq;      // ledger entry; none while pending
+    std::optional<uint64_t> seq;      // ledger entry; none: not in the ledger (undone)
 
     [[nodiscard]] nlohmann::json to_json() const;
     [[nodiscard]] static Result<ReviewDecision> from_json(const nlohmann::json& j);
@@ -106,7 +106,7 @@ struct ReviewQueue {
     [[nodiscard]] ReviewItem* find_open(const std::string& root, const std::string& path);
     [[nodiscard]] const ReviewItem* find_open(const std::string& root,
                                               const std::string& path) const;
-    // Decisions not yet in the ledger.
+    // Decisions without a ledger entry (the next pass undoes them).
     [[nodiscard]] uint64_t unrecorded() const;
 };
 
@@ -140,12 +140,6 @@ class ReviewStoreLock {
 // (root, path, device, inode, ...), the content hash decided on, who, when, the note.
 [[nodiscard]] nlohmann::json decision_entry(const ReviewItem& item, const ReviewDecision& d,
                                             util::TimePoint now);
-
-// Appends the decisions the ledger still lacks ("review-approved", "review-rejected", in the
-// order they were made) and records their sequence numbers in the store. The caller holds
-// the pass lock. Takes the ReviewStoreLock itself. Returns how many it appended.
-[[nodiscard]] Result<uint64_t> record_review_entries(const std::string& state_dir,
-                                                     ledger::Ledger& ledger, util::TimePoint now);
 
 struct PlanEntry;
 

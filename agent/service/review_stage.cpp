@@ -212,12 +212,6 @@ Result<std::vector<PlanEntry>> ReviewStage::sync(
 Result<bool> ReviewStage::still_approved(PlanEntry& entry, ledger::Ledger& ledger) {
     auto queue = load_review_queue(m_state_dir);
     if (!queue) return fail(queue.error());
-    if (queue->unrecorded() > 0) {
-        auto recorded = record_review_entries(m_state_dir, ledger, m_now);
-        if (!recorded) return fail(recorded.error());
-        queue = load_review_queue(m_state_dir);
-        if (!queue) return fail(queue.error());
-    }
     std::string where = shown(entry.root, entry.facts.path);
     std::string id = entry.review.value("id", "");
     const ReviewItem* item = queue->find_open(entry.root, entry.facts.path);

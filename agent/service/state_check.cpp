@@ -1,14 +1,17 @@
 #include "agent/service/state_check.hpp"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include <fmt/format.h>
 
 #include "agent/ledger/entries.hpp"
+#include "agent/ledger/verify.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/pass_record.hpp"
@@ -101,7 +104,8 @@ void settle(ReviewItem& item, const std::string& why) {
 }
 
 struct Reconciled {
-    std::vector<std::string> differences;
+    std::vector<std::string> differences;  // the store was (or will be) rebuilt for these
+    std::vector<std::string> unledgered;   // holds only in holds.json, kept in force
     HoldSet holds;
     ReviewQueue queue;
     bool holds_changed = false;
@@ -115,49 +119,68 @@ Result<HoldSet> load_holds_or_empty(const std::string& state_dir, std::vector<st
     return HoldSet{};
 }
 
+// A hold of the ledger: the store must say exactly what the ledger says, with or without a
+// seq. Only the ledger can release, narrow or shorten a hold.
+Status restore_ledger_hold(const std::string& id, const nlohmann::json& expected,
+                           Reconciled& out) {
+    Hold* stored = out.holds.find(id);
+    if (stored != nullptr && stored->to_json() == expected) return {};
+    auto rebuilt = Hold::from_json(expected);
+    if (!rebuilt) return fail(rebuilt.error().with_context("ledger entry of hold " + id));
+    std::string seq = std::to_string(expected.value("placed_seq", uint64_t{0}));
+    if (stored == nullptr) {
+        out.differences.push_back(fmt::format(
+            "hold {} (ledger entry {}) was not in holds.json; restored from the ledger{}", id, seq,
+            rebuilt->released ? " (released)" : ""));
+        out.holds.holds.push_back(std::move(*rebuilt));
+    } else {
+        out.differences.push_back(
+            stored->released && !rebuilt->released
+                ? fmt::format("hold {} is released in holds.json, but the ledger has no "
+                              "release; it is in force again (a release counts once it is in "
+                              "the ledger: release it with `lethe hold release {}`)",
+                              id, id)
+                : fmt::format("hold {} in holds.json differs from the ledger (entry {}); "
+                              "restored from the ledger",
+                              id, seq));
+        *stored = std::move(*rebuilt);
+    }
+    out.holds_changed = true;
+    return {};
+}
+
+// A hold the ledger lacks keeps files (fail closed): it stays in force, is never entered in
+// the ledger by a pass (nobody known placed it), and is reported until a records manager
+// places it with `lethe hold add` or releases it with `lethe hold release`. A release or a
+// seq the store gives it is not the ledger's, so it is dropped.
+void keep_unledgered_hold(Hold& h, Reconciled& out) {
+    bool released = h.released;
+    out.unledgered.push_back(fmt::format(
+        "hold {} is in holds.json but not in the ledger: no `lethe hold add` placed it (a store "
+        "edited or restored by hand, or a hold lethe 0.1.0 never entered in the ledger){}; it "
+        "is kept in force until a records manager places it with `lethe hold add {} ...` or "
+        "releases it with `lethe hold release {} ...`",
+        h.id, released ? ", and its release there is not in the ledger either" : "", h.id,
+        h.id));
+    if (!h.placed_seq && !released) return;
+    h.placed_seq.reset();
+    h.released = false;
+    h.released_by.clear();
+    h.released_at.clear();
+    h.release_reason.clear();
+    h.released_seq.reset();
+    out.holds_changed = true;
+}
+
 Status reconcile_holds(const std::string& state_dir, const ReplayedLedger& r, Reconciled& out) {
     auto set = load_holds_or_empty(state_dir, out.differences, !r.holds.empty());
     if (!set) return fail(set.error());
     out.holds = std::move(*set);
     for (const auto& [id, expected] : r.holds) {
-        Hold* stored = out.holds.find(id);
-        if (stored != nullptr && !stored->placed_seq) continue;  // pending: entered first
-        if (stored != nullptr && stored->released && !stored->released_seq) continue;
-        if (stored != nullptr && stored->to_json() == expected) continue;
-        auto rebuilt = Hold::from_json(expected);
-        if (!rebuilt) return fail(rebuilt.error().with_context("ledger entry of hold " + id));
-        std::string seq = std::to_string(expected.value("placed_seq", uint64_t{0}));
-        if (stored == nullptr) {
-            out.differences.push_back(fmt::format(
-                "hold {} (ledger entry {}) was not in holds.json; restored from the ledger{}", id,
-                seq, rebuilt->released ? " (released)" : ""));
-            out.holds.holds.push_back(std::move(*rebuilt));
-        } else {
-            out.differences.push_back(
-                stored->released && !rebuilt->released
-                    ? fmt::format("hold {} is released in holds.json, but the ledger has no "
-                                  "release; it is in force again",
-                                  id)
-                    : fmt::format("hold {} in holds.json differs from the ledger (entry {}); "
-                                  "restored from the ledger",
-                                  id, seq));
-            *stored = std::move(*rebuilt);
-        }
-        out.holds_changed = true;
+        if (auto st = restore_ledger_hold(id, expected, out); !st) return st;
     }
-    // A hold the ledger lacks keeps files: it stays, and is entered in the ledger again.
     for (auto& h : out.holds.holds) {
-        if (!h.placed_seq || r.holds.count(h.id) > 0) continue;
-        out.differences.push_back(fmt::format(
-            "hold {} is in holds.json (as ledger entry {}) but not in the ledger; kept in force "
-            "and entered in the ledger again",
-            h.id, *h.placed_seq));
-        h.placed_seq.reset();
-        if (h.released) {
-            h.released = false;
-            h.released_seq.reset();
-        }
-        out.holds_changed = true;
+        if (r.holds.count(h.id) == 0) keep_unledgered_hold(h, out);
     }
     return {};
 }
@@ -169,7 +192,17 @@ void reconcile_item(ReviewItem& item, const std::vector<uint64_t>& in_ledger,
     bool changed = false;
     std::vector<ReviewDecision> kept;
     for (auto& d : item.decisions) {
-        if (d.seq && !decision_matches(d, item.id, r)) {
+        // Only a decision the ledger has counts; a pass never enters one in the ledger.
+        if (!d.seq) {
+            out.differences.push_back(fmt::format(
+                "review {}: the {} in review.json is not in the ledger; undone, and the file "
+                "stays in review until a records manager decides with `lethe review approve "
+                "{}` or `lethe review reject {}`",
+                item.id, decision_text(d), item.id, item.id));
+            changed = true;
+            continue;
+        }
+        if (!decision_matches(d, item.id, r)) {
             out.differences.push_back(fmt::format(
                 "review {}: the {} (ledger entry {}) is not in the ledger; undone", item.id,
                 decision_text(d), *d.seq));
@@ -281,8 +314,56 @@ Result<std::optional<LedgerAnchor>> recorded_anchor(const std::string& state_dir
     return std::optional<LedgerAnchor>(anchor);
 }
 
+namespace {
+
+// Whether an entry that reduces protection counts: signed by one of `trusted`. Says why
+// not in `out.unverified`.
+bool signature_counts(const ledger::Entry& e, const std::vector<ledger::VerifyKey>* trusted,
+                      ReplayedLedger& out) {
+    std::string type = e.type();
+    if (trusted == nullptr || (type != "hold-released" && type != "review-approved")) return true;
+    auto opened = ledger::open_envelope(e.line, *trusted);
+    if (opened) return true;
+    bool release = type == "hold-released";
+    const nlohmann::json subject =
+        e.payload.is_object() ? e.payload.value(release ? "hold" : "review", nlohmann::json::object())
+                              : nlohmann::json::object();
+    out.unverified.push_back(fmt::format(
+        "ledger entry {} ({} of {} {}) does not count: its signature does not verify with "
+        "lethe's public keys ({}); {} (`lethe certs verify` says more)",
+        e.line_no, type, release ? "hold" : "review",
+        subject.is_object() ? subject.value("id", "?") : "?", opened.error().message(),
+        release ? "the hold stays in force" : "the approval is undone and the file kept"));
+    return false;
+}
+
+}  // namespace
+
+Result<std::vector<ledger::VerifyKey>> ledger_keys(const std::string& public_key_path,
+                                                   const std::string& retired_dir) {
+    std::vector<ledger::VerifyKey> keys;
+    auto current = ledger::VerifyKey::load(public_key_path);
+    if (!current) return fail(current.error());
+    keys.push_back(std::move(*current));
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(retired_dir.c_str()), ::closedir);
+    if (!d) return keys;  // never rotated
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d.get())) {
+        std::string name = e->d_name;
+        if (name.size() > 4 && name.ends_with(".pub")) names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        auto k = ledger::VerifyKey::load(fmt::format("{}/{}", retired_dir, name));
+        if (!k) return fail(k.error());
+        keys.push_back(std::move(*k));
+    }
+    return keys;
+}
+
 Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
-                                     const std::vector<uint64_t>& want) {
+                                     const std::vector<uint64_t>& want,
+                                     const std::vector<ledger::VerifyKey>* trusted) {
     ReplayedLedger out;
     if (!file_exists(ledger_path)) return out;
     out.present = true;
@@ -293,7 +374,7 @@ Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
         if (std::find(want.begin(), want.end(), e.line_no) != want.end()) {
             out.hashes[e.line_no] = e.hash();
         }
-        visit_entry(e, out);
+        if (signature_counts(e, trusted, out)) visit_entry(e, out);
         return true;
     });
     if (!st) return fail(st.error());
@@ -332,7 +413,16 @@ std::vector<std::string> store_differences(const std::string& state_dir,
                                            const ReplayedLedger& replayed) {
     auto rec = reconcile(state_dir, replayed);
     if (!rec) return {rec.error().message()};
-    return rec->differences;
+    std::vector<std::string> out = replayed.unverified;
+    for (const auto& d : rec->differences) {
+        out.push_back(fmt::format("state_dir differs from the ledger: {}; the next pass "
+                                  "rebuilds the store from the ledger",
+                                  d));
+    }
+    for (const auto& u : rec->unledgered) {
+        out.push_back(fmt::format("state_dir differs from the ledger: {}", u));
+    }
+    return out;
 }
 
 namespace {
@@ -346,18 +436,11 @@ bool is_ledger_behind(const Error& error) {
            error.message().find(kAcceptHint) != std::string::npos;
 }
 
-Result<std::vector<std::string>> check_state(const std::string& state_dir, ledger::Ledger& ledger,
-                                             util::TimePoint now) {
-    // Changes left pending by an older lethe go into the ledger first (a missing store has
-    // none, and is rebuilt below).
-    if (file_exists(holds_path(state_dir))) {
-        if (auto r = record_hold_entries(state_dir, ledger, now); !r) return fail(r.error());
-    }
-    if (file_exists(review_path(state_dir))) {
-        if (auto r = record_review_entries(state_dir, ledger, now); !r) return fail(r.error());
-    }
+Result<std::vector<std::string>> check_state(const std::string& state_dir,
+                                             const ledger::Ledger& ledger,
+                                             const std::vector<ledger::VerifyKey>& trusted) {
     std::vector<std::string> differences;
-    bool reenter = false;
+    std::vector<std::string> unledgered;
     {
         // The hold and review commands append their entry and write their store under these
         // locks, so the ledger and the stores are read here as one state.
@@ -369,7 +452,7 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir, ledge
         if (!anchor) return fail(anchor.error());
         std::vector<uint64_t> want;
         if (*anchor) want.push_back((*anchor)->seq);
-        auto replayed = replay_ledger(ledger.path(), want);
+        auto replayed = replay_ledger(ledger.path(), want, &trusted);
         if (!replayed) return fail(replayed.error());
         if (std::string behind = ledger_behind(*anchor, *replayed); !behind.empty()) {
             std::string message =
@@ -382,13 +465,13 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir, ledge
         if (!rec) return fail(rec.error());
         if (rec->holds_changed) {
             if (auto st = save_holds(state_dir, rec->holds); !st) return fail(st.error());
-            reenter = std::any_of(rec->holds.holds.begin(), rec->holds.holds.end(),
-                                  [](const Hold& h) { return !h.placed_seq; });
         }
         if (rec->queue_changed) {
             if (auto st = save_review_queue(state_dir, rec->queue); !st) return fail(st.error());
         }
         differences = std::move(rec->differences);
+        unledgered = std::move(replayed->unverified);
+        unledgered.insert(unledgered.end(), rec->unledgered.begin(), rec->unledgered.end());
     }
     for (const auto& d : differences) {
         log_event(util::LogLevel::Warning, Event::StateRollback, {},
@@ -396,9 +479,11 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir, ledge
                               "from the ledger",
                               d));
     }
-    if (reenter) {
-        if (auto r = record_hold_entries(state_dir, ledger, now); !r) return fail(r.error());
+    for (const auto& u : unledgered) {
+        log_event(util::LogLevel::Warning, Event::StateRollback, {},
+                  fmt::format("state_dir differs from the ledger: {}", u));
     }
+    differences.insert(differences.end(), unledgered.begin(), unledgered.end());
     return differences;
 }
 

@@ -6,10 +6,14 @@
 // before the command that made it exits 0, so `holds.json` and `review.json` must say what
 // replaying the ledger's hold and review entries says. A store that does not (deleted,
 // replaced by an empty one, restored from an older backup, edited) is rebuilt from the
-// ledger at the start of every pass, and the difference is said in the journal. Where the
-// two disagree, the rebuilt store keeps files rather than releases them: a hold the store
-// has and the ledger lacks stays (and is entered in the ledger again), a release or a review
-// decision the ledger never saw is undone.
+// ledger at the start of every pass, and the difference is said in the journal. The ledger
+// is the only authority for what reduces protection: a hold of the ledger is restored to
+// what the ledger says whatever the store says (released, narrowed, shortened, its seq
+// removed), a release or a review decision the ledger never saw is undone (the hold is in
+// force again, the item back in review). Neither the state check nor a pass ever enters a
+// store change in the ledger. A hold the store has and the ledger lacks keeps files: it
+// stays in force, unreleased, and is reported at every pass and by `lethe status` until a
+// records manager places it (`lethe hold add`) or releases it (`lethe hold release`).
 //
 // The ledger itself is checked against what state_dir last recorded of it (the checkpoint
 // of the last pass, in last-pass.json): a ledger shorter than that, or with another line at
@@ -24,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/service/review.hpp"
 #include "agent/util/error.hpp"
@@ -51,32 +56,48 @@ struct ReplayedLedger {
     std::map<uint64_t, nlohmann::json> decisions;  // seq -> review-approved/-rejected payload
     std::map<std::string, uint64_t> disposed;      // review id -> its disposal certificate
     std::vector<nlohmann::json> accepted;          // ledger-accepted payloads
+    // hold-released and review-approved entries that did not count: their signature does
+    // not verify with `trusted` (one sentence each, naming the entry).
+    std::vector<std::string> unverified;
 };
 
-// Replays `ledger_path` (no signature checks: `lethe certs verify` does those). `want` are
-// the seqs whose line hashes to keep. A missing ledger replays as empty (present false).
-[[nodiscard]] Result<ReplayedLedger> replay_ledger(const std::string& ledger_path,
-                                                   const std::vector<uint64_t>& want = {});
+// Replays `ledger_path`. `want` are the seqs whose line hashes to keep. A missing ledger
+// replays as empty (present false). With `trusted`, each entry that reduces protection
+// (hold-released, review-approved) counts only when its signature verifies with one of
+// those keys; otherwise the release or approval is left out (the hold stays in force, the
+// approval is undone) and said in `unverified`. Other entries are not checked here (`lethe
+// certs verify` checks every line).
+[[nodiscard]] Result<ReplayedLedger> replay_ledger(
+    const std::string& ledger_path, const std::vector<uint64_t>& want = {},
+    const std::vector<ledger::VerifyKey>* trusted = nullptr);
+
+// The keys a ledger's entries may be signed with: the public key beside the signing key,
+// then the retired ones in `retired_dir` (*.pub; absent when the key was never rotated).
+[[nodiscard]] Result<std::vector<ledger::VerifyKey>> ledger_keys(
+    const std::string& public_key_path, const std::string& retired_dir);
 
 // Why the ledger is behind what state_dir recorded, or "" when it is not (or when a
 // `ledger-accepted` entry accepted exactly this anchor).
 [[nodiscard]] std::string ledger_behind(const std::optional<LedgerAnchor>& anchor,
                                         const ReplayedLedger& replayed);
 
-// Where the stores differ from the ledger, one line each; empty when they agree. Reads the
-// stores without locks (for `lethe status`). A store that cannot be parsed is one line.
+// Where the stores differ from the ledger, one whole sentence each (a hold only in
+// holds.json included); empty when they agree. Reads the stores without locks (for `lethe
+// status`). A store that cannot be parsed is one line.
 [[nodiscard]] std::vector<std::string> store_differences(const std::string& state_dir,
                                                          const ReplayedLedger& replayed);
 
 // Whether `error` is check_state's refusal of a ledger behind state_dir.
 [[nodiscard]] bool is_ledger_behind(const Error& error);
 
-// Run at the start of a pass by the holder of the pass lock: enters pending changes in the
-// ledger, refuses (Refused) a ledger behind state_dir, rebuilds the stores from the ledger
-// where they differ, logs each difference to the journal, and returns them.
-[[nodiscard]] Result<std::vector<std::string>> check_state(const std::string& state_dir,
-                                                           ledger::Ledger& ledger,
-                                                           util::TimePoint now);
+// Run at the start of a pass by the holder of the pass lock: refuses (Refused) a ledger
+// behind state_dir, rebuilds the stores from the ledger where they differ, logs each
+// difference, each hold only in holds.json and each release or approval whose signature does
+// not verify with `trusted` to the journal (StateRollback), and returns them. Appends
+// nothing to the ledger.
+[[nodiscard]] Result<std::vector<std::string>> check_state(
+    const std::string& state_dir, const ledger::Ledger& ledger,
+    const std::vector<ledger::VerifyKey>& trusted);
 
 // Whether the approval a disposal of `item` would carry is in the ledger: its entry
 // `approval_seq` is a review-approved entry of this item, for the same file (device, inode)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -347,6 +348,92 @@ TEST_F(UpgradeE2E, AStateDirOfTheLastReleaseIsReadUpgradedVerifiedAndPassedOver)
     auto second = lethe("--log-target stderr run --now 2026-11-26T14:00:00Z" + cfg());
     ASSERT_EQ(second.code, 0) << second.out << second.err;
     EXPECT_FALSE(exists(p("share/hr/old-review.txt")));
+}
+
+// lethe 0.1.0 wrote a change to its store first and entered it in the ledger later, so its
+// state_dir may carry changes the ledger never saw. Protective ones (a hold) stay in force;
+// the ones that reduce protection (a release, an approval) are undone and reported, and the
+// records manager redoes them with the commands of this release.
+TEST_F(UpgradeE2E, ChangesA010StoreNeverEnteredInTheLedgerKeepEveryFile) {
+    install_fixture();
+    auto holds = nlohmann::json::parse(slurp(p("state/holds.json")));
+    holds["version"] = 3;
+    holds["holds"][0]["released"] = true;  // released with 0.1.0, the entry still pending
+    holds["holds"][0]["released_by"] = "tester";
+    holds["holds"][0]["released_at"] = "2026-11-25T13:00:00Z";
+    holds["holds"][0]["release_reason"] = "settled";
+    holds["holds"].push_back({{"id", "lit-2"},
+                              {"reason", "new claim"},
+                              {"placed_by", "tester"},
+                              {"placed_at", "2026-11-25T13:05:00Z"},
+                              {"released", false},
+                              {"paths", nlohmann::json::array({{{"glob", "acme/2010-003"}}})}});
+    m_dir.write("state/holds.json", holds.dump(2));
+    auto review = nlohmann::json::parse(slurp(p("state/review.json")));
+    review["version"] = 2;
+    review["items"][0]["state"] = "approved";
+    review["items"][0]["decisions"].push_back({{"decision", "approved"},
+                                               {"by", "tester"},
+                                               {"at", "2026-11-25T13:10:00Z"},
+                                               {"sha256", review["items"][0]["sha256"]}});
+    m_dir.write("state/review.json", review.dump(2));
+    auto entries = [&] {
+        std::ifstream in(p("state/ledger.jsonl"));
+        std::vector<std::string> types;
+        for (std::string line; std::getline(in, line);) {
+            auto env = nlohmann::json::parse(line);
+            auto payload =
+                nlohmann::json::parse(*util::base64_decode(env["payload"].get<std::string>()));
+            types.push_back(payload.value("type", ""));
+        }
+        return types;
+    };
+    auto count = [&](const std::string& type) {
+        auto types = entries();
+        return std::count(types.begin(), types.end(), type);
+    };
+    ASSERT_EQ(count("hold-placed"), 1);
+
+    m_dir.write("share/acme/2010-003/memo.docx", "a memo", "2011-03-04");
+    auto status = lethe("status" + cfg());
+    EXPECT_NE(status.out.find("hold lit-1 is released in holds.json, but the ledger has no "
+                              "release; it is in force again"),
+              std::string::npos)
+        << status.out;
+    auto run = lethe("--log-target stderr run --now 2026-11-26T12:00:00Z" + cfg());
+    ASSERT_EQ(run.code, 0) << run.out << run.err;
+    for (const char* said :
+         {"hold lit-1 is released in holds.json, but the ledger has no release; it is in force "
+          "again",
+          "lethe hold release lit-1", "hold lit-2 is in holds.json but not in the ledger",
+          "lethe hold add lit-2",
+          "review R-1: the approval by tester at 2026-11-25T13:10:00Z in review.json is not in "
+          "the ledger; undone",
+          "lethe review approve R-1"}) {
+        EXPECT_NE(run.err.find(said), std::string::npos) << said << "\n" << run.err;
+    }
+    EXPECT_EQ(slurp(p("share/acme/2010-002/held.pdf")), "held brief");
+    EXPECT_EQ(slurp(p("share/acme/2010-003/memo.docx")), "a memo");
+    EXPECT_EQ(slurp(p("share/hr/old-review.txt")), "an old appraisal");
+    EXPECT_EQ(count("hold-placed"), 1);
+    EXPECT_EQ(count("hold-released"), 0);
+    EXPECT_EQ(count("review-approved"), 0);
+
+    // Redone with this release's commands, each change is the ledger's and takes effect.
+    ASSERT_EQ(lethe("hold release lit-1 --by tester --reason settled" + cfg()).code, 0);
+    ASSERT_EQ(lethe("hold add lit-2 --by tester --reason 'new claim' --path acme/2010-003" +
+                    cfg())
+                  .code,
+              0);
+    ASSERT_EQ(lethe("review approve R-1 --by tester --now 2026-11-26T13:00:00Z" + cfg()).code, 0);
+    auto second = lethe("--log-target stderr run --now 2026-11-26T14:00:00Z" + cfg());
+    ASSERT_EQ(second.code, 0) << second.out << second.err;
+    EXPECT_EQ(second.err.find("differs from the ledger"), std::string::npos) << second.err;
+    EXPECT_EQ(second.err.find("not in the ledger"), std::string::npos) << second.err;
+    EXPECT_FALSE(exists(p("share/acme/2010-002/held.pdf")));
+    EXPECT_FALSE(exists(p("share/hr/old-review.txt")));
+    EXPECT_EQ(slurp(p("share/acme/2010-003/memo.docx")), "a memo");
+    EXPECT_EQ(lethe("certs verify" + cfg()).code, 0);
 }
 
 TEST_F(UpgradeE2E, ANewerStateDirIsRefusedByEveryCommandThatReadsIt) {

@@ -146,44 +146,5 @@ TEST(HoldWatch, ReloadsWhenTheStoreIsReplacedAndFailsClosedWhenItBreaks) {
     EXPECT_FALSE(watch.current());  // never falls back to the version it had
 }
 
-TEST(HoldLedger, PendingChangesAreEnteredOnceInTheOrderTheyWereMade) {
-    testing::TempDir dir;
-    std::string key_path = dir / "keys/signing.pem";
-    ASSERT_TRUE(ledger::SigningKey::generate(key_path));
-    auto key = ledger::SigningKey::load(key_path);
-    ASSERT_TRUE(key);
-    auto ledger = ledger::Ledger::open(dir / "ledger.jsonl", *key);
-    ASSERT_TRUE(ledger);
-
-    HoldSet set;
-    Hold later = make_hold("LATER");
-    later.client = "bolt";
-    later.placed_at = "2026-11-02T00:00:00Z";
-    Hold first = make_hold("FIRST");
-    first.client = "acme";
-    first.released = true;
-    first.released_by = "bob";
-    first.released_at = "2026-11-03T00:00:00Z";
-    first.release_reason = "settled";
-    set.holds = {later, first};
-    ASSERT_TRUE(save_holds(dir.path(), set));
-
-    auto now = *util::parse_timestamp("2026-11-04T00:00:00Z");
-    auto appended = record_hold_entries(dir.path(), *ledger, now);
-    ASSERT_TRUE(appended) << appended.error().message();
-    EXPECT_EQ(*appended, 3u);
-    auto again = record_hold_entries(dir.path(), *ledger, now);
-    ASSERT_TRUE(again);
-    EXPECT_EQ(*again, 0u);
-
-    auto back = load_holds(dir.path());
-    ASSERT_TRUE(back);
-    EXPECT_EQ(back->find("FIRST")->placed_seq, 1u);
-    EXPECT_EQ(back->find("LATER")->placed_seq, 2u);
-    EXPECT_EQ(back->find("FIRST")->released_seq, 3u);
-    EXPECT_EQ(ledger->last_payload()["type"], "hold-released");
-    EXPECT_EQ(ledger->last_payload()["hold"]["placed_seq"], 1);
-}
-
 }  // namespace
 }  // namespace lethe::service

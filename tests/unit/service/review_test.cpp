@@ -317,30 +317,19 @@ TEST(ReviewStore, ACorruptOrDeletedQueueFailsClosed) {
     EXPECT_FALSE(synced);
 }
 
-TEST(ReviewLedger, PendingDecisionsAreEnteredOnceInTheOrderTheyWereMade) {
+// An approval counts only once it is in the ledger: the pass never enters one itself.
+TEST(ReviewLedger, AnApprovalWithoutItsLedgerEntryApprovesNothing) {
     testing::TempDir dir;
     dir.write("share/acme/a.pdf", "a", "2010-05-01");
-    dir.write("share/acme/b.pdf", "b", "2010-05-01");
-    ASSERT_TRUE(pass(dir, {review_entry(dir, "acme/a.pdf"), review_entry(dir, "acme/b.pdf")},
-                     "2026-11-26T00:00:00Z"));
+    ASSERT_TRUE(pass(dir, {review_entry(dir, "acme/a.pdf")}, "2026-11-26T00:00:00Z"));
+    ReviewDecision approval{true, "bob", "2026-11-26T12:00:00Z", "ok", "", {}, "", {}};
     {
         auto lock = ReviewStoreLock::acquire(dir / "state");
         auto queue = load_review_queue(dir / "state");
         ASSERT_TRUE(queue);
-        ReviewDecision later{true, "bob", "2026-11-26T12:00:00Z", "ok",
-                             "",   {},    queue->items[0].sha256, {}};
-        ReviewDecision first{false,
-                             "alice",
-                             "2026-11-26T11:00:00Z",
-                             "not yet",
-                             "1y",
-                             *util::parse_date("2027-11-26"),
-                             queue->items[1].sha256,
-                             {}};
-        queue->items[0].decisions.push_back(later);
+        approval.sha256 = queue->items[0].sha256;
+        queue->items[0].decisions.push_back(approval);
         queue->items[0].state = ReviewState::Approved;
-        queue->items[1].decisions.push_back(first);
-        queue->items[1].state = ReviewState::Rejected;
         ASSERT_TRUE(save_review_queue(dir / "state", *queue));
     }
     std::string key_path = dir / "keys/signing.pem";
@@ -349,29 +338,31 @@ TEST(ReviewLedger, PendingDecisionsAreEnteredOnceInTheOrderTheyWereMade) {
     auto ledger = ledger::Ledger::open(dir / "ledger.jsonl", *key);
     ASSERT_TRUE(ledger);
     auto now = at("2026-11-27T00:00:00Z");
-    auto appended = record_review_entries(dir / "state", *ledger, now);
-    ASSERT_TRUE(appended) << appended.error().message();
-    EXPECT_EQ(*appended, 2u);
-    auto again = record_review_entries(dir / "state", *ledger, now);
-    ASSERT_TRUE(again);
-    EXPECT_EQ(*again, 0u);
-    auto queue = load_review_queue(dir / "state");
-    EXPECT_EQ(queue->items[1].decisions[0].seq, 1u);  // rejected first
-    EXPECT_EQ(queue->items[0].decisions[0].seq, 2u);
-    EXPECT_EQ(queue->unrecorded(), 0u);
-    const nlohmann::json& last = ledger->last_payload();
-    EXPECT_EQ(last["type"], "review-approved");
-    EXPECT_EQ(last["approved_by"], "bob");
-    EXPECT_EQ(last["review"]["id"], "R-1");
-    EXPECT_EQ(last["review"]["sha256"], util::sha256_hex("a"));
-    // The pass's re-check now hands over the approval with its ledger entry.
     PlanEntry e = review_entry(dir, "acme/a.pdf");
     e.review = {{"id", "R-1"}};
     ReviewStage stage(dir / "state", utc_today(now), std::nullopt);
     auto still = stage.still_approved(e, *ledger);
-    ASSERT_TRUE(still);
+    ASSERT_TRUE(still) << still.error().message();
+    EXPECT_FALSE(*still);
+    EXPECT_EQ(ledger->last_seq(), 0u);  // nothing was entered on the store's word
+    EXPECT_EQ(load_review_queue(dir / "state")->unrecorded(), 1u);
+
+    // As `lethe review approve` does it: the ledger first, then the store with the seq.
+    {
+        auto lock = ReviewStoreLock::acquire(dir / "state");
+        auto queue = load_review_queue(dir / "state");
+        ASSERT_TRUE(queue);
+        auto seq = ledger->append(decision_entry(queue->items[0], approval, now));
+        ASSERT_TRUE(seq);
+        queue->items[0].decisions.back().seq = *seq;
+        ASSERT_TRUE(save_review_queue(dir / "state", *queue));
+    }
+    e = review_entry(dir, "acme/a.pdf");
+    e.review = {{"id", "R-1"}};
+    still = stage.still_approved(e, *ledger);
+    ASSERT_TRUE(still) << still.error().message();
     EXPECT_TRUE(*still);
-    EXPECT_EQ(e.review["approval_seq"], 2);
+    EXPECT_EQ(e.review["approval_seq"], 1);
     EXPECT_EQ(e.review["note"], "ok");
 }
 
