@@ -1,9 +1,12 @@
 #include "agent/act/disposal_folder.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -152,6 +155,22 @@ Result<std::optional<std::string>> moved_disposal_folder(int root_fd, const std:
         return std::optional<std::string>("nowhere: it was removed");
     }
     return std::optional<std::string>(now);
+}
+
+Result<std::vector<std::string>> entries_in(int dir_fd) {
+    UniqueFd own(::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!own) return fail(errno_error("open the disposal folder", errno));
+    DIR* dir = ::fdopendir(own.get());
+    if (dir == nullptr) return fail(errno_error("read the disposal folder", errno));
+    (void)own.release();
+    std::vector<std::string> names;
+    while (const struct dirent* e = ::readdir(dir)) {
+        const std::string_view name = e->d_name;
+        if (name != "." && name != "..") names.emplace_back(name);
+    }
+    ::closedir(dir);
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 Result<std::string> return_entry(int from_dir, const std::string& from_name, int to_dir,

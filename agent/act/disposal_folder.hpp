@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/util/error.hpp"
 #include "agent/util/fd.hpp"
@@ -39,6 +40,9 @@ struct DisposalFolder {
 [[nodiscard]] Result<std::optional<std::string>> moved_disposal_folder(int root_fd,
                                                                        const std::string& path,
                                                                        int dir_fd);
+
+// The names in the open folder `dir_fd` (not "." and ".."), sorted; `dir_fd` is not moved.
+[[nodiscard]] Result<std::vector<std::string>> entries_in(int dir_fd);
 
 // Moves `from_name` in `from_dir` back to `to_name` in `to_dir` without ever replacing an
 // entry there (RENAME_NOREPLACE): when the name is taken, to NAME.lethe-returned-XXXX

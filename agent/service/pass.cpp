@@ -418,7 +418,8 @@ private:
         // wherever the folder is now (finish_held). Null for a file in its own folder.
         std::shared_ptr<const UniqueFd> folder_fd;
     };
-    Status finish_held(int root, const Pending& pending, uint64_t seq);
+    Status finish_held(const Pending& pending);
+    Status report_moved_folders(const std::vector<Pending>& group);
     std::set<std::string> m_moved_folders;  // disposal folders found moved, reported once
     std::vector<Intent> m_intents;  // what intent.json holds
     std::vector<Pending> m_pending;
@@ -606,7 +607,7 @@ Status Pass::commit_certificates() {
         if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
             if (!fd) return fail(fd.error());
-            auto st = p.folder_fd ? finish_held(*fd, p, seq)
+            auto st = p.folder_fd ? finish_held(p)
                                   : finish_sanitize(*fd, e, p.folder, p.temp_name, false);
             if (!st) return st;
         }
@@ -629,6 +630,7 @@ Status Pass::commit_certificates() {
     }
     // The unlinks are durable before the intents that would complete them are dropped.
     if (auto st = sync_folders(group); !st) return st;
+    if (auto st = report_moved_folders(group); !st) return st;
     std::set<std::string> done;
     for (const auto& p : group) done.insert(p.intent_id);
     std::erase_if(m_intents, [&done](const Intent& in) { return done.count(in.id) != 0; });
@@ -636,30 +638,50 @@ Status Pass::commit_certificates() {
 }
 
 // The end of a certified sanitize, in the disposal folder held open since the file was moved
-// into it, wherever that folder is now: someone may have renamed it, or put a symlink or
-// another folder at its name, while the file was in it. Its certificate says what happened
-// (the overwrite and read-back went through the descriptor); the emptied entry is removed
-// through the descriptor too, so nothing of lethe's stays in what is now a user's folder;
-// the moved folder is reported (once), and the pass exits 1.
-Status Pass::finish_held(int root, const Pending& p, uint64_t seq) {
+// into it, wherever that folder is now (see report_moved_folders()).
+Status Pass::finish_held(const Pending& p) {
     auto removed = act::finish_detached_in(p.folder_fd->get(), p.folder, p.temp_name, false);
     if (!removed) return fail(removed.error());
-    auto moved = act::moved_disposal_folder(root, p.folder, p.folder_fd->get());
-    if (!moved) return fail(moved.error());
-    if (!*moved || !m_moved_folders.insert(p.entry.root + "/" + p.folder).second) return {};
-    ++m_summary.failed;
-    const PlanEntry& e = p.entry;
-    log_event(util::LogLevel::Error, Event::Error,
-              EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
-                                std::string(policy::to_string(e.action))),
-              fmt::format("lethe's disposal folder {}/{} was moved while {}/{} was in it: it is "
-                          "now at {}. lethe finished through the folder it held open: the file "
-                          "was overwritten, verified and removed there (certificate {}), and so "
-                          "is every other file lethe had in it. That folder is lethe's own and "
-                          "holds nothing lethe put there: remove it (or move it back); lethe "
-                          "makes a new disposal folder when it needs one",
-                          e.root, util::utf8_display(p.folder), e.root,
-                          util::utf8_display(e.facts.path), util::utf8_display(**moved), seq));
+    return {};
+}
+
+// Someone may rename a disposal folder, or put a symlink or another folder at its name, while
+// files are in it. Its files' overwrites, read-backs, certificates and unlinks went through
+// the descriptor held open, so the certificates say what happened; what is left is to say
+// where lethe's folder is now and what it still holds (a file whose disposal did not
+// finish: the next pass looks for it at the folder's old name), once per folder, and to
+// exit 1.
+Status Pass::report_moved_folders(const std::vector<Pending>& group) {
+    for (const auto& p : group) {
+        if (!p.folder_fd || m_moved_folders.count(p.entry.root + "/" + p.folder) != 0) continue;
+        auto fd = root_fd(p.entry.root);
+        if (!fd) return fail(fd.error());
+        auto moved = act::moved_disposal_folder(*fd, p.folder, p.folder_fd->get());
+        if (!moved) return fail(moved.error());
+        if (!*moved) continue;
+        m_moved_folders.insert(p.entry.root + "/" + p.folder);
+        auto left = act::entries_in(p.folder_fd->get());
+        const std::string holds =
+            !left ? fmt::format("what it holds cannot be read ({})", left.error().message())
+            : left->empty()
+                ? std::string("it holds nothing of lethe's now: remove it (or move it back); "
+                              "lethe makes a new disposal folder when it needs one")
+                : fmt::format("it still holds {} of lethe's, whose disposal did not finish: {}; "
+                              "move the folder back to {}/{} so that the next pass completes "
+                              "them", util::counted(left->size(), "entry", "entries"),
+                              util::utf8_display(fmt::format("{}", fmt::join(*left, ", "))),
+                              p.entry.root, util::utf8_display(p.folder));
+        ++m_summary.failed;
+        log_event(util::LogLevel::Error, Event::Error,
+                  EventFields::file(p.entry.root, util::utf8_display(p.entry.facts.path),
+                                    p.entry.category, std::string(policy::to_string(p.entry.action))),
+                  fmt::format("lethe's disposal folder {}/{} was moved while files were in it: "
+                              "it is now at {}. lethe finished through the folder it held open: "
+                              "{}/{} was overwritten, verified and removed there, and certified; "
+                              "{}", p.entry.root, util::utf8_display(p.folder),
+                              util::utf8_display(**moved), p.entry.root,
+                              util::utf8_display(p.entry.facts.path), holds));
+    }
     return {};
 }
 

@@ -441,7 +441,9 @@ protected:
         EXPECT_EQ(r.code, 1) << r.out;
         EXPECT_NE(r.out.find("disposal folder clients/.lethe-disposal was moved"), std::string::npos)
             << r.out;
-        EXPECT_NE(r.out.find(moved), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("it is now at " + moved), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("it holds nothing of lethe's now: remove it"), std::string::npos)
+            << r.out;
         // What happened, and only that: overwritten, verified, certified once.
         auto certs = of_type("disposal");
         ASSERT_EQ(certs.size(), 1u) << r.out;
