@@ -842,7 +842,8 @@ void maybe_inject_corruption(int fd, uint64_t size, uint64_t from) {
 
 // Test-only: with LETHE_TEST_PAUSE_DETACH_DIR=DIR, stops at `step` of every disposal:
 // "before-detach" (the default: its checks done, its intent durable, not yet moved into the
-// disposal folder) or "after-detach" (moved and checked, nothing overwritten yet), as
+// disposal folder), "after-detach" (moved and checked, nothing overwritten yet) or
+// "overwritten" (every pass written, not yet synced, read back or renamed), as
 // LETHE_TEST_PAUSE_STEP says: writes its path to the FIFO DIR/paused and waits for a line on
 // the FIFO DIR/resume, so that a test can change the file at that exact point without
 // sleeping.
@@ -1113,6 +1114,9 @@ Status overwrite(PreparedFile& file, const SanitizeOptions& options) {
         impl.last_pattern.emplace(std::move(*pattern));
         fault_point("overwrite-pass");
     }
+#ifdef LETHE_TEST_HOOKS
+    test_pause_at("overwritten", path);
+#endif
     impl.overwritten = true;
     return {};
 }
@@ -1311,23 +1315,28 @@ Result<bool> finish_detached(int root_fd, const std::string& folder, const std::
                              bool sync) {
     auto dir = open_disposal_folder(root_fd, folder, 0);
     if (!dir) return fail(dir.error());
+    return finish_detached_in(dir->get(), folder, temp_name, sync);
+}
+
+Result<bool> finish_detached_in(int dir_fd, const std::string& folder,
+                                const std::string& temp_name, bool sync) {
     bool removed = false;
     for (const std::string& name : {temp_name + std::string(kVerifiedSuffix), temp_name}) {
         struct stat st {};
-        if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT) continue;
             return fail(errno_error(fmt::format("stat {}/{}", folder, name), errno));
         }
         if (!S_ISREG(st.st_mode)) {
             return fail(ErrorKind::Refused, fmt::format("{}/{}: not a regular file", folder, name));
         }
-        if (::unlinkat(dir->get(), name.c_str(), 0) != 0) {
+        if (::unlinkat(dir_fd, name.c_str(), 0) != 0) {
             return fail(errno_error(fmt::format("unlink {}/{}", folder, name), errno));
         }
         removed = true;
     }
     if (sync) {
-        if (auto s = util::fsync_fd(dir->get(), folder); !s) return fail(s.error());
+        if (auto s = util::fsync_fd(dir_fd, folder); !s) return fail(s.error());
     }
     crash_point("after-unlink");
     return removed;

@@ -265,6 +265,11 @@ enum class Detached { Absent, Moved, Verified };
 [[nodiscard]] Result<bool> finish_detached(int root_fd, const std::string& folder,
                                            const std::string& temp_name, bool sync = true);
 
+// finish_detached() in the disposal folder lethe holds open as `dir_fd` (recorded as
+// `folder`, for messages), wherever that folder is now.
+[[nodiscard]] Result<bool> finish_detached_in(int dir_fd, const std::string& folder,
+                                              const std::string& temp_name, bool sync = true);
+
 // Fsyncs the disposal folder `folder` below `root_fd`.
 [[nodiscard]] Status sync_disposal_folder(int root_fd, const std::string& folder);
 

@@ -1,9 +1,12 @@
 #include "agent/act/disposal_folder.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -129,6 +132,45 @@ Result<UniqueFd> open_disposal_folder(int root_fd, const std::string& path, dev_
         parent_fd = std::move(*fd);
     }
     return open_in(parent_fd ? parent_fd.get() : root_fd, path, device, false);
+}
+
+Result<std::optional<std::string>> moved_disposal_folder(int root_fd, const std::string& path,
+                                                         int dir_fd) {
+    struct stat held {};
+    if (::fstat(dir_fd, &held) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
+    if (auto at = open_disposal_folder(root_fd, path, 0)) {
+        struct stat st {};
+        if (::fstat(at->get(), &st) == 0 && st.st_dev == held.st_dev && st.st_ino == held.st_ino) {
+            return std::optional<std::string>();
+        }
+    }
+    std::string link = fmt::format("/proc/self/fd/{}", dir_fd);
+    std::string now(4096, '\0');
+    ssize_t n = ::readlink(link.c_str(), now.data(), now.size());
+    if (n <= 0 || static_cast<size_t>(n) >= now.size()) {
+        return std::optional<std::string>("an unknown place (the kernel does not say)");
+    }
+    now.resize(static_cast<size_t>(n));
+    if (held.st_nlink == 0 || now.ends_with(" (deleted)")) {
+        return std::optional<std::string>("nowhere: it was removed");
+    }
+    return std::optional<std::string>(now);
+}
+
+Result<std::vector<std::string>> entries_in(int dir_fd) {
+    UniqueFd own(::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!own) return fail(errno_error("open the disposal folder", errno));
+    DIR* dir = ::fdopendir(own.get());
+    if (dir == nullptr) return fail(errno_error("read the disposal folder", errno));
+    (void)own.release();
+    std::vector<std::string> names;
+    while (const struct dirent* e = ::readdir(dir)) {
+        const std::string_view name = e->d_name;
+        if (name != "." && name != "..") names.emplace_back(name);
+    }
+    ::closedir(dir);
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 Result<std::string> return_entry(int from_dir, const std::string& from_name, int to_dir,

@@ -2,8 +2,10 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/util/error.hpp"
 #include "agent/util/fd.hpp"
@@ -30,6 +32,17 @@ struct DisposalFolder {
 // above; `device` 0 accepts any device.
 [[nodiscard]] Result<UniqueFd> open_disposal_folder(int root_fd, const std::string& path,
                                                     dev_t device);
+
+// Whether the disposal folder recorded as `path` below `root_fd`, which lethe holds open as
+// `dir_fd`, has been moved (renamed, or its name taken by a symlink or another folder) since
+// it was opened: nullopt when `path` still leads to that folder, else where it is now as
+// the kernel knows it (an absolute path), or what is known when that cannot be told.
+[[nodiscard]] Result<std::optional<std::string>> moved_disposal_folder(int root_fd,
+                                                                       const std::string& path,
+                                                                       int dir_fd);
+
+// The names in the open folder `dir_fd` (not "." and ".."), sorted; `dir_fd` is not moved.
+[[nodiscard]] Result<std::vector<std::string>> entries_in(int dir_fd);
 
 // Moves `from_name` in `from_dir` back to `to_name` in `to_dir` without ever replacing an
 // entry there (RENAME_NOREPLACE): when the name is taken, to NAME.lethe-returned-XXXX

@@ -202,4 +202,23 @@ Result<std::optional<EncryptedCopy>> find_encrypted_copy(int root_fd,
     return std::optional<EncryptedCopy>(copy);
 }
 
+Result<bool> remove_partial_copy(int root_fd, const std::string& planned_path,
+                                 const std::string& temp_name) {
+    auto dir = util::open_beneath(root_fd, util::parent_of(planned_path), O_RDONLY | O_DIRECTORY);
+    if (!dir) return fail(dir.error());
+    struct stat st {};
+    if (::fstatat(dir->get(), temp_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return false;
+        return fail(errno_error(fmt::format("stat {} beside {}", temp_name, planned_path), errno));
+    }
+    if (!S_ISREG(st.st_mode)) return false;
+    if (::unlinkat(dir->get(), temp_name.c_str(), 0) != 0) {
+        return fail(errno_error(fmt::format("remove {} beside {}", temp_name, planned_path), errno));
+    }
+    if (auto st_sync = util::fsync_fd(dir->get(), planned_path); !st_sync) {
+        return fail(st_sync.error());
+    }
+    return true;
+}
+
 }  // namespace lethe::act

@@ -64,4 +64,11 @@ using BeforeRename = std::function<Status(const EncryptedCopy&)>;
     int root_fd, const std::string& planned_path, const std::string& intent_id,
     const classify::IndexedCopy* indexed = nullptr, const util::StopToken* stop = nullptr);
 
+// For an interrupted `encrypt` that is not completed: removes the temporary copy
+// `temp_name` (see encrypt_beside()) that it may have left beside `planned_path` below
+// `root_fd`, never through a symlink and only a regular file, and fsyncs the folder.
+// Returns whether one was there. A verified NAME.age is never touched.
+[[nodiscard]] Result<bool> remove_partial_copy(int root_fd, const std::string& planned_path,
+                                               const std::string& temp_name);
+
 }  // namespace lethe::act

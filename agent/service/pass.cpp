@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <set>
 
 #include <fmt/format.h>
@@ -15,6 +16,8 @@
 
 #include "agent/act/disposal.hpp"
 #include "agent/act/encrypt.hpp"
+#include "agent/act/disposal_folder.hpp"
+#include "agent/act/unmoved.hpp"
 #include "agent/service/encrypted_index.hpp"
 #include "agent/service/archive_disposal.hpp"
 #include "agent/service/archive_stage.hpp"
@@ -143,6 +146,15 @@ constexpr const char* kMethodScope =
 
 // Archived files are removed by overwriting them too; only `delete` merely unlinks.
 bool overwrites(policy::Action action) { return action != policy::Action::Delete; }
+
+// The disposal folder a moved file is in, held open (a descriptor of its own) until its
+// disposal is finished; null when the file was not moved.
+std::shared_ptr<const UniqueFd> held_folder(const act::PreparedFile& file) {
+    if (!file.detached()) return nullptr;
+    auto fd = std::make_shared<UniqueFd>(::fcntl(file.folder_fd(), F_DUPFD_CLOEXEC, 0));
+    if (!*fd) return nullptr;  // finished by its path, as before
+    return fd;
+}
 
 nlohmann::json disposal_payload(const PlanEntry& e, const act::DisposalRecord& rec,
                                 const RunOptions& options, const std::string& intent_id,
@@ -352,6 +364,7 @@ private:
                                     const std::string& message);
     Status recover_one(Intent& intent, const std::set<std::string>& certified);
     Result<bool> keep_if_held(const Intent& intent, int root, bool detached);
+    Result<bool> roll_back_unmoved(const Intent& intent, int root);
     Status resolve_failed(const Intent& intent, const std::string& reason,
                           nlohmann::json detail = nlohmann::json::object());
     Status not_detached(const PlanEntry& entry, const std::string& id, const Error& error);
@@ -401,7 +414,13 @@ private:
         std::string temp_name;
         std::string folder;  // the disposal folder it is in, or "" (its own folder)
         uint64_t size = 0;
+        // That folder, held open since the file was moved into it: finished through it
+        // wherever the folder is now (finish_held). Null for a file in its own folder.
+        std::shared_ptr<const UniqueFd> folder_fd;
     };
+    Status finish_held(const Pending& pending);
+    Status report_moved_folders(const std::vector<Pending>& group);
+    std::set<std::string> m_moved_folders;  // disposal folders found moved, reported once
     std::vector<Intent> m_intents;  // what intent.json holds
     std::vector<Pending> m_pending;
     // A file to sanitize, prepared (opened, checked, hashed) but not yet touched and without
@@ -556,7 +575,8 @@ Status Pass::sync_folders(const Group& group) {
         auto fd = root_fd(p.entry.root);
         if (!fd) return fail(fd.error());
         auto st = p.folder.empty() ? act::sync_folder(*fd, p.entry.facts.path)
-                                   : act::sync_disposal_folder(*fd, p.folder);
+                  : p.folder_fd   ? util::fsync_fd(p.folder_fd->get(), p.folder)
+                                  : act::sync_disposal_folder(*fd, p.folder);
         if (!st) return st;
     }
     return {};
@@ -587,7 +607,9 @@ Status Pass::commit_certificates() {
         if (overwrites(e.action)) {
             auto fd = root_fd(e.root);
             if (!fd) return fail(fd.error());
-            if (auto st = finish_sanitize(*fd, e, p.folder, p.temp_name, false); !st) return st;
+            auto st = p.folder_fd ? finish_held(p)
+                                  : finish_sanitize(*fd, e, p.folder, p.temp_name, false);
+            if (!st) return st;
         }
         ++m_summary.disposed;
         ++m_summary.disposed_by_action[std::string(policy::to_string(e.action))];
@@ -608,10 +630,59 @@ Status Pass::commit_certificates() {
     }
     // The unlinks are durable before the intents that would complete them are dropped.
     if (auto st = sync_folders(group); !st) return st;
+    if (auto st = report_moved_folders(group); !st) return st;
     std::set<std::string> done;
     for (const auto& p : group) done.insert(p.intent_id);
     std::erase_if(m_intents, [&done](const Intent& in) { return done.count(in.id) != 0; });
     return write_intents();
+}
+
+// The end of a certified sanitize, in the disposal folder held open since the file was moved
+// into it, wherever that folder is now (see report_moved_folders()).
+Status Pass::finish_held(const Pending& p) {
+    auto removed = act::finish_detached_in(p.folder_fd->get(), p.folder, p.temp_name, false);
+    if (!removed) return fail(removed.error());
+    return {};
+}
+
+// Someone may rename a disposal folder, or put a symlink or another folder at its name, while
+// files are in it. Its files' overwrites, read-backs, certificates and unlinks went through
+// the descriptor held open, so the certificates say what happened; what is left is to say
+// where lethe's folder is now and what it still holds (a file whose disposal did not
+// finish: the next pass looks for it at the folder's old name), once per folder, and to
+// exit 1.
+Status Pass::report_moved_folders(const std::vector<Pending>& group) {
+    for (const auto& p : group) {
+        if (!p.folder_fd || m_moved_folders.count(p.entry.root + "/" + p.folder) != 0) continue;
+        auto fd = root_fd(p.entry.root);
+        if (!fd) return fail(fd.error());
+        auto moved = act::moved_disposal_folder(*fd, p.folder, p.folder_fd->get());
+        if (!moved) return fail(moved.error());
+        if (!*moved) continue;
+        m_moved_folders.insert(p.entry.root + "/" + p.folder);
+        auto left = act::entries_in(p.folder_fd->get());
+        const std::string holds =
+            !left ? fmt::format("what it holds cannot be read ({})", left.error().message())
+            : left->empty()
+                ? std::string("it holds nothing of lethe's now: remove it (or move it back); "
+                              "lethe makes a new disposal folder when it needs one")
+                : fmt::format("it still holds {} of lethe's, whose disposal did not finish: {}; "
+                              "move the folder back to {}/{} so that the next pass completes "
+                              "them", util::counted(left->size(), "entry", "entries"),
+                              util::utf8_display(fmt::format("{}", fmt::join(*left, ", "))),
+                              p.entry.root, util::utf8_display(p.folder));
+        ++m_summary.failed;
+        log_event(util::LogLevel::Error, Event::Error,
+                  EventFields::file(p.entry.root, util::utf8_display(p.entry.facts.path),
+                                    p.entry.category, std::string(policy::to_string(p.entry.action))),
+                  fmt::format("lethe's disposal folder {}/{} was moved while files were in it: "
+                              "it is now at {}. lethe finished through the folder it held open: "
+                              "{}/{} was overwritten, verified and removed there, and certified; "
+                              "{}", p.entry.root, util::utf8_display(p.folder),
+                              util::utf8_display(**moved), p.entry.root,
+                              util::utf8_display(p.entry.facts.path), holds));
+    }
+    return {};
 }
 
 // The disposal certificate of one file: what was done, the holds checked just before, and
@@ -772,6 +843,15 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
         if (!kept) return fail(kept.error());
         if (*kept) return {};
     }
+    // Never moved into the disposal folder: nothing of it was destroyed, and it is not
+    // completed now (a file changed since would be destroyed unchecked).
+    // (An intent without a disposal folder was written by a lethe that overwrote in place.)
+    if (where == act::Detached::Absent && !intent->disposal_folder.empty() &&
+        intent->verification_failed.is_null()) {
+        auto rolled_back = roll_back_unmoved(*intent, *fd);
+        if (!rolled_back) return fail(rolled_back.error());
+        if (*rolled_back) return {};
+    }
     const nlohmann::json& failed_before = intent->verification_failed;
     std::string earlier_failure;
     if (!failed_before.is_null()) {
@@ -866,23 +946,6 @@ Status Pass::recover_one(Intent& in, const std::set<std::string>& certified) {
                                                 e.facts, overwrites(e.action), &m_stop_token)
                         : act::prepare(*fd, e.facts, overwrites(e.action), true, &m_stop_token);
         if (!file) return fail(file.error());
-        if (where != act::Detached::Moved && overwrites(e.action) &&
-            e.action != policy::Action::Encrypt &&
-            intent->request.is_null() && failed_before.is_null() &&
-            still_there->same_identity(e.facts) && file->record().size == intent->prepared.size &&
-            file->record().sha256_before == intent->prepared.sha256_before) {
-            // Its content is still what was hashed before its intent was recorded, and its
-            // size and mtime still those planned (an emptied or truncated file has a new
-            // mtime): the pass recorded its group's intents and stopped before it changed
-            // this file.
-            // Rolled back: the file is planned again by this pass, its holds checked again.
-            // (An erasure's intent is completed instead: the request asked for this file.)
-            util::log_warning("{}/{}: the interrupted pass had not begun to overwrite it "
-                              "(content unchanged); its intent is rolled back and the file is "
-                              "planned again", e.root, util::utf8_display(e.facts.path));
-            m_request = nullptr;
-            return {};
-        }
         if (e.action == policy::Action::Encrypt && !copy) {
             if (where == act::Detached::Moved) {
                 return fail(ErrorKind::Refused,
@@ -998,6 +1061,16 @@ Status Pass::resolve_failed(const Intent& intent, const std::string& reason, nlo
         auto fd = root_fd(e.root);
         auto where = fd ? act::find_detached(*fd, intent.disposal_folder, intent.temp_name)
                         : Result<act::Detached>(fail(fd.error()));
+        if (fd && !where) {
+            // Its disposal folder cannot be opened where it was (moved, or a symlink put in
+            // its place): whether the file was moved into it, or overwritten there, is not
+            // known.
+            state = fmt::format("not known: lethe's disposal folder {} cannot be opened there "
+                                "({}), so whether it was overwritten cannot be told; look for {} "
+                                "(or {}{}) in that folder or where it was moved",
+                                intent.disposal_folder, where.error().message(), intent.temp_name,
+                                intent.temp_name, act::kVerifiedSuffix);
+        }
         if (where && *where != act::Detached::Absent) {
             auto back = put_back(e, intent.disposal_folder, intent.temp_name);
             detail["now_at"] = back ? *back
@@ -1135,6 +1208,55 @@ Result<bool> Pass::keep_if_held(const Intent& intent, int root, bool detached) {
                                                      : "partly overwritten: its overwrite had "
                                                        "begun (its content is no longer what "
                                                        "was hashed)"}});
+    if (!st) return fail(st.error());
+    return true;
+}
+
+// An intent whose file is still at its own name, the inode it names: the interrupted pass
+// recorded the intent and stopped before it moved the file into the disposal folder, so
+// nothing of it was overwritten or removed. Rolled back (true) rather than completed: the
+// file is left to this pass's own plan, which decides again from what it is now. A file
+// changed since also gets a `disposal-failed` entry with `rolled_back`. Two kinds of intent
+// whose file is unchanged are completed instead (false): an encrypt (its verified NAME.age
+// of exactly that content may exist, and a new copy is never written over it) and an
+// erasure's (the request asked for this file). False too when the file is not at its name.
+Result<bool> Pass::roll_back_unmoved(const Intent& intent, int root) {
+    const PlanEntry& e = intent.entry;
+    auto found = act::check_unmoved(root, e.facts, intent.prepared.sha256_before, &m_stop_token);
+    if (!found) return fail(found.error());
+    if (!*found) return false;
+    const std::string shown = fmt::format("{}/{}", e.root, util::utf8_display(e.facts.path));
+    if ((*found)->unchanged) {
+        if (e.action == policy::Action::Encrypt || !intent.request.is_null()) return false;
+        util::log_warning("{}: the interrupted pass had not moved it (unchanged); its intent is "
+                          "rolled back and the file is planned again", shown);
+        m_request = nullptr;
+        return true;
+    }
+    std::string state = "nothing of it was overwritten or removed (the interrupted pass had not "
+                        "moved it); it is at its name as it is now";
+    if (e.action == policy::Action::Encrypt) {
+        auto index = load_encrypted_index(m_config.state_dir);
+        if (!index) return fail(index.error());
+        const EncryptedEntry* recorded = index->by_intent(intent.id);
+        auto copy = act::find_encrypted_copy(root, e.facts.path, intent.id,
+                                             recorded != nullptr ? &recorded->copy : nullptr);
+        if (copy && *copy) {
+            state += fmt::format("; its encrypted copy {} (of the version checked before, the "
+                                 "copy's SHA-256 {}) is kept beside it",
+                                 (**copy).name, (**copy).sha256);
+        } else {
+            auto removed = act::remove_partial_copy(root, e.facts.path,
+                                                    intent.temp_name + ".age.partial");
+            if (!removed) return fail(removed.error());
+            if (*removed) state += "; the incomplete encrypted copy it had begun was removed";
+        }
+    }
+    auto st = resolve_failed(intent,
+                             fmt::format("changed since an interrupted pass recorded its intent "
+                                         "({}); its intent is rolled back and the file is left "
+                                         "to this pass's plan", (*found)->change),
+                             {{"now_at", e.facts.path}, {"rolled_back", true}, {"state", state}});
     if (!st) return fail(st.error());
     return true;
 }
@@ -1609,7 +1731,7 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     note_links(entry, *done);
     auto payload = certificate_payload(entry, *done, id, extra);
     m_pending.push_back({entry, std::move(payload), id, temp_name, file->disposal_folder(),
-                         done->size});
+                         done->size, held_folder(*file)});
     m_pending_bytes += done->size;
     if (m_pending.size() >= kBatchFiles || m_pending_bytes >= kBatchBytes) {
         return commit_certificates();
@@ -1759,7 +1881,7 @@ Status Pass::flush_staged() {
         note_links(e, *done);
         auto payload = certificate_payload(e, *done, g->intent.id, g->extra);
         m_pending.push_back({e, std::move(payload), g->intent.id, g->intent.temp_name,
-                             g->intent.disposal_folder, done->size});
+                             g->intent.disposal_folder, done->size, held_folder(g->file)});
         m_pending_bytes += done->size;
     }
     if (!untouched.empty()) {

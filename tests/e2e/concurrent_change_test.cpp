@@ -420,6 +420,52 @@ TEST_F(ConcurrentChange, AnIntentThatCannotBeCompletedIsOneFailedDisposalNotAFai
     EXPECT_EQ(lethe("certs verify").code, 0);
 }
 
+// lethe's disposal folder renamed, or renamed and replaced by a symlink, while a file in it
+// is being overwritten. lethe works on the folder through the descriptor it opened: the
+// overwrite is verified and certified as it happened, the emptied entry is removed through
+// that descriptor (nothing of lethe's is left where the folder now is), and the pass exits
+// 1 with a message that says where the folder went.
+class MovedDisposalFolder : public ConcurrentChange {
+protected:
+    void check(bool symlink) {
+        m_dir.write("share/acme/2010-001/brief.pdf", "privileged brief", "2010-05-01");
+        const std::string folder = share(".lethe-disposal");
+        const std::string moved = share("elsewhere");
+        RunResult r = run_pausing("overwritten", [&](const std::string& path) {
+            EXPECT_EQ(path, "acme/2010-001/brief.pdf");
+            ASSERT_EQ(std::rename(folder.c_str(), moved.c_str()), 0);
+            if (symlink) {
+                ASSERT_EQ(::symlink("elsewhere", folder.c_str()), 0);
+            }
+        });
+        EXPECT_EQ(r.code, 1) << r.out;
+        EXPECT_NE(r.out.find("disposal folder clients/.lethe-disposal was moved"), std::string::npos)
+            << r.out;
+        EXPECT_NE(r.out.find("it is now at " + moved), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("it holds nothing of lethe's now: remove it"), std::string::npos)
+            << r.out;
+        // What happened, and only that: overwritten, verified, certified once.
+        auto certs = of_type("disposal");
+        ASSERT_EQ(certs.size(), 1u) << r.out;
+        EXPECT_EQ(certs[0]["path"], "acme/2010-001/brief.pdf");
+        EXPECT_EQ(certs[0]["subject"]["sha256"], util::sha256_hex("privileged brief"));
+        EXPECT_TRUE(certs[0]["method"]["verified"].get<bool>()) << certs[0].dump();
+        EXPECT_TRUE(of_type("disposal-failed").empty()) << r.out;
+        EXPECT_FALSE(exists(share("acme/2010-001/brief.pdf")));
+        // Nothing of lethe's left in what is now a user's folder.
+        EXPECT_TRUE(testing::names_in(moved).empty()) << testing::names_in(moved).front();
+        EXPECT_FALSE(exists(m_dir / "state/intent.json"));
+        // The next pass has nothing left to complete.
+        auto next = lethe("run");
+        EXPECT_TRUE(of_type("disposal-failed").empty()) << next.err;
+        EXPECT_EQ(of_type("disposal").size(), 1u) << next.err;
+        EXPECT_EQ(lethe("certs verify").code, 0);
+    }
+};
+
+TEST_F(MovedDisposalFolder, RenamedDuringTheOverwrite) { check(false); }
+TEST_F(MovedDisposalFolder, ReplacedByASymlinkDuringTheOverwrite) { check(true); }
+
 #endif  // LETHE_TEST_HOOKS
 
 }  // namespace

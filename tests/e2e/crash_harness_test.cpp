@@ -557,6 +557,133 @@ TEST(CrashHarness, ASourceWhoseArchiveIsMissingOrAlteredIsKeptAndArchivedAnew) {
     }
 }
 
+// A user's edit in place after a crash: same inode, new content, new modification time (no
+// longer due). Written through the existing name, as an editor that saves in place does.
+void edit_in_place(const std::string& path, const std::string& content) {
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << content;
+}
+
+// What the pass after a crash must leave of a file whose intent was recorded but which the
+// crashed pass had not moved, and which a user then edited: the edited version at its name,
+// no certificate for it (least of all one with its old hash), and one `disposal-failed`
+// entry that says its intent was rolled back and nothing of it was overwritten or removed.
+void expect_edit_kept(Share& share, const std::string& path, const std::string& edited,
+                      const Output& next) {
+    EXPECT_EQ(util::sha256_hex(slurp(share.dir() / ("share/" + path))), util::sha256_hex(edited))
+        << path << ": " << next.err;
+    for (const auto& c : share.certificates()) {
+        EXPECT_NE(c["path"], path) << "a certificate for the edited file: " << c.dump();
+    }
+    auto failed = testing::payloads_of(share.dir() / "state/ledger.jsonl", "disposal-failed");
+    ASSERT_EQ(failed.size(), 1u) << next.err;
+    EXPECT_EQ(failed[0]["path"], path);
+    EXPECT_EQ(failed[0]["rolled_back"], true) << failed[0].dump();
+    EXPECT_EQ(failed[0]["subject"]["sha256"], util::sha256_hex(Share::due()[path]));
+    EXPECT_NE(failed[0]["state"].get<std::string>().find("nothing of it was overwritten or removed"),
+              std::string::npos)
+        << failed[0].dump();
+    EXPECT_NE(failed[0]["reason"].get<std::string>().find("changed since"), std::string::npos)
+        << failed[0].dump();
+    EXPECT_NE(next.err.find("clients/" + path), std::string::npos) << next.err;
+    EXPECT_FALSE(exists(share.dir() / "state/intent.json"));
+    EXPECT_TRUE(share.leftovers().empty()) << share.leftovers().front();
+    EXPECT_TRUE(share.names_with("share", ".partial").empty());
+    EXPECT_EQ(share.lethe("certs verify").code, 0);
+}
+
+// Sanitize: killed after the group's intents were recorded, before any file was moved; the
+// user edits one file of the group. The next pass keeps the edited version and disposes of
+// the unedited file of the same group, certified once with its original hash.
+TEST(CrashHarness, AFileEditedAfterACrashBeforeItsMoveIsRolledBackNotDestroyed) {
+    Share share;
+    ASSERT_EQ(share.lethe("keygen").code, 0);
+    ASSERT_TRUE(share.lethe("run", "LETHE_FAULT_AT=group-intents-written:1").killed);
+    std::string intents = slurp(share.dir() / "state/intent.json");
+    ASSERT_NE(intents.find("acme/2010-001/brief.pdf"), std::string::npos) << intents;
+    ASSERT_NE(intents.find("acme/2010-001/letter.docx"), std::string::npos) << intents;
+    const std::string edited = "privileged brief, revised after the crash";
+    edit_in_place(share.dir() / "share/acme/2010-001/brief.pdf", edited);
+    Output next = share.lethe("--log-target stderr run");
+    EXPECT_EQ(next.code, 1) << next.err;
+    expect_edit_kept(share, "acme/2010-001/brief.pdf", edited, next);
+    std::map<std::string, int> certified;
+    for (const auto& c : share.certificates()) {
+        ++certified[c["path"].get<std::string>()];
+        EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex(Share::due()[c["path"]])) << c.dump();
+    }
+    EXPECT_EQ(certified["acme/2010-001/letter.docx"], 1);
+    EXPECT_FALSE(exists(share.dir() / "share/acme/2010-001/letter.docx"));
+}
+
+// Archive: killed after the archive was written and the sources' intents recorded, before
+// any source was moved; the user edits one source. It is kept as edited (its old version
+// stays in the archive); the other source is disposed of against its archive.
+TEST(CrashHarness, AnArchivedSourceEditedAfterACrashBeforeItsMoveIsKept) {
+    Share share;
+    ASSERT_EQ(share.lethe("keygen").code, 0);
+    ASSERT_TRUE(share.lethe("run", "LETHE_FAULT_AT=group-intents-written:2").killed);
+    std::string intents = slurp(share.dir() / "state/intent.json");
+    ASSERT_NE(intents.find("acme/2010-001/mail/re-brief.eml"), std::string::npos) << intents;
+    ASSERT_NE(intents.find("zeta/1999-9/note.eml"), std::string::npos) << intents;
+    const std::string edited = "From: client\nRe: the brief, with my corrections";
+    edit_in_place(share.dir() / "share/acme/2010-001/mail/re-brief.eml", edited);
+    Output next = share.lethe("--log-target stderr run");
+    EXPECT_EQ(next.code, 1) << next.err;
+    expect_edit_kept(share, "acme/2010-001/mail/re-brief.eml", edited, next);
+    int archived = 0;
+    for (const auto& c : share.certificates()) {
+        if (c["path"] != "zeta/1999-9/note.eml") continue;
+        ++archived;
+        EXPECT_EQ(c["subject"]["sha256"], util::sha256_hex("fax cover"));
+        EXPECT_EQ(c["method"]["archive"]["member"], "zeta/1999-9/note.eml");
+    }
+    EXPECT_EQ(archived, 1);
+    EXPECT_FALSE(exists(share.dir() / "share/zeta/1999-9/note.eml"));
+}
+
+// Delete and encrypt dispose of each file as they reach it: killed after its intent (and,
+// for encrypt, its verified NAME.age) was written, before the move; then edited. The edited
+// file is kept; an encrypted copy of the version checked before stays beside it, and the
+// record says so.
+TEST(CrashHarness, ADeletedOrEncryptedFileEditedAfterACrashBeforeItsMoveIsKept) {
+    for (const std::string path : {"acme/2010-001/scratch.tmp", "acme/2010-001/draft.odt"}) {
+        const bool encrypt = path.ends_with(".odt");
+        bool crashed_there = false;
+        for (int n = 1; n <= 3 && !crashed_there; ++n) {
+            Share share;
+            ASSERT_EQ(share.lethe("keygen").code, 0);
+            const std::string at = encrypt ? "encrypt-renamed:" : "intent-written:";
+            ASSERT_TRUE(share.lethe("run", "LETHE_FAULT_AT=" + at + std::to_string(n)).killed);
+            std::string intents = slurp(share.dir() / "state/intent.json");
+            if (intents.find(path) == std::string::npos) continue;
+            crashed_there = true;
+            ASSERT_EQ(exists(share.dir() / ("share/" + path + ".age")), encrypt) << path;
+            const std::string edited = "edited after the crash: " + path;
+            edit_in_place(share.dir() / ("share/" + path), edited);
+            Output next = share.lethe("--log-target stderr run");
+            EXPECT_EQ(next.code, 1) << path << ": " << next.err;
+            expect_edit_kept(share, path, edited, next);
+            if (encrypt) {
+                auto failed =
+                    testing::payloads_of(share.dir() / "state/ledger.jsonl", "disposal-failed");
+                ASSERT_EQ(failed.size(), 1u);
+                EXPECT_NE(failed[0]["state"].get<std::string>().find("draft.odt.age"),
+                          std::string::npos)
+                    << failed[0].dump();
+                std::string id = share.dir() / "spec.key";
+                std::ofstream(id) << Share::kIdentity << "\n";
+                std::string out = share.dir() / "decrypted";
+                std::string copy = share.dir() / ("share/" + path + ".age");
+                ASSERT_EQ(std::system(("age -d -i '" + id + "' -o '" + out + "' '" + copy + "'")
+                                          .c_str()),
+                          0);
+                EXPECT_EQ(slurp(out), Share::due()[path]);
+            }
+        }
+        EXPECT_TRUE(crashed_there) << path;
+    }
+}
+
 #endif
 
 }  // namespace
