@@ -426,17 +426,20 @@ private:
 };
 
 // A due file kept because the disposal folder of its filesystem cannot be used (one that
-// lethe did not make, or cannot create): a failure of the pass (exit 1), said once per folder
-// with its path and what to do, and once per file kept.
+// lethe did not make, or cannot create or open): a failure of the pass (exit 1), said once
+// per folder with its path and what to do, and once per file kept. A refusal before the
+// folder was reached is a skip, as before.
 void Pass::kept_without_folder(const PlanEntry& entry, const EventFields& fields,
                                const act::UnusableFolder& unusable, const Error& error) {
-    ++m_summary.failed;
     const std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
     if (unusable.path.empty()) {
-        log_event(util::LogLevel::Warning, Event::Error, fields,
-                  fmt::format("kept {}: {}", shown, error.message()));
+        // Not the folder itself (the file's folders changed meanwhile): skipped as any change.
+        m_summary.skip("changed_or_in_use");
+        log_event(util::LogLevel::Warning, Event::Skipped, fields,
+                  fmt::format("skipped {}: {}", shown, error.message()));
         return;
     }
+    ++m_summary.failed;
     const policy::RootConfig* root = m_config.find_root(entry.root);
     std::string base = root == nullptr ? entry.root : root->path;
     if (!base.empty() && base.back() != '/') base += '/';
