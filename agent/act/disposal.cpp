@@ -937,10 +937,10 @@ Result<PreparedFile> PrepareAccess::prepared_from(Result<Target> target,
     return file;
 }
 
-Status use_disposal_folder(PreparedFile& file, int root_fd) {
+Status use_disposal_folder(PreparedFile& file, int root_fd, UnusableFolder* unusable) {
     Target& t = file.m_impl->target;
     if (t.disposal) return {};
-    auto folder = find_disposal_folder(root_fd, file.m_planned.path, t.st.st_dev, true);
+    auto folder = find_disposal_folder(root_fd, file.m_planned.path, t.st.st_dev, true, unusable);
     if (!folder) return fail(folder.error().with_context(file.m_planned.path));
     t.disposal = std::move(folder->fd);
     t.disposal_path = std::move(folder->path);

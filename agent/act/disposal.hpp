@@ -15,6 +15,8 @@
 
 namespace lethe::act {
 
+struct UnusableFolder;  // disposal_folder.hpp
+
 // A point of the SHA-256 of a file's original content, taken while the file is overwritten
 // (see ContentHash::Overlap): the hash of [0, bytes), as a midstate (`state`, 64 hex digits;
 // `bytes` a multiple of 64) or, once the whole file is hashed, as the digest (`sha256`).
@@ -146,7 +148,7 @@ private:
                                                     const SanitizeOptions&);
     friend Result<DisposalRecord> remove(PreparedFile&);
     friend struct PrepareAccess;  // disposal.cpp: what prepare() and prepare_detached() share
-    friend Status use_disposal_folder(PreparedFile&, int);
+    friend Status use_disposal_folder(PreparedFile&, int, UnusableFolder*);
     friend Status detach(PreparedFile&, const std::string&);
     friend Result<PreparedFile> prepare_detached(int, const std::string&, const std::string&,
                                                  const scan::FileFacts&, bool,
@@ -179,7 +181,9 @@ private:
 // symlink, owned by lethe's effective user, mode exactly 0700, on the file's device.
 // Anything else is refused (ErrorKind::Refused, naming the folder and what is wrong, never
 // followed). Nothing of the file is changed.
-[[nodiscard]] Status use_disposal_folder(PreparedFile& file, int root_fd);
+// When refused and `unusable` is given, it says which folder and why.
+[[nodiscard]] Status use_disposal_folder(PreparedFile& file, int root_fd,
+                                         UnusableFolder* unusable = nullptr);
 
 // Moves the prepared file from its name into its disposal folder as `temp_name`
 // (renameat2 RENAME_NOREPLACE relative to the folders' descriptors), then checks that the

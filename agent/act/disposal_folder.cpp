@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -21,40 +22,39 @@ std::string joined(std::string_view folder, std::string_view name) {
     return folder.empty() ? std::string(name) : fmt::format("{}/{}", folder, name);
 }
 
-// The checks every use of a disposal folder makes on its open descriptor.
-Status check_folder(int fd, const std::string& path, dev_t device) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
-    auto refuse = [&path](const std::string& what) {
-        return fail(ErrorKind::Refused,
-                    fmt::format("lethe's disposal folder {} {}; no file on its filesystem is "
-                                "disposed of until it is fixed (remove it: lethe creates it again)",
-                                path, what));
-    };
-    if (!S_ISDIR(st.st_mode)) return refuse("is not a folder");
+// What is wrong with the open folder `fd` as lethe's disposal folder, or "" when nothing is.
+std::string not_lethes(const struct stat& st, dev_t device) {
+    if (!S_ISDIR(st.st_mode)) return "is not a folder";
     if (st.st_uid != ::geteuid()) {
-        return refuse(fmt::format("is owned by uid {}, not by lethe (uid {})", st.st_uid,
-                                  ::geteuid()));
+        return fmt::format("is owned by uid {}, not by lethe (uid {})", st.st_uid, ::geteuid());
     }
     if ((st.st_mode & 07777) != 0700) {
-        return refuse(fmt::format("has mode {:04o}, not 0700", st.st_mode & 07777));
+        return fmt::format("has mode {:04o}, not 0700", st.st_mode & 07777);
     }
-    if (device != 0 && st.st_dev != device) {
-        return refuse("is on another filesystem than the file");
-    }
+    if (device != 0 && st.st_dev != device) return "is on another filesystem than the file";
     return {};
 }
 
+Error refused_folder(const std::string& path, const std::string& what) {
+    return Error(ErrorKind::Refused,
+                 fmt::format("lethe's disposal folder {} {}; no file on its filesystem is "
+                             "disposed of until it is fixed (remove it: lethe creates it again)",
+                             path, what));
+}
+
 // Opens `kDisposalFolder` in `parent` (path `path`), never through a symlink.
-Result<UniqueFd> open_in(int parent, const std::string& path, dev_t device, bool create) {
+Result<UniqueFd> open_in(int parent, const std::string& path, dev_t device, bool create,
+                         UnusableFolder* unusable) {
+    auto unusable_as = [&](std::string why, bool foreign) {
+        if (unusable != nullptr) *unusable = UnusableFolder{path, std::move(why), foreign};
+    };
     const std::string name(kDisposalFolder);
     UniqueFd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd && errno == ENOENT && create) {
         if (::mkdirat(parent, name.c_str(), 0700) != 0 && errno != EEXIST) {
-            return fail(Error(ErrorKind::Refused,
-                              errno_error(fmt::format("create lethe's disposal folder {}", path),
-                                          errno)
-                                  .message()));
+            const Error e = errno_error(fmt::format("create lethe's disposal folder {}", path), errno);
+            unusable_as(fmt::format("cannot be created ({})", std::strerror(e.sys_errno())), false);
+            return fail(Error(ErrorKind::Refused, e.message()));
         }
         if (auto st = util::fsync_fd(parent, fmt::format("folder of {}", path)); !st) {
             return fail(st.error());
@@ -64,23 +64,30 @@ Result<UniqueFd> open_in(int parent, const std::string& path, dev_t device, bool
     if (!fd) {
         const int err = errno;
         if (err == ELOOP || err == ENOTDIR) {
+            unusable_as("is not lethe's folder: it is a symlink or not a folder", true);
             return fail(ErrorKind::Refused,
                         fmt::format("lethe's disposal folder {} is a symlink or not a folder (not "
                                     "followed); no file on its filesystem is disposed of until it "
                                     "is removed", path));
         }
+        unusable_as(fmt::format("cannot be opened ({})", std::strerror(err)), false);
         return fail(Error(ErrorKind::Refused,
                           errno_error(fmt::format("open lethe's disposal folder {}", path), err)
                               .message()));
     }
-    if (auto st = check_folder(fd.get(), path, device); !st) return fail(st.error());
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail(errno_error(fmt::format("stat {}", path), errno));
+    if (std::string what = not_lethes(st, device); !what.empty()) {
+        unusable_as(fmt::format("is not lethe's folder: it {}", what), true);
+        return fail(refused_folder(path, what));
+    }
     return fd;
 }
 
 }  // namespace
 
 Result<DisposalFolder> find_disposal_folder(int root_fd, std::string_view planned_path,
-                                            dev_t device, bool create) {
+                                            dev_t device, bool create, UnusableFolder* unusable) {
     struct stat root {};
     if (::fstat(root_fd, &root) != 0) return fail(errno_error("stat root", errno));
     std::string top;  // "" = the root
@@ -114,7 +121,7 @@ Result<DisposalFolder> find_disposal_folder(int root_fd, std::string_view planne
     }
     DisposalFolder out;
     out.path = joined(top, kDisposalFolder);
-    auto fd = open_in(top_fd ? top_fd.get() : root_fd, out.path, device, create);
+    auto fd = open_in(top_fd ? top_fd.get() : root_fd, out.path, device, create, unusable);
     if (!fd) return fail(fd.error());
     out.fd = std::move(*fd);
     return out;
@@ -131,7 +138,7 @@ Result<UniqueFd> open_disposal_folder(int root_fd, const std::string& path, dev_
         if (!fd) return fail(Error(ErrorKind::Refused, fd.error().message()));
         parent_fd = std::move(*fd);
     }
-    return open_in(parent_fd ? parent_fd.get() : root_fd, path, device, false);
+    return open_in(parent_fd ? parent_fd.get() : root_fd, path, device, false, nullptr);
 }
 
 Result<std::optional<std::string>> moved_disposal_folder(int root_fd, const std::string& path,

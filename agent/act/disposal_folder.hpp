@@ -20,13 +20,22 @@ struct DisposalFolder {
     std::string path;
 };
 
+// Why a disposal folder could not be used, for the caller to report once per folder.
+struct UnusableFolder {
+    std::string path;      // below the root
+    std::string why;       // "is not lethe's folder: it has mode 0755, not 0700", ...
+    bool foreign = false;  // it exists and is not lethe's (not merely missing or unwritable)
+};
+
 // The disposal folder for a file on `device` at `planned_path` below `root_fd`: in the top
 // folder of that filesystem inside the root (the root itself, or the deepest folder on the
 // file's path whose device differs from its parent's: a mount or a btrfs subvolume).
 // Created (mkdirat 0700, the parent fsynced) when `create` and missing. Refused
 // (ErrorKind::Refused) with the folder's path and what is wrong with it.
+// When refused and `unusable` is given, it says which folder and why.
 [[nodiscard]] Result<DisposalFolder> find_disposal_folder(int root_fd, std::string_view planned_path,
-                                                          dev_t device, bool create);
+                                                          dev_t device, bool create,
+                                                          UnusableFolder* unusable = nullptr);
 
 // Opens the disposal folder recorded as `path` below `root_fd` (never created), checked as
 // above; `device` 0 accepts any device.

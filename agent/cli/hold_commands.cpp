@@ -20,6 +20,7 @@
 #include "agent/policy/local_today.hpp"
 #include "agent/scan/walker.hpp"
 #include "agent/service/archive_index.hpp"
+#include "agent/service/hold_coverage.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
@@ -37,7 +38,8 @@ namespace {
 struct HoldOptions {
     std::string id;
     std::string reason;
-    std::vector<std::string> paths;
+    std::vector<std::string> paths;  // --path: names, taken literally
+    std::vector<std::string> globs;  // --glob: patterns
     std::string client;
     std::string matter;
     std::string until;
@@ -45,6 +47,7 @@ struct HoldOptions {
     std::string now;  // test builds only
     bool json = false;
     bool all = false;
+    bool allow_empty = false;
 };
 
 util::TimePoint clock_now() {
@@ -68,53 +71,71 @@ bool valid_id(const std::string& id) {
     return true;
 }
 
-// A --path: relative to every root, or absolute inside one root (then only that root).
-Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std::string& text) {
-    if (text.empty()) return fail(ErrorKind::BadInput, "--path: empty pattern");
+// A --path (`literal`: a file or folder, by its name) or a --glob (a pattern): relative to
+// every root, or absolute inside one root (then only that root).
+Result<service::HoldPath> hold_path(const policy::AgentConfig& config, const std::string& text,
+                                    bool literal) {
+    const char* option = literal ? "--path" : "--glob";
+    if (text.empty()) return fail(ErrorKind::BadInput, fmt::format("{}: empty", option));
     if (!util::is_valid_utf8(text)) {
         return fail(ErrorKind::BadInput,
-                    fmt::format("--path {}: not valid UTF-8", util::utf8_display(text)));
+                    fmt::format("{} {}: not valid UTF-8", option, util::utf8_display(text)));
     }
     service::HoldPath p;
-    std::string root_prefix;  // of an absolute --path, to show what to write instead
+    std::string relative;
+    std::string root_prefix;  // of an absolute path, to show what to write instead
     if (text.front() == '/') {
         for (const auto& root : config.roots) {
             std::string prefix = root.path.back() == '/' ? root.path : root.path + "/";
             if (text.rfind(prefix, 0) == 0 && text.size() > prefix.size()) {
                 p.root = root.name;
-                p.glob = text.substr(prefix.size());
+                relative = text.substr(prefix.size());
                 root_prefix = prefix;
                 break;
             }
         }
         if (!p.root) {
             return fail(ErrorKind::BadInput,
-                        fmt::format("--path {}: not inside any root of the config", text));
+                        fmt::format("{} {}: not inside any root of the config", option, text));
         }
     } else {
-        p.glob = text;
+        relative = text;
     }
-    while (!p.glob.empty() && p.glob.back() == '/') p.glob.pop_back();
+    while (!relative.empty() && relative.back() == '/') relative.pop_back();
     // Refused rather than normalized, as the schedule loader refuses such patterns: a hold is
-    // a legal act, and the ledger records the pattern exactly as the person wrote it.
-    auto plain = util::without_dot_segments(p.glob);
+    // a legal act, and the ledger records the path exactly as the person wrote it.
+    auto plain = util::without_dot_segments(relative);
     if (!plain) {
         return fail(ErrorKind::BadInput,
-                    fmt::format("--path {}: {}; a hold covers only files inside the roots: write "
+                    fmt::format("{} {}: {}; a hold covers only files inside the roots: write "
                                 "the path relative to the roots (such as 'san/file') or as an "
                                 "absolute path inside one root",
-                                text, plain.error().message()));
+                                option, text, plain.error().message()));
     }
-    if (*plain != p.glob) {
+    if (*plain != relative) {
         // "**" is every file: what "." or "./" would have meant.
-        std::string instead = root_prefix + (plain->empty() ? std::string("**") : *plain);
+        std::string instead =
+            root_prefix + (plain->empty() ? std::string(literal ? "" : "**") : *plain);
+        if (instead.empty()) {
+            return fail(ErrorKind::BadInput,
+                        fmt::format("--path {}: names no file or folder inside the roots (paths "
+                                    "are relative to the root, as 'san/file'); to hold every "
+                                    "file, write --glob '**'",
+                                    text));
+        }
         return fail(ErrorKind::BadInput,
-                    fmt::format("--path {}: '.' and empty segments never match (paths are "
+                    fmt::format("{} {}: '.' and empty segments never match (paths are "
                                 "relative to the root, as 'san/file'): write '{}' instead",
-                                text, instead));
+                                option, text, instead));
+    }
+    if (literal) {
+        p.literal = relative;
+        p.glob = util::glob_escape(relative);
+    } else {
+        p.glob = relative;
     }
     auto glob = util::Glob::compile(p.glob);
-    if (!glob) return fail(glob.error().with_context(fmt::format("--path {}", text)));
+    if (!glob) return fail(glob.error().with_context(fmt::format("{} {}", option, text)));
     return p;
 }
 
@@ -149,6 +170,71 @@ Result<service::ReplayedLedger> ledger_holds(const policy::AgentConfig& config) 
     return service::replay_ledger(config.ledger_path());
 }
 
+struct Covered {
+    std::string text;  // "covers now: ..."
+};
+
+// What `hold` covers now, and whether each of its scopes (and the hold as a whole) matches
+// something: a scope that matches nothing is refused (BadInput, naming it) unless
+// `allow_empty`, which only warns. A hold placed on a mistyped name would cover nothing
+// and say nothing, and the file would go with the next pass.
+Result<Covered> check_coverage(const policy::AgentConfig& config, const service::Hold& hold,
+                               bool allow_empty) {
+    auto schedules = policy::load_schedules({config.policies});
+    if (!schedules) {
+        if (!allow_empty) {
+            return fail(schedules.error().with_context(
+                "cannot check what the hold covers (the schedules give clients and matters); "
+                "fix them, or give --allow-empty to place it unchecked"));
+        }
+        util::log_warning("hold {}: not checked against the files (schedules: {})", hold.id,
+                          schedules.error().message());
+        return Covered{"covers now: not checked (the schedules could not be loaded)"};
+    }
+    auto coverage = service::hold_coverage(config, *schedules, hold, clock_now());
+    if (!coverage) return fail(coverage.error());
+    std::vector<std::string> empty;
+    for (const auto& scope : coverage->scopes) {
+        if (scope.matches_nothing()) empty.push_back(scope.scope);
+    }
+    if (empty.empty() && coverage->files.files == 0 && coverage->archived.files == 0 &&
+        coverage->scopes.size() > 1) {
+        // Each scope matches something, but no file matches them all (client and matter
+        // together, or either with a path).
+        empty.push_back(hold.scope_text() + " together");
+    }
+    const std::string unread =
+        coverage->unreadable_roots == 0
+            ? std::string()
+            : fmt::format(" ({} could not be read)",
+                          util::counted(coverage->unreadable_roots, "root", "roots"));
+    for (const auto& scope : empty) {
+        if (allow_empty) {
+            util::log_warning("hold {}: {} matches no file now{}; placed as asked "
+                              "(--allow-empty): it holds such files when they arrive",
+                              hold.id, scope, unread);
+            continue;
+        }
+        return fail(ErrorKind::BadInput,
+                    fmt::format("hold {} not placed: {} matches no file now in the roots or "
+                                "lethe's archives{}; check the name (a --path is taken exactly "
+                                "as written; --glob takes a pattern), or give --allow-empty to "
+                                "place the hold before the files arrive",
+                                hold.id, scope, unread));
+    }
+    std::string text = fmt::format("covers now: {}",
+                                   util::counted(coverage->files.files, "file", "files"));
+    if (coverage->files.files > 0) {
+        text += fmt::format(" ({}), {} of them due and kept only by holds",
+                            human_bytes(coverage->files.bytes), coverage->due);
+    }
+    if (coverage->archived.files > 0) {
+        text += fmt::format("; {} in lethe's archives",
+                            util::counted(coverage->archived.files, "copy", "copies"));
+    }
+    return Covered{std::move(text)};
+}
+
 int hold_add(const std::string& config_path, const HoldOptions& o) {
     auto config = load_state_config(config_path);
     if (!config) return report(config.error());
@@ -156,8 +242,8 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
         util::log_error("hold id '{}': use letters, digits, '.', '-' and '_' (at most 128)", o.id);
         return kExitBadInput;
     }
-    if (o.paths.empty() && o.client.empty() && o.matter.empty()) {
-        util::log_error("a hold needs what it covers: --path, --client or --matter");
+    if (o.paths.empty() && o.globs.empty() && o.client.empty() && o.matter.empty()) {
+        util::log_error("a hold needs what it covers: --path, --glob, --client or --matter");
         return kExitBadInput;
     }
     service::Hold hold;
@@ -168,13 +254,15 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
     hold.placed_at = util::format_timestamp(now);
     if (!o.client.empty()) hold.client = o.client;
     if (!o.matter.empty()) hold.matter = o.matter;
-    for (const auto& text : o.paths) {
-        auto p = hold_path(*config, text);
-        if (!p) return report(p.error());
-        auto glob = util::Glob::compile(p->glob);
-        if (!glob) return report(glob.error());
-        hold.compiled.push_back(std::move(*glob));
-        hold.paths.push_back(std::move(*p));
+    for (const auto& [texts, literal] : {std::pair{&o.paths, true}, std::pair{&o.globs, false}}) {
+        for (const auto& text : *texts) {
+            auto p = hold_path(*config, text, literal);
+            if (!p) return report(p.error());
+            auto glob = util::Glob::compile(p->glob);
+            if (!glob) return report(glob.error());
+            hold.compiled.push_back(std::move(*glob));
+            hold.paths.push_back(std::move(*p));
+        }
     }
     if (!o.until.empty()) {
         auto until = util::parse_date(o.until);
@@ -182,6 +270,10 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
         hold.until = *until;
     }
     bool replaced = false;
+    // What it covers now, before anything is recorded: a scope that matches nothing is
+    // refused unless --allow-empty says the hold is meant to come before the files.
+    auto coverage = check_coverage(*config, hold, o.allow_empty);
+    if (!coverage) return report(coverage.error());
     {
         auto lock = service::HoldStoreLock::acquire(config->state_dir);
         if (!lock) return report(lock.error());
@@ -216,6 +308,7 @@ int hold_add(const std::string& config_path, const HoldOptions& o) {
     print_line(
         fmt::format("hold {} placed: {}{}", hold.id, hold.scope_text(),
                     hold.until ? fmt::format(", until {}", util::format_date(*hold.until)) : ""));
+    print_line(coverage->text);
     print_line(fmt::format("ledger entry {}", *hold.placed_seq));
     if (replaced) {
         print_line(fmt::format("it replaces hold {} that was in holds.json but not in the ledger",
@@ -412,70 +505,21 @@ int hold_show(const std::string& config_path, const HoldOptions& o) {
                                    ? fmt::format(" (ledger entry {})", *hold->released_seq)
                                    : " (not in the ledger)"));
     }
-    // What it covers now: walk the roots as a pass would, with the schedules' captures and
+    // What it covers now: the roots walked as a pass would, with the schedules' captures and
     // the same lookups (event markers, pin and event attributes, content types).
-    service::Tally covered;
-    uint64_t due = 0;
-    const classify::Classifier classifier(loaded->schedules);
-    auto encrypted = service::load_encrypted_index(loaded->config.state_dir);
-    if (!encrypted) return report(encrypted.error());
-    const auto copies = encrypted->by_root();
-    for (const auto& root : loaded->config.roots) {
-        auto fd = scan::open_root(root.path);
-        if (!fd) return report(fd.error());
-        scan::WalkOptions walk_options;
-        walk_options.one_filesystem = root.one_filesystem;
-        walk_options.exclude = root.exclude;
-        // on_file runs on this thread only: one set of lookups serves the whole root.
-        auto root_copies = copies.find(root.name);
-        classify::FsLookups lookups(fd->get(),
-                                    root_copies == copies.end() ? nullptr : &root_copies->second);
-        classify::ClassifyOptions classify_options;
-        classify_options.lookups = &lookups;
-        auto stats = scan::walk(
-            fd->get(), walk_options,
-            [&](const scan::FileFacts& facts) {
-                classify::Decision d = classifier.classify(facts, now, classify_options);
-                if (!hold->covers(root.name, facts.path, d.client, d.matter)) return;
-                covered.add(facts.size);
-                if (d.status == classify::Status::Due || d.status == classify::Status::Skipped) {
-                    ++due;
-                }
-            },
-            [&](std::string_view path, const Error& error) {
-                util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
-                                  error.message());
-            });
-        if (!stats) return report(stats.error());
-    }
-    print_line(
-        fmt::format("  now:     {} ({}, {}), {} of them due and kept only by holds",
-                    util::counted(covered.files, "file", "files"), human_bytes(covered.bytes),
-                    util::counted(covered.bytes, "byte", "bytes"), due));
-    // Archived copies in lethe's archives are covered too (their archives are kept whole).
-    auto index = service::load_archive_index(loaded->config.state_dir);
-    if (!index) return report(index.error());
-    // A copy expires on today in the zone of its schedule.
-    const policy::LocalToday local(loaded->schedules, now);
-    service::Tally archived;
-    uint64_t archives = 0;
-    uint64_t expired = 0;
-    for (const service::IndexedArchive* a : index->live()) {
-        bool any = false;
-        for (const auto& m : a->members) {
-            if (!hold->covers(a->root, m.path, a->client, a->matter)) continue;
-            archived.add(m.size);
-            if (m.expired_on(local.of(m.schedule))) ++expired;
-            any = true;
-        }
-        if (any) ++archives;
-    }
+    auto coverage = service::hold_coverage(loaded->config, loaded->schedules, *hold, now);
+    if (!coverage) return report(coverage.error());
+    print_line(fmt::format("  now:     {} ({}, {}), {} of them due and kept only by holds",
+                           util::counted(coverage->files.files, "file", "files"),
+                           human_bytes(coverage->files.bytes),
+                           util::counted(coverage->files.bytes, "byte", "bytes"), coverage->due));
     print_line(fmt::format("  archived: {} ({}, {}) in {}, {} of them expired and kept only "
                            "by holds",
-                           util::counted(archived.files, "copy", "copies"),
-                           human_bytes(archived.bytes),
-                           util::counted(archived.bytes, "byte", "bytes"),
-                           util::counted(archives, "archive", "archives"), expired));
+                           util::counted(coverage->archived.files, "copy", "copies"),
+                           human_bytes(coverage->archived.bytes),
+                           util::counted(coverage->archived.bytes, "byte", "bytes"),
+                           util::counted(coverage->archives, "archive", "archives"),
+                           coverage->expired));
     return kExitOk;
 }
 
@@ -491,8 +535,15 @@ void add_hold_commands(CLI::App& app, CommandContext& context) {
     add->add_option("id", o->id, "hold id (letters, digits, . - _)")->required();
     add->add_option("--reason", o->reason, "why (the matter, the proceeding)")->required();
     add->add_option("--path", o->paths,
-                    "glob relative to the roots, or an absolute path in one root; a folder "
-                    "covers everything below it");
+                    "a file or folder, relative to the roots or absolute in one root, taken "
+                    "exactly as written (no pattern characters); a folder covers everything "
+                    "below it");
+    add->add_option("--glob", o->globs,
+                    "a pattern relative to the roots (or absolute in one root): * ? [...] ** "
+                    "{name} as in schedules; a matching folder covers everything below it");
+    add->add_flag("--allow-empty", o->allow_empty,
+                  "place the hold even when a scope matches no file now (before the files "
+                  "arrive)");
     add->add_option("--client", o->client, "every file of this client");
     add->add_option("--matter", o->matter, "every file of this matter");
     add->add_option("--until", o->until, "the hold lapses after this day (YYYY-MM-DD)");

@@ -217,8 +217,19 @@ void holds(std::string& out, const std::vector<ExportedEntry>& entries) {
         if (ps.is_array()) {
             for (const auto& p : ps) {
                 if (!paths.empty()) paths += ", ";
-                paths += p.is_string() ? p.get<std::string>()
-                                       : p.dump(-1, ' ', false, json::error_handler_t::replace);
+                // {"path": P, "glob": escaped P} names P exactly; {"glob": G} is a pattern.
+                if (p.is_object() && p.contains("path") && p["path"].is_string()) {
+                    paths += "path " + p["path"].get<std::string>();
+                } else if (p.is_object() && p.contains("glob") && p["glob"].is_string()) {
+                    paths += "glob " + p["glob"].get<std::string>();
+                } else {
+                    paths += p.is_string()
+                                 ? p.get<std::string>()
+                                 : p.dump(-1, ' ', false, json::error_handler_t::replace);
+                }
+                if (p.is_object() && p.contains("root") && p["root"].is_string()) {
+                    paths += " in root " + p["root"].get<std::string>();
+                }
             }
         }
         std::string whose = text_of(h, "client");

@@ -422,7 +422,8 @@ private:
                 if (batch.files.size() >= kBatchFiles) deliver(batch);
                 return;
             case DT_DIR:
-                if (name == kDisposalFolder && (dir_path.empty() || filesystem_top(dir_fd))) {
+                if (name == kDisposalFolder && lethes_disposal_folder(dir_fd, entry->d_name) &&
+                    (dir_path.empty() || filesystem_top(dir_fd))) {
                     return;  // lethe's own, never planned or listed
                 }
                 if (is_excluded(m_options, rel, true)) {
@@ -447,6 +448,16 @@ private:
                 ++batch.delta.special;
                 return;
         }
+    }
+
+    // Whether the entry `name` in `dir_fd` is a folder as lethe makes its disposal folder:
+    // not a symlink, owned by lethe's (this process's effective) user, mode exactly 0700
+    // (act/disposal_folder.cpp refuses any other). A folder of that name that anyone else
+    // made is walked like any other: hiding its files would keep them out of every plan.
+    static bool lethes_disposal_folder(int dir_fd, const char* name) {
+        struct stat st {};
+        return ::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+               st.st_uid == ::geteuid() && (st.st_mode & 07777) == 0700;
     }
 
     // Whether the open folder is the top of a filesystem or btrfs subvolume (its device is

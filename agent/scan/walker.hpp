@@ -39,7 +39,9 @@ struct WalkStats {
 };
 
 // lethe's disposal folder (see act/disposal.hpp), at the top of a root and of each other
-// filesystem or btrfs subvolume inside it: every walk leaves it out there (and only there).
+// filesystem or btrfs subvolume inside it: every walk leaves it out there (and only there),
+// and only when it is lethe's (a folder of mode 0700 owned by the walking process's
+// effective user); one of that name that is not is walked like any other folder.
 inline constexpr std::string_view kDisposalFolder = ".lethe-disposal";
 
 struct WalkOptions {

@@ -37,6 +37,30 @@ std::optional<T> optional_field(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
+std::string HoldPath::text() const {
+    std::string what = literal ? fmt::format("path {}", *literal) : fmt::format("glob {}", glob);
+    return root ? fmt::format("{} in root {}", what, *root) : what;
+}
+
+bool Hold::path_covers(size_t i, const std::string& root, std::string_view path) const {
+    if (i >= paths.size() || i >= compiled.size()) return false;
+    const HoldPath& p = paths[i];
+    if (p.root && *p.root != root) return false;
+    if (p.literal) {
+        const std::string& name = *p.literal;
+        return path.substr(0, name.size()) == name &&
+               (path.size() == name.size() || path[name.size()] == '/');
+    }
+    // The file itself, or any folder above it.
+    std::string_view candidate = path;
+    for (;;) {
+        if (compiled[i].matches(candidate)) return true;
+        auto slash = candidate.rfind('/');
+        if (slash == std::string_view::npos) return false;
+        candidate = candidate.substr(0, slash);
+    }
+}
+
 bool Hold::covers(const std::string& root, std::string_view path,
                   const std::optional<std::string>& file_client,
                   const std::optional<std::string>& file_matter) const {
@@ -45,16 +69,8 @@ bool Hold::covers(const std::string& root, std::string_view path,
         if (matter && file_matter != matter) return false;
         if (paths.empty()) return true;
     }
-    for (size_t i = 0; i < paths.size() && i < compiled.size(); ++i) {
-        if (paths[i].root && *paths[i].root != root) continue;
-        // The file itself, or any folder above it.
-        std::string_view candidate = path;
-        for (;;) {
-            if (compiled[i].matches(candidate)) return true;
-            auto slash = candidate.rfind('/');
-            if (slash == std::string_view::npos) break;
-            candidate = candidate.substr(0, slash);
-        }
+    for (size_t i = 0; i < paths.size(); ++i) {
+        if (path_covers(i, root, path)) return true;
     }
     return false;
 }
@@ -63,10 +79,7 @@ std::string Hold::scope_text() const {
     std::vector<std::string> parts;
     if (client) parts.push_back(fmt::format("client {}", *client));
     if (matter) parts.push_back(fmt::format("matter {}", *matter));
-    for (const auto& p : paths) {
-        parts.push_back(p.root ? fmt::format("path {} in root {}", p.glob, *p.root)
-                               : fmt::format("path {}", p.glob));
-    }
+    for (const auto& p : paths) parts.push_back(p.text());
     return fmt::format("{}", fmt::join(parts, ", "));
 }
 
@@ -79,6 +92,7 @@ nlohmann::json Hold::to_json() const {
     nlohmann::json ps = nlohmann::json::array();
     for (const auto& p : paths) {
         nlohmann::json pj = {{"glob", p.glob}};
+        if (p.literal) pj["path"] = *p.literal;
         if (p.root) pj["root"] = *p.root;
         ps.push_back(pj);
     }
@@ -108,6 +122,12 @@ Result<Hold> Hold::from_json(const nlohmann::json& j) {
             HoldPath p;
             p.glob = pj.at("glob").get<std::string>();
             p.root = optional_field<std::string>(pj, "root");
+            p.literal = optional_field<std::string>(pj, "path");
+            if (p.literal && util::glob_escape(*p.literal) != p.glob) {
+                return fail(ErrorKind::BadInput,
+                            fmt::format("hold {}: path '{}' and its glob '{}' disagree", h.id,
+                                        *p.literal, p.glob));
+            }
             auto glob = util::Glob::compile(p.glob);
             if (!glob) return fail(glob.error().with_context(fmt::format("hold {}", h.id)));
             h.compiled.push_back(std::move(*glob));

@@ -29,12 +29,22 @@
 
 namespace lethe::service {
 
-// One path pattern of a hold: a glob relative to a root, in the named root or in every
-// root. It covers a file when it matches the file's path or one of its folders, so
-// "acme/2010-001" holds everything below that folder.
+// One path scope of a hold, relative to a root, in the named root or in every root. It
+// covers a file when it names the file or one of its folders, so "acme/2010-001" holds
+// everything below that folder. Two kinds:
+//   - a path (`lethe hold add --path`): `literal` is the name exactly as given, with no
+//     pattern characters ("Smith [Draft] brief.docx" is that file); `glob` is its escaped
+//     form (util::glob_escape), which is all that lethe 0.2 and earlier read, so they
+//     honor the hold exactly the same way. Stored as {"path": ..., "glob": ...}.
+//   - a pattern (`--glob`, and every path scope of a hold placed by lethe 0.2 or earlier,
+//     whose --path was a pattern): `glob` only, stored as {"glob": ...}.
 struct HoldPath {
     std::optional<std::string> root;
     std::string glob;
+    std::optional<std::string> literal;
+
+    // "path acme/x", "glob acme/** in root clients"
+    [[nodiscard]] std::string text() const;
 };
 
 // One legal hold. While active, no file it covers is disposed of, whatever the schedules
@@ -62,6 +72,8 @@ struct Hold {
     [[nodiscard]] bool covers(const std::string& root, std::string_view path,
                               const std::optional<std::string>& file_client,
                               const std::optional<std::string>& file_matter) const;
+    // Whether paths[i] alone covers the file `path` of `root` (the file or a folder above it).
+    [[nodiscard]] bool path_covers(size_t i, const std::string& root, std::string_view path) const;
     // "client acme, matter 2010-001", "path acme/** in clients", ...
     [[nodiscard]] std::string scope_text() const;
     [[nodiscard]] nlohmann::json to_json() const;

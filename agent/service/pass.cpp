@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/act/disposal.hpp"
+#include "agent/act/disposal_folder.hpp"
 #include "agent/act/encrypt.hpp"
 #include "agent/act/disposal_folder.hpp"
 #include "agent/act/unmoved.hpp"
@@ -438,7 +439,47 @@ private:
     uint64_t m_pending_bytes = 0;
     nlohmann::json m_request = nullptr;  // erasure: the request every certificate carries
     std::vector<nlohmann::json> m_erasure_kept;  // erasure: items kept or failed, for its summary
+    std::set<std::string> m_unusable_folders;    // "root/path" of each one already reported
+    void kept_without_folder(const PlanEntry& entry, const EventFields& fields,
+                             const act::UnusableFolder& unusable, const Error& error);
 };
+
+// A due file kept because the disposal folder of its filesystem cannot be used (one that
+// lethe did not make, or cannot create or open): a failure of the pass (exit 1), said once
+// per folder with its path and what to do, and once per file kept. A refusal before the
+// folder was reached is a skip, as before.
+void Pass::kept_without_folder(const PlanEntry& entry, const EventFields& fields,
+                               const act::UnusableFolder& unusable, const Error& error) {
+    const std::string shown = fmt::format("{}/{}", entry.root, util::utf8_display(entry.facts.path));
+    if (unusable.path.empty()) {
+        // Not the folder itself (the file's folders changed meanwhile): skipped as any change.
+        m_summary.skip("changed_or_in_use");
+        log_event(util::LogLevel::Warning, Event::Skipped, fields,
+                  fmt::format("skipped {}: {}", shown, error.message()));
+        return;
+    }
+    ++m_summary.failed;
+    const policy::RootConfig* root = m_config.find_root(entry.root);
+    std::string base = root == nullptr ? entry.root : root->path;
+    if (!base.empty() && base.back() != '/') base += '/';
+    const std::string where = util::utf8_display(base + unusable.path);
+    if (m_unusable_folders.insert(entry.root + "/" + unusable.path).second) {
+        EventFields folder;
+        folder.root = entry.root;
+        folder.path = util::utf8_display(unusable.path);
+        log_event(util::LogLevel::Warning, Event::Error, folder,
+                  fmt::format("disposals in {} skipped: {} at {} {}; no due file on its "
+                              "filesystem is disposed of{}",
+                              entry.root, act::kDisposalFolder, where, unusable.why,
+                              unusable.foreign
+                                  ? " (its files are planned and kept like any other): move "
+                                    "what is in it elsewhere and remove it; lethe then creates "
+                                    "its own"
+                                  : " until lethe can create it"));
+    }
+    log_event(util::LogLevel::Warning, Event::Skipped, fields,
+              fmt::format("kept {}: {} at {} cannot be used", shown, act::kDisposalFolder, where));
+}
 
 Result<int> Pass::root_fd(const std::string& name) {
     if (auto it = m_roots.find(name); it != m_roots.end()) return it->second.get();
@@ -1633,10 +1674,9 @@ Status Pass::act_on(const PlanEntry& entry, const nlohmann::json& extra_in,
     }
     // The file is moved into lethe's disposal folder before anything is destroyed: a folder
     // that cannot be used skips it now, before its intent.
-    if (auto st = act::use_disposal_folder(*file, *fd); !st) {
-        m_summary.skip("changed_or_in_use");
-        log_event(util::LogLevel::Warning, Event::Skipped, fields,
-                  fmt::format("skipped {}: {}", shown, st.error().message()));
+    act::UnusableFolder unusable;
+    if (auto st = act::use_disposal_folder(*file, *fd, &unusable); !st) {
+        kept_without_folder(entry, fields, unusable, st.error());
         return {};
     }
     Intent intent{util::random_suffix(16), entry, file->record(),

@@ -310,6 +310,18 @@ bool Glob::matches(std::string_view path, Captures* captures) const {
     return true;
 }
 
+std::string glob_escape(std::string_view literal) {
+    std::string out;
+    out.reserve(literal.size());
+    for (char c : literal) {
+        if (c == '*' || c == '?' || c == '[' || c == ']' || c == '{' || c == '}' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out;
+}
+
 Result<std::string> without_dot_segments(std::string_view pattern) {
     std::string out;
     size_t start = 0;

@@ -48,6 +48,10 @@ private:
     size_t m_prefix = 0;
 };
 
+// A pattern that matches exactly `literal` and nothing else: each of * ? [ ] { } \ escaped
+// with a backslash. For a name given as a name (a file a hold covers), never as a pattern.
+[[nodiscard]] std::string glob_escape(std::string_view literal);
+
 // `pattern` without its "." and empty segments ("./san" and "san//x" give "san" and
 // "san/x"); fails with BadInput when a segment is "..". A path relative to a root has no
 // such segments, so a pattern that has one can never match: callers refuse it (a rule or a

@@ -289,7 +289,7 @@ TEST_F(HoldsE2E, ExplainNamesTheHoldsThatKeepAFile) {
 
 TEST_F(HoldsE2E, APathHoldCoversAFolderAndAnAbsolutePathInARoot) {
     Output add = lethe("hold add H-PATH --reason audit --path " +
-                       shell_quote(m_dir / "share/acme/2010-001") + " --path 'bolt/**/d.pdf' " +
+                       shell_quote(m_dir / "share/acme/2010-001") + " --glob 'bolt/**/d.pdf' " +
                        config());
     ASSERT_EQ(add.code, 0) << add.err;
     Output run = lethe("run " + config());

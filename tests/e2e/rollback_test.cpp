@@ -164,7 +164,7 @@ TEST_F(RollbackE2E, HoldsJsonReplacedByAValidEmptyStoreKeepsTheHeldFile) {
 }
 
 TEST_F(RollbackE2E, HoldsJsonDeletedWithItsLockFileKeepsTheHeldFile) {
-    ASSERT_EQ(lethe("hold add H0 --reason old --client nobody " + config()).code, 0);
+    ASSERT_EQ(lethe("hold add H0 --reason old --client nobody --allow-empty " + config()).code, 0);
     ASSERT_EQ(lethe("hold add H1 --reason subpoena --client bolt " + config()).code, 0);
     ASSERT_EQ(::unlink(state("holds.json").c_str()), 0);
     ASSERT_EQ(::unlink(state("holds.lock").c_str()), 0);
@@ -172,7 +172,7 @@ TEST_F(RollbackE2E, HoldsJsonDeletedWithItsLockFileKeepsTheHeldFile) {
 }
 
 TEST_F(RollbackE2E, HoldsJsonDeletedAloneIsRebuiltToo) {
-    ASSERT_EQ(lethe("hold add H0 --reason old --client nobody " + config()).code, 0);
+    ASSERT_EQ(lethe("hold add H0 --reason old --client nobody --allow-empty " + config()).code, 0);
     ASSERT_EQ(lethe("hold add H1 --reason subpoena --client bolt " + config()).code, 0);
     ASSERT_EQ(::unlink(state("holds.json").c_str()), 0);
     expect_hold_survives_a_lost_store();
@@ -372,7 +372,7 @@ TEST_F(RollbackE2E, PassesAndHoldCommandsAppendingAtOnceKeepTheChainIntact) {
     for (int i = 0; i < kRaceRounds; ++i) {
         std::string id = "H" + std::to_string(i);
         std::string cmd = "( " + bin + " run " + config() + " >/dev/null 2>&1 & " + bin +
-                          " hold add " + id + " --reason race --client c" + id + " " + config() +
+                          " hold add " + id + " --reason race --client c" + id + " --allow-empty " + config() +
                           " >/dev/null 2>&1; s=$?; wait; exit $s )";
         ASSERT_EQ(std::system(cmd.c_str()), 0) << "round " << i;
         ASSERT_EQ(of_type("hold-placed").size(), static_cast<size_t>(i + 1)) << "round " << i;

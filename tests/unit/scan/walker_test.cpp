@@ -50,9 +50,29 @@ TEST(Walk, ReportsRegularFilesWithRelativePaths) {
 TEST(Walk, LeavesOutLethesDisposalFolderAtTheTopOfTheRootOnly) {
     TempDir dir;
     dir.write("root/.lethe-disposal/.lethe-1a2b", "being destroyed");
+    ASSERT_EQ(::chmod((dir / "root/.lethe-disposal").c_str(), 0700), 0);
     dir.write("root/acme/.lethe-disposal/users.pdf", "u");
+    ASSERT_EQ(::chmod((dir / "root/acme/.lethe-disposal").c_str(), 0700), 0);
     Walked w = walk_root(dir / "root");
     EXPECT_EQ(w.files, (std::set<std::string>{"acme/.lethe-disposal/users.pdf"}));
+}
+
+// Only a folder lethe would have made (mode 0700, owned by this user) is left out: one that
+// anyone else made at the top of the root is walked like any other, and hides nothing.
+TEST(Walk, AFolderNamedLikeLethesDisposalFolderButNotItsIsWalked) {
+    TempDir dir;
+    dir.write("root/.lethe-disposal/users.pdf", "u");
+    ASSERT_EQ(::chmod((dir / "root/.lethe-disposal").c_str(), 0755), 0);
+    EXPECT_EQ(walk_root(dir / "root").files,
+              (std::set<std::string>{".lethe-disposal/users.pdf"}));
+    ASSERT_EQ(::chmod((dir / "root/.lethe-disposal").c_str(), 0700), 0);
+    EXPECT_TRUE(walk_root(dir / "root").files.empty());
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "chown to another uid needs root";
+    }
+    ASSERT_EQ(::chown((dir / "root/.lethe-disposal").c_str(), 65534, 65534), 0);
+    EXPECT_EQ(walk_root(dir / "root").files,
+              (std::set<std::string>{".lethe-disposal/users.pdf"}));
 }
 
 TEST(Walk, NeverFollowsSymlinksToFilesOrFolders) {

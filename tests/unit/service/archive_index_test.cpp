@@ -164,7 +164,7 @@ TEST(ArchiveIndex, HoldsOnAnArchiveAreThoseCoveringAnyMember) {
     other.client = "bolt";
     Hold by_path;
     by_path.id = "LIT-3";
-    by_path.paths.push_back({std::nullopt, "acme/2010-001/brief.pdf"});
+    by_path.paths.push_back({std::nullopt, "acme/2010-001/brief.pdf", std::nullopt});
     by_path.compiled.push_back(*util::Glob::compile("acme/2010-001/brief.pdf"));
     set.holds = {by_client, other, by_path};
     EXPECT_EQ(holds_on_archive(a, set, today_in("UTC", "2030-01-01T00:00:00Z")),

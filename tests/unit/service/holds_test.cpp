@@ -22,7 +22,7 @@ Hold make_hold(const std::string& id) {
 }
 
 void add_path(Hold& h, const std::string& glob, std::optional<std::string> root = {}) {
-    h.paths.push_back({std::move(root), glob});
+    h.paths.push_back({std::move(root), glob, std::nullopt});
     h.compiled.push_back(*util::Glob::compile(glob));
 }
 
@@ -33,6 +33,34 @@ TEST(Hold, AFolderPatternCoversEverythingBelowIt) {
     EXPECT_TRUE(h.covers("clients", "acme/2010-001/sub/deep.pdf", {}, {}));
     EXPECT_FALSE(h.covers("clients", "acme/2010-0011/brief.pdf", {}, {}));
     EXPECT_FALSE(h.covers("clients", "acme/brief.pdf", {}, {}));
+}
+
+// A path (hold add --path) names one file or folder, whatever characters it has; it is
+// stored with its escaped glob, which must agree with it, and reads back the same.
+TEST(Hold, ALiteralPathCoversThatNameOnlyAndRoundTrips) {
+    Hold h = make_hold("H");
+    const std::string name = "san/Smith [Draft]";
+    h.paths.push_back({std::nullopt, util::glob_escape(name), name});
+    h.compiled.push_back(*util::Glob::compile(util::glob_escape(name)));
+    EXPECT_TRUE(h.covers("clients", name, {}, {}));
+    EXPECT_TRUE(h.covers("clients", name + "/brief.docx", {}, {}));
+    EXPECT_FALSE(h.covers("clients", "san/Smith D", {}, {}));
+    EXPECT_FALSE(h.covers("clients", name + "x/brief.docx", {}, {}));
+    EXPECT_EQ(h.scope_text(), "path san/Smith [Draft]");
+    auto back = Hold::from_json(h.to_json());
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(back->to_json(), h.to_json());
+    EXPECT_FALSE(back->covers("clients", "san/Smith D", {}, {}));
+    nlohmann::json forged = h.to_json();
+    forged["paths"][0]["glob"] = "san/*";
+    EXPECT_FALSE(Hold::from_json(forged));
+    // A scope written by lethe 0.2 or earlier is a pattern, as it was.
+    nlohmann::json old = h.to_json();
+    old["paths"][0] = {{"glob", "san/Smith [Draft]"}};
+    auto pattern = Hold::from_json(old);
+    ASSERT_TRUE(pattern);
+    EXPECT_TRUE(pattern->covers("clients", "san/Smith D", {}, {}));
+    EXPECT_EQ(pattern->scope_text(), "glob san/Smith [Draft]");
 }
 
 TEST(Hold, ARootQualifiedPatternCoversOnlyThatRoot) {

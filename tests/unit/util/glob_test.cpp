@@ -179,3 +179,30 @@ TEST(Unmatchable, LeavesPatternsThatCanMatchAlone) {
 
 }  // namespace
 }  // namespace lethe::util
+
+namespace lethe::util {
+namespace {
+
+// An escaped name matches itself and only itself, whatever pattern characters it holds.
+TEST(GlobEscape, MatchesExactlyTheNameGiven) {
+    for (std::string name : {"san/Smith [Draft] brief.docx", "memo{1}.docx", "a*b.docx",
+                             "what?.docx", "**", "x/**/y", "back\\slash", "[!a-z]", "}{"}) {
+        auto g = Glob::compile(glob_escape(name));
+        ASSERT_TRUE(g) << name << ": " << g.error().message();
+        EXPECT_TRUE(g->matches(name)) << name;
+        EXPECT_TRUE(g->capture_names().empty()) << name;
+    }
+    auto draft = Glob::compile(glob_escape("Smith [Draft] brief.docx"));
+    ASSERT_TRUE(draft);
+    EXPECT_FALSE(draft->matches("Smith D brief.docx"));
+    auto star = Glob::compile(glob_escape("a*b"));
+    ASSERT_TRUE(star);
+    EXPECT_FALSE(star->matches("aXb"));
+    auto all = Glob::compile(glob_escape("**"));
+    ASSERT_TRUE(all);
+    EXPECT_FALSE(all->matches("x/y"));
+    EXPECT_FALSE(all->matches("x"));
+}
+
+}  // namespace
+}  // namespace lethe::util
