@@ -123,11 +123,12 @@ const MountEntry* mount_showing(const std::vector<MountEntry>& mounts,
     const MountEntry* best = nullptr;
     for (const auto& m : mounts) {
         if (!path_within(real_path, m.mount_point)) continue;
-        if (best == nullptr || m.mount_point.size() > best->mount_point.size()) {
-            best = &m;
-        } else if (m.mount_point == best->mount_point && best->parent != m.id) {
-            best = &m;  // stacked on it (or listed later): the one on top shows the path
-        }
+        // Where mounts are stacked on one mount point, the one on top (mounted on the other,
+        // or listed later) shows the path.
+        const bool deeper = best == nullptr || m.mount_point.size() > best->mount_point.size();
+        const bool on_top = best != nullptr && m.mount_point == best->mount_point &&
+                            best->parent != m.id;
+        if (deeper || on_top) best = &m;
     }
     return best;
 }
