@@ -231,7 +231,8 @@ int config_check(const std::string& config_path) {
     } else {
         bad("timing", t.error());
     }
-    auto schedules = policy::load_schedules({config->policies});
+    std::vector<std::string> schedule_problems;
+    auto schedules = policy::load_schedules({config->policies}, &schedule_problems);
     if (auto& s = schedules) {
         for (const auto& sch : *s) {
             print_line(fmt::format("ok: schedule '{}' version {}, {}, mode {}", sch.id,
@@ -240,8 +241,12 @@ int config_check(const std::string& config_path) {
                                    policy::to_string(sch.mode)));
         }
         if (s->empty()) print_line(fmt::format("note: no schedules in {}", config->policies));
-    } else {
+    } else if (schedule_problems.empty()) {
         bad("schedules", s.error());
+    } else {
+        for (const auto& problem : schedule_problems) {  // one line each, as policy check
+            bad("schedules", Error(s.error().kind(), problem));
+        }
     }
     // The refusals `run` and `agent` would stop at (with the schedules when they loaded).
     for (const auto& refusal :

@@ -724,7 +724,7 @@ Result<RetentionSchedule> parse_schedule(std::string_view toml_text,
                                          const std::string& source_name) {
     auto report = check(toml_text, source_name, false);
     if (!report.errors.empty()) {
-        return fail(ErrorKind::BadInput, fmt::format("{}", fmt::join(report.errors, "\n")));
+        return fail(ErrorKind::BadInput, fmt::format("{}", fmt::join(report.errors, "; ")));
     }
     return std::move(*report.schedule);
 }
@@ -761,24 +761,30 @@ Result<std::vector<std::string>> schedule_files(const std::vector<std::string>& 
     return files;
 }
 
-Result<std::vector<RetentionSchedule>> load_schedules(const std::vector<std::string>& paths) {
+Result<std::vector<RetentionSchedule>> load_schedules(const std::vector<std::string>& paths,
+                                                      std::vector<std::string>* problems) {
+    // Each problem also on its own for the caller that lists them; the error, one line.
+    auto failed = [problems](std::vector<std::string> each) {
+        std::string message = fmt::format("{}", fmt::join(each, "; "));
+        if (problems != nullptr) *problems = std::move(each);
+        return fail(ErrorKind::BadInput, std::move(message));
+    };
     auto files = schedule_files(paths);
-    if (!files) return fail(files.error());
+    if (!files) return failed({files.error().message()});
     if (files->empty()) {
-        return fail(ErrorKind::BadInput,
-                    "no schedule files (*.toml) found: nothing can be classified");
+        return failed({"no schedule files (*.toml) found: nothing can be classified"});
     }
     std::vector<RetentionSchedule> out;
     IdRegister ids;
     for (const auto& f : *files) {
         auto text = util::read_file(f);
         if (!text) return fail(text.error());
-        auto s = parse_schedule(*text, f);
-        if (!s) return fail(s.error());
-        if (auto clashes = ids.add(*s); !clashes.empty()) {
-            return fail(ErrorKind::BadInput, fmt::format("{}", fmt::join(clashes, "\n")));
+        auto report = check(*text, f, false);
+        if (!report.errors.empty()) return failed(std::move(report.errors));
+        if (auto clashes = ids.add(*report.schedule); !clashes.empty()) {
+            return failed(std::move(clashes));
         }
-        out.push_back(std::move(*s));
+        out.push_back(std::move(*report.schedule));
     }
     return out;
 }

@@ -174,8 +174,11 @@ private:
 // order). Fails on the first broken file; fails if two schedules share an id or two
 // categories share an id (IdRegister). An empty result is an error: no schedule means
 // nothing to enforce. Time linear in the size of the files.
+// The error's message is one line: each problem (file:line:column: what) joined by "; ",
+// so that it reads as one line in the journal and on stderr. With `problems`, the same
+// problems are also given one by one, for a caller that lists them (`config check`).
 [[nodiscard]] Result<std::vector<RetentionSchedule>> load_schedules(
-    const std::vector<std::string>& paths);
+    const std::vector<std::string>& paths, std::vector<std::string>* problems = nullptr);
 
 // The schedule files `load_schedules` would read, in order.
 [[nodiscard]] Result<std::vector<std::string>> schedule_files(const std::vector<std::string>& paths);

@@ -35,6 +35,7 @@ void WalkStats::add(const WalkStats& o) {
     devices += o.devices;
     excluded += o.excluded;
     mount_points += o.mount_points;
+    refused_mounts += o.refused_mounts;
     unreadable += o.unreadable;
     vanished += o.vanished;
     errors += o.errors;
@@ -100,7 +101,7 @@ struct Batch {
     [[nodiscard]] bool empty() const {
         return files.empty() && problems.empty() && delta.files == 0 && delta.folders == 0 && delta.symlinks == 0 &&
                delta.special == 0 && delta.excluded == 0 && delta.mount_points == 0 &&
-               delta.errors == 0;
+               delta.errors == 0 && delta.refused_mounts == 0;
     }
 };
 
@@ -289,14 +290,9 @@ private:
             }
             return nullptr;
         }
-        if (!m_options.one_filesystem) {
-            struct statx stx {};
-            if (::statx(fd->get(), "", AT_EMPTY_PATH, STATX_TYPE, &stx) == 0 &&
-                (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
-                (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0) {
-                ++batch.delta.mount_points;  // entered: one_filesystem is off
-            }
-        }
+        const bool mount_root = !m_options.one_filesystem && is_mount_root(fd->get());
+        if (mount_root) ++batch.delta.mount_points;  // entered: one_filesystem is off
+        if (mount_root && refused_mount(fd->get(), task.path, batch)) return nullptr;
         auto folder = std::make_shared<Folder>();
         folder->fd = std::move(*fd);
         folder->path = std::move(task.path);
@@ -317,11 +313,39 @@ private:
         return folder;
     }
 
+    // Whether the open folder is the top of a mount: STATX_ATTR_MOUNT_ROOT where the kernel
+    // reports it (5.8 on), else a device that is not its parent's (which misses a bind
+    // mount of the same filesystem).
+    static bool is_mount_root(int fd) {
+        struct statx stx {};
+        if (::statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) == 0 &&
+            (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0) {
+            return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+        }
+        return filesystem_top(fd);
+    }
+
+    // Asks check_mount about a mount the walk is entering; true when it is not to be walked.
+    bool refused_mount(int fd, const std::string& path, Batch& batch) {
+        if (!m_options.check_mount) return false;
+        std::optional<std::string> why;
+        guarded([&] { why = m_options.check_mount(fd, path); });
+        if (!why) return m_abort.load(std::memory_order_relaxed);
+        ++batch.delta.refused_mounts;
+        batch.problems.emplace_back(path.empty() ? std::string(".") : path,
+                                    Error(ErrorKind::Refused, std::move(*why)));
+        return true;
+    }
+
     void process(FolderTask& task, std::vector<char>& buffer, Batch& batch, FileSink* sink) {
         bool is_root = !task.parent;
         std::shared_ptr<Folder> folder = open_folder(task, batch);
         task.parent.reset();  // the parent may close as soon as its last subfolder is open
         if (!folder) return;
+        if (is_root && is_mount_root(folder->fd.get()) &&
+            refused_mount(folder->fd.get(), folder->path, batch)) {
+            return;
+        }
         if (stop_asked()) return;  // between two folders
         ++batch.delta.folders;
 

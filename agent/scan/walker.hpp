@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,8 @@ struct WalkStats {
     uint64_t devices = 0;       // block and character devices
     uint64_t excluded = 0;      // files and folders left out by an `exclude` glob
     uint64_t mount_points = 0;  // with one_filesystem: not entered; without: entered
+    // Of mount_points (and the root, when it is one): not entered, check_mount refused them.
+    uint64_t refused_mounts = 0;
     uint64_t unreadable = 0;    // folders or files that could not be opened, listed or stat'ed
     uint64_t vanished = 0;      // removed, or replaced by a symlink/non-folder, mid-walk
     uint64_t errors = 0;        // unreadable + vanished
@@ -60,6 +63,14 @@ struct WalkOptions {
     // Files already reported stay reported; the caller must treat what it has as partial.
     // Not owned; must outlive the walk.
     const std::atomic<bool>* stop = nullptr;
+    // When set, called before the walk lists a folder that is the top of a mount (statx
+    // STATX_ATTR_MOUNT_ROOT; where the kernel does not say, a device that is not its
+    // parent's): each mount it enters without one_filesystem, and the root itself when it is
+    // one. Called on walker threads, concurrently: must be thread safe. With the folder open
+    // and its path relative to the root; a reason returned means nothing below it is
+    // listed: it is counted in refused_mounts and given to on_problem (ErrorKind::Refused).
+    std::function<std::optional<std::string>(int folder_fd, std::string_view path)>
+        check_mount;
 };
 
 // Walks the tree below `root_fd` with a small pool of threads, never following a symlink

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "agent/act/age.hpp"
+#include "agent/service/mount_safety.hpp"
+#include "agent/util/mountinfo.hpp"
 
 namespace lethe::service {
 
@@ -229,7 +231,63 @@ void check_archive(const policy::AgentConfig& config,
     }
 }
 
+// The guarded paths with where they are, state_dir first, then lethe's other files outside
+// state_dir, then the roots.
+struct Guarded {
+    std::vector<GuardedPath> paths;
+    std::vector<Place> places;
+};
+
+Guarded guarded(const policy::AgentConfig& config,
+                const std::vector<policy::RetentionSchedule>* schedules) {
+    Guarded out;
+    auto add = [&out](GuardedPath path, Place place) {
+        path.real = place.real;
+        out.paths.push_back(std::move(path));
+        out.places.push_back(std::move(place));
+    };
+    auto own = own_paths(config, schedules);
+    const Place& state = own.front().place;  // state_dir is always first
+    for (auto& o : own) {
+        if (o.setting != "state_dir" && (text_within(o.place.path, state.path) ||
+                                         text_within(o.place.real, state.real))) {
+            continue;  // covered by state_dir
+        }
+        add({o.setting, o.place.path, {}, o.harm, {}}, o.place);
+    }
+    for (const auto& r : config.roots) {
+        add({fmt::format("root '{}'", r.name), locate(r.path).path, {},
+             "a file held through one root could be disposed of through the other", r.name},
+            locate(r.path));
+    }
+    return out;
+}
+
+// Mounts that show a guarded path inside a root, or a root inside state_dir; a pair the
+// checks by path and inode above already refused is not said again.
+void check_mounts(const Guarded& g, std::vector<ConfigRefusal>& out) {
+    auto mounts = util::read_mountinfo();
+    if (!mounts) {
+        out.push_back({"mounts", fmt::format(
+            "cannot read the mount table ({}): lethe cannot tell whether a mount inside a root "
+            "shows its own files or another root; make /proc/self/mountinfo readable",
+            mounts.error().message())});
+        return;
+    }
+    auto refusals = mount_refusals(g.paths, *mounts, [&g](size_t guarded, size_t root) {
+        return within(g.places[guarded], g.places[root]).has_value() ||
+               within(g.places[root], g.places[guarded]).has_value();
+    });
+    out.insert(out.end(), std::make_move_iterator(refusals.begin()),
+               std::make_move_iterator(refusals.end()));
+}
+
 }  // namespace
+
+std::vector<GuardedPath> guarded_paths(const policy::AgentConfig& config,
+                                       const std::vector<policy::RetentionSchedule>* schedules) {
+    return guarded(config, schedules).paths;
+}
 
 std::vector<ConfigRefusal> config_refusals(
     const policy::AgentConfig& config, const std::vector<policy::RetentionSchedule>* schedules) {
@@ -256,6 +314,7 @@ std::vector<ConfigRefusal> config_refusals(
         }
     }
     check_state_dir(config, roots, state, out);
+    check_mounts(guarded(config, schedules), out);
     check_archive(config, schedules, out);
     return out;
 }

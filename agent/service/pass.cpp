@@ -1391,6 +1391,14 @@ Status Pass::finish_hash_of(Intent& intent, const act::PreparedFile& file) {
     return write_intents();
 }
 
+// Mounts the walk did not enter because they showed lethe's own files or another root (each
+// logged by make_plan as an error): failures of the pass, which exits 1.
+uint64_t refused_mounts(const PlanSummary& summary) {
+    uint64_t n = 0;
+    for (const auto& [root, walk] : summary.walks) n += walk.refused_mounts;
+    return n;
+}
+
 Status Pass::write_plan(PlanSummary& summary) {
     UniqueFd out(::open(plan_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out) return fail(errno_error(fmt::format("create {}", plan_path()), errno));
@@ -1407,6 +1415,7 @@ Status Pass::write_plan(PlanSummary& summary) {
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
     plan_options.holds = *holds;
+    test_pause_before_walk();
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
         if (!e.review.is_null() && e.mode == policy::Mode::Enforce &&
             (e.status == classify::Status::Review || e.status == classify::Status::Held)) {
@@ -1441,6 +1450,7 @@ Status Pass::write_plan(PlanSummary& summary) {
         if (buffer.size() > (1u << 16)) flush();
     });
     if (!planned) return fail(planned.error());
+    m_summary.failed += refused_mounts(*planned);
     // Files a records manager approved join the plan, counted by the guards like any other.
     m_walked = true;
     auto approved = m_review.sync([this](const std::string& root) { return root_fd(root); },
@@ -2211,6 +2221,7 @@ Status Pass::write_erasure_plan(const ErasureRequest& request, const HoldSet& ho
         if (buffer.size() > (1u << 16)) flush();
     });
     if (!planned) return fail(planned.error());
+    m_summary.failed += refused_mounts(*planned);
     flush();
     return write_error;
 }

@@ -54,7 +54,9 @@ struct RunSummary {
     uint64_t skipped = 0;    // changed since planned, hard links, vanished: left alone
     uint64_t held = 0;       // due but under a legal hold (at plan time or just before acting)
     uint64_t in_review = 0;  // due, waiting for (or no longer holding) a records manager's approval
-    uint64_t failed = 0;     // verification or I/O failures: left in place, no certificate
+    // Verification or I/O failures (left in place, no certificate), and mounts the walk did
+    // not enter because they showed lethe's own files or another root.
+    uint64_t failed = 0;
     uint64_t failed_verifications = 0;  // of `failed`: overwrites whose read-back differed
     // Files whose disposal an interrupted pass had begun, completed and certified by this
     // one: part of `disposed` (and `bytes`, `disposed_by_action`), except in an erasure,

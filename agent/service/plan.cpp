@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>
 
 #include "agent/classify/lookups.hpp"
+#include "agent/service/config_safety.hpp"
+#include "agent/service/mount_safety.hpp"
 #include "agent/util/encoding.hpp"
 #include "agent/util/log.hpp"
 
@@ -180,6 +182,7 @@ nlohmann::json PlanSummary::to_json() const {
                        {"devices", w.devices},
                        {"excluded", w.excluded},
                        {"mount_points", w.mount_points},
+                       {"refused_mounts", w.refused_mounts},
                        {"unreadable", w.unreadable},
                        {"vanished", w.vanished},
                        {"errors", w.errors},
@@ -352,6 +355,11 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
     auto encrypted = load_encrypted_index(config.state_dir);
     if (!encrypted) return fail(encrypted.error());
     const auto copies = encrypted->by_root();
+    // Mounts met by the walk are judged against lethe's own files and the other roots (the
+    // config was checked before, but mounts may have changed since).
+    auto mounts = MountGuard::make(guarded_paths(config, &schedules));
+    if (!mounts) return fail(mounts.error());
+    MountGuard& mount_guard = **mounts;
     for (const auto& root : config.roots) {
         if (options.root && *options.root != root.name) continue;
         auto root_copies = copies.find(root.name);
@@ -376,13 +384,23 @@ Result<PlanSummary> make_plan(const policy::AgentConfig& config,
             return std::make_unique<PlanSink>(root.name, root_fd->get(), classifier, options, days,
                                               lock, summary, sink, indexed);
         };
+        walk_options.check_mount = [&](int folder_fd, std::string_view) {
+            return mount_guard.refuse(folder_fd, root.name);
+        };
         auto stats = scan::walk_concurrently(
             root_fd->get(), walk_options, make_sink,
             [&](std::string_view path, const Error& error) {
                 std::lock_guard guard(lock);
                 ++summary.problems;
-                util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
-                                  error.message());
+                // A mount that shows lethe's own files or another root: an error the pass
+                // counts as a failure, not a file it could not read.
+                if (error.kind() == ErrorKind::Refused) {
+                    util::log_error("{}: {}: {}", root.name, util::utf8_display(path),
+                                    error.message());
+                } else {
+                    util::log_warning("{}: {}: {}", root.name, util::utf8_display(path),
+                                      error.message());
+                }
             });
         if (!stats && stats.error().kind() == ErrorKind::Stopped) {
             return fail(stats.error().with_context(fmt::format("root {}", root.name)));

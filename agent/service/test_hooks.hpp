@@ -17,4 +17,9 @@ void test_pause_between_files(uint64_t files_done);
 // other builds and without the variables.
 bool test_pause_due(uint64_t files_done);
 
+// Test builds only: with LETHE_TEST_PAUSE_BEFORE_WALK=1 and LETHE_TEST_PAUSE_DIR=DIR, the
+// pass pauses the same way once its config was loaded and checked and before it walks the
+// roots, so that a test can change what the walk meets (mount something) after the checks.
+void test_pause_before_walk();
+
 }  // namespace lethe::service

@@ -246,6 +246,42 @@ TEST_F(LetheE2E, ABrokenScheduleStopsAllDisposalAndNamesLineAndColumn) {
     EXPECT_FALSE(exists(m_dir / "state/ledger.jsonl"));
 }
 
+// Several errors in the schedules: one line where the message is one line (run, the
+// journal), separated by "; " and never an escaped newline (\x0a); one FAILED line per error
+// in `config check`, one error line each in `policy check`.
+TEST_F(LetheE2E, SeveralScheduleErrorsAreReadableOnOneLineAndListedByTheChecks) {
+    keygen();
+    std::string file = m_dir / "policies/broken.toml";
+    m_dir.write("policies/broken.toml", "[schedule]\nid = \"b\"\nversion = 1\n[[category]]\n"
+                                        "id = \"x\"\nretain = \"forever\"\naction = \"shred\"\n");
+    const std::string first = file + ":6:10: category 'x': retention 'forever' is not a number";
+    const std::string second = file + ":7:10: category 'x': unknown action 'shred'";
+    Output run = lethe("--log-target stderr run " + config());
+    EXPECT_EQ(run.code, 2);
+    EXPECT_EQ(run.err.find("\\x0a"), std::string::npos) << run.err;
+    size_t at = run.err.find("lethe: error: schedules (no disposal until fixed): " + first);
+    ASSERT_NE(at, std::string::npos) << run.err;
+    size_t end = run.err.find('\n', at);
+    size_t next = run.err.find("; " + second, at);
+    EXPECT_TRUE(next != std::string::npos && next < end) << run.err;
+
+    Output check = lethe("config check " + config());
+    EXPECT_EQ(check.code, 2);
+    EXPECT_EQ(check.out.find("\\x0a"), std::string::npos) << check.out;
+    EXPECT_NE(check.out.find("\nFAILED: schedules: " + first), std::string::npos) << check.out;
+    EXPECT_NE(check.out.find("\nFAILED: schedules: " + second), std::string::npos) << check.out;
+
+    Output policy = lethe("policy check " + shell_quote(m_dir / "policies"));
+    EXPECT_EQ(policy.code, 2);
+    EXPECT_NE(policy.err.find("lethe: error: " + first),
+              std::string::npos)
+        << policy.err;
+    EXPECT_NE(policy.err.find("lethe: error: " + second),
+              std::string::npos)
+        << policy.err;
+    EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/brief.pdf"));
+}
+
 TEST_F(LetheE2E, ObserveModeReportsButDestroysNothing) {
     write_policy("observe");
     keygen();

@@ -205,7 +205,9 @@ TEST_F(HoldScopeE2E, AForeignDisposalFolderHidesNothingAndFailsThePass) {
         const std::string elsewhere = due("acme/2010-001/a.pdf", "acme a");
         const std::string folder = share(".lethe-disposal");
         ASSERT_EQ(::chmod(folder.c_str(), variant == 0 ? 0755 : 0700), 0);
-        if (variant == 1) ASSERT_EQ(::chown(folder.c_str(), 65534, 65534), 0);
+        if (variant == 1) {
+            ASSERT_EQ(::chown(folder.c_str(), 65534, 65534), 0);
+        }
 
         CliResult plan = lethe("plan " + config());
         EXPECT_NE(plan.out.find(".lethe-disposal/acme/2010-001/users.pdf"), std::string::npos)

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -241,6 +242,65 @@ TEST(WalkMounts, OneFilesystemDoesNotCrossATmpfsOrABindMountAndCountsThem) {
     EXPECT_EQ(all.files, (std::set<std::string>{"local.pdf", "tmp-mount/on-tmpfs.pdf",
                                                 "bind-mount/bound.pdf"}));
     EXPECT_EQ(all.stats.mount_points, 2u);
+}
+
+// check_mount is asked about each mount the walk enters (and only those): a mount it refuses
+// is not listed, is counted and reported as Refused; the others are walked.
+TEST(WalkMounts, AMountCheckMountRefusesIsNotListed) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root (CI runs as root)";
+    TempDir dir;
+    dir.write("root/local.pdf", "l");
+    dir.mkdir("root/tmp-mount");
+    dir.mkdir("root/bind-mount");
+    dir.write("elsewhere/bound.pdf", "b");
+    ScopedMount tmpfs("none", dir / "root/tmp-mount", "tmpfs", 0);
+    ASSERT_TRUE(tmpfs.ok()) << "mount tmpfs: " << std::strerror(tmpfs.error());
+    dir.write("root/tmp-mount/on-tmpfs.pdf", "t");
+    ScopedMount bind(dir / "elsewhere", dir / "root/bind-mount", nullptr, MS_BIND);
+    ASSERT_TRUE(bind.ok()) << "bind mount: " << std::strerror(bind.error());
+
+    std::mutex lock;
+    std::set<std::string> asked;
+    WalkOptions options;
+    options.one_filesystem = false;
+    options.check_mount = [&](int fd, std::string_view path) -> std::optional<std::string> {
+        EXPECT_GE(fd, 0);
+        std::lock_guard guard(lock);
+        asked.emplace(path);
+        if (path == "bind-mount") return std::string("shows lethe's own files");
+        return std::nullopt;
+    };
+    Walked w;
+    auto fd = open_root(dir / "root");
+    ASSERT_TRUE(fd) << fd.error().message();
+    std::vector<std::pair<std::string, Error>> problems;
+    auto stats = walk(
+        fd->get(), options, [&](const FileFacts& f) { w.files.insert(f.path); },
+        [&](std::string_view path, const Error& e) { problems.emplace_back(path, e); });
+    ASSERT_TRUE(stats) << stats.error().message();
+    EXPECT_EQ(asked, (std::set<std::string>{"tmp-mount", "bind-mount"}));
+    EXPECT_EQ(w.files, (std::set<std::string>{"local.pdf", "tmp-mount/on-tmpfs.pdf"}));
+    EXPECT_EQ(stats->mount_points, 2u);
+    EXPECT_EQ(stats->refused_mounts, 1u);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].first, "bind-mount");
+    EXPECT_EQ(problems[0].second.kind(), ErrorKind::Refused);
+    EXPECT_EQ(problems[0].second.message(), "shows lethe's own files");
+
+    // The root itself, when it is the top of a mount, is asked about too.
+    auto top = open_root(dir / "root/tmp-mount");
+    ASSERT_TRUE(top);
+    WalkOptions refuse_all;
+    refuse_all.check_mount = [](int, std::string_view) -> std::optional<std::string> {
+        return std::string("no");
+    };
+    std::set<std::string> files;
+    auto none = walk(
+        top->get(), refuse_all, [&](const FileFacts& f) { files.insert(f.path); },
+        [](std::string_view, const Error&) {});
+    ASSERT_TRUE(none) << none.error().message();
+    EXPECT_TRUE(files.empty());
+    EXPECT_EQ(none->refused_mounts, 1u);
 }
 
 TEST(WalkCounts, OddNamesSocketsAndFifosAreCountedAndOddNamesStayExact) {
