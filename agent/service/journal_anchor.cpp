@@ -1,12 +1,15 @@
 #include "agent/service/journal_anchor.hpp"
 
+#include <sys/stat.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -64,6 +67,18 @@ std::optional<JournalAnchor> anchor_of(sd_journal* j) {
     return anchor;
 }
 
+// Whose records count: this process's user, the owner of state_dir (the service's user, whose
+// passes `lethe status` run by root must see) and root. Each of them could change state_dir
+// anyway; another local user cannot.
+std::vector<uid_t> trusted_uids(const std::string& state_dir) {
+    std::vector<uid_t> uids{::getuid(), 0};
+    struct stat st {};
+    if (::stat(state_dir.c_str(), &st) == 0) uids.push_back(st.st_uid);
+    std::sort(uids.begin(), uids.end());
+    uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+    return uids;
+}
+
 }  // namespace
 
 std::string anchor_state_dir(const std::string& state_dir) {
@@ -82,9 +97,14 @@ std::optional<JournalAnchor> read_journal_anchor(const std::string& state_dir) {
         return std::nullopt;
     }
     JournalHandle j(raw);
-    if (!add_match(j.get(), fmt::format("MESSAGE_ID={}", message_id(Event::PassFinished))) ||
-        !add_match(j.get(), "LETHE_STATE_DIR=" + anchor_state_dir(state_dir)) ||
-        !add_match(j.get(), fmt::format("_UID={}", ::getuid()))) {
+    // Matches on one field are alternatives, on different fields all required.
+    bool matched =
+        add_match(j.get(), fmt::format("MESSAGE_ID={}", message_id(Event::PassFinished))) &&
+        add_match(j.get(), "LETHE_STATE_DIR=" + anchor_state_dir(state_dir));
+    for (uid_t uid : trusted_uids(state_dir)) {
+        matched = matched && add_match(j.get(), fmt::format("_UID={}", uid));
+    }
+    if (!matched) {
         util::log_debug("no journal anchor: cannot filter the journal");
         return std::nullopt;
     }

@@ -11,8 +11,8 @@
 // last-pass.json (state_check.hpp).
 //
 // Only records whose _UID (set by journald from the sender's credentials, not by the sender)
-// is this process's uid count, so another local user cannot plant an anchor that stops every
-// pass. No journal, no permission to read it, or no record: no anchor, never an error.
+// is this process's uid, the owner of state_dir or root count, so another local user cannot
+// plant an anchor that stops every pass. No journal, no permission to read it, or no record: no anchor, never an error.
 
 #include <optional>
 #include <string>
