@@ -13,6 +13,7 @@
 #include "agent/scan/file_facts.hpp"
 #include "agent/service/config_safety.hpp"
 #include "agent/service/holds.hpp"
+#include "agent/service/journal_anchor.hpp"
 #include "agent/service/pass_record.hpp"
 #include "agent/service/review.hpp"
 #include "agent/service/state.hpp"
@@ -30,28 +31,22 @@ constexpr const char* kUnitName = "lethe.service";
 // The ledger against what state_dir recorded of it, and the hold and review stores against
 // the ledger (what the next pass checks first: see state_check.hpp).
 void add_state_warnings(const policy::AgentConfig& config, std::vector<std::string>& warnings) {
-    auto anchor = service::recorded_anchor(config.state_dir);
-    if (!anchor) {
-        warnings.push_back(anchor.error().message());
-        return;
-    }
-    std::vector<uint64_t> want;
-    if (*anchor) want.push_back((*anchor)->seq);
     // Without readable keys nothing is left out, and `lethe certs verify` says why.
     auto keys = agent_keys(config);
-    auto replayed = service::replay_ledger(config.ledger_path(), want, keys ? &*keys : nullptr);
-    if (!replayed) {
-        warnings.push_back(replayed.error().message());
+    auto anchored = service::check_anchors(config.state_dir, config.ledger_path(),
+                                           keys ? &*keys : nullptr);
+    if (!anchored) {
+        warnings.push_back(anchored.error().message());
         return;
     }
-    if (std::string behind = service::ledger_behind(*anchor, *replayed); !behind.empty()) {
+    if (!anchored->behind.empty()) {
         warnings.push_back(fmt::format(
             "ROLLBACK: {}; passes refuse to run until the ledger is restored or accepted with "
             "`lethe state accept-ledger`",
-            behind));
+            anchored->behind));
         return;
     }
-    for (auto& d : service::store_differences(config.state_dir, *replayed)) {
+    for (auto& d : service::store_differences(config.state_dir, anchored->replayed)) {
         warnings.push_back(std::move(d));
     }
 }

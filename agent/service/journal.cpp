@@ -141,6 +141,10 @@ void log_event(util::LogLevel level, Event event, const EventFields& fields, std
     }
     if (!fields.ledger_head.empty())
         record.fields.push_back({"LETHE_LEDGER_HEAD", fields.ledger_head});
+    if (fields.ledger_seq) {
+        record.fields.push_back({"LETHE_LEDGER_SEQ", fmt::format("{}", *fields.ledger_seq)});
+    }
+    if (!fields.state_dir.empty()) record.fields.push_back({"LETHE_STATE_DIR", fields.state_dir});
     util::log_record(record);
 }
 

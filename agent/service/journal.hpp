@@ -48,6 +48,8 @@ struct EventFields {
     std::string action;                // LETHE_ACTION
     std::optional<uint64_t> cert_seq;  // LETHE_CERT_SEQ: ledger sequence number
     std::string ledger_head;           // LETHE_LEDGER_HEAD: hash of the last ledger line
+    std::optional<uint64_t> ledger_seq;  // LETHE_LEDGER_SEQ: seq of that line
+    std::string state_dir;               // LETHE_STATE_DIR: absolute (journal_anchor.hpp)
 
     // The fields of an event about one file.
     static EventFields file(std::string root, std::string path, std::string category,

@@ -12,6 +12,7 @@
 #include "agent/ledger/ledger.hpp"
 #include "agent/service/config_safety.hpp"
 #include "agent/service/journal.hpp"
+#include "agent/service/journal_anchor.hpp"
 #include "agent/service/metrics.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/fs.hpp"
@@ -141,9 +142,14 @@ Result<RunSummary> run_recorded_pass(const AgentInputs& inputs, const RunOptions
         record.anchor_head = summary->checkpoint_head;
         EventFields fields;
         fields.cert_seq = summary->checkpoint_seq;
-        // The head in the journal too, so a ledger cut after this pass is detectable.
+        // The head in the journal too, outside state_dir: the next pass reads it back
+        // (journal_anchor.hpp), so that even a whole state_dir restored is detectable.
         auto head = read_ledger_head(inputs.config.ledger_path(), {inputs.key.public_key()});
-        if (head && *head) fields.ledger_head = (*head)->head;
+        if (head && *head) {
+            fields.ledger_head = (*head)->head;
+            if ((*head)->signed_by_trusted) fields.ledger_seq = (*head)->seq;
+        }
+        fields.state_dir = anchor_state_dir(inputs.config.state_dir);
         log_event(summary->failed > 0 ? util::LogLevel::Warning : util::LogLevel::Info,
                   Event::PassFinished, fields,
                   fmt::format("pass {}: {} disposed ({}){}; {} skipped, {} failed, {} due "

@@ -14,6 +14,7 @@
 #include "agent/ledger/verify.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
+#include "agent/service/journal_anchor.hpp"
 #include "agent/service/pass_record.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/sha256.hpp"
@@ -448,20 +449,16 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir,
         if (!hold_lock) return fail(hold_lock.error());
         auto review_lock = ReviewStoreLock::acquire(state_dir);
         if (!review_lock) return fail(review_lock.error());
-        auto anchor = recorded_anchor(state_dir);
-        if (!anchor) return fail(anchor.error());
-        std::vector<uint64_t> want;
-        if (*anchor) want.push_back((*anchor)->seq);
-        auto replayed = replay_ledger(ledger.path(), want, &trusted);
-        if (!replayed) return fail(replayed.error());
-        if (std::string behind = ledger_behind(*anchor, *replayed); !behind.empty()) {
+        auto anchored = check_anchors(state_dir, ledger.path(), &trusted);
+        if (!anchored) return fail(anchored.error());
+        if (!anchored->behind.empty()) {
             std::string message =
-                fmt::format("{} ({}); {} (see the operator guide, \"State rollback\")", behind,
-                            ledger.path(), kAcceptHint);
+                fmt::format("{} ({}); {} (see the operator guide, \"State rollback\")",
+                            anchored->behind, ledger.path(), kAcceptHint);
             log_event(util::LogLevel::Error, Event::StateRollback, {}, message);
             return fail(ErrorKind::Refused, message);
         }
-        auto rec = reconcile(state_dir, *replayed);
+        auto rec = reconcile(state_dir, anchored->replayed);
         if (!rec) return fail(rec.error());
         if (rec->holds_changed) {
             if (auto st = save_holds(state_dir, rec->holds); !st) return fail(st.error());
@@ -510,13 +507,9 @@ Result<bool> approval_in_ledger(const std::string& ledger_path, const ReviewItem
 Result<uint64_t> accept_ledger(const std::string& state_dir, ledger::Ledger& ledger,
                                const std::string& by, const std::string& reason,
                                util::TimePoint now) {
-    auto anchor = recorded_anchor(state_dir);
-    if (!anchor) return fail(anchor.error());
-    std::vector<uint64_t> want;
-    if (*anchor) want.push_back((*anchor)->seq);
-    auto replayed = replay_ledger(ledger.path(), want);
-    if (!replayed) return fail(replayed.error());
-    std::string behind = ledger_behind(*anchor, *replayed);
+    auto anchored = check_anchors(state_dir, ledger.path());
+    if (!anchored) return fail(anchored.error());
+    const std::string& behind = anchored->behind;
     if (behind.empty()) {
         return fail(ErrorKind::BadInput,
                     "the ledger is not behind what state_dir recorded: there is nothing to "
@@ -530,9 +523,17 @@ Result<uint64_t> accept_ledger(const std::string& state_dir, ledger::Ledger& led
         {"by", by},
         {"reason", reason},
         {"finding", behind},
-        {"recorded", {{"seq", (*anchor)->seq}, {"head", (*anchor)->head}}},
-        {"found", {{"entries", replayed->last_seq}, {"head", replayed->head}}},
+        {"found", {{"entries", anchored->replayed.last_seq}, {"head", anchored->replayed.head}}},
     };
+    // Each anchor the ledger is behind is accepted, so that the next pass goes on.
+    if (!ledger_behind(anchored->recorded, anchored->replayed).empty()) {
+        payload["recorded"] = {{"seq", anchored->recorded->seq},
+                               {"head", anchored->recorded->head}};
+    }
+    if (!journal_behind(anchored->journal, anchored->replayed).empty()) {
+        const JournalAnchor& j = *anchored->journal;
+        payload["journal"] = {{"seq", j.ledger.seq}, {"head", j.ledger.head}, {"time", j.time}};
+    }
     return ledger.append(std::move(payload));
 }
 

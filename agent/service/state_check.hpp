@@ -18,7 +18,9 @@
 // The ledger itself is checked against what state_dir last recorded of it (the checkpoint
 // of the last pass, in last-pass.json): a ledger shorter than that, or with another line at
 // that place, or missing while passes were recorded, stops every pass until an operator
-// accepts it with `lethe state accept-ledger`, which appends a `ledger-accepted` entry.
+// accepts it with `lethe state accept-ledger`, which appends a `ledger-accepted` entry. The
+// same holds for the journal's newest record of a pass of this state_dir, the anchor outside
+// state_dir (journal_anchor.hpp).
 
 #include <cstdint>
 #include <map>

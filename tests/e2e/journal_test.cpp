@@ -19,68 +19,10 @@
 #include "agent/util/encoding.hpp"
 #include "agent/util/sha256.hpp"
 #include "tests/e2e/service_fixture.hpp"
+#include "tests/support/hand_started_journald.hpp"
 
 namespace lethe::testing {
 namespace {
-
-constexpr const char* kSocket = "/run/systemd/journal/socket";
-constexpr const char* kJournalDir = "/run/systemd/journal";
-
-std::string run_capture(const std::string& cmd) {
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (p == nullptr) return out;
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-    ::pclose(p);
-    return out;
-}
-
-// A journald this test started, stopped (and its runtime folder removed) on destruction.
-class HandStartedJournald {
-  public:
-    HandStartedJournald() {
-        struct stat st {};
-        if (::stat(kSocket, &st) == 0 && S_ISSOCK(st.st_mode) &&
-            run_capture("journalctl --sync 2>&1").empty()) {
-            return;  // a working journald is already there
-        }
-        m_created_dir = ::stat(kJournalDir, &st) != 0;
-        m_pid = ::fork();
-        if (m_pid == 0) {
-            int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-            ::dup2(null, STDOUT_FILENO);
-            ::dup2(null, STDERR_FILENO);
-            ::execl("/lib/systemd/systemd-journald", "systemd-journald", nullptr);
-            ::_exit(127);
-        }
-        // journald creates its sockets at start; wait (bounded) for it to answer.
-        for (int i = 0; i < 1000; ++i) {
-            if (::stat(kSocket, &st) == 0 && run_capture("journalctl --sync 2>&1").empty()) {
-                m_ready = true;
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
-    ~HandStartedJournald() {
-        if (m_pid <= 0) return;
-        ::kill(m_pid, SIGTERM);
-        int status = 0;
-        ::waitpid(m_pid, &status, 0);
-        if (m_created_dir) {
-            boost::system::error_code ec;
-            boost::filesystem::remove_all(kJournalDir, ec);
-        }
-    }
-    [[nodiscard]] bool ready() const { return m_pid <= 0 || m_ready; }
-
-  private:
-    pid_t m_pid = -1;
-    bool m_created_dir = false;
-    bool m_ready = false;
-};
 
 class JournalE2E : public ServiceFixture {};
 

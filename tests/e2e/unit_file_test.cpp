@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "tests/e2e/service_fixture.hpp"
+#include "tests/support/hand_started_journald.hpp"
 
 namespace lethe::testing {
 namespace {
@@ -99,13 +100,32 @@ class UnitPrivileges : public ServiceFixture {
             caps += (caps.empty() ? "+" : ",+") + name;
         }
         std::string s = "setpriv --reuid=" + std::to_string(kAgent) +
-                        " --regid=" + std::to_string(kAgent) + " --clear-groups --no-new-privs";
+                        " --regid=" + std::to_string(kAgent) + " " + supplementary_groups() +
+                        " --no-new-privs";
         if (with_caps) {
             s += " --inh-caps=" + caps + " --ambient-caps=" + caps + " --bounding-set=-all," + caps;
         } else {
             s += " --inh-caps=-all --bounding-set=-all";
         }
         return s;
+    }
+
+    // The unit's SupplementaryGroups= as setpriv arguments (group names resolved here).
+    static std::string supplementary_groups() {
+        std::string gids;
+        std::istringstream words(unit_setting("SupplementaryGroups"));
+        for (std::string w; words >> w;) {
+            std::string line = run_capture("getent group " + shell_quote(w)).out;
+            auto first = line.find(':');
+            auto second = line.find(':', first + 1);
+            auto third = line.find(':', second + 1);
+            if (third == std::string::npos) {
+                ADD_FAILURE() << "group " << w << " of the unit does not exist here";
+                continue;
+            }
+            gids += (gids.empty() ? "" : ",") + line.substr(second + 1, third - second - 1);
+        }
+        return gids.empty() ? "--clear-groups" : "--groups=" + gids;
     }
 
     void chown_tree(const std::string& rel, uid_t uid, mode_t dir_mode, mode_t file_mode) {
@@ -190,6 +210,58 @@ TEST_F(UnitPrivileges, ConfigCheckAsRootChecksTheKeyAsTheServiceUserWillLoadIt) 
                            "runs the passes)"),
               std::string::npos)
         << bad.out;
+}
+
+// The unit's user reads the system journal back (SupplementaryGroups=systemd-journal): a
+// whole state_dir restored from an older copy stops its next pass.
+TEST_F(UnitPrivileges, TheUnitsUserSeesAWholeStateDirRestoreInTheJournal) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch user and start journald";
+    if (::access("/lib/systemd/systemd-journald", X_OK) != 0) {
+        GTEST_FAIL() << "systemd-journald is missing: run scripts/install-deps";
+    }
+    HandStartedJournald journald;
+    ASSERT_TRUE(journald.ready()) << "systemd-journald did not start";
+    // What systemd-tmpfiles-setup.service does at boot: the journal files belong to the
+    // group systemd-journal (journald started by hand leaves them root's).
+    auto tmpfiles = run_capture(
+        "systemd-tmpfiles --create --prefix=/run/log/journal --prefix=/var/log/journal");
+    ASSERT_EQ(tmpfiles.code, 0) << tmpfiles.out;
+    ASSERT_EQ(::chmod(m_dir.path().c_str(), 0755), 0);
+    m_dir.mkdir("state");
+    chown_tree("state", kAgent, 0700, 0600);
+    chown_tree("share", kAgent, 0700, 0600);
+    const std::string lethe = as_unit(false) + " " + shell_quote(LETHE_BINARY) +
+                              " --log-target journal ";
+    const std::string cfg = " --config " + shell_quote(config());
+    ASSERT_EQ(run_capture(lethe + "keygen" + cfg).code, 0);
+    ASSERT_EQ(run_capture(lethe + "run" + cfg).code, 0);
+    auto copy = run_capture("cp -a " + shell_quote(m_dir / "state") + " " +
+                            shell_quote(m_dir / "state.old"));
+    ASSERT_EQ(copy.code, 0) << copy.out;
+    m_dir.write("share/acme/2010-001/a2.pdf", "acme a2", "2010-05-01");
+    chown_tree("share", kAgent, 0700, 0600);
+    ASSERT_EQ(run_capture(lethe + "run" + cfg).code, 0);
+    ASSERT_FALSE(exists(m_dir / "share/acme/2010-001/a2.pdf"));
+    ASSERT_TRUE(journal_synced());
+
+    auto restore = run_capture("rm -rf " + shell_quote(m_dir / "state") + " && cp -a " +
+                               shell_quote(m_dir / "state.old") + " " +
+                               shell_quote(m_dir / "state"));
+    ASSERT_EQ(restore.code, 0) << restore.out;
+    m_dir.write("share/acme/2010-001/a3.pdf", "acme a3", "2010-05-01");
+    chown_tree("share", kAgent, 0700, 0600);
+    auto refused = run_capture(as_unit(false) + " " + shell_quote(LETHE_BINARY) +
+                               " --log-target stderr run" + cfg);
+    EXPECT_EQ(refused.code, 2) << refused.out;
+    EXPECT_NE(refused.out.find("but the journal has a pass of this state_dir"),
+              std::string::npos)
+        << refused.out;
+    EXPECT_EQ(slurp(m_dir / "share/acme/2010-001/a3.pdf"), "acme a3");
+    // Root's `lethe status` counts the records of state_dir's owner, the service's user.
+    auto status = run_capture(shell_quote(LETHE_BINARY) + " status" + cfg);
+    EXPECT_NE(status.out.find("ROLLBACK: the ledger ends at entry 4, but the journal"),
+              std::string::npos)
+        << status.out;
 }
 
 }  // namespace
