@@ -467,7 +467,7 @@ Result<std::vector<std::string>> check_state(const std::string& state_dir,
             if (auto st = save_review_queue(state_dir, rec->queue); !st) return fail(st.error());
         }
         differences = std::move(rec->differences);
-        unledgered = std::move(replayed->unverified);
+        unledgered = std::move(anchored->replayed.unverified);
         unledgered.insert(unledgered.end(), rec->unledgered.begin(), rec->unledgered.end());
     }
     for (const auto& d : differences) {
