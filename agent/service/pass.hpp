@@ -56,6 +56,9 @@ struct RunSummary {
     uint64_t in_review = 0;  // due, waiting for (or no longer holding) a records manager's approval
     uint64_t failed = 0;     // verification or I/O failures: left in place, no certificate
     uint64_t failed_verifications = 0;  // of `failed`: overwrites whose read-back differed
+    // Due, but their disposal failed in an earlier pass and they are unchanged since
+    // (state_dir/failed.json): left alone, not tried or recorded again (`lethe state retry`).
+    uint64_t failed_earlier = 0;
     // Files whose disposal an interrupted pass had begun, completed and certified by this
     // one: part of `disposed` (and `bytes`, `disposed_by_action`), except in an erasure,
     // whose counts are the request's own files.
