@@ -1,9 +1,9 @@
 #include "agent/service/failed_store.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <chrono>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/service/plan.hpp"
@@ -143,9 +143,10 @@ Result<FailedFiles> load_failed_for_pass(
         }
         auto now = scan::stat_beneath(*fd, f.path);
         if (now && f.same_version(*now)) return false;
-        util::log_info("{}: its disposal failed earlier (ledger entry {}); it is {} since, so "
-                       "passes consider it again", shown, f.seq,
-                       now ? "changed" : "gone");
+        util::log_info(
+            "{}: its disposal failed earlier (ledger entry {}); it is {} since, so "
+            "passes consider it again",
+            shown, f.seq, now ? "changed" : "gone");
         return true;
     });
     if (failed->files.size() != before) {

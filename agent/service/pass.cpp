@@ -1109,8 +1109,9 @@ Status Pass::resolve_failed(const Intent& intent, const std::string& reason, nlo
     ++m_summary.failed;
     // Kept out of later passes while unchanged; a rolled-back file is left to the plan.
     if (auto fd = root_fd(e.root); fd && !detail.contains("rolled_back")) {
-        if (auto st = record_failed(m_config.state_dir, *fd, e.root, e.facts.path, e.facts.device,
-                                    e.facts.inode, reason, *seq, util::format_timestamp(m_options.now));
+        if (auto st = record_failed(m_config.state_dir, *fd, e.root, e.facts.path,
+                                    e.facts.device, e.facts.inode, reason, *seq,
+                                    util::format_timestamp(m_options.now));
             !st) {
             return st;
         }
