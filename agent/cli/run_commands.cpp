@@ -29,7 +29,7 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
     });
     if (!summary) return report(summary.error());
     print_line(fmt::format("disposed {} ({}){}; {} held, {} awaiting review, {} skipped, {} "
-                           "failed, {} due under observe mode not disposed{}; checkpoint "
+                           "failed{}, {} due under observe mode not disposed{}; checkpoint "
                            "certificate {}",
                            util::counted(summary->disposed, "file", "files"),
                            human_bytes(summary->bytes),
@@ -39,7 +39,12 @@ int run_disposal(const std::string& config_path, const std::string& now_text,
                            summary->held,
                            summary->in_review,
                            summary->skipped,
-                           summary->failed, summary->observed,
+                           summary->failed,
+                           summary->failed_earlier > 0
+                               ? fmt::format(", {} failed earlier and kept (`lethe state failed`)",
+                                             summary->failed_earlier)
+                               : "",
+                           summary->observed,
                            summary->archives_disposed + summary->archives_held > 0
                                ? fmt::format("; {} sanitized{}, {} kept by holds",
                                              util::counted(summary->archives_disposed,

@@ -15,6 +15,7 @@
 #include "agent/service/holds.hpp"
 #include "agent/service/journal_anchor.hpp"
 #include "agent/service/pass_record.hpp"
+#include "agent/service/failed_store.hpp"
 #include "agent/service/review.hpp"
 #include "agent/service/state.hpp"
 #include "agent/service/state_check.hpp"
@@ -159,6 +160,13 @@ int status(const std::string& config_path) {
                 ? fmt::format(", {} decision(s) not in the ledger (undone by the next pass)",
                               unrecorded)
                 : ""));
+    }
+    if (auto failed = service::load_failed(config->state_dir); !failed) {
+        warnings.push_back(failed.error().message());
+    } else if (!failed->files.empty()) {
+        print_line(fmt::format("failed:     {} kept since their disposal failed, until they change "
+                               "(`lethe state failed`, `lethe state retry`)",
+                               util::counted(failed->files.size(), "file", "files")));
     }
     if (::lstat((config->state_dir + "/intent.json").c_str(), &st) == 0) {
         warnings.push_back("an interrupted disposal is pending; the next pass completes it first");

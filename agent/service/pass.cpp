@@ -27,6 +27,7 @@
 #include "agent/ledger/ledger.hpp"
 #include "agent/scan/file_facts.hpp"
 #include "agent/scan/walker.hpp"
+#include "agent/service/failed_store.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
 #include "agent/service/plan.hpp"
@@ -1147,6 +1148,15 @@ Status Pass::resolve_failed(const Intent& intent, const std::string& reason, nlo
     if (!seq) return fail(seq.error().with_context("ledger"));
     if (m_summary.first_seq == 0) m_summary.first_seq = *seq;
     ++m_summary.failed;
+    // Kept out of later passes while unchanged; a rolled-back file is left to the plan.
+    if (auto fd = root_fd(e.root); fd && !detail.contains("rolled_back")) {
+        if (auto st = record_failed(m_config.state_dir, *fd, e.root, e.facts.path,
+                                    e.facts.device, e.facts.inode, reason, *seq,
+                                    util::format_timestamp(m_options.now));
+            !st) {
+            return st;
+        }
+    }
     log_event(util::LogLevel::Error, Event::Error,
               EventFields::file(e.root, util::utf8_display(e.facts.path), e.category,
                                 std::string(policy::to_string(e.action))),
@@ -1415,6 +1425,10 @@ Status Pass::write_plan(PlanSummary& summary) {
     auto holds = m_holds.current();
     if (!holds) return fail(holds.error());
     plan_options.holds = *holds;
+    auto failed = load_failed_for_pass(
+        m_config.state_dir, [this](const std::string& root) { return root_fd(root); },
+        m_options.root);
+    if (!failed) return fail(failed.error());
     test_pause_before_walk();
     auto planned = make_plan(m_config, m_schedules, plan_options, [&](const PlanEntry& e) {
         if (!e.review.is_null() && e.mode == policy::Mode::Enforce &&
@@ -1442,6 +1456,14 @@ Status Pass::write_plan(PlanSummary& summary) {
         if (e.status != classify::Status::Due) return;
         if (e.mode != policy::Mode::Enforce) {
             ++m_summary.observed;
+            return;
+        }
+        if (const FailedFile* f = failed->find(e.root, e.facts.path);
+            f != nullptr && f->same_version(e.facts)) {
+            ++m_summary.failed_earlier;
+            util::log_info("kept {}/{}: its disposal failed in an earlier pass (ledger entry {}: "
+                           "{}) and it is unchanged since; `lethe state retry` lets a pass try "
+                           "it again", e.root, util::utf8_display(e.facts.path), f->seq, f->reason);
             return;
         }
         ++m_summary.planned;

@@ -58,6 +58,9 @@ struct RunSummary {
     // not enter because they showed lethe's own files or another root.
     uint64_t failed = 0;
     uint64_t failed_verifications = 0;  // of `failed`: overwrites whose read-back differed
+    // Due, but their disposal failed in an earlier pass and they are unchanged since
+    // (state_dir/failed.json): left alone, not tried or recorded again (`lethe state retry`).
+    uint64_t failed_earlier = 0;
     // Files whose disposal an interrupted pass had begun, completed and certified by this
     // one: part of `disposed` (and `bytes`, `disposed_by_action`), except in an erasure,
     // whose counts are the request's own files.

@@ -32,6 +32,7 @@ nlohmann::json summary_json(const RunSummary& s) {
             {"in_review", s.in_review},
             {"failed", s.failed},
             {"failed_verifications", s.failed_verifications},
+            {"failed_earlier", s.failed_earlier},
             {"recovered", s.recovered}, {"archives_disposed", s.archives_disposed},
             {"archives_recovered", s.archives_recovered}, {"checkpoint_seq", s.checkpoint_seq},
             {"stopped", s.stopped}};
@@ -48,6 +49,7 @@ RunSummary summary_from(const nlohmann::json& j) {
     s.skipped = j.value("skipped", uint64_t{0});
     s.failed = j.value("failed", uint64_t{0});
     s.failed_verifications = j.value("failed_verifications", uint64_t{0});
+    s.failed_earlier = j.value("failed_earlier", uint64_t{0});
     s.recovered = j.value("recovered", uint64_t{0});
     s.archives_disposed = j.value("archives_disposed", uint64_t{0});
     s.archives_recovered = j.value("archives_recovered", uint64_t{0});

@@ -420,6 +420,66 @@ TEST_F(ConcurrentChange, AnIntentThatCannotBeCompletedIsOneFailedDisposalNotAFai
     EXPECT_EQ(lethe("certs verify").code, 0);
 }
 
+// A failed disposal is resolved once: the file is kept out of later passes while it stays
+// the version that failed (no new attempt, no new `disposal-failed` entry, exit 0), until a
+// person clears it with `lethe state retry` or the file changes.
+TEST_F(ConcurrentChange, AFileWhoseDisposalFailedIsKeptOutOfLaterPassesUntilRetriedOrChanged) {
+    // A pass killed just after it moved `rel` into its disposal folder; the next pass finds
+    // it locked by another program there, so that disposal cannot be completed: the file
+    // goes back to its name, untouched, and one `disposal-failed` entry says so.
+    auto fail_once = [this](const std::string& rel) {
+        m_dir.write("share/" + rel, "privileged " + rel, "2010-05-01");
+        ASSERT_EQ(lethe("run", "LETHE_FAULT_AT=detached:1").code, 128 + SIGKILL);
+        auto moved = testing::names_in(share(".lethe-disposal"));
+        ASSERT_EQ(moved.size(), 1u);
+        UniqueFd locked(::open(share(".lethe-disposal/" + moved[0]).c_str(), O_RDONLY | O_CLOEXEC));
+        ASSERT_TRUE(locked);
+        ASSERT_EQ(::flock(locked.get(), LOCK_EX), 0);
+        auto failing = lethe("run");
+        ASSERT_EQ(failing.code, 1) << failing.err;
+        ASSERT_EQ(slurp(share(rel)), "privileged " + rel);
+    };
+    fail_once("acme/2010-001/brief.pdf");
+    ASSERT_EQ(of_type("disposal-failed").size(), 1u);
+    const auto kept = hashes();
+
+    auto again = lethe("run");
+    EXPECT_EQ(again.code, 0) << again.err;
+    EXPECT_NE(again.out.find("1 failed earlier and kept"), std::string::npos) << again.out;
+    EXPECT_NE(again.err.find("kept clients/acme/2010-001/brief.pdf: its disposal failed in an "
+                             "earlier pass"), std::string::npos) << again.err;
+    EXPECT_EQ(of_type("disposal-failed").size(), 1u);
+    EXPECT_TRUE(of_type("disposal").empty());
+    EXPECT_EQ(hashes(), kept);
+    auto status = lethe("status");
+    EXPECT_NE(status.out.find("failed:     1 file kept"), std::string::npos) << status.out;
+    auto listed = lethe("state failed");
+    EXPECT_EQ(listed.code, 0) << listed.err;
+    EXPECT_NE(listed.out.find("clients/acme/2010-001/brief.pdf: failed"), std::string::npos)
+        << listed.out;
+
+    EXPECT_EQ(lethe("state retry clients/acme/nothing.pdf").code, 2);
+    auto retry = lethe("state retry clients/acme/2010-001/brief.pdf");
+    EXPECT_EQ(retry.code, 0) << retry.err;
+    auto tried = lethe("run");
+    EXPECT_EQ(tried.code, 0) << tried.err;
+    EXPECT_NE(tried.out.find("disposed 1 file"), std::string::npos) << tried.out;
+    EXPECT_FALSE(exists(share("acme/2010-001/brief.pdf")));
+
+    // A change to the file (here its mtime, still long past) lets passes consider it again.
+    fail_once("acme/2010-002/memo.pdf");
+    auto unchanged = lethe("run");
+    EXPECT_EQ(unchanged.code, 0) << unchanged.err;
+    EXPECT_TRUE(exists(share("acme/2010-002/memo.pdf")));
+    m_dir.write("share/acme/2010-002/memo.pdf", "privileged acme/2010-002/memo.pdf", "2010-06-01");
+    auto changed = lethe("run");
+    EXPECT_EQ(changed.code, 0) << changed.err;
+    EXPECT_FALSE(exists(share("acme/2010-002/memo.pdf"))) << changed.err;
+    EXPECT_EQ(of_type("disposal").size(), 2u);
+    EXPECT_EQ(of_type("disposal-failed").size(), 2u);
+    EXPECT_EQ(lethe("certs verify").code, 0);
+}
+
 // lethe's disposal folder renamed, or renamed and replaced by a symlink, while a file in it
 // is being overwritten. lethe works on the folder through the descriptor it opened: the
 // overwrite is verified and certified as it happened, the emptied entry is removed through
