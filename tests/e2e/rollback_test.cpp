@@ -315,6 +315,14 @@ TEST_F(RollbackE2E, AnOlderLedgerRestoredAfterAnApprovalDisposesOfNothing) {
     EXPECT_EQ(approvals[0]["review"]["id"], "R-1");
     m_dir.write("state/ledger.jsonl", before_approval);
 
+    // The approval's entry was anchored (ledger-anchor.json): the pass stops first.
+    CliResult stopped = lethe("run " + config());
+    EXPECT_EQ(stopped.code, 2) << stopped.err;
+    EXPECT_NE(stopped.err.find("but a command appended entry 4"), std::string::npos)
+        << stopped.err;
+    EXPECT_EQ(slurp(m_dir / "share/reviewed/memo.txt"), "memo");
+    // Accepted as it is, the approval the older ledger lacks is undone.
+    ASSERT_EQ(lethe("state accept-ledger --by ops --reason INC-44 " + config()).code, 0);
     CliResult status = lethe("status " + config());
     EXPECT_NE(status.out.find("review R-1: the approval by rm"), std::string::npos) << status.out;
     CliResult run = lethe("run " + config());
