@@ -23,6 +23,7 @@
 #include "agent/service/hold_coverage.hpp"
 #include "agent/service/holds.hpp"
 #include "agent/service/journal.hpp"
+#include "agent/service/journal_anchor.hpp"
 #include "agent/service/plan.hpp"
 #include "agent/service/state.hpp"
 #include "agent/service/state_check.hpp"
@@ -150,7 +151,9 @@ Result<uint64_t> append_to_ledger(const policy::AgentConfig& config, nlohmann::j
     if (!key) return fail(key.error());
     auto ledger = ledger::Ledger::open(config.ledger_path(), *key);
     if (!ledger) return fail(ledger.error());
-    return ledger->append(std::move(payload));
+    auto seq = ledger->append(std::move(payload));
+    if (seq) service::record_ledger_anchor(config.state_dir, *ledger);
+    return seq;
 }
 
 Error not_recorded(const Error& e) {

@@ -15,6 +15,7 @@
 #include "agent/ledger/keys.hpp"
 #include "agent/ledger/ledger.hpp"
 #include "agent/policy/config.hpp"
+#include "agent/service/journal_anchor.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
@@ -84,6 +85,7 @@ Status rotate(const policy::AgentConfig& config, std::string& message) {
              {"new_key",
               {{"keyid", fresh->keyid()}, {"public_key", fresh->public_key().public_pem()}}}});
         if (!appended) return fail(appended.error());
+        service::record_ledger_anchor(config.state_dir, *ledger);
         seq = *appended;
     }
     std::string retired = retired_keys_dir(config);

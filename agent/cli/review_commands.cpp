@@ -11,6 +11,7 @@
 #include "agent/ledger/ledger.hpp"
 #include "agent/policy/local_today.hpp"
 #include "agent/policy/retention.hpp"
+#include "agent/service/journal_anchor.hpp"
 #include "agent/service/review.hpp"
 #include "agent/service/state.hpp"
 #include "agent/util/log.hpp"
@@ -55,6 +56,7 @@ Result<uint64_t> append_to_ledger(const policy::AgentConfig& config,
     uint64_t count = payloads.size();
     auto last = ledger->append_batch(std::move(payloads));
     if (!last) return fail(last.error());
+    service::record_ledger_anchor(config.state_dir, *ledger);
     return *last - count + 1;
 }
 

@@ -125,6 +125,8 @@ std::string_view message_id(Event event) {
             return "30205f470214f85a04d1e79d54caa77f";
         case Event::StateRollback:
             return "72a11f6f1ff64a00a45434ab2e6a8e8f";
+        case Event::LedgerAnchored:
+            return "dc24a3b5b572403db58c64b28ce7d6bb";
     }
     return "76c5f3a168f1e96613b575a469ec3d0e";
 }

@@ -36,6 +36,7 @@ enum class Event {
     AgentStopping,
     ConfigReloaded,
     StateRollback,  // state_dir and the ledger disagree: a store rebuilt, or a ledger behind
+    LedgerAnchored,  // a command outside a pass appended to the ledger (journal_anchor.hpp)
 };
 
 std::string_view message_id(Event event);

@@ -12,8 +12,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "agent/ledger/ledger.hpp"
 #include "agent/service/journal.hpp"
+#include "agent/util/fs.hpp"
 #include "agent/util/log.hpp"
 #include "agent/util/time.hpp"
 
@@ -58,7 +61,9 @@ std::optional<JournalAnchor> anchor_of(sd_journal* j) {
     auto head = field_of(j, "LETHE_LEDGER_HEAD");
     if (!seq || *seq == 0 || !head || head->empty()) return std::nullopt;
     JournalAnchor anchor;
-    anchor.ledger = LedgerAnchor{*seq, *head};
+    anchor.ledger = LedgerAnchor{*seq, *head, true};
+    anchor.ledger.pass =
+        field_of(j, "MESSAGE_ID").value_or("") != message_id(Event::LedgerAnchored);
     uint64_t usec = 0;
     if (sd_journal_get_realtime_usec(j, &usec) >= 0) {
         anchor.time = util::format_timestamp(
@@ -100,6 +105,7 @@ std::optional<JournalAnchor> read_journal_anchor(const std::string& state_dir) {
     // Matches on one field are alternatives, on different fields all required.
     bool matched =
         add_match(j.get(), fmt::format("MESSAGE_ID={}", message_id(Event::PassFinished))) &&
+        add_match(j.get(), fmt::format("MESSAGE_ID={}", message_id(Event::LedgerAnchored))) &&
         add_match(j.get(), "LETHE_STATE_DIR=" + anchor_state_dir(state_dir));
     for (uid_t uid : trusted_uids(state_dir)) {
         matched = matched && add_match(j.get(), fmt::format("_UID={}", uid));
@@ -118,7 +124,7 @@ std::optional<JournalAnchor> read_journal_anchor(const std::string& state_dir) {
         if (auto anchor = anchor_of(j.get())) return anchor;
     }
     util::log_debug("no journal anchor: the journal (as far as this user may read it) has no "
-                    "pass of {}",
+                    "pass or ledger-anchored record of {}",
                     anchor_state_dir(state_dir));
     return std::nullopt;
 }
@@ -132,9 +138,12 @@ std::string journal_behind(const std::optional<JournalAnchor>& anchor,
         if (rec.value("seq", uint64_t{0}) == a.seq && rec.value("head", "") == a.head) return "";
     }
     const std::string when =
-        fmt::format("the journal has a pass of this state_dir that finished at {} with the "
-                    "ledger at entry {}",
-                    anchor->time, a.seq);
+        a.pass ? fmt::format("the journal has a pass of this state_dir that finished at {} with "
+                             "the ledger at entry {}",
+                             anchor->time, a.seq)
+               : fmt::format("the journal has a command's append to the ledger of this "
+                             "state_dir at {} with the ledger at entry {}",
+                             anchor->time, a.seq);
     if (!r.present || r.last_seq < a.seq) {
         return fmt::format("the ledger ends at entry {}, but {}: state_dir (ledger and "
                            "last-pass.json together) was restored from an older copy",
@@ -149,12 +158,67 @@ std::string journal_behind(const std::optional<JournalAnchor>& anchor,
     return "";
 }
 
+namespace {
+constexpr const char* kAnchorName = "/ledger-anchor.json";
+}  // namespace
+
+void record_ledger_anchor(const std::string& state_dir, const ledger::Ledger& ledger) {
+    const uint64_t seq = ledger.last_seq();
+    const std::string& head = ledger.head();
+    const nlohmann::json record = {{"schema", 1}, {"ledger", {{"seq", seq}, {"head", head}}}};
+    const std::string path = state_dir + kAnchorName;
+    if (auto st = util::write_file_atomic(path, record.dump(2) + "\n", 0600); !st) {
+        util::log_warning("ledger entry {} is appended, but {} could not be written ({}): a "
+                          "ledger cut back before it is not detected from state_dir",
+                          seq, path, st.error().message());
+    }
+    // Directly to the journal, whatever the log target: the record is an anchor, not a
+    // message for whoever reads stderr. No journal socket: nothing.
+    const std::string dir = anchor_state_dir(state_dir);
+    sd_journal_send("MESSAGE=ledger appended to entry %llu (%s)",
+                    static_cast<unsigned long long>(seq), dir.c_str(), "PRIORITY=6",
+                    "MESSAGE_ID=%s", std::string(message_id(Event::LedgerAnchored)).c_str(),
+                    "LETHE_LEDGER_SEQ=%llu", static_cast<unsigned long long>(seq),
+                    "LETHE_LEDGER_HEAD=%s", head.c_str(), "LETHE_STATE_DIR=%s", dir.c_str(),
+                    "SYSLOG_IDENTIFIER=lethe", nullptr);
+}
+
+Result<std::optional<LedgerAnchor>> command_anchor(const std::string& state_dir) {
+    const std::string path = state_dir + kAnchorName;
+    auto text = util::read_file(path);
+    if (!text) {
+        if (text.error().sys_errno() == ENOENT) return std::optional<LedgerAnchor>{};
+        return fail(text.error());
+    }
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    const nlohmann::json* ledger =
+        j.is_object() && j.contains("ledger") ? &j["ledger"] : nullptr;
+    if (ledger == nullptr || !ledger->is_object() || !ledger->contains("seq") ||
+        !(*ledger)["seq"].is_number_unsigned() || !ledger->contains("head") ||
+        !(*ledger)["head"].is_string()) {
+        return fail(ErrorKind::BadInput,
+                    fmt::format("{}: not a ledger anchor (an object with ledger.seq and "
+                                "ledger.head); restore it, or delete it to rely on "
+                                "last-pass.json and the journal",
+                                path));
+    }
+    LedgerAnchor anchor{(*ledger)["seq"].get<uint64_t>(),
+                        (*ledger)["head"].get<std::string>(), false};
+    if (anchor.seq == 0) return std::optional<LedgerAnchor>{};
+    return std::optional<LedgerAnchor>(anchor);
+}
+
 Result<AnchoredLedger> check_anchors(const std::string& state_dir, const std::string& ledger_path,
                                      const std::vector<ledger::VerifyKey>* trusted) {
     AnchoredLedger out;
     auto recorded = recorded_anchor(state_dir);
     if (!recorded) return fail(recorded.error());
     out.recorded = *recorded;
+    auto command = command_anchor(state_dir);
+    if (!command) return fail(command.error());
+    if (*command && (!out.recorded || (*command)->seq > out.recorded->seq)) {
+        out.recorded = *command;
+    }
     out.journal = read_journal_anchor(state_dir);
     std::vector<uint64_t> want;
     if (out.recorded) want.push_back(out.recorded->seq);

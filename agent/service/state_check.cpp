@@ -392,20 +392,30 @@ std::string ledger_behind(const std::optional<LedgerAnchor>& anchor, const Repla
         }
     }
     if (!r.present || r.last_seq == 0) {
-        return fmt::format("the ledger is missing or empty, though state_dir records passes up "
-                           "to its checkpoint at entry {}",
+        return fmt::format("the ledger is missing or empty, though state_dir records {} at "
+                           "entry {}",
+                           anchor->pass ? "passes up to its checkpoint"
+                                        : "a command's append (ledger-anchor.json)",
                            anchor->seq);
     }
     if (r.last_seq < anchor->seq) {
-        return fmt::format("the ledger ends at entry {}, but the last pass recorded its "
-                           "checkpoint at entry {}: it was cut or restored from an older copy",
-                           r.last_seq, anchor->seq);
+        std::string recorded =
+            anchor->pass
+                ? fmt::format("the last pass recorded its checkpoint at entry {}", anchor->seq)
+                : fmt::format("a command appended entry {} (state_dir/ledger-anchor.json)",
+                              anchor->seq);
+        return fmt::format("the ledger ends at entry {}, but {}: it was cut or restored from "
+                           "an older copy",
+                           r.last_seq, recorded);
     }
     auto hash = r.hashes.find(anchor->seq);
     if (!anchor->head.empty() && (hash == r.hashes.end() || hash->second != anchor->head)) {
-        return fmt::format("entry {} of the ledger is not the checkpoint the last pass recorded "
-                           "(head {}): the ledger was replaced",
-                           anchor->seq, anchor->head);
+        return fmt::format("entry {} of the ledger is not the {} (head {}): the ledger was "
+                           "replaced",
+                           anchor->seq,
+                           anchor->pass ? "checkpoint the last pass recorded"
+                                        : "entry a command appended (ledger-anchor.json)",
+                           anchor->head);
     }
     return "";
 }
@@ -534,7 +544,9 @@ Result<uint64_t> accept_ledger(const std::string& state_dir, ledger::Ledger& led
         const JournalAnchor& j = *anchored->journal;
         payload["journal"] = {{"seq", j.ledger.seq}, {"head", j.ledger.head}, {"time", j.time}};
     }
-    return ledger.append(std::move(payload));
+    auto seq = ledger.append(std::move(payload));
+    if (seq) record_ledger_anchor(state_dir, ledger);
+    return seq;
 }
 
 }  // namespace lethe::service

@@ -40,9 +40,12 @@ namespace lethe::service {
 
 // What the last recorded pass says of the ledger: its checkpoint's seq and the hash of the
 // ledger's last line after it (empty in records written before lethe kept it).
+// A command that appends outside a pass (hold, review, `state accept-ledger`, key rotation)
+// records the same in state_dir/ledger-anchor.json (journal_anchor.hpp); `pass` tells which.
 struct LedgerAnchor {
     uint64_t seq = 0;
     std::string head;
+    bool pass = true;
 };
 
 // The anchor of state_dir/last-pass.json, or none when no pass reached its checkpoint.

@@ -308,10 +308,24 @@ void break_last_signature(const TempDir& dir) {
     dir.write("state/ledger.jsonl", text);
 }
 
+// The changed line is the one the command anchored (ledger-anchor.json, the journal): every
+// pass stops until an operator accepts the ledger as it is; the signature check still holds
+// after that.
+void expect_stopped_until_accepted(const TempDir& dir, const std::string& config,
+                                   const std::function<void()>& kept) {
+    CliResult stopped = testing::run_lethe(dir, "run " + config);
+    EXPECT_EQ(stopped.code, 2) << stopped.err;
+    EXPECT_NE(stopped.err.find("the ledger was replaced"), std::string::npos) << stopped.err;
+    kept();
+    CliResult accept = testing::run_lethe(dir, "state accept-ledger --by ops --reason x " + config);
+    ASSERT_EQ(accept.code, 0) << accept.err;
+}
+
 TEST_F(ForgedStoreE2E, AReleaseWhoseSignatureDoesNotVerifyDoesNotCount) {
     ASSERT_EQ(lethe("hold add H1 --reason subpoena --client bolt " + config()).code, 0);
     ASSERT_EQ(lethe("hold release H1 --reason settled --by rm " + config()).code, 0);
     break_last_signature(m_dir);
+    expect_stopped_until_accepted(m_dir, config(), [this] { expect_held_file_intact(); });
     const std::string said = "ledger entry 2 (hold-released of hold H1) does not count: its "
                              "signature does not verify";
     CliResult status = lethe("status " + config());
@@ -328,6 +342,9 @@ TEST_F(ForgedStoreE2E, AnApprovalWhoseSignatureDoesNotVerifyDoesNotCount) {
     queue_memo();
     ASSERT_EQ(lethe("review approve R-1 --by rm " + config()).code, 0);
     break_last_signature(m_dir);
+    expect_stopped_until_accepted(m_dir, config(), [this] {
+        EXPECT_EQ(slurp(m_dir / "share/reviewed/memo.txt"), "memo");
+    });
     CliResult run = lethe("run " + config());
     EXPECT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_NE(run.err.find("(review-approved of review R-1) does not count: its signature does "

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -132,6 +133,55 @@ TEST_F(JournalAnchorE2E, AWholeStateDirRestoredFromAnOlderCopyStopsThePassUntilA
     ProcessResult next = run();
     EXPECT_EQ(next.code, 0) << next.err;
     EXPECT_FALSE(exists(share("acme/2010-001/a4.pdf")));
+}
+
+// A hold placed after the last pass leaves its own record in the journal, even when the
+// command logs to stderr only: a state_dir backup from before the hold, restored after it,
+// agrees with itself and with the last pass's record, but not with the hold's.
+TEST_F(JournalAnchorE2E, AStateDirRestoredFromBeforeAHoldStopsThePassUntilAccepted) {
+    ASSERT_EQ(run().code, 0);
+    ASSERT_EQ(std::system(("cp -a " + shell_quote(state_dir()) + " " +
+                           shell_quote(m_dir / "state.old"))
+                              .c_str()),
+              0);
+    m_dir.write("share/acme/2010-001/evidence.pdf", "evidence", "2010-05-01");
+    ProcessResult add = lethe("--log-target stderr hold add LIT-1 --reason subpoena --path "
+                              "acme/2010-001/evidence.pdf --config " +
+                              shell_quote(config()));
+    ASSERT_EQ(add.code, 0) << add.err;
+    ASSERT_TRUE(journal_synced());
+    auto with_hold = ledger_payloads(state_dir() + "/ledger.jsonl");
+    ASSERT_EQ(with_hold.back()["type"], "hold-placed");
+    const size_t hold_seq = with_hold.size();
+
+    ASSERT_EQ(std::system(("rm -rf " + shell_quote(state_dir()) + " && cp -a " +
+                           shell_quote(m_dir / "state.old") + " " + shell_quote(state_dir()))
+                              .c_str()),
+              0);
+    ProcessResult refused = run();
+    EXPECT_EQ(refused.code, 2) << refused.err;
+    EXPECT_NE(refused.err.find(fmt::format("the ledger ends at entry {}, but the journal",
+                                           hold_seq - 1)),
+              std::string::npos)
+        << refused.err;
+    EXPECT_NE(refused.err.find(fmt::format("with the ledger at entry {}", hold_seq)),
+              std::string::npos)
+        << refused.err;
+    EXPECT_EQ(slurp(share("acme/2010-001/evidence.pdf")), "evidence");
+
+    ProcessResult accept = lethe("state accept-ledger --by x --reason y --config " +
+                                 shell_quote(config()));
+    ASSERT_EQ(accept.code, 0) << accept.err;
+    auto payloads = ledger_payloads(state_dir() + "/ledger.jsonl");
+    ASSERT_EQ(payloads.back()["type"], "ledger-accepted");
+    EXPECT_EQ(payloads.back()["journal"]["seq"], hold_seq) << payloads.back();
+    ProcessResult after = run();
+    EXPECT_EQ(after.code, 0) << after.err;
+    // The acceptance's own record is the newest anchor now, and agrees with the ledger.
+    m_dir.write("share/acme/2010-001/a5.pdf", "acme a5", "2010-05-01");
+    ProcessResult next = run();
+    EXPECT_EQ(next.code, 0) << next.err;
+    EXPECT_FALSE(exists(share("acme/2010-001/a5.pdf")));
 }
 
 TEST_F(JournalAnchorE2E, OnlyARecordLoggedByLethesOwnUserIsAnAnchor) {

@@ -259,6 +259,51 @@ TEST_F(RollbackE2E, ALedgerCutBackOrReplacedStopsThePass) {
     EXPECT_TRUE(exists(m_dir / "share/acme/2010-001/a3.pdf"));
 }
 
+// A hold placed after the last pass is the ledger's newest entry: cutting it off the ledger
+// and out of holds.json must not read as a state_dir that agrees with itself.
+TEST_F(RollbackE2E, AHoldCutOffTheLedgerAfterTheLastPassStopsThePass) {
+    ASSERT_EQ(lethe("run " + config()).code, 0);
+    m_dir.write("share/acme/2010-001/evidence.pdf", "evidence", "2010-05-01");
+    std::string before = sha_of("acme/2010-001/evidence.pdf");
+    CliResult add =
+        lethe("hold add LIT-1 --reason subpoena --path acme/2010-001/evidence.pdf " + config());
+    ASSERT_EQ(add.code, 0) << add.err;
+    ASSERT_EQ(of_type("hold-placed").size(), 1u);
+    uint64_t hold_seq = testing::ledger_payloads(state("ledger.jsonl")).size();
+
+    // The hold's line cut off the ledger (head -n -1) and out of holds.json.
+    std::string ledger = slurp(state("ledger.jsonl"));
+    ledger.pop_back();
+    m_dir.write("state/ledger.jsonl", ledger.substr(0, ledger.rfind('\n') + 1));
+    auto holds = nlohmann::json::parse(slurp(state("holds.json")));
+    holds["holds"] = nlohmann::json::array();
+    m_dir.write("state/holds.json", holds.dump(2));
+    ASSERT_EQ(of_type("hold-placed").size(), 0u);
+
+    CliResult status = lethe("status " + config());
+    EXPECT_EQ(status.out.find("warnings:   none"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("ROLLBACK: the ledger ends at entry"), std::string::npos)
+        << status.out;
+    CliResult run = lethe("run " + config());
+    EXPECT_EQ(run.code, 2) << run.out << run.err;
+    EXPECT_NE(run.err.find(fmt::format("the ledger ends at entry {}", hold_seq - 1)),
+              std::string::npos)
+        << run.err;
+    EXPECT_NE(run.err.find("lethe state accept-ledger"), std::string::npos) << run.err;
+    ASSERT_TRUE(exists(m_dir / "share/acme/2010-001/evidence.pdf"));
+    EXPECT_EQ(sha_of("acme/2010-001/evidence.pdf"), before);
+
+    // Accepted, the ledger as it is goes on (the hold is gone with it).
+    CliResult accept = lethe("state accept-ledger --by ops --reason 'INC-43' " + config());
+    ASSERT_EQ(accept.code, 0) << accept.err;
+    auto accepted = of_type("ledger-accepted");
+    ASSERT_EQ(accepted.size(), 1u);
+    EXPECT_EQ(accepted[0]["recorded"]["seq"], hold_seq) << accepted[0];
+    CliResult after = lethe("run " + config());
+    EXPECT_EQ(after.code, 0) << after.err;
+    expect_ledger_verifies();
+}
+
 TEST_F(RollbackE2E, AnOlderLedgerRestoredAfterAnApprovalDisposesOfNothing) {
     m_dir.write("share/reviewed/memo.txt", "memo", "2010-05-01");
     ASSERT_EQ(lethe("run " + config()).code, 0);  // queues memo.txt for review as R-1
@@ -270,6 +315,14 @@ TEST_F(RollbackE2E, AnOlderLedgerRestoredAfterAnApprovalDisposesOfNothing) {
     EXPECT_EQ(approvals[0]["review"]["id"], "R-1");
     m_dir.write("state/ledger.jsonl", before_approval);
 
+    // The approval's entry was anchored (ledger-anchor.json): the pass stops first.
+    CliResult stopped = lethe("run " + config());
+    EXPECT_EQ(stopped.code, 2) << stopped.err;
+    EXPECT_NE(stopped.err.find("but a command appended entry 4"), std::string::npos)
+        << stopped.err;
+    EXPECT_EQ(slurp(m_dir / "share/reviewed/memo.txt"), "memo");
+    // Accepted as it is, the approval the older ledger lacks is undone.
+    ASSERT_EQ(lethe("state accept-ledger --by ops --reason INC-44 " + config()).code, 0);
     CliResult status = lethe("status " + config());
     EXPECT_NE(status.out.find("review R-1: the approval by rm"), std::string::npos) << status.out;
     CliResult run = lethe("run " + config());
